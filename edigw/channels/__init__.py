@@ -1,0 +1,1 @@
+"""Where files come from and go to: local folders and SFTP, behind one small interface."""

@@ -1,0 +1,1 @@
+"""Readers: bytes to records, streaming, each record with its source Location."""

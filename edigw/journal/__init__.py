@@ -1,0 +1,1 @@
+"""The exchange journal (SQLAlchemy Core) and the content-addressed archive."""

@@ -1,0 +1,1 @@
+"""Declarative mapping files: load and validate, compile once, apply to records."""

@@ -1,0 +1,1 @@
+"""Export runs: query Ecolix, render a template, deliver the file."""

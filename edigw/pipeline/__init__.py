@@ -1,0 +1,1 @@
+"""Inbound orchestration: file to documents to Ecolix, with durable retries."""

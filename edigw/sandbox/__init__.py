@@ -1,0 +1,1 @@
+"""The Ecolix sandbox: a faithful implementation of the contract over SQLite."""

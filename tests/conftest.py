@@ -1,0 +1,8 @@
+"""Shared fixtures: real parts, started once per session where they are expensive.
+
+Fixture modules live in ``tests/fixtures/`` (one per real part) and are registered here.
+"""
+
+from __future__ import annotations
+
+pytest_plugins: list[str] = []
