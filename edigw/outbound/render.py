@@ -1,0 +1,314 @@
+"""Render a partner template over Ecolix records, streaming, into a file in a set encoding.
+
+Why streaming: a web shop's catalogue can hold a million articles. The template's
+``generate()`` yields text chunks while the records iterator pulls Ecolix pages lazily, and
+the chunks are encoded and written as they come, so memory stays flat whatever the volume.
+
+Why the encoding is done here and not by ``open(..., encoding=...)``: when a character cannot
+be encoded (a ``ő`` for a cp1252 partner), the operator must learn *which record* holds it.
+The chunks are encoded per record (the records iterator tells which record the template is
+rendering), so the error names the record, its business key and the output line.
+
+XML (``*.xml.j2``) is autoescaped, then re-read with lxml's streaming parser to prove it is
+well-formed, and validated against the flow's XSD when it names one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from lxml import etree
+
+from edigw.errors import DataProblem, MappingError, SourceDataError
+from edigw.model import Location
+from edigw.outbound.filters import FilterError, make_filters
+
+ENCODINGS = ("utf-8", "utf-8-sig", "cp1252")
+"""Encodings a flow may ask for; anything else is refused at load time."""
+
+XML_ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "cp1252": "windows-1252"}
+"""What to write in ``<?xml ... encoding="..."?>`` for each encoding (the ``xml_encoding``
+template variable)."""
+
+SCHEMA_LINE_LOOKUP_MAX_BYTES = 64 * 1024 * 1024
+"""Files up to this size are re-parsed whole to give an XSD error its line number."""
+
+KEY_FIELDS = ("number", "code", "id", "article", "order", "purchase_order")
+"""Fields tried, in order, to name a record in error messages."""
+
+
+def is_xml_template(path: Path | str | None) -> bool:
+    """``quotes.xml.j2`` and ``quotes.xml`` are XML templates: autoescaped and checked."""
+    if path is None:
+        return False
+    name = Path(path).name.lower()
+    if name.endswith(".j2"):
+        name = name[:-3]
+    return name.endswith(".xml")
+
+
+def record_key(record: Any) -> str:
+    """A short business name for a record, e.g. ``code=ART-0001``, for error messages."""
+    if isinstance(record, Mapping):
+        for field in KEY_FIELDS:
+            value = record.get(field)
+            if value is not None and not isinstance(value, Mapping | list):
+                return f"{field}={value}"
+    return "?"
+
+
+class RecordTracker:
+    """Iterates the records for the template and remembers which one it is rendering.
+
+    ``index`` is 1-based (0 before the first record, for headers); ``current`` is the record
+    handed out last. ``count`` is the number of records the template consumed.
+    """
+
+    __slots__ = ("_source", "count", "current", "index")
+
+    def __init__(self, records: Iterable[Any]) -> None:
+        self._source = iter(records)
+        self.index = 0
+        self.count = 0
+        self.current: Any = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        record = next(self._source)
+        self.index += 1
+        self.count += 1
+        self.current = record
+        return record
+
+    def describe(self, index: int | None = None, record: Any = None) -> str:
+        if index is None:
+            index, record = self.index, self.current
+        if index == 0:
+            return "the file header (before the first record)"
+        return f"record {index} ({record_key(record)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """What :func:`render_to_file` wrote."""
+
+    path: Path
+    records: int
+    size: int
+    lines: int
+
+
+def make_environment(template_dir: Path, *, timezone: str | None = None) -> jinja2.Environment:
+    """A Jinja2 environment for partner templates in ``template_dir``.
+
+    ``StrictUndefined`` turns a misspelt field into an error instead of a silently empty
+    column; templates use ``rec.get("field")`` or ``|default`` for optional fields.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        autoescape=is_xml_template,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters.update(make_filters(timezone=timezone))
+    return env
+
+
+def load_template(path: Path, *, timezone: str | None = None) -> jinja2.Template:
+    """Compile a template file once; syntax errors name the file and line."""
+    env = make_environment(path.parent, timezone=timezone)
+    try:
+        return env.get_template(path.name)
+    except jinja2.TemplateNotFound as exc:
+        msg = f"{path}: template not found"
+        raise MappingError(msg) from exc
+    except jinja2.TemplateSyntaxError as exc:
+        msg = f"{path}:{exc.lineno}: template syntax error: {exc.message}"
+        raise MappingError(msg) from exc
+
+
+def check_encoding(encoding: str) -> str:
+    if encoding.lower() not in ENCODINGS:
+        msg = f"encoding {encoding!r} is not supported; use one of {', '.join(ENCODINGS)}"
+        raise MappingError(msg)
+    return encoding.lower()
+
+
+def _template_line(template: jinja2.Template, tb: TracebackType | None) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == template.filename:
+            line = template.get_corresponding_lineno(tb.tb_lineno)
+        tb = tb.tb_next
+    return line
+
+
+class _Sink:
+    """Encodes text per record into a binary file, counting lines for error locations."""
+
+    def __init__(self, fh: Any, encoding: str, out_name: str, tracker: RecordTracker) -> None:
+        self._fh = fh
+        self._encode = codecs.getincrementalencoder(encoding)("strict").encode
+        self._encoding = encoding
+        self._out_name = out_name
+        self._tracker = tracker
+        self.lines = 1
+        self.size = 0
+
+    def write(self, chunks: list[str], index: int, record: Any) -> None:
+        text = "".join(chunks)
+        try:
+            data = self._encode(text)
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            line = self.lines + text.count("\n", 0, exc.start)
+            column = exc.start - text.rfind("\n", 0, exc.start)
+            codes = " ".join(f"U+{ord(c):04X}" for c in bad)
+            msg = (
+                f"{self._tracker.describe(index, record)}: character {bad!r} ({codes}) "
+                f"cannot be encoded in {self._encoding}; change the flow's encoding to "
+                "utf-8 or correct the record in Ecolix"
+            )
+            raise SourceDataError(
+                DataProblem(msg, Location(self._out_name, line=line, column=column))
+            ) from exc
+        self._fh.write(data)
+        self.size += len(data)
+        self.lines += text.count("\n")
+
+    def close(self) -> None:
+        tail = self._encode("", final=True)
+        self._fh.write(tail)
+        self.size += len(tail)
+
+
+def render_to_file(
+    template: jinja2.Template,
+    records: Iterable[Any],
+    dest: Path,
+    *,
+    encoding: str = "utf-8",
+    context: Mapping[str, Any] | None = None,
+    out_name: str | None = None,
+    xsd: Path | None = None,
+) -> Rendered:
+    """Render ``template`` with ``records`` (lazily consumed) into ``dest``.
+
+    The template sees ``records`` (a one-pass iterator), ``xml_encoding`` and ``context``.
+    Errors become :class:`SourceDataError` naming the record being rendered and the template
+    or output line; ``dest`` is removed on error so no half file is ever delivered.
+    """
+    encoding = check_encoding(encoding)
+    out = out_name or dest.name
+    tracker = RecordTracker(records)
+    values = dict(context or {})
+    values.update(records=tracker, xml_encoding=XML_ENCODING_NAMES[encoding])
+    try:
+        with dest.open("wb") as fh:
+            sink = _Sink(fh, encoding, out, tracker)
+            _stream(template, values, sink, tracker)
+            sink.close()
+        if is_xml_template(template.name or ""):
+            check_xml(dest, xsd=xsd, out_name=out)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return Rendered(path=dest, records=tracker.count, size=sink.size, lines=sink.lines)
+
+
+def _stream(
+    template: jinja2.Template, values: dict[str, Any], sink: _Sink, tracker: RecordTracker
+) -> None:
+    buf: list[str] = []
+    owner_index, owner = 0, None
+    try:
+        for chunk in template.generate(values):
+            if tracker.index != owner_index:
+                if buf:
+                    sink.write(buf, owner_index, owner)
+                    buf = []
+                owner_index, owner = tracker.index, tracker.current
+            buf.append(chunk)
+            if len(buf) > 4096:
+                sink.write(buf, owner_index, owner)
+                buf = []
+        sink.write(buf, owner_index, owner)
+    except (jinja2.TemplateError, FilterError, TypeError, ValueError, ArithmeticError) as exc:
+        if isinstance(exc, UnicodeError):
+            raise
+        line = _template_line(template, sys.exc_info()[2])
+        where = Location(template.filename or template.name or "template", line=line)
+        message = exc.message if isinstance(exc, jinja2.TemplateError) else str(exc)
+        msg = f"{tracker.describe()}: {message}"
+        raise SourceDataError(DataProblem(msg, where)) from exc
+
+
+def check_xml(path: Path, *, xsd: Path | None = None, out_name: str | None = None) -> None:
+    """Prove a rendered file is well-formed XML (and valid against ``xsd``), streaming."""
+    schema = load_xsd(xsd) if xsd is not None else None
+    name = out_name or path.name
+    try:
+        for _event, element in etree.iterparse(str(path), events=("end",), schema=schema):
+            if element.getparent() is not None and element.getparent().getparent() is None:
+                element.clear(keep_tail=True)
+    except etree.XMLSyntaxError as exc:
+        last = exc.error_log.last_error if exc.error_log else None
+        if (
+            schema is not None
+            and xsd is not None
+            and last is not None
+            and last.domain_name.startswith("SCHEMA")
+        ):
+            line = _schema_error_line(path, schema) or None
+            msg = f"rendered file is not valid against {xsd.name}: {exc.msg}"
+        else:
+            line = exc.lineno or None
+            msg = f"rendered file is not well-formed XML: {exc.msg}"
+        raise SourceDataError(DataProblem(msg, Location(name, line=line))) from exc
+
+
+def _schema_error_line(path: Path, schema: etree.XMLSchema) -> int | None:
+    """The line of the first XSD error: streaming validation does not report lines, so a
+    failing file that is small enough is parsed whole a second time to find it."""
+    if path.stat().st_size > SCHEMA_LINE_LOOKUP_MAX_BYTES:
+        return None
+    schema.validate(etree.parse(str(path)))
+    errors = list(schema.error_log)
+    return int(errors[0].line) if errors else None
+
+
+def load_xsd(path: Path) -> etree.XMLSchema:
+    try:
+        return etree.XMLSchema(etree.parse(str(path)))
+    except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
+        msg = f"{path}: cannot load XSD: {exc}"
+        raise MappingError(msg) from exc
+
+
+def render_to_text(
+    template: jinja2.Template, records: Iterable[Any], *, context: Mapping[str, Any] | None = None
+) -> str:
+    """Render into a string (``template test`` and small previews only: not streaming)."""
+    values = dict(context or {})
+    tracker = RecordTracker(records)
+    values.update(records=tracker, xml_encoding="UTF-8")
+    parts: list[str] = []
+
+    class _Collect:
+        def write(self, chunks: list[str], index: int, record: Any) -> None:
+            parts.extend(chunks)
+
+    _stream(template, values, _Collect(), tracker)  # type: ignore[arg-type]
+    return "".join(parts)
