@@ -1,0 +1,395 @@
+"""The channel interface: where inbound files come from and outbound files go to.
+
+Two implementations sit behind it: local drop folders (``local.py``) and SFTP (``sftp.py``).
+The pipeline drives an inbound channel in three steps::
+
+    result = channel.poll(now=time.time())      # ready files, claimed once, oldest first, capped
+    for incoming in result.files:               # local_path is readable: archive it first
+        ... journal, map, send ...
+        channel.complete(incoming, Disposition(ok=..., reason=..., show_id="F-12"))
+    for problem in result.problems:             # per-file trouble, journal it (never only log)
+        ...
+
+A whole-channel failure (folder missing, SFTP server down, host key refused) raises
+``ChannelError`` from ``poll``; trouble with one file is a ``ChannelProblem`` in the result,
+reported once per file and reason, so one bad file never hides the others.
+
+Everything that decides *which* files are taken (names, globs, readiness, ordering) is a
+pure function here, shared by both channels and tested without I/O.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Literal, Protocol
+
+#: Names skipped on every channel, whatever the flow's globs say (plus dotfiles).
+ALWAYS_SKIPPED = ("*.tmp", "*.part")
+DEFAULT_STABLE_INTERVAL = 2.0
+DEFAULT_MIN_AGE = 10.0
+DEFAULT_DONE_SUFFIX = ".ok"
+DEFAULT_MAX_FILES_PER_POLL = 100
+ERROR_REPORT_SUFFIX = ".error.txt"
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """When a file is complete enough to take.
+
+    - ``stable``: size and mtime unchanged across consecutive looks spanning ``interval``
+      seconds (measured with the poller's clock, so a copy that keeps the original mtime is
+      still watched while it grows);
+    - ``min_age``: the mtime is at least ``seconds`` old *and* size and mtime did not change
+      since an earlier look (the clock alone is fooled by mtime-preserving copies);
+    - ``done_file``: a file named ``NAME + suffix`` sits beside it.
+    """
+
+    mode: Literal["stable", "min_age", "done_file"] = "stable"
+    interval: float = DEFAULT_STABLE_INTERVAL
+    seconds: float = DEFAULT_MIN_AGE
+    suffix: str = DEFAULT_DONE_SUFFIX
+
+
+@dataclass(frozen=True, slots=True)
+class AfterAction:
+    """What happens to a source once its outcome is committed: move to ``to``, delete, leave."""
+
+    action: Literal["move", "delete", "leave"] = "move"
+    to: str = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSettings:
+    """How an outbound file is put in place: temp name, then rename; policy on an existing name.
+
+    ``if_exists``: ``fail`` (raise), ``replace`` (atomically, after the upload completed) or
+    ``rename`` (``NAME.1.ext``, ``NAME.2.ext``, ...). ``done_file`` is a suffix (e.g. ``.ok``):
+    an empty ``NAME.ok`` is written after the file is in place.
+    """
+
+    temp_prefix: str = "."
+    temp_suffix: str = ".part"
+    if_exists: Literal["fail", "replace", "rename"] = "fail"
+    done_file: str | None = None
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingFile:
+    """A claimed, ready inbound file.
+
+    ``name`` is the partner's name relative to the channel root (``sub/x.csv`` when
+    recursing); ``local_path`` is the source itself (local) or the staged download (SFTP);
+    ``sha256`` is filled when the channel computed it anyway (SFTP downloads), else ``""``.
+    """
+
+    channel: str
+    name: str
+    local_path: Path
+    size: int
+    mtime: float
+    remote_path: str
+    sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    """How the pipeline ended with a file: ok, or failed with a reason and the show id."""
+
+    ok: bool
+    reason: str = ""
+    show_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelProblem:
+    """Trouble with one file, for the journal and ``edigw status``.
+
+    When ``incoming`` is set the file is claimed but must not be processed (e.g. larger
+    than ``max_size``): journal it as failed, then call ``complete(incoming,
+    Disposition(ok=False, ...))`` so it goes to the error folder with its report.
+    """
+
+    name: str
+    reason: str
+    incoming: IncomingFile | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    files: list[IncomingFile] = field(default_factory=list)
+    problems: list[ChannelProblem] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelActionResult:
+    """What ``complete`` did: ``action`` is moved/deleted/left/error-moved; ``ok`` False on failure."""
+
+    ok: bool
+    action: str
+    detail: str = ""
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """Where an outbound file landed (``name`` differs from the asked one after ``rename``)."""
+
+    name: str
+    path: str
+    size: int
+    done_file: str | None = None
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+class SeenFiles(Protocol):
+    """Memory of files processed and left in place, surviving restarts (the journal).
+
+    ``seen`` answers from the listing alone (no download); ``seen_hash`` after a download
+    whose size/mtime changed, so a touched-but-identical file is not processed again while
+    a new content under the same name is.
+    """
+
+    def seen(self, channel: str, path: str, size: int, mtime: float) -> bool: ...
+
+    def seen_hash(self, channel: str, path: str, sha256: str) -> bool: ...
+
+    def remember(self, channel: str, path: str, size: int, mtime: float, sha256: str) -> None: ...
+
+
+class InboundChannel(Protocol):
+    key: str
+
+    def poll(self, *, now: float) -> PollResult: ...
+
+    def complete(self, incoming: IncomingFile, disposition: Disposition) -> ChannelActionResult: ...
+
+    def wakeups(self, event: threading.Event) -> None:
+        """Set ``event`` when new files may be there (no-op for channels that only poll)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class OutboundChannel(Protocol):
+    key: str
+
+    def deliver(self, local_file: Path, name: str) -> Delivered: ...
+
+    def close(self) -> None: ...
+
+
+class MemorySeenFiles:
+    """In-memory ``SeenFiles``: for unit tests and as a fallback that lasts one process."""
+
+    def __init__(self) -> None:
+        self._by_stat: set[tuple[str, str, int, float]] = set()
+        self._by_hash: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def seen(self, channel: str, path: str, size: int, mtime: float) -> bool:
+        with self._lock:
+            return (channel, path, size, float(mtime)) in self._by_stat
+
+    def seen_hash(self, channel: str, path: str, sha256: str) -> bool:
+        with self._lock:
+            return (channel, path, sha256) in self._by_hash
+
+    def remember(self, channel: str, path: str, size: int, mtime: float, sha256: str) -> None:
+        with self._lock:
+            self._by_stat.add((channel, path, size, float(mtime)))
+            if sha256:
+                self._by_hash.add((channel, path, sha256))
+
+
+# --------------------------------------------------------------------------- pure logic
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One regular file as a listing shows it (``name`` relative, ``/``-separated)."""
+
+    name: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What we saw of a file: its size/mtime and since when (poller clock) they hold."""
+
+    size: int
+    mtime: float
+    since: float
+    looks: int = 1
+
+
+def name_problem(name: str) -> str | None:
+    """Why a relative name must not be used (escapes the folder, odd bytes), else ``None``."""
+    if not name:
+        return "empty name"
+    if "\x00" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
+        return f"name {name!r} contains control characters"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"name {name.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8"
+    if name.startswith("/") or "\\" in name:
+        return f"name {name!r} is not a plain relative name"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return f"name {name!r} would escape the channel folder"
+    return None
+
+
+def is_candidate(
+    name: str,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    done_suffix: str | None = None,
+) -> bool:
+    """Whether a file is a candidate for the flow (globs match the base name, or the
+    relative path when the pattern holds a ``/``); temp, part, dot and done files never are."""
+    base = PurePosixPath(name).name
+    if any(part.startswith(".") for part in name.split("/")):
+        return False
+    if any(fnmatch.fnmatchcase(base, pat) for pat in ALWAYS_SKIPPED):
+        return False
+    if base.endswith(ERROR_REPORT_SUFFIX):
+        return False
+    if done_suffix and base.endswith(done_suffix):
+        return False
+
+    def matches(pat: str) -> bool:
+        return fnmatch.fnmatchcase(name if "/" in pat else base, pat)
+
+    if include and not any(matches(p) for p in include):
+        return False
+    return not any(matches(p) for p in exclude)
+
+
+def observe(previous: Observation | None, listed: Listed, now: float) -> Observation:
+    """The new observation of ``listed``: ``since`` restarts whenever size or mtime change."""
+    if previous is None or (previous.size, previous.mtime) != (listed.size, listed.mtime):
+        return Observation(size=listed.size, mtime=listed.mtime, since=now)
+    return replace(previous, looks=previous.looks + 1)
+
+
+def is_ready(
+    readiness: Readiness,
+    observation: Observation,
+    *,
+    now: float,
+    done_present: bool,
+) -> bool:
+    """Whether a file observed as ``observation`` (already updated for this look) is ready."""
+    if readiness.mode == "done_file":
+        return done_present
+    unchanged_looks = observation.looks >= 2
+    if readiness.mode == "stable":
+        return unchanged_looks and now - observation.since >= readiness.interval
+    return unchanged_looks and now - observation.mtime >= readiness.seconds
+
+
+def oldest_first(files: Iterable[Listed], cap: int) -> list[Listed]:
+    """Oldest first (mtime, then name), capped after sorting so old files are never starved."""
+    return sorted(files, key=lambda f: (f.mtime, f.name))[: max(cap, 0)]
+
+
+def numbered_name(name: str, n: int) -> str:
+    """``orders.csv`` → ``orders.1.csv``: a free name beside an existing one."""
+    path = PurePosixPath(name)
+    suffix = path.suffix
+    stem = path.name[: -len(suffix)] if suffix else path.name
+    return str(path.with_name(f"{stem}.{n}{suffix}"))
+
+
+def error_report(name: str, disposition: Disposition, *, when: str) -> str:
+    """The ``NAME.error.txt`` text a partner or operator reads beside a failed file."""
+    lines = [
+        f"File: {name}",
+        f"Failed at: {when}",
+        f"Reason: {disposition.reason or 'unknown'}",
+    ]
+    if disposition.show_id:
+        lines.append(f"Reference: {disposition.show_id} (edigw show {disposition.show_id})")
+    return "\n".join(lines) + "\n"
+
+
+class ReadinessTracker:
+    """Per-channel memory across polls: observations, claims, problems already reported.
+
+    Only ``take`` claims files, under a lock, so overlapping wake-ups and rescans can never
+    hand the same file out twice; ``release`` makes it available again after ``complete``
+    (or after a failed download).
+    """
+
+    def __init__(self, readiness: Readiness, *, max_files: int) -> None:
+        self.readiness = readiness
+        self.max_files = max_files
+        self._observations: dict[str, Observation] = {}
+        self._claimed: set[str] = set()
+        self._reported: dict[str, str] = {}
+        self.lock = threading.RLock()
+
+    def take(
+        self, listing: Sequence[Listed], *, now: float, all_names: Collection[str]
+    ) -> list[Listed]:
+        """Update observations from one complete listing of candidates; claim and return
+        the ready ones. ``all_names`` is every name the scan saw (done files, problem files)."""
+        with self.lock:
+            present = set(all_names)
+            for gone in set(self._observations) - present:
+                del self._observations[gone]
+            for gone in set(self._reported) - present:
+                del self._reported[gone]
+            suffix = self.readiness.suffix
+            ready: list[Listed] = []
+            for listed in listing:
+                obs = observe(self._observations.get(listed.name), listed, now)
+                self._observations[listed.name] = obs
+                if listed.name in self._claimed:
+                    continue
+                done = self.readiness.mode == "done_file" and (listed.name + suffix) in present
+                if is_ready(self.readiness, obs, now=now, done_present=done):
+                    ready.append(listed)
+            chosen = oldest_first(ready, self.max_files)
+            self._claimed.update(f.name for f in chosen)
+            return chosen
+
+    def forget(self, name: str) -> None:
+        """Drop what we saw of ``name`` (it changed under us: watch it again from scratch)."""
+        with self.lock:
+            self._observations.pop(name, None)
+
+    def release(self, name: str) -> None:
+        with self.lock:
+            self._claimed.discard(name)
+
+    def is_claimed(self, name: str) -> bool:
+        with self.lock:
+            return name in self._claimed
+
+    def report_once(self, name: str, reason: str) -> ChannelProblem | None:
+        """A problem to report, or ``None`` when this exact one was already reported."""
+        with self.lock:
+            if self._reported.get(name) == reason:
+                return None
+            self._reported[name] = reason
+            return ChannelProblem(name=name, reason=reason)
+
+    def clear_report(self, name: str) -> None:
+        with self.lock:
+            self._reported.pop(name, None)

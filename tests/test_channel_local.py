@@ -1,0 +1,397 @@
+"""The local drop-folder channel: readiness, claim-once, exclusions, after-actions, errors."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from edigw.channels.base import (
+    AfterAction,
+    Disposition,
+    MemorySeenFiles,
+    Readiness,
+    UploadSettings,
+    is_candidate,
+    name_problem,
+)
+from edigw.channels.local import (
+    LocalInboundChannel,
+    LocalInboundSettings,
+    LocalOutboundChannel,
+    LocalOutboundSettings,
+)
+from edigw.errors import ChannelError
+
+T0 = 1_800_000_000.0
+
+
+def channel(folder: Path, **options: object) -> LocalInboundChannel:
+    folder.mkdir(parents=True, exist_ok=True)
+    return LocalInboundChannel(LocalInboundSettings(path=folder, **options))  # type: ignore[arg-type]
+
+
+def write(path: Path, data: bytes, *, mtime: float | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def names(ch: LocalInboundChannel, now: float) -> list[str]:
+    return [f.name for f in ch.poll(now=now).files]
+
+
+# ------------------------------------------------------------------ readiness
+
+
+def test_stable_file_is_taken_on_the_second_look_after_the_interval(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="stable", interval=2))
+    write(tmp_path / "in/a.csv", b"x;y\n")
+    assert names(ch, T0) == []
+    assert names(ch, T0 + 1) == []
+    assert names(ch, T0 + 2) == ["a.csv"]
+
+
+def test_growing_file_with_preserved_mtime_is_not_taken_until_it_stops_growing(
+    tmp_path: Path,
+) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="stable", interval=2))
+    old = T0 - 86_400  # a copy that keeps the original (old) mtime
+    path = write(tmp_path / "in/a.csv", b"part one\n", mtime=old)
+    assert names(ch, T0) == []
+    with path.open("ab") as fh:
+        fh.write(b"part two\n")
+    os.utime(path, (old, old))
+    assert names(ch, T0 + 5) == []
+    taken = ch.poll(now=T0 + 10).files
+    assert [f.name for f in taken] == ["a.csv"]
+    assert taken[0].local_path.read_bytes() == b"part one\npart two\n"
+
+
+def test_min_age_needs_an_old_mtime_and_an_unchanged_second_look(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="min_age", seconds=10))
+    write(tmp_path / "in/young.csv", b"1", mtime=T0 - 5)
+    write(tmp_path / "in/old.csv", b"1", mtime=T0 - 60)
+    assert names(ch, T0) == []  # first look: nothing is trusted yet
+    assert names(ch, T0 + 1) == ["old.csv"]
+    assert names(ch, T0 + 6) == ["young.csv"]
+
+
+def test_done_file_mode_waits_for_the_done_file_and_never_takes_it(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="done_file", suffix=".ok"))
+    write(tmp_path / "in/a.csv", b"1")
+    assert names(ch, T0) == []
+    write(tmp_path / "in/a.csv.ok", b"")
+    assert names(ch, T0) == ["a.csv"]
+
+
+def test_done_file_is_moved_along_with_its_file(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="done_file"))
+    write(tmp_path / "in/a.csv", b"1")
+    write(tmp_path / "in/a.csv.ok", b"")
+    [incoming] = ch.poll(now=T0).files
+    assert ch.complete(incoming, Disposition(ok=True)).ok
+    assert sorted(p.name for p in (tmp_path / "in/done").iterdir()) == ["a.csv", "a.csv.ok"]
+    assert not (tmp_path / "in/a.csv.ok").exists()
+
+
+# ------------------------------------------------------------------ selection
+
+
+@pytest.mark.parametrize(
+    ("name", "include", "exclude", "expected"),
+    [
+        pytest.param("a.csv", (), (), True, id="everything-by-default"),
+        pytest.param("a.tmp", (), (), False, id="tmp-always-skipped"),
+        pytest.param("a.csv.part", (), (), False, id="part-always-skipped"),
+        pytest.param(".a.csv", (), (), False, id="dotfile-always-skipped"),
+        pytest.param("a.csv.error.txt", (), (), False, id="error-report-skipped"),
+        pytest.param("a.xml", ("*.csv",), (), False, id="include-filters"),
+        pytest.param("a.CSV", ("*.csv",), (), False, id="globs-are-case-sensitive"),
+        pytest.param("test_a.csv", ("*.csv",), ("test_*",), False, id="exclude-wins"),
+        pytest.param("sub/a.csv", ("sub/*.csv",), (), True, id="path-pattern"),
+    ],
+)
+def test_candidate_names(
+    name: str, include: tuple[str, ...], exclude: tuple[str, ...], expected: bool
+) -> None:
+    assert is_candidate(name, include=include, exclude=exclude) is expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("../etc/passwd", id="parent"),
+        pytest.param("a/../../b", id="inner-parent"),
+        pytest.param("/etc/passwd", id="absolute"),
+        pytest.param("a\nb.csv", id="newline"),
+        pytest.param("a\udcffb.csv", id="undecodable-byte"),
+        pytest.param("a\\b.csv", id="backslash"),
+    ],
+)
+def test_names_that_could_escape_or_mislead_are_refused(name: str) -> None:
+    assert name_problem(name) is not None
+
+
+def test_excluded_and_temporary_files_are_never_taken(tmp_path: Path) -> None:
+    ch = channel(
+        tmp_path / "in",
+        include=("*.csv",),
+        exclude=("draft_*",),
+        readiness=Readiness(mode="stable", interval=0),
+    )
+    for name in ("a.csv", "b.csv.tmp", "c.csv.part", ".d.csv", "draft_e.csv", "f.xml"):
+        write(tmp_path / "in" / name, b"1")
+    ch.poll(now=T0)
+    assert names(ch, T0 + 1) == ["a.csv"]
+
+
+def test_oldest_first_and_capped_after_sorting(tmp_path: Path) -> None:
+    ch = channel(
+        tmp_path / "in", readiness=Readiness(mode="stable", interval=0), max_files_per_poll=2
+    )
+    for i, name in enumerate(["new.csv", "old.csv", "mid.csv"]):
+        write(tmp_path / "in" / name, b"1", mtime=T0 - 100 + [50, 0, 20][i])
+    ch.poll(now=T0)
+    assert names(ch, T0 + 1) == ["old.csv", "mid.csv"]
+    assert names(ch, T0 + 2) == ["new.csv"]
+
+
+def test_recursion_stops_at_max_depth_and_skips_done_and_error_folders(tmp_path: Path) -> None:
+    ch = channel(
+        tmp_path / "in",
+        readiness=Readiness(mode="stable", interval=0),
+        recursive=True,
+        max_depth=2,
+    )
+    write(tmp_path / "in/a.csv", b"1")
+    write(tmp_path / "in/sub/b.csv", b"1")
+    write(tmp_path / "in/sub/deeper/c.csv", b"1")
+    write(tmp_path / "in/done/old.csv", b"1")
+    write(tmp_path / "in/error/bad.csv", b"1")
+    ch.poll(now=T0)
+    assert sorted(names(ch, T0 + 1)) == ["a.csv", "sub/b.csv"]
+
+
+# ------------------------------------------------------------------ claim once
+
+
+def test_a_claimed_file_is_not_handed_out_again_before_complete(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="stable", interval=0))
+    write(tmp_path / "in/a.csv", b"1")
+    ch.poll(now=T0)
+    assert names(ch, T0 + 1) == ["a.csv"]
+    assert names(ch, T0 + 2) == []
+
+
+def test_concurrent_polls_from_events_and_rescans_claim_each_file_once(tmp_path: Path) -> None:
+    ch = channel(
+        tmp_path / "in", readiness=Readiness(mode="stable", interval=0), max_files_per_poll=1000
+    )
+    for i in range(200):
+        write(tmp_path / "in" / f"f{i:03}.csv", b"1")
+    ch.poll(now=T0)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda k: names(ch, T0 + 1 + k), range(16)))
+    taken = [n for r in results for n in r]
+    assert len(taken) == 200
+    assert len(set(taken)) == 200
+
+
+def test_watchdog_wakes_the_poller_when_a_file_arrives(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    event = threading.Event()
+    ch.wakeups(event)
+    try:
+        time.sleep(0.2)  # let the observer start watching
+        write(tmp_path / "in/a.csv", b"1")
+        assert event.wait(timeout=10)
+    finally:
+        ch.close()
+
+
+# ------------------------------------------------------------------ after-actions
+
+
+def ready_one(ch: LocalInboundChannel) -> object:
+    ch.poll(now=T0)
+    [incoming] = ch.poll(now=T0 + 60).files
+    return incoming
+
+
+def test_move_after_success_keeps_existing_done_files(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    write(tmp_path / "in/done/a.csv", b"yesterday")
+    write(tmp_path / "in/a.csv", b"today")
+    incoming = ready_one(ch)
+    result = ch.complete(incoming, Disposition(ok=True))  # type: ignore[arg-type]
+    assert result.ok and result.action == "moved"
+    assert (tmp_path / "in/done/a.csv").read_bytes() == b"yesterday"
+    assert (tmp_path / "in/done/a.1.csv").read_bytes() == b"today"
+    assert not (tmp_path / "in/a.csv").exists()
+
+
+def test_delete_after_success(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", after=AfterAction(action="delete"))
+    write(tmp_path / "in/a.csv", b"1")
+    result = ch.complete(ready_one(ch), Disposition(ok=True))  # type: ignore[arg-type]
+    assert result.action == "deleted"
+    assert list((tmp_path / "in").iterdir()) == []
+
+
+def test_left_file_is_not_taken_again_while_unchanged_but_is_when_rewritten(
+    tmp_path: Path,
+) -> None:
+    seen = MemorySeenFiles()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    settings = LocalInboundSettings(
+        path=folder, after=AfterAction(action="leave"), readiness=Readiness(interval=0)
+    )
+    write(folder / "a.csv", b"1", mtime=T0 - 100)
+    ch = LocalInboundChannel(settings, seen=seen)
+    incoming = ready_one(ch)
+    assert ch.complete(incoming, Disposition(ok=True)).action == "left"  # type: ignore[arg-type]
+    restarted = LocalInboundChannel(settings, seen=seen)
+    restarted.poll(now=T0)
+    assert names(restarted, T0 + 60) == []
+    write(folder / "a.csv", b"22", mtime=T0 - 50)
+    restarted.poll(now=T0 + 61)
+    assert names(restarted, T0 + 120) == ["a.csv"]
+
+
+def test_failed_file_goes_to_error_folder_with_a_report(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    write(tmp_path / "in/a.csv", b"1")
+    result = ch.complete(
+        ready_one(ch),  # type: ignore[arg-type]
+        Disposition(ok=False, reason="line 3: unknown article ZZ", show_id="F-7"),
+    )
+    assert result.ok and result.action == "error-moved"
+    assert (tmp_path / "in/error/a.csv").read_bytes() == b"1"
+    report = (tmp_path / "in/error/a.csv.error.txt").read_text()
+    assert "Reason: line 3: unknown article ZZ" in report
+    assert "edigw show F-7" in report
+
+
+def test_a_failed_after_action_is_returned_not_raised(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    write(tmp_path / "in/a.csv", b"1")
+    incoming = ready_one(ch)
+    (tmp_path / "in/a.csv").unlink()  # someone removed it meanwhile
+    result = ch.complete(incoming, Disposition(ok=True))  # type: ignore[arg-type]
+    assert not result.ok
+    assert "a.csv" in result.detail
+
+
+# ------------------------------------------------------------------ problems
+
+
+def test_dangling_link_is_reported_once(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    (tmp_path / "in/gone.csv").symlink_to(tmp_path / "in/nowhere.csv")
+    first = ch.poll(now=T0).problems
+    assert [(p.name, p.reason) for p in first] == [
+        ("gone.csv", "cannot read: vanished or dangling link")
+    ]
+    assert ch.poll(now=T0 + 5).problems == []
+
+
+def test_link_pointing_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(interval=0))
+    write(tmp_path / "secret.csv", b"secret")
+    (tmp_path / "in/evil.csv").symlink_to(tmp_path / "secret.csv")
+    result = ch.poll(now=T0)
+    assert result.files == []
+    assert [p.name for p in result.problems] == ["evil.csv"]
+    assert "outside" in result.problems[0].reason
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(interval=0))
+    path = write(tmp_path / "in/a.csv", b"1")
+    path.chmod(0)
+    ch.poll(now=T0)
+    result = ch.poll(now=T0 + 1)
+    assert result.files == []
+    assert [p.name for p in result.problems] == ["a.csv"]
+
+
+def test_odd_bytes_in_a_name_are_reported_not_taken(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(interval=0))
+    os.close(os.open(os.path.join(os.fsencode(tmp_path / "in"), b"bad\xff.csv"), os.O_CREAT))
+    result = ch.poll(now=T0)
+    assert result.files == []
+    assert len(result.problems) == 1
+    assert "not valid UTF-8" in result.problems[0].reason
+
+
+def test_file_above_max_size_is_claimed_as_a_problem_to_fail(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(interval=0), max_size=3)
+    write(tmp_path / "in/big.csv", b"12345")
+    ch.poll(now=T0)
+    [problem] = ch.poll(now=T0 + 1).problems
+    assert problem.incoming is not None
+    assert "larger than the limit of 3" in problem.reason
+    ch.complete(problem.incoming, Disposition(ok=False, reason=problem.reason, show_id="F-1"))
+    assert (tmp_path / "in/error/big.csv.error.txt").exists()
+
+
+def test_missing_folder_is_a_channel_error(tmp_path: Path) -> None:
+    ch = LocalInboundChannel(LocalInboundSettings(path=tmp_path / "nope"))
+    with pytest.raises(ChannelError, match="does not exist"):
+        ch.poll(now=T0)
+
+
+# ------------------------------------------------------------------ outbound
+
+
+def test_outbound_delivery_puts_the_file_in_place_with_a_done_file(tmp_path: Path) -> None:
+    src = write(tmp_path / "src.csv", b"a;b\n")
+    out = LocalOutboundChannel(
+        LocalOutboundSettings(path=tmp_path / "out", upload=UploadSettings(done_file=".ok"))
+    )
+    delivered = out.deliver(src, "articles.csv")
+    assert (tmp_path / "out/articles.csv").read_bytes() == b"a;b\n"
+    assert delivered.size == 4
+    assert delivered.done_file == str(tmp_path / "out/articles.csv.ok")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "articles.csv",
+        "articles.csv.ok",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected_name", "expected_old"),
+    [
+        pytest.param("replace", "a.csv", None, id="replace"),
+        pytest.param("rename", "a.1.csv", b"old", id="rename"),
+    ],
+)
+def test_outbound_policy_when_the_name_exists(
+    tmp_path: Path, policy: str, expected_name: str, expected_old: bytes | None
+) -> None:
+    write(tmp_path / "out/a.csv", b"old")
+    out = LocalOutboundChannel(
+        LocalOutboundSettings(path=tmp_path / "out", upload=UploadSettings(if_exists=policy))  # type: ignore[arg-type]
+    )
+    delivered = out.deliver(write(tmp_path / "src", b"new"), "a.csv")
+    assert delivered.name == expected_name
+    assert (tmp_path / "out" / expected_name).read_bytes() == b"new"
+    if expected_old is not None:
+        assert (tmp_path / "out/a.csv").read_bytes() == expected_old
+
+
+def test_outbound_fail_policy_refuses_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    write(tmp_path / "out/a.csv", b"old")
+    out = LocalOutboundChannel(LocalOutboundSettings(path=tmp_path / "out"))
+    with pytest.raises(ChannelError, match="already exists"):
+        out.deliver(write(tmp_path / "src", b"new"), "a.csv")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.csv"]
