@@ -9,7 +9,7 @@ Formula injection (CSV)
     A cell whose text starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
     read as a formula by spreadsheet programs. :func:`csv_cell` prefixes such a cell with an
     apostrophe (the OWASP advice) — *except* when the whole cell is a plain number
-    (optional sign, digits, ``.``/``,`` separators and spaces), because ``-12.50`` cannot be a
+    (optional sign, digits, a decimal part, thousands grouped by threes), because ``-12.50`` cannot be a
     formula and partners must receive negative amounts and quantities unchanged. So
     ``{{ -3|decimal }}`` stays ``-3.00`` while ``-2+3`` or ``=HYPERLINK(...)`` are neutralised.
 """
@@ -26,7 +26,9 @@ from zoneinfo import ZoneInfo
 FORMULA_LEADS = frozenset("=+-@\t\r")
 """First characters that make a spreadsheet evaluate a cell."""
 
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9., \u00a0\u202f']*\Z")
+_PLAIN_NUMBER = re.compile(
+    r"[+-]?(?:[0-9]+|[0-9]{1,3}(?:[ .,'\u00a0\u202f][0-9]{3})+)(?:[.,][0-9]+)?\Z"
+)
 _SIMPLE_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?\Z")
 
 

@@ -150,7 +150,7 @@ def _template_line(template: jinja2.Template, tb: TracebackType | None) -> int |
     line = None
     while tb is not None:
         if tb.tb_frame.f_code.co_filename == template.filename:
-            line = template.get_corresponding_lineno(tb.tb_lineno)
+            line = tb.tb_lineno  # Jinja rewrites tracebacks to template lines
         tb = tb.tb_next
     return line
 
