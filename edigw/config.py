@@ -1,0 +1,1123 @@
+"""The gateway configuration, ``edigw.yaml``: pydantic models, loading and error reporting.
+
+Why it looks like this:
+
+* The file is data with descriptions: every key is a pydantic field with a ``description``
+  and ``extra="forbid"``, so a typo is an error, not a silently ignored key.
+* Secrets never sit in the file: ``${NAME}`` is replaced from the environment *passed in*
+  (the core never reads ``os.environ``), ``${NAME:-default}`` gives a fallback, ``$${X}``
+  is a literal ``${X}``. Secret values are ``SecretStr`` and never printed.
+* Every problem is reported at once, each with its line:
+  ``edigw.yaml:14 partners.acme.flows.orders.mapping: file not found (...)``.
+  Line numbers come from the PyYAML node marks, kept beside the data while it is built.
+* Relative paths are relative to the folder of the configuration file, not the current
+  directory, so ``edigw run -c /etc/edigw/edigw.yaml`` behaves the same from anywhere.
+
+Entry point: :func:`load_config`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import os.path
+import re
+import shutil
+import string
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from edigw.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "AfterDelete",
+    "AfterLeave",
+    "AfterMove",
+    "CronSchedule",
+    "DoneFileReadiness",
+    "EcolixSettings",
+    "EcolixTimeouts",
+    "EverySchedule",
+    "ExportQuery",
+    "GatewayConfig",
+    "InboundFlow",
+    "LocalChannel",
+    "MinAgeReadiness",
+    "OutboundFlow",
+    "Partner",
+    "RetryPolicy",
+    "SftpChannel",
+    "SftpEndpoint",
+    "SftpTimeouts",
+    "StableReadiness",
+    "UploadPolicy",
+    "load_config",
+    "parse_duration",
+    "parse_size",
+    "starter_config_text",
+    "write_starter",
+]
+
+# --- Named defaults ----------------------------------------------------------------------
+
+DEFAULT_CONFIG_NAME = "edigw.yaml"
+DEFAULT_DATA_DIR = "./edigw-data"
+DEFAULT_JOURNAL_FILE = "journal.sqlite"
+DEFAULT_CALLS_PER_MINUTE = 600
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_RETRY_MAX_ATTEMPTS = 8
+DEFAULT_RETRY_FIRST_DELAY = 30.0
+DEFAULT_RETRY_MAX_DELAY = 3600.0
+DEFAULT_SFTP_PORT = 22
+DEFAULT_SFTP_CONNECT_TIMEOUT = 10.0
+DEFAULT_SFTP_OPERATION_TIMEOUT = 30.0
+DEFAULT_SFTP_KEEPALIVE = 15.0
+DEFAULT_KNOWN_HOSTS_DIR = "known_hosts"
+DEFAULT_SFTP_MAX_DEPTH = 1
+DEFAULT_STABLE_INTERVAL = 2.0
+DEFAULT_MIN_AGE = 10.0
+DEFAULT_DONE_SUFFIX = ".ok"
+DEFAULT_AFTER_MOVE_TO = "done"
+DEFAULT_ERROR_FOLDER = "error"
+DEFAULT_ENCODING = "auto"
+DEFAULT_MAX_SIZE = 50 * 1024 * 1024
+DEFAULT_POLL_INTERVAL = 5.0
+DEFAULT_MAX_FILES_PER_POLL = 100
+#: Names that are never picked up, whatever the flow's include/exclude say: files still
+#: being written by partners' tools, and hidden files.
+ALWAYS_EXCLUDED = ("*.tmp", "*.part", ".*")
+DEFAULT_FILENAME_PATTERN = "{partner}_{flow}_{now:%Y%m%d-%H%M%S}_{seq:05d}.csv"
+DEFAULT_TIMEZONE = "Europe/Paris"
+DEFAULT_EXPORT_EVERY = 900.0
+DEFAULT_OUTBOUND_ENCODING = "utf-8"
+DEFAULT_TEMP_PREFIX = "."
+DEFAULT_TEMP_SUFFIX = ".part"
+#: Placeholders a file-name pattern may use (``{now:%Y%m%d}``, ``{seq:05d}``).
+FILENAME_FIELDS = frozenset({"partner", "flow", "now", "seq"})
+#: Ecolix list operations an export may query (``edigw/ecolix/openapi.yaml``).
+ExportResource = Literal[
+    "articles.list",
+    "stock.list",
+    "customers.list",
+    "quotes.list",
+    "orders.list",
+    "order_states.list",
+    "purchase_orders.list",
+    "delivery_notes.list",
+    "supplier_invoices.list",
+    "suppliers.list",
+]
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
+Name = Annotated[str, StringConstraints(pattern=_NAME_PATTERN)]
+
+# --- Durations and sizes -----------------------------------------------------------------
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+    "gib": 1024**3,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``30``, ``2.5``, ``"500ms"``, ``"2s"``, ``"15m"``, ``"1h"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        msg = "expected a duration such as 30, '2s', '15m' or '1h'"
+        raise ValueError(msg)
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION_RE.match(value)):
+        unit = (match.group(2) or "s").lower()
+        seconds = float(match.group(1)) * _DURATION_UNITS[unit]
+    else:
+        msg = f"expected a duration such as 30, '2s', '15m' or '1h', got {value!r}"
+        raise ValueError(msg)
+    if seconds < 0:
+        msg = f"a duration cannot be negative, got {value!r}"
+        raise ValueError(msg)
+    return seconds
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``52428800``, ``"512KB"``, ``"50MB"`` or ``"1GB"`` (powers of 1024)."""
+    if isinstance(value, bool):
+        msg = "expected a size such as 52428800, '512KB' or '50MB'"
+        raise ValueError(msg)
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE_RE.match(value)):
+        unit = match.group(2).lower()
+        if unit not in _SIZE_UNITS:
+            msg = f"unknown size unit {match.group(2)!r} (use B, KB, MB or GB)"
+            raise ValueError(msg)
+        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    else:
+        msg = f"expected a size such as 52428800, '512KB' or '50MB', got {value!r}"
+        raise ValueError(msg)
+    if size <= 0:
+        msg = f"a size must be positive, got {value!r}"
+        raise ValueError(msg)
+    return size
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+# --- Paths -------------------------------------------------------------------------------
+
+
+def _base_dir(info: ValidationInfo) -> Path | None:
+    context = info.context
+    if isinstance(context, Mapping):
+        base = context.get("base_dir")
+        if isinstance(base, Path):
+            return base
+    return None
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """Relative paths are relative to the configuration file's folder."""
+    value = value.expanduser()
+    base = _base_dir(info)
+    if base is not None and not value.is_absolute():
+        value = base / value
+    return Path(os.path.normpath(value))
+
+
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    path = _resolve(value, info)
+    if not path.is_file():
+        msg = f"file not found ({path})"
+        raise ValueError(msg)
+    return path
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve)]
+ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
+
+
+def _encoding(value: str) -> str:
+    try:
+        return codecs.lookup(value).name
+    except LookupError:
+        msg = f"unknown encoding {value!r} (e.g. utf-8, utf-8-sig, cp1252, latin-1)"
+        raise ValueError(msg) from None
+
+
+def _inbound_encoding(value: str) -> str:
+    return value if value == "auto" else _encoding(value)
+
+
+def _relative_folder(value: str) -> str:
+    """A folder under the channel path: no absolute paths, no ``..`` escaping it."""
+    parts = PurePosixPath(value.replace("\\", "/")).parts
+    if not value.strip() or value.startswith(("/", "\\")) or ".." in parts:
+        msg = f"must be a folder name relative to the channel path, got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+Encoding = Annotated[str, AfterValidator(_encoding)]
+InboundEncoding = Annotated[str, AfterValidator(_inbound_encoding)]
+RelativeFolder = Annotated[str, AfterValidator(_relative_folder)]
+
+# --- Models ------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    """Base: unknown keys are errors, and a loaded configuration is read-only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EcolixTimeouts(_Model):
+    """HTTP timeouts towards Ecolix."""
+
+    connect: Duration = Field(
+        default=DEFAULT_CONNECT_TIMEOUT, description="Seconds to establish a connection."
+    )
+    read: Duration = Field(
+        default=DEFAULT_READ_TIMEOUT, description="Seconds to wait for Ecolix to answer."
+    )
+
+
+class EcolixSettings(_Model):
+    """Where Ecolix is and how hard edigw may call it."""
+
+    base_url: str = Field(
+        description="Base URL of the Ecolix REST API, e.g. https://erp.example.fr/api/v1."
+    )
+    token: SecretStr = Field(
+        description="Bearer token for the API; write ${ECOLIX_TOKEN}, never the token itself."
+    )
+    calls_per_minute: int = Field(
+        default=DEFAULT_CALLS_PER_MINUTE,
+        gt=0,
+        description="Calls per rolling minute agreed with the vendor; edigw never exceeds it.",
+    )
+    timeouts: EcolixTimeouts = Field(
+        default_factory=EcolixTimeouts, description="Connect and read timeouts, in seconds."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            msg = f"must be an http:// or https:// URL, got {value!r}"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+
+class RetryPolicy(_Model):
+    """Durable retries of documents after temporary Ecolix errors (network, 429, 5xx)."""
+
+    max_attempts: int = Field(
+        default=DEFAULT_RETRY_MAX_ATTEMPTS,
+        ge=1,
+        description="Attempts before a document fails for good.",
+    )
+    first_delay: Duration = Field(
+        default=DEFAULT_RETRY_FIRST_DELAY, description="Delay before the second attempt."
+    )
+    max_delay: Duration = Field(
+        default=DEFAULT_RETRY_MAX_DELAY,
+        description="Upper bound of the exponentially growing delay.",
+    )
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> RetryPolicy:
+        if self.max_delay < self.first_delay:
+            msg = "max_delay must not be shorter than first_delay"
+            raise ValueError(msg)
+        return self
+
+
+class SftpTimeouts(_Model):
+    """SFTP timeouts."""
+
+    connect: Duration = Field(
+        default=DEFAULT_SFTP_CONNECT_TIMEOUT, description="Seconds to connect and authenticate."
+    )
+    operation: Duration = Field(
+        default=DEFAULT_SFTP_OPERATION_TIMEOUT,
+        description="Seconds one SFTP operation (list, read, rename) may take.",
+    )
+
+
+class SftpEndpoint(_Model):
+    """One partner SFTP server and how to log in to it."""
+
+    host: str = Field(min_length=1, description="Host name or IP address of the SFTP server.")
+    port: int = Field(default=DEFAULT_SFTP_PORT, ge=1, le=65535, description="TCP port.")
+    username: str = Field(min_length=1, description="Login name.")
+    password: SecretStr | None = Field(
+        default=None, description="Password, from the environment: ${PARTNER_SFTP_PASSWORD}."
+    )
+    key_file: ExistingFile | None = Field(
+        default=None, description="Private key file (ed25519, ECDSA or RSA)."
+    )
+    key_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase of the key, from the environment."
+    )
+    key_passphrase_file: ExistingFile | None = Field(
+        default=None, description="File holding the passphrase of the key (a mounted secret)."
+    )
+    known_hosts: ConfigPath = Field(
+        description="This endpoint's known_hosts file (strict checking; pin with `edigw sftp "
+        "trust`). Default: known_hosts/<endpoint name>."
+    )
+    timeouts: SftpTimeouts = Field(
+        default_factory=SftpTimeouts, description="Connect and operation timeouts."
+    )
+    keepalive: Duration = Field(
+        default=DEFAULT_SFTP_KEEPALIVE, description="Seconds between SSH keepalive packets."
+    )
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SftpEndpoint:
+        if self.password is None and self.key_file is None:
+            msg = "give a password or a key_file"
+            raise ValueError(msg)
+        if self.key_passphrase is not None and self.key_passphrase_file is not None:
+            msg = "give key_passphrase or key_passphrase_file, not both"
+            raise ValueError(msg)
+        return self
+
+
+class LocalChannel(_Model):
+    """A folder on this machine (or a mounted share)."""
+
+    type: Literal["local"] = Field(description="A local folder.")
+    path: ConfigPath = Field(description="The folder files are picked up from or written to.")
+
+
+def _declared_endpoint(value: str, info: ValidationInfo) -> str:
+    context = info.context
+    if isinstance(context, Mapping) and "endpoints" in context:
+        declared = sorted(context["endpoints"])
+        if value not in declared:
+            known = ", ".join(declared) if declared else "none declared"
+            msg = f"unknown SFTP endpoint {value!r} (sftp_endpoints: {known})"
+            raise ValueError(msg)
+    return value
+
+
+class SftpChannel(_Model):
+    """A folder on a partner's SFTP server declared under ``sftp_endpoints``."""
+
+    type: Literal["sftp"] = Field(description="A remote SFTP folder.")
+    endpoint: Annotated[str, AfterValidator(_declared_endpoint)] = Field(
+        description="Name of an entry of sftp_endpoints."
+    )
+    path: str = Field(min_length=1, description="Remote folder (POSIX path on the server).")
+    recursive: bool = Field(default=False, description="Also look into sub-folders.")
+    max_depth: int = Field(
+        default=DEFAULT_SFTP_MAX_DEPTH,
+        ge=1,
+        description="How deep to descend when recursive (1 = direct sub-folders).",
+    )
+
+
+Channel = Annotated[LocalChannel | SftpChannel, Field(discriminator="type")]
+
+
+class StableReadiness(_Model):
+    """Ready when size and modification time are unchanged across two looks."""
+
+    mode: Literal["stable"] = Field(description="Size and mtime stable across two looks.")
+    interval: Duration = Field(
+        default=DEFAULT_STABLE_INTERVAL, description="Seconds between the two looks."
+    )
+
+
+class MinAgeReadiness(_Model):
+    """Ready once the file is old enough."""
+
+    mode: Literal["min_age"] = Field(description="Ready once last modified long enough ago.")
+    seconds: Duration = Field(
+        default=DEFAULT_MIN_AGE, description="Minimum age since last modification."
+    )
+
+
+class DoneFileReadiness(_Model):
+    """Ready when the partner has written a companion file (``NAME.ok``)."""
+
+    mode: Literal["done_file"] = Field(description="Ready when NAME+suffix exists.")
+    suffix: str = Field(
+        default=DEFAULT_DONE_SUFFIX, min_length=1, description="Suffix of the done file."
+    )
+
+
+Readiness = Annotated[
+    StableReadiness | MinAgeReadiness | DoneFileReadiness, Field(discriminator="mode")
+]
+
+
+class AfterMove(_Model):
+    """Move the source into a folder once its outcome is committed."""
+
+    action: Literal["move"] = Field(description="Move the source file.")
+    to: RelativeFolder = Field(
+        default=DEFAULT_AFTER_MOVE_TO, description="Folder, relative to the channel path."
+    )
+
+
+class AfterDelete(_Model):
+    """Delete the source once its outcome is committed (the archive keeps a copy)."""
+
+    action: Literal["delete"] = Field(description="Delete the source file.")
+
+
+class AfterLeave(_Model):
+    """Leave the source where it is; the journal remembers it so it is not taken twice."""
+
+    action: Literal["leave"] = Field(description="Leave the source file in place.")
+
+
+After = Annotated[AfterMove | AfterDelete | AfterLeave, Field(discriminator="action")]
+
+
+class _FlowBase(_Model):
+    _partner: str = PrivateAttr(default="")
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def partner(self) -> str:
+        """The partner this flow belongs to."""
+        return self._partner
+
+    @property
+    def name(self) -> str:
+        """The flow's own name under its partner."""
+        return self._name
+
+    @property
+    def id(self) -> str:
+        """``partner/flow``, as operators type it (``edigw process --flow``)."""
+        return f"{self._partner}/{self._name}"
+
+
+class InboundFlow(_FlowBase):
+    """Partner files picked up from a channel, mapped, and sent to Ecolix."""
+
+    direction: Literal["inbound"] = Field(description="Files come in from the partner.")
+    channel: Channel = Field(description="Where the files are picked up.")
+    mapping: ExistingFile = Field(description="The mapping file (mappings/*.yaml).")
+    include: list[str] = Field(
+        default_factory=lambda: ["*"], description="Glob patterns of names to pick up."
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns of names to ignore; *.tmp, *.part and dotfiles always are.",
+    )
+    readiness: Readiness = Field(
+        default_factory=lambda: StableReadiness(mode="stable"),
+        description="When a file counts as completely written.",
+    )
+    after: After = Field(
+        default_factory=lambda: AfterMove(action="move"),
+        description="What to do with the source once its outcome is committed.",
+    )
+    error_folder: RelativeFolder = Field(
+        default=DEFAULT_ERROR_FOLDER,
+        description="Where failed files and their NAME.error.txt go, relative to the channel path.",
+    )
+    duplicates: Literal["skip", "process"] = Field(
+        default="skip",
+        description="skip: a file whose content was already processed is not sent again.",
+    )
+    encoding: InboundEncoding = Field(
+        default=DEFAULT_ENCODING,
+        description="Text encoding for readers that take one; auto detects UTF-8/cp1252.",
+    )
+    max_size: Size = Field(
+        default=DEFAULT_MAX_SIZE, description="Larger files are refused (bytes, or '50MB')."
+    )
+    poll_interval: Duration = Field(
+        default=DEFAULT_POLL_INTERVAL, description="Seconds between rescans of the channel."
+    )
+    max_files_per_poll: int = Field(
+        default=DEFAULT_MAX_FILES_PER_POLL,
+        ge=1,
+        description="At most this many files per scan, oldest first.",
+    )
+
+    @property
+    def skipped_patterns(self) -> tuple[str, ...]:
+        """Every glob that excludes a name: the flow's own plus those always skipped."""
+        return (*ALWAYS_EXCLUDED, *self.exclude)
+
+
+class ExportQuery(_Model):
+    """The Ecolix list an export reads."""
+
+    resource: ExportResource = Field(description="Ecolix list operation, e.g. articles.list.")
+    filters: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Query parameters passed to the list operation."
+    )
+
+
+class EverySchedule(_Model):
+    """Run at a fixed interval."""
+
+    every: Duration = Field(gt=0, description="Seconds (or '15m') between runs.")
+
+
+class CronSchedule(_Model):
+    """Run on a cron expression, in the flow's time zone."""
+
+    cron: str = Field(description="Five-field cron expression, e.g. '*/15 * * * *'.")
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            msg = f"not a valid cron expression: {value!r}"
+            raise ValueError(msg)
+        return value
+
+
+def _schedule_kind(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        if "cron" in value:
+            return "cron-schedule"
+        return "every-schedule"
+    if isinstance(value, CronSchedule):
+        return "cron-schedule"
+    if isinstance(value, EverySchedule):
+        return "every-schedule"
+    return None
+
+
+Schedule = Annotated[
+    Annotated[EverySchedule, Tag("every-schedule")] | Annotated[CronSchedule, Tag("cron-schedule")],
+    Discriminator(_schedule_kind),
+]
+
+
+class UploadPolicy(_Model):
+    """How a rendered file is put into place so that no partner ever reads half a file."""
+
+    temp_prefix: str = Field(
+        default=DEFAULT_TEMP_PREFIX, description="Prefix of the temporary name while writing."
+    )
+    temp_suffix: str = Field(
+        default=DEFAULT_TEMP_SUFFIX, description="Suffix of the temporary name while writing."
+    )
+    if_exists: Literal["fail", "replace", "rename"] = Field(
+        default="fail",
+        description="When the final name exists: fail, replace it, or add a counter.",
+    )
+    done_file: str | None = Field(
+        default=None, description="Suffix of an empty done file written after the file (.ok)."
+    )
+
+    @model_validator(mode="after")
+    def _temp_name_differs(self) -> UploadPolicy:
+        if not self.temp_prefix and not self.temp_suffix:
+            msg = "temp_prefix and temp_suffix cannot both be empty"
+            raise ValueError(msg)
+        return self
+
+
+def _filename_pattern(value: str) -> str:
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        msg = f"invalid file-name pattern {value!r}: {exc}"
+        raise ValueError(msg) from None
+    unknown = sorted(fields - FILENAME_FIELDS)
+    if unknown:
+        allowed = ", ".join(sorted(FILENAME_FIELDS))
+        msg = f"unknown placeholder {{{unknown[0]}}} in file-name pattern (allowed: {allowed})"
+        raise ValueError(msg)
+    try:
+        rendered = value.format(partner="p", flow="f", now=datetime(2000, 1, 2, 3, 4, 5), seq=1)  # noqa: DTZ001
+    except (ValueError, TypeError) as exc:
+        msg = f"invalid file-name pattern {value!r}: {exc}"
+        raise ValueError(msg) from None
+    if "/" in rendered or "\\" in rendered or not rendered.strip("."):
+        msg = f"file-name pattern {value!r} must give a plain file name (no folders)"
+        raise ValueError(msg)
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"unknown time zone {value!r} (e.g. Europe/Paris, UTC)"
+        raise ValueError(msg) from None
+    return value
+
+
+class OutboundFlow(_FlowBase):
+    """Ecolix data rendered through a template into files delivered to the partner."""
+
+    direction: Literal["outbound"] = Field(description="Files go out to the partner.")
+    query: ExportQuery = Field(description="The Ecolix list to export.")
+    template: ExistingFile = Field(description="Jinja2 template (templates/*.j2).")
+    filename: Annotated[str, AfterValidator(_filename_pattern)] = Field(
+        default=DEFAULT_FILENAME_PATTERN,
+        description="File-name pattern: {partner}, {flow}, {now:%Y%m%d-%H%M%S}, {seq:05d}.",
+    )
+    timezone: Annotated[str, AfterValidator(_timezone)] = Field(
+        default=DEFAULT_TIMEZONE, description="Time zone of {now} and of cron schedules."
+    )
+    channel: Channel = Field(description="Where the files are delivered.")
+    schedule: Schedule = Field(
+        default_factory=lambda: EverySchedule(every=DEFAULT_EXPORT_EVERY),
+        description="{every: 900} or {cron: '*/15 * * * *'}.",
+    )
+    mode: Literal["delta", "full"] = Field(
+        default="delta", description="delta: only changes since the last delivered run."
+    )
+    write_empty: bool = Field(
+        default=False, description="Deliver a file even when nothing changed."
+    )
+    encoding: Encoding = Field(
+        default=DEFAULT_OUTBOUND_ENCODING, description="utf-8, utf-8-sig (BOM) or cp1252."
+    )
+    xsd: ExistingFile | None = Field(
+        default=None, description="XSD that rendered XML must satisfy before delivery."
+    )
+    upload: UploadPolicy = Field(
+        default_factory=UploadPolicy, description="Temporary name, overwrite policy, done file."
+    )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The flow's time zone as a tzinfo."""
+        return ZoneInfo(self.timezone)
+
+
+Flow = Annotated[InboundFlow | OutboundFlow, Field(discriminator="direction")]
+
+
+class Partner(_Model):
+    """A trading partner and its flows, each addressed as ``partner/flow``."""
+
+    flows: dict[Name, Flow] = Field(
+        default_factory=dict, description="The partner's flows by name."
+    )
+
+
+class GatewayConfig(_Model):
+    """The whole of ``edigw.yaml``."""
+
+    ecolix: EcolixSettings = Field(description="Ecolix API location, token and call budget.")
+    data_dir: ConfigPath = Field(
+        default=Path(DEFAULT_DATA_DIR),
+        validate_default=True,
+        description="Journal, archive of every file, staging and work folders.",
+    )
+    journal: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the journal; default sqlite:///<data_dir>/journal.sqlite.",
+    )
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Retry policy after temporary Ecolix errors."
+    )
+    sftp_endpoints: dict[Name, SftpEndpoint] = Field(
+        default_factory=dict, description="Partner SFTP servers by name."
+    )
+    partners: dict[Name, Partner] = Field(
+        default_factory=dict, description="Trading partners by name."
+    )
+
+    @field_validator("journal")
+    @classmethod
+    def _journal_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError:
+            msg = f"not a database URL: {value!r} (e.g. postgresql+psycopg://host/db)"
+            raise ValueError(msg) from None
+        return value
+
+    @model_validator(mode="after")
+    def _name_flows(self) -> GatewayConfig:
+        for partner_name, partner in self.partners.items():
+            for flow_name, flow in partner.flows.items():
+                flow._partner = partner_name
+                flow._name = flow_name
+        return self
+
+    @property
+    def journal_url(self) -> str:
+        """The journal's SQLAlchemy URL (SQLite in ``data_dir`` unless ``journal`` is set)."""
+        if self.journal:
+            return self.journal
+        return f"sqlite:///{self.data_dir / DEFAULT_JOURNAL_FILE}"
+
+    def flows(self) -> list[InboundFlow | OutboundFlow]:
+        """Every flow, in file order."""
+        return [flow for partner in self.partners.values() for flow in partner.flows.values()]
+
+    def flow(self, name: str) -> InboundFlow | OutboundFlow:
+        """The flow addressed as ``partner/flow``; ``ConfigError`` naming the known ones."""
+        partner_name, _, flow_name = name.partition("/")
+        partner = self.partners.get(partner_name)
+        if partner is not None and flow_name in partner.flows:
+            return partner.flows[flow_name]
+        known = ", ".join(flow.id for flow in self.flows()) or "none configured"
+        msg = f"unknown flow {name!r} (flows: {known})"
+        raise ConfigError(msg)
+
+    def inbound_flows(self) -> list[InboundFlow]:
+        """The flows that take partner files in, in file order."""
+        return [flow for flow in self.flows() if isinstance(flow, InboundFlow)]
+
+    def outbound_flows(self) -> list[OutboundFlow]:
+        """The flows that export Ecolix data, in file order."""
+        return [flow for flow in self.flows() if isinstance(flow, OutboundFlow)]
+
+
+# --- Loading -----------------------------------------------------------------------------
+
+_INTERPOLATION_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
+
+#: Union tags pydantic inserts into error locations; they are not keys of the file.
+_UNION_TAGS = frozenset(
+    {
+        "inbound",
+        "outbound",
+        "local",
+        "sftp",
+        "stable",
+        "min_age",
+        "done_file",
+        "move",
+        "delete",
+        "leave",
+        "every-schedule",
+        "cron-schedule",
+    }
+)
+
+Path_ = tuple[str | int, ...]
+
+
+class _Built:
+    """The plain data of a YAML file plus the line of every key, and problems on the way."""
+
+    def __init__(self, file_name: str) -> None:
+        self.file_name = file_name
+        self.lines: dict[Path_, int] = {}
+        self.problems: list[tuple[int, str]] = []
+
+    def problem(self, line: int, path: Path_, message: str) -> None:
+        self.problems.append((line, _format_problem(self.file_name, line, path, message)))
+
+
+def _format_path(path: Sequence[str | int]) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _format_problem(file_name: str, line: int | None, path: Sequence[str | int], msg: str) -> str:
+    where = file_name if line is None else f"{file_name}:{line}"
+    dotted = _format_path(path)
+    return f"{where} {dotted}: {msg}" if dotted else f"{where}: {msg}"
+
+
+def _interpolate(
+    text: str, environ: Mapping[str, str], built: _Built, line: int, path: Path_
+) -> str:
+    def replace(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        if whole == "$${":
+            return "${"
+        name = match.group(1)
+        if name is None:
+            built.problem(
+                line,
+                path,
+                f"invalid reference {whole!r}: write ${{NAME}} or ${{NAME:-default}} "
+                "(and $${ for a literal ${)",
+            )
+            return whole
+        if name in environ:
+            return environ[name]
+        default = match.group(2)
+        if default is not None:
+            return default
+        built.problem(line, path, f"environment variable {name} is not set")
+        return ""
+
+    return _INTERPOLATION_RE.sub(replace, text)
+
+
+def _build(
+    node: yaml.Node,
+    constructor: yaml.constructor.SafeConstructor,
+    environ: Mapping[str, str],
+    built: _Built,
+    path: Path_,
+) -> Any:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                built.problem(key_line, path, "YAML merge keys (<<) are not supported")
+                continue
+            key = constructor.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | bool | float) or key is None:
+                built.problem(key_line, path, "keys must be plain names")
+                continue
+            key = str(key) if not isinstance(key, str) else key
+            if key in result:
+                built.problem(key_line, (*path, key), "duplicate key")
+                continue
+            built.lines[(*path, key)] = key_line
+            result[key] = _build(value_node, constructor, environ, built, (*path, key))
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item_node in enumerate(node.value):
+            built.lines[(*path, index)] = item_node.start_mark.line + 1
+            items.append(_build(item_node, constructor, environ, built, (*path, index)))
+        return items
+    value = constructor.construct_object(node, deep=True)
+    if isinstance(value, str) and "$" in value:
+        return _interpolate(value, environ, built, line, path)
+    return value
+
+
+def _parse_yaml(text: str, environ: Mapping[str, str], built: _Built) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        return _build(node, loader, environ, built, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        reason = exc.problem or str(exc)
+        built.problem(line, (), f"not valid YAML: {reason}")
+        return None
+    finally:
+        loader.dispose()
+
+
+def _locate(data: Any, loc: Sequence[str | int], built: _Built) -> tuple[Path_, int | None]:
+    """Turn a pydantic error location into the file's key path and the line to show."""
+    path: list[str | int] = []
+    line: int | None = built.lines.get((), None)
+    node = data
+    missing = False
+    for part in loc:
+        if part == "[key]":
+            continue
+        if missing:
+            path.append(part)
+            continue
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            path.append(part)
+            node = node[part]
+            line = built.lines.get(tuple(path), line)
+        elif isinstance(part, str) and part in _UNION_TAGS:
+            continue
+        else:
+            missing = True
+            path.append(part)
+    return tuple(path), line
+
+
+_PLAIN_MESSAGES = {
+    "missing": "required key is missing",
+    "union_tag_not_found": "required key is missing",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be a text value",
+    "dict_type": "must be a mapping of keys",
+    "model_type": "must be a mapping of keys",
+    "model_attributes_type": "must be a mapping of keys",
+    "list_type": "must be a list",
+}
+_BOUND_MESSAGES = {
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "string_too_short": "must not be empty",
+}
+
+
+def _all_field_names() -> set[str]:
+    """Every key the file may use anywhere, for "did you mean" suggestions."""
+    names: set[str] = set()
+    pending: list[type[_Model]] = [_Model]
+    while pending:
+        model = pending.pop()
+        names.update(model.model_fields)
+        pending.extend(model.__subclasses__())
+    return names
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    got = error.get("input")
+    if kind in _PLAIN_MESSAGES:
+        message = _PLAIN_MESSAGES[kind]
+        if kind != "missing" and kind != "union_tag_not_found":
+            message += f", got {got!r}"
+        return message
+    if kind in _BOUND_MESSAGES:
+        plain = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()
+        }
+        return _BOUND_MESSAGES[kind].format(**plain)
+    if kind == "extra_forbidden":
+        key = error["loc"][-1] if error["loc"] else ""
+        names = _all_field_names()
+        if key in names:
+            return "unknown key here (it is an option of another kind of entry)"
+        close = difflib.get_close_matches(str(key), sorted(names), n=1)
+        return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
+    if kind == "union_tag_invalid":
+        tags = str(ctx.get("expected_tags", ""))
+        return f"{ctx.get('tag')!r} is not one of {tags}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}, got {error.get('input')!r}"
+    if kind == "string_pattern_mismatch":
+        return "names may use letters, digits, '-', '_', '.', '+' and start with a letter or digit"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    return message
+
+
+def _locate_tag_error(error: Mapping[str, Any], path: Path_) -> Path_:
+    if error["type"] in {"union_tag_not_found", "union_tag_invalid"}:
+        discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
+        if discriminator and discriminator.isidentifier():
+            return (*path, discriminator)
+    return path
+
+
+def _default_known_hosts(data: dict[str, Any]) -> None:
+    endpoints = data.get("sftp_endpoints")
+    if isinstance(endpoints, dict):
+        for name, endpoint in endpoints.items():
+            if isinstance(endpoint, dict) and "known_hosts" not in endpoint:
+                endpoint["known_hosts"] = f"{DEFAULT_KNOWN_HOSTS_DIR}/{name}"
+
+
+def load_config(path: Path, *, environ: Mapping[str, str]) -> GatewayConfig:
+    """Read, interpolate and validate ``edigw.yaml``; every problem at once in ``ConfigError``.
+
+    ``environ`` is the only source of ``${NAME}`` values (the CLI passes ``os.environ``).
+    """
+    file_name = path.name
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        msg = f"{path}: configuration file not found (create one with `edigw init DIR`)"
+        raise ConfigError(msg) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: cannot read the configuration file: {exc}"
+        raise ConfigError(msg) from None
+
+    built = _Built(file_name)
+    data = _parse_yaml(text, environ, built)
+    if data is None and not built.problems:
+        built.problem(1, (), "the file is empty")
+    elif data is not None and not isinstance(data, dict):
+        built.problem(1, (), "the top level must be a mapping of keys (ecolix:, partners:, ...)")
+    if isinstance(data, dict):
+        _default_known_hosts(data)
+        endpoints = data.get("sftp_endpoints")
+        context = {
+            "base_dir": path.resolve().parent,
+            "endpoints": set(endpoints) if isinstance(endpoints, dict) else set(),
+        }
+        try:
+            config = GatewayConfig.model_validate(data, context=context)
+        except ValidationError as exc:
+            for error in exc.errors():
+                where, line = _locate(data, error["loc"], built)
+                where = _locate_tag_error(error, where)
+                line = built.lines.get(where, line)
+                built.problems.append(
+                    (line or 0, _format_problem(file_name, line, where, _message(error)))
+                )
+        else:
+            if not built.problems:
+                return config
+    problems = [text for _, text in sorted(built.problems, key=lambda item: item[0])]
+    count = len(problems)
+    summary = f"{file_name}: {count} problem{'s' if count > 1 else ''} in the configuration"
+    raise ConfigError(summary, problems=problems)
+
+
+# --- Starter configuration (`edigw init`) ------------------------------------------------
+
+STARTER_TEMPLATE = "starter.yaml"
+
+
+def starter_config_text() -> str:
+    """The commented starter ``edigw.yaml`` shipped with edigw."""
+    return (Path(__file__).parent / STARTER_TEMPLATE).read_text(encoding="utf-8")
+
+
+def _shipped_folder(name: str) -> Path | None:
+    """``mappings/`` or ``templates/`` from the source tree edigw runs from, if present."""
+    folder = Path(__file__).resolve().parent.parent / name
+    return folder if folder.is_dir() else None
+
+
+def _starter_copies() -> Iterator[tuple[Path, str]]:
+    for name in ("mappings", "templates"):
+        folder = _shipped_folder(name)
+        if folder is not None:
+            yield folder, name
+
+
+def write_starter(directory: Path, *, force: bool = False) -> list[Path]:
+    """Write a starter ``edigw.yaml`` plus the shipped mappings and templates into ``directory``.
+
+    Returns the paths written. Refuses to overwrite an existing ``edigw.yaml`` unless
+    ``force`` is set; existing mapping and template files are never overwritten.
+    """
+    target = directory / DEFAULT_CONFIG_NAME
+    if target.exists() and not force:
+        msg = f"{target} already exists (use --force to overwrite it)"
+        raise ConfigError(msg)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(starter_config_text(), encoding="utf-8")
+        written = [target]
+        for source, name in _starter_copies():
+            for file in sorted(source.rglob("*")):
+                if not file.is_file() or "__pycache__" in file.parts:
+                    continue
+                destination = directory / name / file.relative_to(source)
+                if destination.exists():
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, destination)
+                written.append(destination)
+    except OSError as exc:
+        msg = f"cannot write the starter configuration in {directory}: {exc}"
+        raise ConfigError(msg) from exc
+    return written
