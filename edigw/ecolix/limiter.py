@@ -99,6 +99,14 @@ class RollingWindowLimiter:
         with self._state:
             self._paused_until = max(self._paused_until, when)
 
+    def saturated(self) -> bool:
+        """True when our own window is full: a new call would have to wait anyway."""
+        with self._state:
+            if self.calls is None:
+                return False
+            self._prune_locked(self._clock())
+            return self._in_flight + len(self._completed) >= self.calls
+
     @property
     def waited(self) -> float:
         """Total seconds callers were told to wait (for usage reports and benchmarks)."""
@@ -111,11 +119,16 @@ class RollingWindowLimiter:
             return max(self._paused_until - now, _MIN_SLEEP)
         if self.calls is None:
             return 0.0
-        horizon = now - self.period
-        while self._completed and self._completed[0] <= horizon:
-            self._completed.popleft()
+        horizon = self._prune_locked(now)
         if self._in_flight + len(self._completed) < self.calls:
             return 0.0
         if self._completed:
             return max(self._completed[0] - horizon, _MIN_SLEEP)
         return _IDLE_POLL  # every slot is in flight: look again once one may have completed
+
+    def _prune_locked(self, now: float) -> float:
+        """Forget completions that left the window; returns the window's start."""
+        horizon = now - self.period
+        while self._completed and self._completed[0] <= horizon:
+            self._completed.popleft()
+        return horizon

@@ -1,0 +1,629 @@
+"""The Ecolix REST client: one pooled HTTP connection set, typed errors, polite retries.
+
+Every call goes the same way::
+
+    limiter slot ─▶ httpx request ─▶ answer ─▶ EcolixResponse | typed EcolixError
+         ▲                                 │
+         └──── tenacity: backoff + jitter ◀┘  connect errors, timeouts, 429, 502/503/504
+
+- Paths come from the contract (``openapi.yaml``): a write's path parameters are read from
+  its body, so a mapping only ever produces one JSON body per document.
+- Every write carries the caller's idempotency key, so a retry (here, or by the pipeline
+  hours later) never creates a second object.
+- Retries are few and bounded; past them :class:`EcolixRetriableError` carries
+  ``retry_after`` so the pipeline can park the document in retry-wait rather than hold a
+  worker thread. Other 4xx are never retried: they would fail the same way.
+- httpx exceptions never leave this module; they become the ``edigw.errors`` tree.
+
+One client is shared by all worker threads: ``httpx.Client`` is thread-safe and keeps
+connections alive, which is what makes a call cost ~1 ms on loopback instead of ~20 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+import tenacity
+
+from edigw import __version__
+from edigw.ecolix.contract import Contract, OperationSpec, load_contract
+from edigw.ecolix.limiter import RollingWindowLimiter
+from edigw.ecolix.usage import CallCounter, UsageSnapshot
+from edigw.errors import (
+    EcolixAuthError,
+    EcolixConflictError,
+    EcolixError,
+    EcolixFinalError,
+    EcolixNotFoundError,
+    EcolixRetriableError,
+    FieldError,
+    Problem,
+)
+
+MAX_PAGE_SIZE = 1000
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+_MAX_SERVER_PAUSE = 120.0  # never trust a rate-limit header asking for a longer pause
+_EPOCH_THRESHOLD = 1_000_000_000  # an X-RateLimit-Reset above this is a Unix time
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds allowed per phase of one HTTP request (httpx semantics)."""
+
+    connect: float = 5.0
+    read: float = 30.0
+    write: float = 30.0
+    pool: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard one call tries before giving the document back to the pipeline.
+
+    Wait before retry n (n = 1, 2, ...) is ``first_delay * 2**(n-1)`` plus up to ``jitter``
+    seconds, capped at ``max_delay``, and at least the server's ``Retry-After``. The call
+    gives up after ``attempts`` requests, or as soon as the waits would add up to more than
+    ``max_total_wait`` (a long ``Retry-After`` is the pipeline's to wait, not a worker's).
+    """
+
+    attempts: int = 4
+    first_delay: float = 0.5
+    max_delay: float = 8.0
+    jitter: float = 0.5
+    max_total_wait: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class EcolixResponse:
+    """A successful answer to a write.
+
+    ``replayed`` is True when Ecolix returned the stored answer of an earlier request with the
+    same idempotency key (nothing new was created); ``object_id`` is the created or updated
+    object's number or code, read from the field the contract names for this operation.
+    """
+
+    operation: str
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+    object_id: str | None
+
+
+class Listing(Iterator[dict[str, Any]]):
+    """The items of a list operation, fetched lazily one page at a time.
+
+    ``pages`` and ``calls`` (HTTP requests, retries included) grow as you iterate, so an
+    export run can record how many calls it cost.
+    """
+
+    def __init__(self, client: EcolixClient, operation: str, params: dict[str, str]) -> None:
+        self.operation = operation
+        self.pages = 0
+        self.calls = 0
+        self.next_cursor: str | None = None
+        self._client = client
+        self._params = params
+        self._items: Iterator[dict[str, Any]] = iter(())
+        self._done = False
+
+    def __next__(self) -> dict[str, Any]:
+        while True:
+            item = next(self._items, None)
+            if item is not None:
+                return item
+            if self._done:
+                raise StopIteration
+            self._fetch_page()
+
+    def _fetch_page(self) -> None:
+        params = dict(self._params)
+        if self.next_cursor is not None:
+            params["cursor"] = self.next_cursor
+        spec = self._client.contract.operation(self.operation)
+        body, _, attempts = self._client._send(self.operation, spec, spec.path, params=params)
+        self.calls += attempts
+        self.pages += 1
+        items = body.get("items")
+        if not isinstance(items, list):
+            msg = f"Ecolix answered {self.operation} without an 'items' list"
+            raise EcolixFinalError(msg, operation=self.operation)
+        cursor = body.get("next_cursor")
+        if cursor is not None and (not isinstance(cursor, str) or cursor == self.next_cursor):
+            msg = f"Ecolix answered {self.operation} with an unusable next_cursor {cursor!r}"
+            raise EcolixFinalError(msg, operation=self.operation)
+        self.next_cursor = cursor or None
+        self._done = self.next_cursor is None
+        self._items = iter(items)
+
+
+class EcolixClient:
+    """Talks to one Ecolix instance; share one per process, from any number of threads.
+
+    ``calls_per_minute`` is the agreement: no rolling 60-second window ever holds more calls
+    (``None``: no client-side limit). ``transport`` is a test seam (``httpx.MockTransport``);
+    ``clock``/``sleep`` drive the limiter and the retry waits, so tests need not wait.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        calls_per_minute: int | None = None,
+        timeouts: Timeouts = Timeouts(),
+        retry: RetryPolicy = RetryPolicy(),
+        transport: httpx.BaseTransport | None = None,
+        contract: Contract | None = None,
+        limiter: RollingWindowLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if retry.attempts < 1:
+            msg = f"RetryPolicy.attempts must be at least 1, got {retry.attempts}"
+            raise ValueError(msg)
+        self.contract = contract if contract is not None else load_contract()
+        self.calls_per_minute = calls_per_minute
+        self.retry_policy = retry
+        self._clock = clock
+        self._sleep = sleep
+        self._limiter = limiter or RollingWindowLimiter(calls_per_minute, clock=clock, sleep=sleep)
+        self._counter = CallCounter(clock=clock)
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json, application/problem+json",
+                "User-Agent": f"edigw/{__version__}",
+            },
+            timeout=httpx.Timeout(
+                connect=timeouts.connect,
+                read=timeouts.read,
+                write=timeouts.write,
+                pool=timeouts.pool,
+            ),
+            verify=True,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    @property
+    def usage(self) -> UsageSnapshot:
+        """Calls made so far, per operation and in the last minute, against the agreement."""
+        return self._counter.snapshot(
+            limit_per_minute=self.calls_per_minute, waited_seconds=self._limiter.waited
+        )
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def write(
+        self, operation: str, payload: Mapping[str, Any], *, idempotency_key: str
+    ) -> EcolixResponse:
+        """Send one write by operation id; path parameters are taken from ``payload``."""
+        _check_idempotency_key(idempotency_key)
+        spec = self.contract.operation(operation)
+        if spec.kind != "write":
+            msg = f"{operation} is a read operation; use get() or iter_list()"
+            raise ValueError(msg)
+        path = _fill_path(operation, spec, payload, source="body")
+        content = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=_json_default)
+        body, response, _ = self._send(
+            operation,
+            spec,
+            path,
+            content=content.encode(),
+            headers={"Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
+        )
+        object_id = body.get(spec.object_id_field) if spec.object_id_field else None
+        return EcolixResponse(
+            operation=operation,
+            status=response.status_code,
+            body=body,
+            replayed=response.headers.get("Idempotent-Replayed", "").lower() == "true",
+            object_id=None if object_id is None else str(object_id),
+        )
+
+    def upsert_customer(
+        self, payload: Mapping[str, Any], *, idempotency_key: str
+    ) -> EcolixResponse:
+        """PUT /customers/{code}: create or update a customer record."""
+        return self.write("customers.upsert", payload, idempotency_key=idempotency_key)
+
+    def create_order(self, payload: Mapping[str, Any], *, idempotency_key: str) -> EcolixResponse:
+        """POST /orders: a customer order with its lines and the payment received."""
+        return self.write("orders.create", payload, idempotency_key=idempotency_key)
+
+    def validate_quote(self, payload: Mapping[str, Any], *, idempotency_key: str) -> EcolixResponse:
+        """POST /quotes/{number}/validation: turn an open quote into an order."""
+        return self.write("quotes.validate", payload, idempotency_key=idempotency_key)
+
+    def create_delivery_note(
+        self, payload: Mapping[str, Any], *, idempotency_key: str
+    ) -> EcolixResponse:
+        """POST /delivery-notes: a carrier's booked appointment for an order."""
+        return self.write("delivery_notes.create", payload, idempotency_key=idempotency_key)
+
+    def confirm_purchase_order(
+        self, payload: Mapping[str, Any], *, idempotency_key: str
+    ) -> EcolixResponse:
+        """POST /purchase-orders/{number}/confirmation: a supplier's order confirmation."""
+        return self.write("purchase_orders.confirm", payload, idempotency_key=idempotency_key)
+
+    def create_supplier_invoice(
+        self, payload: Mapping[str, Any], *, idempotency_key: str
+    ) -> EcolixResponse:
+        """POST /supplier-invoices: a supplier's invoice or credit note."""
+        return self.write("supplier_invoices.create", payload, idempotency_key=idempotency_key)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, operation: str, **path_params: str) -> dict[str, Any]:
+        """Read one object by operation id, e.g. ``get("orders.get", number="SO-1")``."""
+        spec = self._read_spec(operation)
+        if set(path_params) != set(spec.path_params):
+            msg = f"{operation} takes path parameters {sorted(spec.path_params)}, got {sorted(path_params)}"
+            raise ValueError(msg)
+        path = _fill_path(operation, spec, path_params, source="arguments")
+        body, _, _ = self._send(operation, spec, path)
+        return body
+
+    def iter_list(
+        self,
+        operation: str,
+        *,
+        updated_since: datetime | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        **filters: str | int | bool | None,
+    ) -> Listing:
+        """Iterate a list operation lazily, page by page, following ``next_cursor``.
+
+        ``updated_since`` must be timezone-aware. Filters with a ``None`` value are left out.
+        The returned :class:`Listing` counts the pages and calls it made.
+        """
+        spec = self._read_spec(operation)
+        if not spec.is_list:
+            msg = f"{operation} is not a list operation"
+            raise ValueError(msg)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            msg = f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
+            raise ValueError(msg)
+        params = {"limit": str(page_size)}
+        if updated_since is not None:
+            if updated_since.tzinfo is None or updated_since.utcoffset() is None:
+                msg = "updated_since must be timezone-aware (naive datetimes are ambiguous)"
+                raise ValueError(msg)
+            params["updated_since"] = updated_since.isoformat()
+        for name, value in filters.items():
+            if value is not None:
+                params[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        return Listing(self, operation, params)
+
+    def get_customer(self, code: str) -> dict[str, Any]:
+        return self.get("customers.get", code=code)
+
+    def get_quote(self, number: str) -> dict[str, Any]:
+        return self.get("quotes.get", number=number)
+
+    def get_order(self, number: str) -> dict[str, Any]:
+        return self.get("orders.get", number=number)
+
+    def get_purchase_order(self, number: str) -> dict[str, Any]:
+        return self.get("purchase_orders.get", number=number)
+
+    def list_articles(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("articles.list", updated_since=updated_since)
+
+    def list_stock(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("stock.list", updated_since=updated_since)
+
+    def list_customers(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("customers.list", updated_since=updated_since)
+
+    def list_quotes(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("quotes.list", updated_since=updated_since)
+
+    def list_orders(
+        self, *, customer: str | None = None, updated_since: datetime | None = None
+    ) -> Listing:
+        return self.iter_list("orders.list", updated_since=updated_since, customer=customer)
+
+    def list_order_states(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("order_states.list", updated_since=updated_since)
+
+    def list_purchase_orders(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("purchase_orders.list", updated_since=updated_since)
+
+    def list_delivery_notes(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("delivery_notes.list", updated_since=updated_since)
+
+    def list_supplier_invoices(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("supplier_invoices.list", updated_since=updated_since)
+
+    def list_suppliers(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("suppliers.list", updated_since=updated_since)
+
+    # -- the one way out -----------------------------------------------------------------------
+
+    def _read_spec(self, operation: str) -> OperationSpec:
+        spec = self.contract.operation(operation)
+        if spec.kind != "read":
+            msg = f"{operation} is a write operation; use write()"
+            raise ValueError(msg)
+        return spec
+
+    def _send(
+        self,
+        operation: str,
+        spec: OperationSpec,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[dict[str, Any], httpx.Response, int]:
+        """One logical call, retried per the policy: (JSON body, response, requests made)."""
+        policy = self.retry_policy
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.attempts)
+            | _StopWhenWaitsExceed(policy.max_total_wait),
+            wait=_wait_backoff_or_retry_after(policy),
+            retry=tenacity.retry_if_exception(_retry_here),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    response = self._attempt(
+                        operation,
+                        spec,
+                        path,
+                        params=params,
+                        content=content,
+                        headers=headers,
+                        retry=attempts > 1,
+                    )
+                    return _success_body(operation, response), response, attempts
+        except EcolixRetriableError as exc:
+            if attempts > 1:
+                msg = f"{exc} (gave up after {attempts} attempts)"
+                raise EcolixRetriableError(
+                    msg, operation=exc.operation, problem=exc.problem, retry_after=exc.retry_after
+                ) from exc
+            raise
+        msg = "unreachable: tenacity neither returned nor raised"  # pragma: no cover
+        raise AssertionError(msg)  # pragma: no cover
+
+    def _attempt(
+        self,
+        operation: str,
+        spec: OperationSpec,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        retry: bool,
+    ) -> httpx.Response:
+        with self._limiter.slot():
+            self._counter.record(operation, retry=retry)
+            try:
+                response = self._http.request(
+                    spec.method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TimeoutException as exc:
+                self._counter.record_status(0)
+                msg = f"Ecolix did not answer {operation} in time ({type(exc).__name__})"
+                raise EcolixRetriableError(msg, operation=operation) from exc
+            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                self._counter.record_status(0)
+                msg = f"cannot reach Ecolix for {operation}: {exc or type(exc).__name__}"
+                raise EcolixRetriableError(msg, operation=operation) from exc
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                self._counter.record_status(0)
+                msg = f"cannot call Ecolix for {operation}: {exc or type(exc).__name__}"
+                raise EcolixFinalError(msg, operation=operation) from exc
+        self._counter.record_status(response.status_code)
+        self._heed_rate_headers(response)
+        if response.is_success:
+            return response
+        raise _error_for(operation, response, retry_after=self._retry_after(response))
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds the server asked us to wait (``Retry-After``), also pausing other threads."""
+        seconds = _parse_retry_after(response.headers.get("Retry-After"))
+        if seconds is not None:
+            self._limiter.pause_until(self._clock() + min(seconds, _MAX_SERVER_PAUSE))
+        return seconds
+
+    def _heed_rate_headers(self, response: httpx.Response) -> None:
+        """When the server says its window is used up, hold new calls until a slot frees.
+
+        Only heeded when our own limiter would let the next call go: then the server has
+        seen calls we did not make (another client sharing the token). When our window is
+        full too, our exact limiter already waits, and the server's whole-second ``Reset``
+        would only add delay. Headers that do not parse are ignored: they are advice.
+        """
+        try:
+            remaining = int(response.headers["X-RateLimit-Remaining"])
+            reset = float(response.headers["X-RateLimit-Reset"])
+        except (KeyError, ValueError):
+            return
+        if remaining > 0 or self._limiter.saturated():
+            return
+        if reset > _EPOCH_THRESHOLD:
+            reset -= time.time()
+        if reset > 0:
+            self._limiter.pause_until(self._clock() + min(reset, _MAX_SERVER_PAUSE))
+
+
+# -- small pure helpers ------------------------------------------------------------------------
+
+
+def _check_idempotency_key(key: str) -> None:
+    if not isinstance(key, str) or not key or not key.isascii() or not key.isprintable():
+        msg = f"a write needs a non-empty printable ASCII idempotency key, got {key!r}"
+        raise ValueError(msg)
+
+
+def _fill_path(
+    operation: str, spec: OperationSpec, values: Mapping[str, Any], *, source: str
+) -> str:
+    path = spec.path
+    for name in spec.path_params:
+        value = values.get(name)
+        if value is None or value == "":
+            msg = f"{operation} needs '{name}' in its {source} to build {spec.path}"
+            raise EcolixFinalError(msg, operation=operation)
+        path = path.replace("{" + name + "}", quote(str(value), safe=""))
+    return path
+
+
+def _json_default(value: object) -> str:
+    """Amounts are decimal strings and dates ISO 8601 in the contract: serialise them so."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    msg = f"cannot send a {type(value).__name__} to Ecolix as JSON"
+    raise TypeError(msg)
+
+
+def _success_body(operation: str, response: httpx.Response) -> dict[str, Any]:
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except ValueError as exc:
+        msg = f"Ecolix answered {operation} with {response.status_code} but a body that is not JSON"
+        problem = Problem(status=response.status_code, title="Invalid response body")
+        raise EcolixRetriableError(msg, operation=operation, problem=problem) from exc
+    return body if isinstance(body, dict) else {"items": body}
+
+
+def _problem_of(response: httpx.Response) -> Problem:
+    """The RFC 9457 problem in an error answer, or the best a non-JSON body allows."""
+    try:
+        raw = response.json()
+    except ValueError:
+        raw = None
+    if not isinstance(raw, dict):
+        text = response.text.strip()[:500]
+        return Problem(status=response.status_code, title=response.reason_phrase, detail=text)
+    errors = [
+        FieldError(pointer=str(err.get("pointer", "")), message=str(err.get("message", "")))
+        for err in raw.get("errors") or []
+        if isinstance(err, dict)
+    ]
+    return Problem(
+        status=response.status_code,
+        type=str(raw.get("type") or "about:blank"),
+        title=str(raw.get("title") or response.reason_phrase),
+        detail=str(raw.get("detail") or ""),
+        errors=errors,
+        raw=raw,
+    )
+
+
+def _error_for(
+    operation: str, response: httpx.Response, *, retry_after: float | None
+) -> EcolixError:
+    """Map an error answer to the class that decides what the pipeline does next."""
+    problem = _problem_of(response)
+    status = response.status_code
+    message = f"Ecolix refused {operation}: {problem}"
+    if status == 429 or status >= 500:
+        return EcolixRetriableError(
+            f"Ecolix could not serve {operation} now: {problem}",
+            operation=operation,
+            problem=problem,
+            retry_after=retry_after,
+        )
+    final_class: type[EcolixFinalError] = {
+        401: EcolixAuthError,
+        403: EcolixAuthError,
+        404: EcolixNotFoundError,
+        409: EcolixConflictError,
+    }.get(status, EcolixFinalError)
+    return final_class(message, operation=operation, problem=problem)
+
+
+def _retry_here(exc: BaseException) -> bool:
+    """Retry within the call only what a short wait can fix; a 500 waits for the pipeline."""
+    if not isinstance(exc, EcolixRetriableError):
+        return False
+    return exc.problem is None or exc.problem.status in RETRIED_STATUSES
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or bad."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _wait_backoff_or_retry_after(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
+    backoff = tenacity.wait_exponential_jitter(
+        multiplier=policy.first_delay, max=policy.max_delay, jitter=policy.jitter
+    )
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        seconds = backoff(state)
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, EcolixRetriableError) and exc.retry_after is not None:
+            seconds = max(seconds, exc.retry_after)
+        return seconds
+
+    return wait
+
+
+class _StopWhenWaitsExceed(tenacity.stop.stop_base):
+    """Stop before a sleep that would take the call's total waiting past the policy's cap.
+
+    Counted on the planned sleeps (``idle_for``), not the wall clock, so it behaves the same
+    with an injected ``sleep``.
+    """
+
+    def __init__(self, max_total_wait: float) -> None:
+        self.max_total_wait = max_total_wait
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return retry_state.idle_for + retry_state.upcoming_sleep > self.max_total_wait
