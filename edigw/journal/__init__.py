@@ -1,1 +1,44 @@
-"""The exchange journal (SQLAlchemy Core) and the content-addressed archive."""
+"""The exchange journal (SQLAlchemy Core) and the content-addressed archive.
+
+``Journal`` records every file, document, attempt and export run; ``Archive`` keeps every
+original byte for byte. See ``store.py`` and ``archive.py``.
+"""
+
+from edigw.journal.archive import Archive, ArchivedFile
+from edigw.journal.schema import DocState, FileState, RunState
+from edigw.journal.store import (
+    ChannelActionRow,
+    DocumentRow,
+    DuplicateKeyError,
+    EventRow,
+    ExportRunRow,
+    FileRow,
+    Journal,
+    LeaseLostError,
+    NewDocument,
+    RecentError,
+    StateError,
+    StatusRow,
+    UnknownIdError,
+)
+
+__all__ = [
+    "Archive",
+    "ArchivedFile",
+    "ChannelActionRow",
+    "DocState",
+    "DocumentRow",
+    "DuplicateKeyError",
+    "EventRow",
+    "ExportRunRow",
+    "FileRow",
+    "FileState",
+    "Journal",
+    "LeaseLostError",
+    "NewDocument",
+    "RecentError",
+    "RunState",
+    "StateError",
+    "StatusRow",
+    "UnknownIdError",
+]

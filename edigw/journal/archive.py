@@ -1,0 +1,211 @@
+"""The content-addressed archive: every original file, kept byte for byte, before anything else.
+
+A file lives at ``root/ab/cd/<sha256>`` (the first two byte pairs of its hash fan the files
+out). Storing is crash-safe: the bytes are streamed into a temporary file inside the archive
+(constant memory), hashed on the way, fsync'd, read back and checked, then renamed into place
+and the directory fsync'd. Only after :meth:`Archive.store` returns may a channel touch the
+source: a crash at any point leaves either no archived copy or a complete, verified one.
+Storing the same content twice is a no-op (an existing copy is checked, and repaired if it was
+damaged). Archived files are made read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from edigw.errors import ChannelError, JournalError
+
+#: Read/write chunk: big enough for throughput, small enough for constant memory.
+CHUNK = 1024 * 1024
+TEMP_DIR = ".tmp"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedFile:
+    """Where an original now lives in the archive."""
+
+    sha256: str
+    path: Path
+    size: int
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class Archive:
+    """Content-addressed, fsync'd storage of original and outbound files under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_of(self, sha256: str) -> Path:
+        """Where content with this hash is (or would be) kept."""
+        if not _SHA256.fullmatch(sha256):
+            msg = f"{sha256!r} is not a sha256 hex digest (64 lowercase hex characters)"
+            raise JournalError(msg)
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_of(sha256).is_file()
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The archived bytes, for reading (the caller closes the stream)."""
+        path = self.path_of(sha256)
+        try:
+            return path.open("rb")
+        except FileNotFoundError as err:
+            msg = f"archive: no file with sha256 {sha256} under {self.root}"
+            raise JournalError(msg) from err
+        except OSError as err:
+            msg = f"archive: cannot read {path}: {err.strerror or err}"
+            raise JournalError(msg) from err
+
+    def verify(self, sha256: str) -> bool:
+        """Whether the archived copy exists and still hashes to its name."""
+        path = self.path_of(sha256)
+        try:
+            return _hash_file(path)[0] == sha256
+        except OSError:
+            return False
+
+    def store(self, source: Path, *, expected_sha256: str | None = None) -> ArchivedFile:
+        """Archive ``source`` durably; returns its hash, archive path and size.
+
+        Raises :class:`ChannelError` when the source cannot be read or changes while being
+        copied (a partner still writing it), :class:`JournalError` when the archive cannot be
+        written or the bytes do not match ``expected_sha256`` (computed by the caller while
+        downloading, for instance).
+        """
+        source = Path(source)
+        temp_dir = self._temp_dir()
+        try:
+            before = source.stat()
+            stream = source.open("rb")
+        except OSError as err:
+            msg = f"cannot read {source}: {err.strerror or err}"
+            raise ChannelError(msg) from err
+        with stream:
+            temp = self._temp_file(temp_dir)
+            try:
+                digest = hashlib.sha256()
+                size = 0
+                with temp.open("wb") as out:
+                    while True:
+                        try:
+                            chunk = stream.read(CHUNK)
+                        except OSError as err:
+                            msg = f"cannot read {source}: {err.strerror or err}"
+                            raise ChannelError(msg) from err
+                        if not chunk:
+                            break
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                try:
+                    after = source.stat()
+                except OSError as err:
+                    msg = f"{source} vanished while it was being archived: {err.strerror or err}"
+                    raise ChannelError(msg) from err
+                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+                    after.st_size != size
+                ):
+                    msg = (
+                        f"{source} changed while it was being archived: is it still being written?"
+                    )
+                    raise ChannelError(msg)
+                return self._commit(temp, digest.hexdigest(), size, expected_sha256)
+            except OSError as err:
+                msg = f"archive: cannot write under {self.root}: {err.strerror or err}"
+                raise JournalError(msg) from err
+            finally:
+                temp.unlink(missing_ok=True)
+
+    def store_bytes(self, data: bytes, *, expected_sha256: str | None = None) -> ArchivedFile:
+        """Archive bytes held in memory (an outbound file already rendered)."""
+        temp = self._temp_file(self._temp_dir())
+        try:
+            with temp.open("wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            return self._commit(temp, hashlib.sha256(data).hexdigest(), len(data), expected_sha256)
+        except OSError as err:
+            msg = f"archive: cannot write under {self.root}: {err.strerror or err}"
+            raise JournalError(msg) from err
+        finally:
+            temp.unlink(missing_ok=True)
+
+    # ----------------------------------------------------------------- internals
+
+    def _temp_dir(self) -> Path:
+        temp_dir = self.root / TEMP_DIR
+        try:
+            temp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            msg = f"archive: cannot create {temp_dir}: {err.strerror or err}"
+            raise JournalError(msg) from err
+        return temp_dir
+
+    @staticmethod
+    def _temp_file(temp_dir: Path) -> Path:
+        try:
+            fd, name = tempfile.mkstemp(dir=temp_dir, prefix="incoming-")
+        except OSError as err:
+            msg = f"archive: cannot create a file in {temp_dir}: {err.strerror or err}"
+            raise JournalError(msg) from err
+        os.close(fd)
+        return Path(name)
+
+    def _commit(
+        self, temp: Path, sha256: str, size: int, expected_sha256: str | None
+    ) -> ArchivedFile:
+        """Check the written copy, then move it to its content address (durably)."""
+        if expected_sha256 is not None and expected_sha256 != sha256:
+            msg = f"archive: content hashes to {sha256}, expected {expected_sha256}"
+            raise JournalError(msg)
+        written, written_size = _hash_file(temp)
+        if (written, written_size) != (sha256, size):
+            msg = f"archive: the copy written to {temp} does not read back as written"
+            raise JournalError(msg)
+        final = self.path_of(sha256)
+        if final.is_file() and _hash_file(final) == (sha256, size):
+            return ArchivedFile(sha256=sha256, path=final, size=size)
+        created = self._make_dirs(final.parent)
+        temp.chmod(0o444)
+        os.replace(temp, final)
+        for directory in (final.parent, *created):
+            _fsync_dir(directory)
+        return ArchivedFile(sha256=sha256, path=final, size=size)
+
+    def _make_dirs(self, directory: Path) -> list[Path]:
+        """Create the fan-out folders; returns the parents whose entries changed (to fsync)."""
+        changed: list[Path] = []
+        for folder in (directory.parent, directory):
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                changed.append(folder.parent)
+        return changed

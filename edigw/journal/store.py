@@ -1,0 +1,1502 @@
+"""The exchange journal: every file, document, attempt and export run, durably.
+
+One :class:`Journal` per process, shared by its threads. It speaks SQLAlchemy Core to SQLite
+(the default, one node) or PostgreSQL (several nodes); the SQL is the same on both except
+where claiming work must be atomic across nodes:
+
+* SQLite: every write transaction starts with ``BEGIN IMMEDIATE``, so writers queue on the
+  database lock (``busy_timeout``) instead of failing on a lock upgrade; WAL lets readers run
+  beside them; ``synchronous=FULL`` because the journal is what "nothing is ever lost" means.
+* PostgreSQL: claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` so nodes never wait on, nor
+  take, each other's documents.
+
+Conventions: the store never reads the clock (every timestamp is a ``now`` argument, aware
+UTC); ids are ints (operators see them as ``F-12``, ``D-40``, ``R-3``); rows come back as
+frozen dataclasses; every SQLAlchemy error leaves this module as a :class:`JournalError`.
+Every state change writes an event, so ``edigw show`` can tell the whole story.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    Select,
+    and_,
+    create_engine,
+    event,
+    exc,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from edigw.errors import JournalError
+from edigw.journal.schema import (
+    FINAL_FILE_STATES,
+    UNFINISHED_DOC_STATES,
+    VERSION_TABLE,
+    DocState,
+    FileState,
+    RunState,
+    channel_actions,
+    documents,
+    events,
+    export_cursors,
+    export_runs,
+    export_sequences,
+    files,
+    remote_files,
+)
+from edigw.model import Location
+
+#: How long a SQLite writer waits for the lock before giving up (seconds).
+SQLITE_BUSY_TIMEOUT = 30.0
+#: Key of the PostgreSQL advisory lock that serialises concurrent migrations of one database.
+MIGRATION_LOCK_KEY = 0x6564_6967_7700  # "edigw"
+#: How many recent errors ``status_counts`` keeps per partner/flow.
+LAST_ERRORS = 5
+MIGRATIONS = "edigw.journal:migrations"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class UnknownIdError(JournalError):
+    """The file, document or export run does not exist in this journal."""
+
+
+class StateError(JournalError):
+    """The requested transition is not allowed from the row's current state."""
+
+
+class LeaseLostError(StateError):
+    """The node no longer holds the claim on the document (its lease expired)."""
+
+
+class DuplicateKeyError(JournalError):
+    """A document's idempotency key is already in the journal (or twice in one batch)."""
+
+    def __init__(self, message: str, *, keys: Mapping[str, int | None]) -> None:
+        super().__init__(message)
+        #: idempotency key -> id of the document already holding it (None: twice in the batch)
+        self.keys = dict(keys)
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    """A document the pipeline found in a file, as handed to :meth:`Journal.add_documents`.
+
+    ``state`` is ``pending`` (to be sent) or ``failed`` (the mapping already found problems:
+    ``error`` says why and ``error_location`` where, and ``payload`` may be ``None``).
+    """
+
+    seq: int
+    business_key: str
+    operation: str
+    payload: Mapping[str, Any] | None
+    idempotency_key: str
+    state: str = DocState.PENDING
+    error: str | None = None
+    error_location: str | Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    id: int
+    partner: str
+    flow: str
+    channel: str
+    original_name: str
+    source_path: str
+    size: int
+    sha256: str
+    archive_path: str
+    state: str
+    error: str | None
+    received_at: datetime
+    parsed_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"F-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    id: int
+    file_id: int
+    partner: str
+    flow: str
+    seq: int
+    business_key: str
+    operation: str
+    payload: dict[str, Any] | None
+    idempotency_key: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    claimed_by: str | None
+    claimed_until: datetime | None
+    ecolix_status: int | None
+    ecolix_object_id: str | None
+    ecolix_response: Any
+    error: str | None
+    error_location: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"D-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    file_id: int
+    document_id: int | None
+    at: datetime
+    kind: str
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecentError:
+    """One recent failure for ``edigw status``: which file/document, when, why, where."""
+
+    ref: str
+    at: datetime
+    message: str
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    """Counts of one partner/flow: files and documents by state, what waits, what failed."""
+
+    partner: str
+    flow: str
+    files: Mapping[str, int]
+    documents: Mapping[str, int]
+    files_waiting: int
+    documents_waiting: int
+    next_retry_at: datetime | None
+    last_errors: tuple[RecentError, ...] = field(default=())
+
+    @property
+    def waiting(self) -> int:
+        """Documents not finished yet (pending, sent, or waiting for a retry)."""
+        return self.documents_waiting
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelActionRow:
+    id: int
+    file_id: int | None
+    action: str
+    ok: bool
+    error: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRunRow:
+    id: int
+    partner: str
+    flow: str
+    mode: str
+    window_from: datetime | None
+    window_to: datetime | None
+    records: int
+    calls: int
+    file_name: str | None
+    sha256: str | None
+    archive_path: str | None
+    state: str
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def ref(self) -> str:
+        return f"R-{self.id}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _aware(value: datetime, name: str = "now") -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        msg = f"{name} must be a timezone-aware datetime, got naive {value!r}"
+        raise ValueError(msg)
+    return value.astimezone(UTC)
+
+
+def _maybe_aware(value: datetime | None, name: str) -> datetime | None:
+    return None if value is None else _aware(value, name)
+
+
+def _dumps(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as err:
+        msg = f"{what} is not JSON-serialisable: {err}"
+        raise JournalError(msg) from err
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _reason(err: exc.SQLAlchemyError) -> str:
+    orig = getattr(err, "orig", None)
+    message = str(orig) if orig is not None else str(err)
+    return message.strip().splitlines()[0] if message.strip() else type(err).__name__
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn SQLAlchemy errors into JournalError naming what the journal was doing."""
+    try:
+        yield
+    except exc.SQLAlchemyError as err:
+        msg = f"journal: cannot {what}: {_reason(err)}"
+        raise JournalError(msg) from err
+
+
+def _file_row(m: RowMapping) -> FileRow:
+    return FileRow(
+        id=m["id"],
+        partner=m["partner"],
+        flow=m["flow"],
+        channel=m["channel"],
+        original_name=m["original_name"],
+        source_path=m["source_path"],
+        size=m["size"],
+        sha256=m["sha256"],
+        archive_path=m["archive_path"],
+        state=m["state"],
+        error=m["error"],
+        received_at=m["received_at"],
+        parsed_at=m["parsed_at"],
+        finished_at=m["finished_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _doc_row(m: RowMapping) -> DocumentRow:
+    return DocumentRow(
+        id=m["id"],
+        file_id=m["file_id"],
+        partner=m["partner"],
+        flow=m["flow"],
+        seq=m["seq"],
+        business_key=m["business_key"],
+        operation=m["operation"],
+        payload=_loads(m["payload"]),
+        idempotency_key=m["idempotency_key"],
+        state=m["state"],
+        attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
+        claimed_by=m["claimed_by"],
+        claimed_until=m["claimed_until"],
+        ecolix_status=m["ecolix_status"],
+        ecolix_object_id=m["ecolix_object_id"],
+        ecolix_response=_loads(m["ecolix_response"]),
+        error=m["error"],
+        error_location=m["error_location"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _run_row(m: RowMapping) -> ExportRunRow:
+    return ExportRunRow(**{name: m[name] for name in ExportRunRow.__dataclass_fields__})
+
+
+_DOC_COLUMNS = [c for c in documents.c if c.name != "file_head"]
+
+
+def _doc_select() -> Select[Any]:
+    return select(*_DOC_COLUMNS, files.c.partner, files.c.flow).join(
+        files, files.c.id == documents.c.file_id
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module, so that "begin" below decides.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        reading = conn.get_execution_options().get("journal_read", False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+# --------------------------------------------------------------------------- the journal
+
+
+class Journal:
+    """The exchange journal over one database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, engine: Engine, *, url: str) -> None:
+        self._engine = engine
+        self._reader = engine.execution_options(journal_read=True)
+        self._pg = engine.dialect.name == "postgresql"
+        self.url = url
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = True) -> Journal:
+        """Open the journal at ``url``; with ``create``, create or migrate it to the latest schema.
+
+        Without ``create`` the database must exist and already be at the latest revision, so a
+        read-only command never changes a journal that a newer or older edigw is running on.
+        """
+        try:
+            parsed = make_url(url)
+        except exc.ArgumentError as err:
+            msg = f"journal URL {url!r} is not a valid SQLAlchemy URL: {err}"
+            raise JournalError(msg) from err
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            database = parsed.database or ""
+            if database in ("", ":memory:") or database.startswith("file:"):
+                msg = f"journal URL {url!r}: the SQLite journal must be a file path"
+                raise JournalError(msg)
+            path = Path(database)
+            if create:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as err:
+                    msg = f"cannot create the journal's folder {path.parent}: {err}"
+                    raise JournalError(msg) from err
+            elif not path.is_file():
+                msg = f"no journal at {path} (run `edigw run` or `edigw process` once to create it)"
+                raise JournalError(msg)
+            engine = _sqlite_engine(url)
+        elif backend == "postgresql":
+            with _translated("connect"):
+                engine = create_engine(url, pool_pre_ping=True)
+        else:
+            msg = f"journal URL {url!r}: only sqlite and postgresql journals are supported"
+            raise JournalError(msg)
+        journal = cls(engine, url=url)
+        try:
+            if create:
+                journal.migrate()
+            else:
+                journal._check_revision()
+        except BaseException:
+            engine.dispose()
+            raise
+        return journal
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- schema
+
+    @staticmethod
+    def _alembic_config() -> Config:
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        return config
+
+    @classmethod
+    def head_revision(cls) -> str:
+        """The schema revision this version of edigw needs."""
+        head = ScriptDirectory.from_config(cls._alembic_config()).get_current_head()
+        if head is None:  # pragma: no cover - the package always ships migrations
+            msg = "edigw ships no journal migrations"
+            raise JournalError(msg)
+        return head
+
+    def revision(self) -> str | None:
+        """The schema revision of the database (``None`` when it is empty)."""
+        with _translated("read the schema version"), self._reader.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            return context.get_current_revision()
+
+    def migrate(self) -> None:
+        """Upgrade the database to the latest schema (no-op when it is there already).
+
+        Why Alembic: it is the SQLAlchemy project's own migration tool, keeps a version table
+        (``schema_version``) and runs the same revision scripts on SQLite and PostgreSQL; the
+        scripts ship inside the package and run on the journal's own connection, so there is
+        no ``alembic.ini`` to install. The whole upgrade is one transaction (both backends
+        have transactional DDL), serialised across nodes by ``BEGIN IMMEDIATE`` on SQLite and
+        an advisory lock on PostgreSQL: nodes starting together migrate once.
+        """
+        config = self._alembic_config()
+        with _translated("migrate the schema"), self._engine.begin() as conn:
+            if self._pg:
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def _check_revision(self) -> None:
+        current, head = self.revision(), self.head_revision()
+        if current != head:
+            msg = (
+                f"the journal at {self.url} is at schema revision {current or 'none'}, "
+                f"this edigw needs {head}: start `edigw run` once to migrate it"
+            )
+            raise JournalError(msg)
+
+    # ----------------------------------------------------------------- transactions
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[Connection]:
+        with _translated(what), self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Connection]:
+        with _translated(what), self._reader.connect() as conn:
+            yield conn
+
+    @staticmethod
+    def _event(
+        conn: Connection,
+        file_id: int,
+        kind: str,
+        *,
+        now: datetime,
+        document_id: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        conn.execute(
+            insert(events).values(
+                file_id=file_id, document_id=document_id, at=now, kind=kind, detail=detail
+            )
+        )
+
+    # ----------------------------------------------------------------- files
+
+    def add_file(
+        self,
+        *,
+        partner: str,
+        flow: str,
+        channel: str,
+        original_name: str,
+        source_path: str,
+        size: int,
+        sha256: str,
+        archive_path: str,
+        now: datetime,
+    ) -> int:
+        """Record a file received (already archived); returns its id."""
+        now = _aware(now)
+        with self._write("record a received file") as conn:
+            file_id: int = conn.execute(
+                insert(files)
+                .values(
+                    partner=partner,
+                    flow=flow,
+                    channel=channel,
+                    original_name=original_name,
+                    source_path=source_path,
+                    size=size,
+                    sha256=sha256,
+                    archive_path=archive_path,
+                    state=FileState.RECEIVED,
+                    received_at=now,
+                    updated_at=now,
+                )
+                .returning(files.c.id)
+            ).scalar_one()
+            self._event(
+                conn,
+                file_id,
+                FileState.RECEIVED,
+                now=now,
+                detail=f"{original_name} ({size} bytes, sha256 {sha256}) from {channel}",
+            )
+        return file_id
+
+    def find_done_file(self, *, partner: str, flow: str, sha256: str) -> FileRow | None:
+        """The earliest file of this flow with the same content that ended ``done``, if any."""
+        with self._read("look for a duplicate file") as conn:
+            m = (
+                conn.execute(
+                    select(files)
+                    .where(
+                        files.c.partner == partner,
+                        files.c.flow == flow,
+                        files.c.sha256 == sha256,
+                        files.c.state == FileState.DONE,
+                    )
+                    .order_by(files.c.id)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return None if m is None else _file_row(m)
+
+    def set_file_state(
+        self, file_id: int, state: str, *, now: datetime, error: str | None = None
+    ) -> None:
+        """Move a file to ``state`` (any state: the pipeline owns the transitions).
+
+        ``parsed_at`` is stamped on ``parsed``, ``finished_at`` on a final state; ``error``
+        replaces the file's error when given.
+        """
+        state = FileState(state)
+        now = _aware(now)
+        values: dict[str, Any] = {"state": state, "updated_at": now}
+        if state == FileState.PARSED:
+            values["parsed_at"] = now
+        if state in FINAL_FILE_STATES:
+            values["finished_at"] = now
+        if error is not None:
+            values["error"] = error
+        with self._write("change a file's state") as conn:
+            result = conn.execute(update(files).where(files.c.id == file_id).values(**values))
+            if result.rowcount == 0:
+                msg = f"F-{file_id} does not exist in the journal"
+                raise UnknownIdError(msg)
+            self._event(conn, file_id, state, now=now, detail=error)
+
+    def file(self, file_id: int) -> FileRow:
+        with self._read("read a file") as conn:
+            m = conn.execute(select(files).where(files.c.id == file_id)).mappings().first()
+        if m is None:
+            msg = f"F-{file_id} does not exist in the journal"
+            raise UnknownIdError(msg)
+        return _file_row(m)
+
+    def files(
+        self,
+        *,
+        partner: str | None = None,
+        flow: str | None = None,
+        state: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = 100,
+    ) -> list[FileRow]:
+        """Files, newest first, filtered; ``since`` compares with ``received_at``; no limit: None."""
+        query = select(files).order_by(files.c.id.desc())
+        if partner is not None:
+            query = query.where(files.c.partner == partner)
+        if flow is not None:
+            query = query.where(files.c.flow == flow)
+        if state is not None:
+            query = query.where(files.c.state == FileState(state))
+        if since is not None:
+            query = query.where(files.c.received_at >= _aware(since, "since"))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read("list files") as conn:
+            return [_file_row(m) for m in conn.execute(query).mappings()]
+
+    # ----------------------------------------------------------------- documents
+
+    def add_documents(
+        self, file_id: int, docs: Sequence[NewDocument], *, now: datetime
+    ) -> list[int]:
+        """Record the documents found in a file and move the file to ``parsed``, atomically.
+
+        Returns the new ids in the order of ``docs``. Raises :class:`DuplicateKeyError`
+        (nothing written) when an idempotency key is already in the journal or twice in
+        ``docs``: the pipeline decides what a repeated document means.
+        """
+        now = _aware(now)
+        seen: dict[str, int | None] = {}
+        repeated: dict[str, int | None] = {}
+        for doc in docs:
+            if DocState(doc.state) not in (DocState.PENDING, DocState.FAILED):
+                msg = f"a new document is pending or failed, not {doc.state}"
+                raise ValueError(msg)
+            if doc.idempotency_key in seen:
+                repeated[doc.idempotency_key] = None
+            seen[doc.idempotency_key] = None
+        ordered = sorted(docs, key=lambda d: d.seq)
+        head = next((d.seq for d in ordered if d.state == DocState.PENDING), None)
+        rows = [
+            {
+                "file_id": file_id,
+                "seq": doc.seq,
+                "business_key": doc.business_key,
+                "operation": doc.operation,
+                "payload": _dumps(doc.payload, f"payload of document {doc.business_key}"),
+                "idempotency_key": doc.idempotency_key,
+                "state": DocState(doc.state),
+                "file_head": doc.seq == head,
+                "attempts": 0,
+                "error": doc.error,
+                "error_location": None if doc.error_location is None else str(doc.error_location),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for doc in docs
+        ]
+        with self._write("record a file's documents") as conn:
+            if not conn.execute(select(files.c.id).where(files.c.id == file_id)).first():
+                msg_0 = f"F-{file_id} does not exist in the journal"
+                raise UnknownIdError(msg_0)
+            if seen:
+                existing = conn.execute(
+                    select(documents.c.idempotency_key, documents.c.id).where(
+                        documents.c.idempotency_key.in_(list(seen))
+                    )
+                ).all()
+                repeated.update({key: doc_id for key, doc_id in existing})
+            if repeated:
+                shown = ", ".join(
+                    f"{key} ({'D-' + str(d) if d is not None else 'twice in this file'})"
+                    for key, d in list(repeated.items())[:5]
+                )
+                msg = f"F-{file_id}: {len(repeated)} idempotency key(s) already used: {shown}"
+                raise DuplicateKeyError(msg, keys=repeated)
+            ids: list[int] = []
+            if rows:
+                result = conn.execute(
+                    insert(documents).returning(documents.c.id, sort_by_parameter_order=True),
+                    rows,
+                )
+                ids = list(result.scalars())
+                conn.execute(
+                    insert(events),
+                    [
+                        {
+                            "file_id": file_id,
+                            "document_id": doc_id,
+                            "at": now,
+                            "kind": str(doc.state),
+                            "detail": f"{doc.operation} {doc.business_key}"
+                            + (f": {doc.error}" if doc.error else ""),
+                        }
+                        for doc_id, doc in zip(ids, docs, strict=True)
+                    ],
+                )
+            conn.execute(
+                update(files)
+                .where(files.c.id == file_id)
+                .values(state=FileState.PARSED, parsed_at=now, updated_at=now)
+            )
+            failed = sum(1 for d in docs if d.state == DocState.FAILED)
+            self._event(
+                conn,
+                file_id,
+                FileState.PARSED,
+                now=now,
+                detail=f"{len(docs)} document(s), {failed} failed at mapping",
+            )
+        return ids
+
+    def claim_due_documents(
+        self, *, now: datetime, node: str, lease_seconds: float, limit: int
+    ) -> list[DocumentRow]:
+        """Claim up to ``limit`` documents that are due, for ``node``, until now + lease.
+
+        Due: pending, retry_wait whose time has come, or any unfinished document whose lease
+        expired (its node crashed or hung: the idempotency key makes sending again safe).
+        Only the first unfinished document of each file is ever due, so a file's documents
+        reach Ecolix in order. Ordered by file, then position in the file; atomic across
+        threads, processes and nodes.
+        """
+        now = _aware(now)
+        until = now + timedelta(seconds=lease_seconds)
+        lease_free = or_(documents.c.claimed_until.is_(None), documents.c.claimed_until <= now)
+        due = and_(
+            documents.c.file_head == true(),
+            lease_free,
+            or_(
+                documents.c.state.in_([DocState.PENDING, DocState.SENT]),
+                and_(
+                    documents.c.state == DocState.RETRY_WAIT,
+                    documents.c.next_attempt_at <= now,
+                ),
+            ),
+        )
+        query = (
+            select(
+                documents.c.id,
+                documents.c.file_id,
+                documents.c.state,
+                documents.c.claimed_by,
+                documents.c.claimed_until,
+            )
+            .where(due)
+            .order_by(documents.c.file_id, documents.c.seq)
+            .limit(limit)
+        )
+        if self._pg:
+            query = query.with_for_update(skip_locked=True)
+        with self._write("claim documents") as conn:
+            found = conn.execute(query).mappings().all()
+            if not found:
+                return []
+            ids = [m["id"] for m in found]
+            conn.execute(
+                update(documents)
+                .where(documents.c.id.in_(ids))
+                .values(claimed_by=node, claimed_until=until)
+            )
+            recovered = [m for m in found if m["claimed_by"] is not None]
+            if recovered:
+                conn.execute(
+                    insert(events),
+                    [
+                        {
+                            "file_id": m["file_id"],
+                            "document_id": m["id"],
+                            "at": now,
+                            "kind": "lease_expired",
+                            "detail": f"{m['state']}, lease of {m['claimed_by']} ended "
+                            f"{m['claimed_until'].isoformat() if m['claimed_until'] else '-'}; "
+                            f"claimed again by {node}",
+                        }
+                        for m in recovered
+                    ],
+                )
+            rows = conn.execute(
+                _doc_select()
+                .where(documents.c.id.in_(ids))
+                .order_by(documents.c.file_id, documents.c.seq)
+            ).mappings()
+            return [_doc_row(m) for m in rows]
+
+    def _doc_state(self, conn: Connection, doc_id: int) -> RowMapping:
+        m = (
+            conn.execute(
+                select(
+                    documents.c.file_id,
+                    documents.c.state,
+                    documents.c.claimed_by,
+                    documents.c.claimed_until,
+                    documents.c.attempts,
+                ).where(documents.c.id == doc_id)
+            )
+            .mappings()
+            .first()
+        )
+        if m is None:
+            msg = f"D-{doc_id} does not exist in the journal"
+            raise UnknownIdError(msg)
+        return m
+
+    @staticmethod
+    def _refresh_head(conn: Connection, file_id: int) -> None:
+        """Point the file's head at its first unfinished document (if any).
+
+        Each branch of the union is an index seek on (state, file_id, seq), so the cost does
+        not grow with the size of the file's backlog.
+        """
+        firsts = union_all(
+            *(
+                select(func.min(documents.c.seq).label("seq")).where(
+                    documents.c.file_id == file_id, documents.c.state == state
+                )
+                for state in UNFINISHED_DOC_STATES
+            )
+        ).subquery()
+        head = conn.execute(select(func.min(firsts.c.seq))).scalar()
+        clear = update(documents).where(
+            documents.c.file_head == true(), documents.c.file_id == file_id
+        )
+        if head is not None:
+            clear = clear.where(documents.c.seq != head)
+        conn.execute(clear.values(file_head=False))
+        if head is not None:
+            conn.execute(
+                update(documents)
+                .where(documents.c.file_id == file_id, documents.c.seq == head)
+                .values(file_head=True)
+            )
+
+    def mark_sent(self, doc_id: int, *, now: datetime, node: str | None = None) -> None:
+        """Record an attempt about to be made (before the HTTP call): attempts += 1.
+
+        With ``node``, refuses (:class:`LeaseLostError`) unless that node still holds an
+        unexpired claim: a node that lost its lease must not send.
+        """
+        now = _aware(now)
+        with self._write("mark a document sent") as conn:
+            current = self._doc_state(conn, doc_id)
+            if current["state"] not in UNFINISHED_DOC_STATES:
+                msg = f"D-{doc_id} is {current['state']}: it cannot be sent again"
+                raise StateError(msg)
+            if node is not None and (
+                current["claimed_by"] != node
+                or current["claimed_until"] is None
+                or current["claimed_until"] <= now
+            ):
+                msg = f"D-{doc_id}: {node} no longer holds its claim"
+                raise LeaseLostError(msg)
+            attempts = current["attempts"] + 1
+            conn.execute(
+                update(documents)
+                .where(documents.c.id == doc_id)
+                .values(state=DocState.SENT, attempts=documents.c.attempts + 1, updated_at=now)
+            )
+            self._event(
+                conn,
+                current["file_id"],
+                DocState.SENT,
+                now=now,
+                document_id=doc_id,
+                detail=f"attempt {attempts}"
+                + (f" by {current['claimed_by']}" if current["claimed_by"] else ""),
+            )
+
+    def mark_done(
+        self,
+        doc_id: int,
+        *,
+        now: datetime,
+        status: int | None,
+        object_id: str | None,
+        response: Any,
+    ) -> None:
+        """Record Ecolix's success. Idempotent: a document already done keeps its first answer."""
+        now = _aware(now)
+        body = _dumps(response, f"Ecolix response of D-{doc_id}")
+        with self._write("mark a document done") as conn:
+            current = self._doc_state(conn, doc_id)
+            if current["state"] == DocState.DONE:
+                return
+            conn.execute(
+                update(documents)
+                .where(documents.c.id == doc_id)
+                .values(
+                    state=DocState.DONE,
+                    ecolix_status=status,
+                    ecolix_object_id=object_id,
+                    ecolix_response=body,
+                    error=None,
+                    error_location=None,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    claimed_until=None,
+                    updated_at=now,
+                )
+            )
+            self._event(
+                conn,
+                current["file_id"],
+                DocState.DONE,
+                now=now,
+                document_id=doc_id,
+                detail=f"{status if status is not None else '-'} {object_id or ''}".strip(),
+            )
+            self._refresh_head(conn, current["file_id"])
+
+    def mark_retry(
+        self, doc_id: int, *, now: datetime, next_attempt_at: datetime, reason: str
+    ) -> None:
+        """Park an unfinished document until ``next_attempt_at`` (temporary failure)."""
+        now = _aware(now)
+        next_attempt_at = _aware(next_attempt_at, "next_attempt_at")
+        with self._write("schedule a retry") as conn:
+            current = self._doc_state(conn, doc_id)
+            if current["state"] not in UNFINISHED_DOC_STATES:
+                msg = f"D-{doc_id} is {current['state']}: it cannot wait for a retry"
+                raise StateError(msg)
+            conn.execute(
+                update(documents)
+                .where(documents.c.id == doc_id)
+                .values(
+                    state=DocState.RETRY_WAIT,
+                    next_attempt_at=next_attempt_at,
+                    error=reason,
+                    claimed_by=None,
+                    claimed_until=None,
+                    updated_at=now,
+                )
+            )
+            self._event(
+                conn,
+                current["file_id"],
+                DocState.RETRY_WAIT,
+                now=now,
+                document_id=doc_id,
+                detail=f"{reason}; next attempt at {next_attempt_at.isoformat()}",
+            )
+
+    def mark_failed(
+        self,
+        doc_id: int,
+        *,
+        now: datetime,
+        reason: str,
+        location: str | Location | None = None,
+        status: int | None = None,
+        response: Any = None,
+    ) -> None:
+        """Fail a document for good with its reason (and source location, Ecolix answer)."""
+        now = _aware(now)
+        body = _dumps(response, f"Ecolix response of D-{doc_id}")
+        where = None if location is None else str(location)
+        with self._write("mark a document failed") as conn:
+            current = self._doc_state(conn, doc_id)
+            if current["state"] == DocState.DONE:
+                msg = f"D-{doc_id} is already done: it cannot fail"
+                raise StateError(msg)
+            conn.execute(
+                update(documents)
+                .where(documents.c.id == doc_id)
+                .values(
+                    state=DocState.FAILED,
+                    error=reason,
+                    error_location=where,
+                    ecolix_status=status,
+                    ecolix_response=body,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    claimed_until=None,
+                    updated_at=now,
+                )
+            )
+            self._event(
+                conn,
+                current["file_id"],
+                DocState.FAILED,
+                now=now,
+                document_id=doc_id,
+                detail=reason if where is None else f"{where}: {reason}",
+            )
+            self._refresh_head(conn, current["file_id"])
+
+    def reset_for_replay(
+        self, doc_id: int, *, payload: Mapping[str, Any], operation: str, now: datetime
+    ) -> None:
+        """Make a failed document pending again with a re-mapped payload (same idempotency key).
+
+        Attempts start again from zero (the events keep the earlier ones), and a file that had
+        finished goes back to ``parsed`` until its documents are finished again.
+        """
+        now = _aware(now)
+        body = _dumps(payload, f"payload of D-{doc_id}")
+        with self._write("reset a document for replay") as conn:
+            current = self._doc_state(conn, doc_id)
+            if current["state"] != DocState.FAILED:
+                detail = "already done" if current["state"] == DocState.DONE else current["state"]
+                msg = f"D-{doc_id} is {detail}: only a failed document can be replayed"
+                raise StateError(msg)
+            file_id = current["file_id"]
+            conn.execute(
+                update(documents)
+                .where(documents.c.id == doc_id)
+                .values(
+                    state=DocState.PENDING,
+                    payload=body,
+                    operation=operation,
+                    attempts=0,
+                    error=None,
+                    error_location=None,
+                    ecolix_status=None,
+                    ecolix_object_id=None,
+                    ecolix_response=None,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    claimed_until=None,
+                    updated_at=now,
+                )
+            )
+            self._event(conn, file_id, "replay", now=now, document_id=doc_id, detail=operation)
+            self._refresh_head(conn, file_id)
+            reopened = conn.execute(
+                update(files)
+                .where(files.c.id == file_id, files.c.state.in_(FINAL_FILE_STATES))
+                .values(state=FileState.PARSED, finished_at=None, updated_at=now)
+            )
+            if reopened.rowcount:
+                self._event(
+                    conn, file_id, FileState.PARSED, now=now, detail=f"reopened for D-{doc_id}"
+                )
+
+    def document(self, doc_id: int) -> DocumentRow:
+        with self._read("read a document") as conn:
+            m = conn.execute(_doc_select().where(documents.c.id == doc_id)).mappings().first()
+        if m is None:
+            msg = f"D-{doc_id} does not exist in the journal"
+            raise UnknownIdError(msg)
+        return _doc_row(m)
+
+    def document_by_key(self, idempotency_key: str) -> DocumentRow | None:
+        """The document holding this idempotency key, if any (for "already done" replays)."""
+        with self._read("find a document by key") as conn:
+            m = (
+                conn.execute(_doc_select().where(documents.c.idempotency_key == idempotency_key))
+                .mappings()
+                .first()
+            )
+        return None if m is None else _doc_row(m)
+
+    def documents_of(self, file_id: int) -> list[DocumentRow]:
+        """A file's documents in file order."""
+        with self._read("list a file's documents") as conn:
+            rows = conn.execute(
+                _doc_select().where(documents.c.file_id == file_id).order_by(documents.c.seq)
+            ).mappings()
+            return [_doc_row(m) for m in rows]
+
+    def documents(
+        self,
+        *,
+        partner: str | None = None,
+        flow: str | None = None,
+        state: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = 100,
+    ) -> list[DocumentRow]:
+        """Documents, oldest first, filtered; ``since`` compares with ``updated_at``."""
+        query = _doc_select().order_by(documents.c.id)
+        if partner is not None:
+            query = query.where(files.c.partner == partner)
+        if flow is not None:
+            query = query.where(files.c.flow == flow)
+        if state is not None:
+            query = query.where(documents.c.state == DocState(state))
+        if since is not None:
+            query = query.where(documents.c.updated_at >= _aware(since, "since"))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read("list documents") as conn:
+            return [_doc_row(m) for m in conn.execute(query).mappings()]
+
+    def finish_file_if_complete(self, file_id: int, *, now: datetime) -> str | None:
+        """Close a parsed file whose documents are all finished; returns the state it took.
+
+        ``done`` when every document is done (or it has none), ``failed`` when every one
+        failed, ``partially_failed`` otherwise. Returns ``None`` while documents are still
+        unfinished or when the file is not ``parsed``, so exactly one caller sees the
+        transition and acts on it (moving the source, writing the error file).
+        """
+        now = _aware(now)
+        with self._write("finish a file") as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    select(documents.c.state, func.count())
+                    .where(documents.c.file_id == file_id)
+                    .group_by(documents.c.state)
+                ).all()
+            )
+            if any(counts.get(s, 0) for s in UNFINISHED_DOC_STATES):
+                return None
+            done, failed = counts.get(DocState.DONE, 0), counts.get(DocState.FAILED, 0)
+            if failed == 0:
+                state = FileState.DONE
+            elif done == 0:
+                state = FileState.FAILED
+            else:
+                state = FileState.PARTIALLY_FAILED
+            error = None if failed == 0 else f"{failed} of {done + failed} document(s) failed"
+            result = conn.execute(
+                update(files)
+                .where(files.c.id == file_id, files.c.state == FileState.PARSED)
+                .values(state=state, error=error, finished_at=now, updated_at=now)
+            )
+            if result.rowcount == 0:
+                return None
+            self._event(
+                conn,
+                file_id,
+                state,
+                now=now,
+                detail=f"{done} done, {failed} failed",
+            )
+            return str(state)
+
+    def events_of(self, file_id: int) -> list[EventRow]:
+        """The story of a file and its documents, in the order it happened."""
+        with self._read("read a file's events") as conn:
+            rows = conn.execute(
+                select(events).where(events.c.file_id == file_id).order_by(events.c.id)
+            ).mappings()
+            return [EventRow(**dict(m)) for m in rows]
+
+    def events_of_document(self, doc_id: int) -> list[EventRow]:
+        with self._read("read a document's events") as conn:
+            rows = conn.execute(
+                select(events).where(events.c.document_id == doc_id).order_by(events.c.id)
+            ).mappings()
+            return [EventRow(**dict(m)) for m in rows]
+
+    def status_counts(self) -> list[StatusRow]:
+        """Per partner/flow (sorted): files and documents by state, waiting work, last errors."""
+        with self._read("count states") as conn:
+            file_counts = conn.execute(
+                select(files.c.partner, files.c.flow, files.c.state, func.count()).group_by(
+                    files.c.partner, files.c.flow, files.c.state
+                )
+            ).all()
+            doc_counts = conn.execute(
+                select(files.c.partner, files.c.flow, documents.c.state, func.count())
+                .join(files, files.c.id == documents.c.file_id)
+                .group_by(files.c.partner, files.c.flow, documents.c.state)
+            ).all()
+            retries = conn.execute(
+                select(files.c.partner, files.c.flow, func.min(documents.c.next_attempt_at))
+                .join(files, files.c.id == documents.c.file_id)
+                .where(documents.c.state == DocState.RETRY_WAIT)
+                .group_by(files.c.partner, files.c.flow)
+            ).all()
+            failed_docs = conn.execute(
+                select(
+                    files.c.partner,
+                    files.c.flow,
+                    documents.c.id,
+                    documents.c.updated_at,
+                    documents.c.error,
+                    documents.c.error_location,
+                )
+                .join(files, files.c.id == documents.c.file_id)
+                .where(documents.c.state == DocState.FAILED)
+                .order_by(documents.c.updated_at.desc(), documents.c.id.desc())
+                .limit(200)
+            ).all()
+            failed_files = conn.execute(
+                select(files.c.partner, files.c.flow, files.c.id, files.c.updated_at, files.c.error)
+                .where(files.c.state == FileState.FAILED)
+                .order_by(files.c.updated_at.desc(), files.c.id.desc())
+                .limit(200)
+            ).all()
+            failed_actions = conn.execute(
+                select(
+                    files.c.partner,
+                    files.c.flow,
+                    channel_actions.c.file_id,
+                    channel_actions.c.at,
+                    channel_actions.c.action,
+                    channel_actions.c.error,
+                )
+                .join(files, files.c.id == channel_actions.c.file_id)
+                .where(channel_actions.c.ok == False)  # noqa: E712 - SQL expression
+                .order_by(channel_actions.c.at.desc(), channel_actions.c.id.desc())
+                .limit(200)
+            ).all()
+
+        keys: set[tuple[str, str]] = set()
+        by_files: dict[tuple[str, str], dict[str, int]] = {}
+        by_docs: dict[tuple[str, str], dict[str, int]] = {}
+        for partner, flow, state, count in file_counts:
+            keys.add((partner, flow))
+            by_files.setdefault((partner, flow), {})[state] = count
+        for partner, flow, state, count in doc_counts:
+            keys.add((partner, flow))
+            by_docs.setdefault((partner, flow), {})[state] = count
+        next_retry = {(p, f): at for p, f, at in retries}
+        errors: dict[tuple[str, str], list[RecentError]] = {}
+        for p, f, doc_id, at, error, location in failed_docs:
+            errors.setdefault((p, f), []).append(
+                RecentError(f"D-{doc_id}", at, error or "", location)
+            )
+        for p, f, file_id, at, error in failed_files:
+            errors.setdefault((p, f), []).append(RecentError(f"F-{file_id}", at, error or ""))
+        for p, f, file_id, at, action, error in failed_actions:
+            errors.setdefault((p, f), []).append(
+                RecentError(f"F-{file_id}", at, f"{action} failed: {error or 'unknown error'}")
+            )
+        result = []
+        for key in sorted(keys):
+            file_states, doc_states = by_files.get(key, {}), by_docs.get(key, {})
+            recent = sorted(errors.get(key, []), key=lambda e: e.at, reverse=True)
+            result.append(
+                StatusRow(
+                    partner=key[0],
+                    flow=key[1],
+                    files=file_states,
+                    documents=doc_states,
+                    files_waiting=sum(
+                        file_states.get(s, 0) for s in (FileState.RECEIVED, FileState.PARSED)
+                    ),
+                    documents_waiting=sum(doc_states.get(s, 0) for s in UNFINISHED_DOC_STATES),
+                    next_retry_at=next_retry.get(key),
+                    last_errors=tuple(recent[:LAST_ERRORS]),
+                )
+            )
+        return result
+
+    def next_retry_at(self) -> datetime | None:
+        """When the earliest document waiting for a retry becomes due (``None``: none waits)."""
+        with self._read("find the next retry") as conn:
+            value: datetime | None = conn.execute(
+                select(func.min(documents.c.next_attempt_at)).where(
+                    documents.c.state == DocState.RETRY_WAIT
+                )
+            ).scalar()
+        return value
+
+    # ----------------------------------------------------------------- SFTP memory, channel actions
+
+    def remember_remote_file(
+        self,
+        *,
+        channel: str,
+        path: str,
+        size: int,
+        mtime: float,
+        sha256: str,
+        file_id: int | None,
+        now: datetime,
+    ) -> None:
+        """Remember what sits at ``path`` on a remote channel (the latest version replaces)."""
+        now = _aware(now)
+        values = {
+            "channel": channel,
+            "path": path,
+            "size": size,
+            "mtime": mtime,
+            "sha256": sha256,
+            "file_id": file_id,
+            "seen_at": now,
+        }
+        dialect_insert = postgresql.insert if self._pg else sqlite.insert
+        statement = dialect_insert(remote_files).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[remote_files.c.channel, remote_files.c.path],
+            set_={
+                k: statement.excluded[k] for k in ("size", "mtime", "sha256", "file_id", "seen_at")
+            },
+        )
+        with self._write("remember a remote file") as conn:
+            conn.execute(statement)
+
+    def remote_file_seen(self, *, channel: str, path: str, size: int, mtime: float) -> bool:
+        """Whether the file at ``path`` still has the size and mtime remembered for it."""
+        with self._read("look up a remote file") as conn:
+            return (
+                conn.execute(
+                    select(remote_files.c.path).where(
+                        remote_files.c.channel == channel,
+                        remote_files.c.path == path,
+                        remote_files.c.size == size,
+                        remote_files.c.mtime == mtime,
+                    )
+                ).first()
+                is not None
+            )
+
+    def remote_file_seen_with_hash(self, *, channel: str, path: str, sha256: str) -> bool:
+        """Whether the content remembered at ``path`` has this hash (touched, not changed)."""
+        with self._read("look up a remote file") as conn:
+            return (
+                conn.execute(
+                    select(remote_files.c.path).where(
+                        remote_files.c.channel == channel,
+                        remote_files.c.path == path,
+                        remote_files.c.sha256 == sha256,
+                    )
+                ).first()
+                is not None
+            )
+
+    def record_channel_action(
+        self, file_id: int | None, *, action: str, ok: bool, error: str | None, now: datetime
+    ) -> None:
+        """Record what was done to a source after its outcome (move, delete, error file...)."""
+        now = _aware(now)
+        with self._write("record a channel action") as conn:
+            conn.execute(
+                insert(channel_actions).values(
+                    file_id=file_id, action=action, ok=ok, error=error, at=now
+                )
+            )
+            if file_id is not None:
+                detail = action if ok else f"{action} failed: {error or 'unknown error'}"
+                self._event(conn, file_id, "channel", now=now, detail=detail)
+
+    def channel_actions(
+        self, *, file_id: int | None = None, failed_only: bool = False, limit: int | None = 100
+    ) -> list[ChannelActionRow]:
+        """Channel actions, newest first."""
+        query = select(channel_actions).order_by(channel_actions.c.id.desc())
+        if file_id is not None:
+            query = query.where(channel_actions.c.file_id == file_id)
+        if failed_only:
+            query = query.where(channel_actions.c.ok == False)  # noqa: E712 - SQL expression
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read("list channel actions") as conn:
+            return [ChannelActionRow(**dict(m)) for m in conn.execute(query).mappings()]
+
+    # ----------------------------------------------------------------- exports
+
+    def start_export_run(
+        self, *, partner: str, flow: str, mode: str, window_from: datetime | None, now: datetime
+    ) -> int:
+        now = _aware(now)
+        with self._write("start an export run") as conn:
+            run_id: int = conn.execute(
+                insert(export_runs)
+                .values(
+                    partner=partner,
+                    flow=flow,
+                    mode=mode,
+                    window_from=_maybe_aware(window_from, "window_from"),
+                    records=0,
+                    calls=0,
+                    state=RunState.RUNNING,
+                    started_at=now,
+                )
+                .returning(export_runs.c.id)
+            ).scalar_one()
+        return run_id
+
+    def finish_export_run(
+        self,
+        run_id: int,
+        *,
+        state: str,
+        now: datetime,
+        window_to: datetime | None = None,
+        records: int = 0,
+        calls: int = 0,
+        file_name: str | None = None,
+        sha256: str | None = None,
+        archive_path: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        run_state = RunState(state)
+        if run_state == RunState.RUNNING:
+            msg = "an export run finishes delivered, failed or empty, not running"
+            raise ValueError(msg)
+        now = _aware(now)
+        with self._write("finish an export run") as conn:
+            result = conn.execute(
+                update(export_runs)
+                .where(export_runs.c.id == run_id)
+                .values(
+                    state=run_state,
+                    finished_at=now,
+                    window_to=_maybe_aware(window_to, "window_to"),
+                    records=records,
+                    calls=calls,
+                    file_name=file_name,
+                    sha256=sha256,
+                    archive_path=archive_path,
+                    error=error,
+                )
+            )
+            if result.rowcount == 0:
+                msg_0 = f"R-{run_id} does not exist in the journal"
+                raise UnknownIdError(msg_0)
+
+    def export_run(self, run_id: int) -> ExportRunRow:
+        with self._read("read an export run") as conn:
+            m = (
+                conn.execute(select(export_runs).where(export_runs.c.id == run_id))
+                .mappings()
+                .first()
+            )
+        if m is None:
+            msg = f"R-{run_id} does not exist in the journal"
+            raise UnknownIdError(msg)
+        return _run_row(m)
+
+    def export_runs(
+        self, *, partner: str | None = None, flow: str | None = None, limit: int | None = 50
+    ) -> list[ExportRunRow]:
+        """Export runs, newest first."""
+        query = select(export_runs).order_by(export_runs.c.id.desc())
+        if partner is not None:
+            query = query.where(export_runs.c.partner == partner)
+        if flow is not None:
+            query = query.where(export_runs.c.flow == flow)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read("list export runs") as conn:
+            return [_run_row(m) for m in conn.execute(query).mappings()]
+
+    def cursor(self, partner: str, flow: str) -> datetime | None:
+        """The delta export's high-water mark for this flow (``None``: never exported)."""
+        with self._read("read an export cursor") as conn:
+            value: datetime | None = conn.execute(
+                select(export_cursors.c.high_water_mark).where(
+                    export_cursors.c.partner == partner, export_cursors.c.flow == flow
+                )
+            ).scalar()
+        return value
+
+    def advance_cursor(
+        self, partner: str, flow: str, high_water_mark: datetime, *, now: datetime
+    ) -> None:
+        """Move the high-water mark forward; a mark older than the stored one is ignored."""
+        now = _aware(now)
+        mark = _aware(high_water_mark, "high_water_mark")
+        dialect_insert = postgresql.insert if self._pg else sqlite.insert
+        statement = dialect_insert(export_cursors).values(
+            partner=partner, flow=flow, high_water_mark=mark, updated_at=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[export_cursors.c.partner, export_cursors.c.flow],
+            set_={"high_water_mark": statement.excluded.high_water_mark, "updated_at": now},
+            where=export_cursors.c.high_water_mark < statement.excluded.high_water_mark,
+        )
+        with self._write("advance an export cursor") as conn:
+            conn.execute(statement)
+
+    def reset_cursor(self, partner: str, flow: str) -> None:
+        """Forget the high-water mark: the next delta export starts from the beginning."""
+        with self._write("reset an export cursor") as conn:
+            conn.execute(
+                export_cursors.delete().where(
+                    export_cursors.c.partner == partner, export_cursors.c.flow == flow
+                )
+            )
+
+    def next_sequence(self, partner: str, flow: str) -> int:
+        """The next number of this flow's sequence (1, 2, ...), atomically across nodes."""
+        dialect_insert = postgresql.insert if self._pg else sqlite.insert
+        statement = dialect_insert(export_sequences).values(partner=partner, flow=flow, last_seq=1)
+        upsert = statement.on_conflict_do_update(
+            index_elements=[export_sequences.c.partner, export_sequences.c.flow],
+            set_={"last_seq": export_sequences.c.last_seq + 1},
+        ).returning(export_sequences.c.last_seq)
+        with self._write("take the next sequence number") as conn:
+            value: int = conn.execute(upsert).scalar_one()
+        return value
