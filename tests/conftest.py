@@ -5,4 +5,4 @@ Fixture modules live in ``tests/fixtures/`` (one per real part) and are register
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.sshd", "tests.fixtures.databases"]

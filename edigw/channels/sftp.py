@@ -1,0 +1,810 @@
+"""SFTP: poll partners' remote folders and deliver files to them (paramiko).
+
+- ``SftpConnections`` holds one connection per endpoint, reused across polls and shared by
+  the flows using that endpoint (a lock serialises them: paramiko sessions are not
+  thread-safe). A broken connection is dropped and re-opened on next use; repeated
+  failures back off (``Backoff``) so a down partner costs one quick refusal per poll, not a
+  connect timeout each time.
+- Host keys are checked strictly against the endpoint's ``known_hosts`` (``known_hosts.py``).
+- ``SftpInboundChannel.poll`` lists, applies readiness, claims, and streams each ready file
+  to a staging file (size checked, sha256 computed on the way); ``complete`` applies the
+  after-action remotely and reports failures in its result.
+- ``SftpOutboundChannel.deliver`` uploads under a temp name and renames into place.
+
+Every paramiko or socket exception is translated into ``ChannelError``/``HostKeyError``
+here and never leaks further.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import posixpath
+import re
+import secrets
+import shutil
+import socket
+import stat
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+import paramiko
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from edigw.channels.base import (
+    DEFAULT_MAX_FILES_PER_POLL,
+    ERROR_REPORT_SUFFIX,
+    AfterAction,
+    ChannelActionResult,
+    ChannelProblem,
+    Delivered,
+    Disposition,
+    IncomingFile,
+    Listed,
+    PollResult,
+    Readiness,
+    ReadinessTracker,
+    SeenFiles,
+    UploadSettings,
+    error_report,
+    is_candidate,
+    name_problem,
+    numbered_name,
+)
+from edigw.channels.known_hosts import fingerprint, pinned_algorithms, verify_host_key
+from edigw.errors import ChannelError, HostKeyError
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_OPERATION_TIMEOUT = 30.0
+DEFAULT_KEEPALIVE = 15
+CONNECT_ATTEMPTS = 3
+_CHUNK = 1 << 20
+_PREFETCH_FROM = 256 * 1024
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class SftpTimeouts:
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    operation: float = DEFAULT_OPERATION_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delay before reconnecting after ``n`` failed connects: first * 2**(n-1), capped."""
+
+    first: float = 1.0
+    maximum: float = 300.0
+
+    def delay(self, failures: int) -> float:
+        if failures <= 0:
+            return 0.0
+        return float(min(self.maximum, self.first * 2 ** min(failures - 1, 30)))
+
+
+@dataclass(frozen=True, slots=True)
+class SftpEndpointSettings:
+    """One partner server (mirrors ``sftp_endpoints.NAME``; secrets already resolved).
+
+    Authentication: ``key_file`` (ed25519, ECDSA or RSA; passphrase from ``key_passphrase``
+    or read from ``key_passphrase_file``) and/or ``password``, tried in that order.
+    """
+
+    name: str
+    host: str
+    known_hosts: Path
+    port: int = 22
+    username: str = ""
+    password: str | None = field(default=None, repr=False)
+    key_file: Path | None = None
+    key_passphrase: str | None = field(default=None, repr=False)
+    key_passphrase_file: Path | None = None
+    timeouts: SftpTimeouts = field(default_factory=SftpTimeouts)
+    keepalive: int = DEFAULT_KEEPALIVE
+
+    @property
+    def address(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SftpInboundSettings:
+    """An SFTP inbound flow's channel options (remote paths; relative folders resolve
+    against ``path``)."""
+
+    endpoint: str
+    path: str
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    readiness: Readiness = field(default_factory=Readiness)
+    after: AfterAction = field(default_factory=AfterAction)
+    error_folder: str = "error"
+    max_size: int | None = None
+    max_files_per_poll: int = DEFAULT_MAX_FILES_PER_POLL
+    recursive: bool = False
+    max_depth: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SftpOutboundSettings:
+    endpoint: str
+    path: str
+    upload: UploadSettings = field(default_factory=UploadSettings)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+_CONNECTION_FAILURES = (EOFError, paramiko.SSHException, TimeoutError, ConnectionError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, EOFError):
+        return "connection closed by the server"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _remote_error(what: str, exc: BaseException) -> ChannelError:
+    return ChannelError(f"{what}: {_describe(exc)}")
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def _load_key(settings: SftpEndpointSettings) -> paramiko.PKey:
+    assert settings.key_file is not None
+    passphrase = settings.key_passphrase
+    if passphrase is None and settings.key_passphrase_file is not None:
+        try:
+            passphrase = settings.key_passphrase_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            msg = f"endpoint {settings.name}: cannot read key_passphrase_file {settings.key_passphrase_file}: {exc.strerror}"
+            raise ChannelError(msg, retriable=False) from exc
+    try:
+        return paramiko.PKey.from_path(settings.key_file, passphrase)
+    except paramiko.PasswordRequiredException as exc:
+        msg = f"endpoint {settings.name}: key file {settings.key_file} is encrypted; set key_passphrase or key_passphrase_file"
+        raise ChannelError(msg, retriable=False) from exc
+    except (paramiko.SSHException, OSError, ValueError) as exc:
+        msg = f"endpoint {settings.name}: cannot load key file {settings.key_file}: {_describe(exc)} (wrong passphrase or unsupported key type?)"
+        raise ChannelError(msg, retriable=False) from exc
+
+
+def open_transport(settings: SftpEndpointSettings) -> paramiko.Transport:
+    """TCP connect (TCP_NODELAY) and SSH handshake; the host key is *not* checked yet."""
+    timeout = settings.timeouts.connect
+    try:
+        sock = socket.create_connection((settings.host, settings.port), timeout=timeout)
+    except OSError as exc:
+        msg = f"cannot connect to {settings.host}:{settings.port} (endpoint {settings.name}): {_describe(exc)}"
+        raise ChannelError(msg) from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    transport = paramiko.Transport(sock)
+    transport.banner_timeout = timeout
+    transport.handshake_timeout = timeout
+    transport.auth_timeout = timeout
+    pinned = pinned_algorithms(settings.known_hosts, settings.host, settings.port)
+    if pinned:
+        options = transport.get_security_options()
+        offered = list(options.key_types)
+        preferred = [a for a in pinned if a in offered]
+        options.key_types = preferred + [a for a in offered if a not in preferred]
+    try:
+        transport.start_client(timeout=timeout)
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        transport.close()
+        msg = f"SSH handshake with {settings.host}:{settings.port} (endpoint {settings.name}) failed: {_describe(exc)}"
+        raise ChannelError(msg) from exc
+    return transport
+
+
+def server_host_key(settings: SftpEndpointSettings) -> paramiko.PKey:
+    """The host key the server presents (for ``edigw sftp trust``); nothing is authenticated."""
+    transport = open_transport(settings)
+    try:
+        return transport.get_remote_server_key()
+    finally:
+        transport.close()
+
+
+def _authenticate(transport: paramiko.Transport, settings: SftpEndpointSettings) -> None:
+    if settings.key_file is None and settings.password is None:
+        msg = f"endpoint {settings.name}: neither key_file nor password is configured"
+        raise ChannelError(msg, retriable=False)
+    tried: list[str] = []
+    try:
+        if settings.key_file is not None:
+            key = _load_key(settings)
+            tried.append(f"key {settings.key_file} ({key.get_name()} {fingerprint(key)})")
+            try:
+                transport.auth_publickey(settings.username, key)
+                return
+            except paramiko.AuthenticationException:
+                if settings.password is None:
+                    raise
+        if settings.password is not None:
+            tried.append("password")
+            transport.auth_password(settings.username, settings.password)
+            return
+    except paramiko.AuthenticationException as exc:
+        msg = f"authentication failed for {settings.address} (endpoint {settings.name}) with {' then '.join(tried)}: the server refused the credentials"
+        raise ChannelError(msg, retriable=False) from exc
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        msg = f"authentication with {settings.address} (endpoint {settings.name}) failed: {_describe(exc)}"
+        raise ChannelError(msg) from exc
+
+
+def connect(settings: SftpEndpointSettings) -> tuple[paramiko.Transport, paramiko.SFTPClient]:
+    """Connect, check the host key strictly, authenticate, open the SFTP session."""
+    transport = open_transport(settings)
+    try:
+        verify_host_key(
+            settings.known_hosts, settings.host, settings.port, transport.get_remote_server_key()
+        )
+        _authenticate(transport, settings)
+        transport.set_keepalive(settings.keepalive)
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        if sftp is None:
+            msg = f"endpoint {settings.name}: the server refused the SFTP subsystem"
+            raise ChannelError(msg)
+        channel = sftp.get_channel()
+        if channel is not None:
+            channel.settimeout(settings.timeouts.operation)
+    except ChannelError:
+        transport.close()
+        raise
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        transport.close()
+        msg = f"cannot open SFTP session on {settings.address} (endpoint {settings.name}): {_describe(exc)}"
+        raise ChannelError(msg) from exc
+    return transport, sftp
+
+
+def _quick_failure(exc: BaseException) -> bool:
+    """Worth an immediate retry: refused/reset/closed, not a timeout or a credential error."""
+    if not isinstance(exc, ChannelError) or isinstance(exc, HostKeyError) or not exc.retriable:
+        return False
+    return isinstance(exc.__cause__, ConnectionRefusedError | ConnectionResetError | EOFError)
+
+
+class SftpConnection:
+    """One endpoint's connection, opened lazily, reused, re-opened after a failure."""
+
+    def __init__(self, settings: SftpEndpointSettings, *, backoff: Backoff) -> None:
+        self.settings = settings
+        self._backoff = backoff
+        self._lock = threading.RLock()
+        self._transport: paramiko.Transport | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._failures = 0
+        self._next_attempt = 0.0
+        self._last_error = ""
+
+    @property
+    def alive(self) -> bool:
+        return self._transport is not None and self._transport.is_active()
+
+    def _ensure(self) -> paramiko.SFTPClient:
+        if self._sftp is not None and self.alive:
+            return self._sftp
+        self.drop()
+        wait = self._next_attempt - time.monotonic()
+        if wait > 0:
+            msg = f"endpoint {self.settings.name} unavailable (next attempt in {wait:.0f}s): {self._last_error}"
+            raise ChannelError(msg)
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(CONNECT_ATTEMPTS),
+                wait=wait_exponential(multiplier=0.2, max=2),
+                retry=retry_if_exception(_quick_failure),
+                reraise=True,
+            ):
+                with attempt:
+                    self._transport, self._sftp = connect(self.settings)
+        except ChannelError as exc:
+            self._failures += 1
+            self._next_attempt = time.monotonic() + self._backoff.delay(self._failures)
+            self._last_error = str(exc)
+            raise
+        self._failures = 0
+        self._next_attempt = 0.0
+        assert self._sftp is not None
+        return self._sftp
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[paramiko.SFTPClient]:
+        """Exclusive use of the SFTP session; dropped afterwards if the connection died."""
+        with self._lock:
+            sftp = self._ensure()
+            try:
+                yield sftp
+            except _CONNECTION_FAILURES:
+                self.drop()
+                raise
+            finally:
+                if not self.alive:
+                    self.drop()
+
+    def drop(self) -> None:
+        with self._lock:
+            if self._sftp is not None:
+                with contextlib.suppress(Exception):
+                    self._sftp.close()
+            if self._transport is not None:
+                with contextlib.suppress(Exception):
+                    self._transport.close()
+            self._sftp = None
+            self._transport = None
+
+
+class SftpConnections:
+    """The gateway's SFTP connections, one per endpoint; pass it to every SFTP channel."""
+
+    def __init__(
+        self, endpoints: Mapping[str, SftpEndpointSettings], *, backoff: Backoff | None = None
+    ) -> None:
+        self._connections = {
+            name: SftpConnection(settings, backoff=backoff or Backoff())
+            for name, settings in endpoints.items()
+        }
+
+    def connection(self, endpoint: str) -> SftpConnection:
+        try:
+            return self._connections[endpoint]
+        except KeyError:
+            msg = f"unknown SFTP endpoint {endpoint!r}; known: {', '.join(sorted(self._connections)) or 'none'}"
+            raise ChannelError(msg, retriable=False) from None
+
+    def session(self, endpoint: str) -> contextlib.AbstractContextManager[paramiko.SFTPClient]:
+        return self.connection(endpoint).session()
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            connection.drop()
+
+
+# --------------------------------------------------------------------------- remote helpers
+
+
+def _join(folder: str, name: str) -> str:
+    return posixpath.join(folder, name) if name else folder
+
+
+def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
+    try:
+        sftp.stat(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _makedirs(sftp: paramiko.SFTPClient, folder: str) -> None:
+    if not folder or folder == "/" or _exists(sftp, folder):
+        return
+    _makedirs(sftp, posixpath.dirname(folder.rstrip("/")))
+    try:
+        sftp.mkdir(folder)
+    except OSError:
+        if not _exists(sftp, folder):
+            raise
+
+
+def _move_to_free_name(sftp: paramiko.SFTPClient, source: str, target: str) -> str:
+    """Rename ``source`` to ``target`` or ``NAME.n.ext`` beside it; never overwrites."""
+    _makedirs(sftp, posixpath.dirname(target))
+    n = 0
+    candidate = target
+    while _exists(sftp, candidate):
+        n += 1
+        candidate = numbered_name(target, n)
+    sftp.rename(source, candidate)
+    return candidate
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "channel"
+
+
+# --------------------------------------------------------------------------- inbound
+
+
+class SftpInboundChannel:
+    """One inbound flow's remote folder.
+
+    ``poll`` raises ``ChannelError`` when the endpoint cannot be reached or the folder not
+    listed; per-file trouble (download cut, size changed, bad name, too large) comes back
+    as ``ChannelProblem``. A file processed and left in place (``after: leave``), or whose
+    remote after-action failed, is remembered in ``seen`` and not fetched again unless its
+    content changes.
+    """
+
+    def __init__(
+        self,
+        settings: SftpInboundSettings,
+        connections: SftpConnections,
+        *,
+        staging_dir: Path,
+        seen: SeenFiles,
+    ) -> None:
+        self.settings = settings
+        self.key = f"sftp:{settings.endpoint}:{settings.path}"
+        self._connections = connections
+        self._seen = seen
+        self._tracker = ReadinessTracker(settings.readiness, max_files=settings.max_files_per_poll)
+        self._staging = staging_dir / _slug(self.key)
+        shutil.rmtree(self._staging, ignore_errors=True)  # leftovers of a crash: fetched again
+        self._staging.mkdir(parents=True, exist_ok=True)
+        root = settings.path.rstrip("/") or "/"
+        self._root = root
+        self._skip = {
+            posixpath.normpath(_join(root, settings.after.to)),
+            posixpath.normpath(_join(root, settings.error_folder)),
+        }
+
+    def _remote(self, name: str) -> str:
+        return _join(self._root, name)
+
+    def _folder(self, folder: str) -> str:
+        return _join(self._root, folder)
+
+    def _scan(
+        self, sftp: paramiko.SFTPClient
+    ) -> tuple[list[Listed], set[str], list[tuple[str, str]]]:
+        found: list[Listed] = []
+        names: set[str] = set()
+        problems: list[tuple[str, str]] = []
+        depth_limit = self.settings.max_depth if self.settings.recursive else 1
+        stack: list[tuple[str, str, int]] = [(self._root, "", 1)]
+        while stack:
+            folder, prefix, depth = stack.pop()
+            try:
+                entries = sftp.listdir_attr(folder)
+            except OSError as exc:
+                if not prefix:
+                    msg = f"cannot list {folder} on endpoint {self.settings.endpoint}"
+                    raise _remote_error(msg, exc) from exc
+                problems.append((prefix.rstrip("/"), f"cannot list folder: {_describe(exc)}"))
+                continue
+            for attrs in entries:
+                name = prefix + attrs.filename
+                names.add(name)
+                if attrs.filename.startswith("."):
+                    continue
+                bad = name_problem(name)
+                if bad:
+                    problems.append((name, bad))
+                    continue
+                mode = attrs.st_mode or 0
+                if stat.S_ISDIR(mode):
+                    remote = posixpath.normpath(self._remote(name))
+                    if depth < depth_limit and remote not in self._skip:
+                        stack.append((remote, name + "/", depth + 1))
+                    continue
+                if not stat.S_ISREG(mode):
+                    problems.append((name, "not a regular file"))
+                    continue
+                found.append(Listed(name=name, size=attrs.st_size or 0, mtime=attrs.st_mtime or 0))
+        return found, names, problems
+
+    def poll(self, *, now: float) -> PollResult:
+        """Ready files downloaded to staging, oldest first, at most ``max_files_per_poll``."""
+        s = self.settings
+        done_suffix = s.readiness.suffix if s.readiness.mode == "done_file" else None
+        files: list[IncomingFile] = []
+        problems: list[ChannelProblem] = []
+        with self._connections.session(s.endpoint) as sftp:
+            try:
+                listing, names, scan_problems = self._scan(sftp)
+            except _CONNECTION_FAILURES as exc:
+                msg = f"cannot list {self._root} on {s.endpoint}"
+                raise _remote_error(msg, exc) from exc
+            for name, reason in scan_problems:
+                if is_candidate(name, include=s.include, exclude=s.exclude):
+                    reported = self._tracker.report_once(name, reason)
+                    if reported:
+                        problems.append(reported)
+            candidates = [
+                f
+                for f in listing
+                if is_candidate(
+                    f.name, include=s.include, exclude=s.exclude, done_suffix=done_suffix
+                )
+                and not self._seen.seen(self.key, self._remote(f.name), f.size, f.mtime)
+            ]
+            chosen = self._tracker.take(candidates, now=now, all_names=names)
+            for index, listed in enumerate(chosen):
+                if s.max_size is not None and listed.size > s.max_size:
+                    reason = f"file is {listed.size} bytes, larger than the limit of {s.max_size}"
+                    problems.append(
+                        ChannelProblem(listed.name, reason, incoming=self._incoming(listed, None))
+                    )
+                    continue
+                try:
+                    incoming = self._download(sftp, listed)
+                except ChannelError as exc:
+                    self._tracker.release(listed.name)
+                    self._tracker.forget(listed.name)
+                    problems.append(ChannelProblem(listed.name, str(exc)))
+                    if not self._connections.connection(s.endpoint).alive:
+                        for rest in chosen[index + 1 :]:
+                            self._tracker.release(rest.name)
+                        break
+                    continue
+                if incoming is not None:
+                    files.append(incoming)
+        return PollResult(files=files, problems=problems)
+
+    def _incoming(self, listed: Listed, staged: Path | None, sha256: str = "") -> IncomingFile:
+        return IncomingFile(
+            channel=self.key,
+            name=listed.name,
+            local_path=staged or self._staging / "not-downloaded",
+            size=listed.size,
+            mtime=listed.mtime,
+            remote_path=self._remote(listed.name),
+            sha256=sha256,
+        )
+
+    def _download(self, sftp: paramiko.SFTPClient, listed: Listed) -> IncomingFile | None:
+        """Stream to staging with sha256; ``None`` when the content was already processed."""
+        remote = self._remote(listed.name)
+        local = self._staging / f"{secrets.token_hex(6)}-{PurePosixPath(listed.name).name}"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with sftp.open(remote, "rb") as src, local.open("wb") as dst:
+                if listed.size >= _PREFETCH_FROM:
+                    src.prefetch(listed.size)
+                while chunk := src.read(_CHUNK):
+                    dst.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            local.unlink(missing_ok=True)
+            if isinstance(exc, _CONNECTION_FAILURES):
+                self._connections.connection(self.settings.endpoint).drop()
+            msg = f"download of {remote} from {self.settings.endpoint} failed, will fetch again"
+            raise _remote_error(msg, exc) from exc
+        if size != listed.size:
+            local.unlink(missing_ok=True)
+            msg = f"{remote} changed during download ({size} bytes read, {listed.size} listed); will fetch again once stable"
+            raise ChannelError(msg)
+        sha256 = digest.hexdigest()
+        if self._seen.seen_hash(self.key, remote, sha256):
+            # Same content as a file we processed and left: note its new size/mtime, skip it.
+            self._seen.remember(self.key, remote, listed.size, listed.mtime, sha256)
+            local.unlink(missing_ok=True)
+            self._tracker.release(listed.name)
+            return None
+        return self._incoming(listed, local, sha256)
+
+    def complete(self, incoming: IncomingFile, disposition: Disposition) -> ChannelActionResult:
+        """Apply the after-action remotely (error folder + report for failures).
+
+        Never raises for I/O: a failed remote move/delete comes back with ``ok=False`` and
+        the file is remembered so it is not fetched and processed a second time.
+        """
+        s = self.settings
+        remote = incoming.remote_path
+        done = remote + s.readiness.suffix if s.readiness.mode == "done_file" else None
+        action = "error-move" if not disposition.ok else s.after.action
+        try:
+            if action == "leave":
+                self._remember(incoming)
+                return ChannelActionResult(ok=True, action="left")
+            with self._connections.session(s.endpoint) as sftp:
+                return self._act(sftp, action, incoming, disposition, remote, done)
+        except ChannelError as exc:
+            self._remember(incoming)
+            return ChannelActionResult(ok=False, action=action, detail=str(exc))
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._remember(incoming)
+            detail = f"{action} of {remote} on {s.endpoint} failed: {_describe(exc)}"
+            return ChannelActionResult(ok=False, action=action, detail=detail)
+        finally:
+            if incoming.local_path.parent == self._staging:
+                incoming.local_path.unlink(missing_ok=True)
+            self._tracker.release(incoming.name)
+            self._tracker.forget(incoming.name)
+
+    def _act(
+        self,
+        sftp: paramiko.SFTPClient,
+        action: str,
+        incoming: IncomingFile,
+        disposition: Disposition,
+        remote: str,
+        done: str | None,
+    ) -> ChannelActionResult:
+        s = self.settings
+        if action == "delete":
+            sftp.remove(remote)
+            if done is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    sftp.remove(done)
+            return ChannelActionResult(ok=True, action="deleted")
+        folder = self._folder(s.after.to if action == "move" else s.error_folder)
+        target = _move_to_free_name(sftp, remote, _join(folder, incoming.name))
+        if done is not None:
+            with contextlib.suppress(FileNotFoundError):
+                _move_to_free_name(sftp, done, target + s.readiness.suffix)
+        if action == "move":
+            return ChannelActionResult(ok=True, action="moved", target=target)
+        when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        report = error_report(incoming.name, disposition, when=when).encode("utf-8")
+        sftp.putfo(io.BytesIO(report), target + ERROR_REPORT_SUFFIX)
+        return ChannelActionResult(ok=True, action="error-moved", target=target)
+
+    def _remember(self, incoming: IncomingFile) -> None:
+        self._seen.remember(
+            self.key, incoming.remote_path, incoming.size, incoming.mtime, incoming.sha256
+        )
+
+    def wakeups(self, event: threading.Event) -> None:
+        """SFTP has no change notifications: the pipeline's periodic poll is the only trigger."""
+
+    def close(self) -> None:
+        """The connection belongs to ``SftpConnections``; drop staged leftovers only."""
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- outbound
+
+
+class SftpOutboundChannel:
+    """Delivers into a remote folder: ``.NAME.part`` upload, size check, rename into place.
+
+    ``if_exists``: ``replace`` uses the posix-rename extension (atomic overwrite);
+    ``fail`` and ``rename`` use the plain SFTP rename, which refuses an existing target, so
+    no existing file is ever clobbered and the check cannot race.
+    """
+
+    def __init__(self, settings: SftpOutboundSettings, connections: SftpConnections) -> None:
+        self.settings = settings
+        self.key = f"sftp:{settings.endpoint}:{settings.path}"
+        self._connections = connections
+
+    def deliver(self, local_file: Path, name: str) -> Delivered:
+        bad = name_problem(name)
+        if bad:
+            raise ChannelError(bad, retriable=False)
+        s = self.settings
+        up = s.upload
+        final = _join(s.path, name)
+        folder, base = posixpath.split(final)
+        temp = _join(folder, f"{up.temp_prefix}{base}{up.temp_suffix}")
+        with self._connections.session(s.endpoint) as sftp:
+            try:
+                with local_file.open("rb") as src:
+                    attrs = sftp.putfo(src, temp, confirm=True)
+                size = attrs.st_size or 0
+                placed = self._place(sftp, temp, final)
+                done_path = None
+                if up.done_file:
+                    done_path = placed + up.done_file
+                    sftp.putfo(io.BytesIO(b""), done_path, confirm=False)
+            except ChannelError:
+                self._cleanup(sftp, temp)
+                raise
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                self._cleanup(sftp, temp)
+                msg = f"upload of {name} to {s.endpoint}:{final} failed"
+                raise _remote_error(msg, exc) from exc
+        return Delivered(
+            name=posixpath.basename(placed), path=placed, size=size, done_file=done_path
+        )
+
+    def _place(self, sftp: paramiko.SFTPClient, temp: str, final: str) -> str:
+        policy = self.settings.upload.if_exists
+        if policy == "replace":
+            try:
+                sftp.posix_rename(temp, final)
+            except OSError:
+                if not _exists(sftp, final):
+                    raise
+                sftp.remove(final)  # server without posix-rename: closest we can do
+                sftp.rename(temp, final)
+            return final
+        n = 0
+        candidate = final
+        while True:
+            try:
+                sftp.rename(temp, candidate)
+                return candidate
+            except OSError:
+                if not _exists(sftp, candidate):
+                    raise
+                if policy == "fail":
+                    msg = f"{self.settings.endpoint}:{final} already exists (if_exists: fail)"
+                    raise ChannelError(msg, retriable=False) from None
+                n += 1
+                candidate = numbered_name(final, n)
+
+    @staticmethod
+    def _cleanup(sftp: paramiko.SFTPClient, temp: str) -> None:
+        with contextlib.suppress(Exception):
+            sftp.remove(temp)
+
+    def close(self) -> None:
+        """The connection belongs to ``SftpConnections``."""
+
+
+# --------------------------------------------------------------------------- check
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStep:
+    step: str
+    ok: bool
+    detail: str
+
+
+def check_endpoint(
+    settings: SftpEndpointSettings,
+    *,
+    folders: Sequence[str] = (),
+    write_folders: Sequence[str] = (),
+) -> list[CheckStep]:
+    """Connect, check the host key, authenticate, list ``folders``, test writing in
+    ``write_folders``; one step per line, stopping at the first step that makes the rest
+    meaningless (connect, host key, authentication)."""
+    steps: list[CheckStep] = []
+    try:
+        transport = open_transport(settings)
+    except ChannelError as exc:
+        return [CheckStep("connect", ok=False, detail=str(exc))]
+    try:
+        key = transport.get_remote_server_key()
+        steps.append(
+            CheckStep("connect", ok=True, detail=f"{settings.host}:{settings.port} answered")
+        )
+        try:
+            verify_host_key(settings.known_hosts, settings.host, settings.port, key)
+        except HostKeyError as exc:
+            return [*steps, CheckStep("host key", ok=False, detail=str(exc))]
+        steps.append(
+            CheckStep("host key", ok=True, detail=f"{key.get_name()} {fingerprint(key)} pinned")
+        )
+        try:
+            _authenticate(transport, settings)
+            sftp = paramiko.SFTPClient.from_transport(transport)
+        except ChannelError as exc:
+            return [*steps, CheckStep("authenticate", ok=False, detail=str(exc))]
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            return [*steps, CheckStep("authenticate", ok=False, detail=_describe(exc))]
+        if sftp is None:
+            return [*steps, CheckStep("authenticate", ok=False, detail="no SFTP subsystem")]
+        steps.append(CheckStep("authenticate", ok=True, detail=f"as {settings.username}"))
+        channel = sftp.get_channel()
+        if channel is not None:
+            channel.settimeout(settings.timeouts.operation)
+        for folder in folders:
+            try:
+                count = len(sftp.listdir_attr(folder))
+                steps.append(CheckStep(f"list {folder}", ok=True, detail=f"{count} entries"))
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                steps.append(CheckStep(f"list {folder}", ok=False, detail=_describe(exc)))
+        for folder in write_folders:
+            probe = _join(folder, f".edigw-check-{secrets.token_hex(4)}.part")
+            try:
+                sftp.putfo(io.BytesIO(b"edigw write test\n"), probe, confirm=True)
+                sftp.remove(probe)
+                steps.append(
+                    CheckStep(f"write {folder}", ok=True, detail="created and removed a test file")
+                )
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                steps.append(CheckStep(f"write {folder}", ok=False, detail=_describe(exc)))
+        return steps
+    finally:
+        transport.close()
