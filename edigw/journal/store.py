@@ -585,6 +585,39 @@ class Journal:
             )
         return None if m is None else _file_row(m)
 
+    def latest_file_by_hash(self, *, partner: str, flow: str, sha256: str) -> FileRow | None:
+        """The latest file of this flow with this content, whatever its state.
+
+        The pipeline uses it to *resume* a file taken before a crash instead of taking the
+        same source a second time.
+        """
+        with self._read("look for a file by content") as conn:
+            m = (
+                conn.execute(
+                    select(files)
+                    .where(
+                        files.c.partner == partner,
+                        files.c.flow == flow,
+                        files.c.sha256 == sha256,
+                    )
+                    .order_by(files.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return None if m is None else _file_row(m)
+
+    def source_disposed(self, file_id: int) -> bool:
+        """Whether the file's source was already moved, deleted or left (successfully)."""
+        with self._read("check a source's disposal") as conn:
+            found = conn.execute(
+                select(channel_actions.c.id)
+                .where(channel_actions.c.file_id == file_id, channel_actions.c.ok == true())
+                .limit(1)
+            ).first()
+        return found is not None
+
     def set_file_state(
         self, file_id: int, state: str, *, now: datetime, error: str | None = None
     ) -> None:
@@ -737,7 +770,13 @@ class Journal:
         return ids
 
     def claim_due_documents(
-        self, *, now: datetime, node: str, lease_seconds: float, limit: int
+        self,
+        *,
+        now: datetime,
+        node: str,
+        lease_seconds: float,
+        limit: int,
+        file_id: int | None = None,
     ) -> list[DocumentRow]:
         """Claim up to ``limit`` documents that are due, for ``node``, until now + lease.
 
@@ -773,6 +812,8 @@ class Journal:
             .order_by(documents.c.file_id, documents.c.seq)
             .limit(limit)
         )
+        if file_id is not None:  # one file only (``edigw process``, ``edigw replay``)
+            query = query.where(documents.c.file_id == file_id)
         if self._pg:
             query = query.with_for_update(skip_locked=True)
         with self._write("claim documents") as conn:
