@@ -6,11 +6,25 @@ No business logic lives here; expected failures (``EdigwError``) become one-line
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from edigw import __version__
+from edigw.errors import EdigwError
+
+if TYPE_CHECKING:
+    from edigw.config import GatewayConfig
+    from edigw.journal.store import ExportRunRow
+    from edigw.pipeline.service import FileStory
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -49,6 +63,278 @@ def init_command(directory: Path, *, force: bool) -> None:
         "Next: set ECOLIX_TOKEN, adapt the partners, then run `edigw run -c "
         f"{directory / DEFAULT_CONFIG_NAME}`."
     )
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``-c/--config`` option every operational command shares."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path("edigw.yaml"),
+        show_default=True,
+        help="The gateway configuration file.",
+    )(func)
+
+
+def _load(config_path: Path) -> GatewayConfig:
+    from edigw.config import load_config
+
+    try:
+        return load_config(config_path, environ=os.environ)
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+
+
+def _one_line(exc: EdigwError) -> str:
+    problems = getattr(exc, "problems", None)
+    if problems and len(problems) > 1:
+        return "\n".join(str(p) for p in problems)
+    return str(exc)
+
+
+@main.command("run")
+@config_option
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Human-readable lines or one JSON object per line.",
+)
+@click.option(
+    "--senders",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Threads sending documents to Ecolix (documents of one file stay in order).",
+)
+def run_command(config_path: Path, log_format: str, senders: int) -> None:
+    """Run the gateway: watch every inbound flow, send documents, run scheduled exports.
+
+    Example: ECOLIX_TOKEN=T edigw run -c edigw.yaml
+
+    SIGTERM or Ctrl-C finishes the document in flight and stops cleanly; whatever is left
+    is taken up from the journal at the next start.
+    """
+    from edigw.logs import configure_logging
+    from edigw.pipeline.service import serve
+
+    configure_logging(log_format)
+    config = _load(config_path)
+    try:
+        serve(config, senders=senders)
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+
+
+@main.command("process")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--flow", "flow_id", required=True, help="The inbound flow, as PARTNER/FLOW.")
+@config_option
+def process_command(file: Path, flow_id: str, config_path: Path) -> None:
+    """Process one file now through an inbound flow and print its outcome.
+
+    Example: edigw process orders-0412.csv --flow webshop/orders
+
+    The file is archived and journalled like any other; it is not moved or deleted.
+    """
+    from edigw.pipeline.service import process_file
+
+    config = _load(config_path)
+    try:
+        story = process_file(config, flow_id, file)
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    _render_story(story)
+    if story.file.state not in ("done", "skipped_duplicate"):
+        sys.exit(1)
+
+
+@main.command("status")
+@config_option
+def status_command(config_path: Path) -> None:
+    """Show counts per partner/flow, files waiting, last errors and Ecolix call usage.
+
+    Example: edigw status -c edigw.yaml
+    """
+    from edigw.pipeline.service import gateway_status
+
+    config = _load(config_path)
+    try:
+        status = gateway_status(config)
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    console = Console()
+    table = Table(title="Flows")
+    for column in (
+        "flow",
+        "files",
+        "done",
+        "partially failed",
+        "failed",
+        "in progress",
+        "docs waiting",
+        "docs failed",
+    ):
+        table.add_column(column)
+    for row in status.flows:
+        table.add_row(
+            row.flow,
+            str(row.files),
+            str(row.done),
+            str(row.partially_failed),
+            str(row.failed),
+            str(row.in_progress),
+            str(row.documents_waiting),
+            str(row.documents_failed),
+        )
+    console.print(table)
+    if status.next_retry_at:
+        console.print(f"Next retry: {status.next_retry_at:%Y-%m-%d %H:%M:%S} UTC")
+    console.print(
+        f"Ecolix calls in the last minute: {status.calls_last_minute} "
+        f"of {status.calls_per_minute} agreed per minute"
+    )
+    if status.channel_failures:
+        console.print("[bold]Failed source moves/deletes:[/bold]")
+        for line in status.channel_failures:
+            console.print(f"  {line}")
+    if status.last_errors:
+        console.print("[bold]Last errors:[/bold]")
+        for line in status.last_errors:
+            console.print(f"  {line}")
+
+
+@main.command("show")
+@click.argument("item_id", metavar="ID")
+@config_option
+def show_command(item_id: str, config_path: Path) -> None:
+    """Show the whole story of a file (F-12), a document (D-34) or an export run (R-5).
+
+    Example: edigw show F-12
+    """
+    from edigw.pipeline.service import export_story, file_story, parse_id
+
+    config = _load(config_path)
+    try:
+        kind, number = parse_id(item_id)
+        if kind == "R":
+            _render_export(export_story(config, number))
+        else:
+            _render_story(file_story(config, kind, number))
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+
+
+@main.command("replay")
+@click.argument("item_ids", metavar="[ID]...", nargs=-1)
+@click.option("--failed", is_flag=True, help="Replay every file that has failed documents.")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Replay files received since this date (UTC).",
+)
+@click.option("--flow", "flow_id", help="Only files of this flow (PARTNER/FLOW).")
+@click.option("--dry-run", is_flag=True, help="Say what would be sent; change nothing.")
+@config_option
+def replay_command(
+    item_ids: tuple[str, ...],
+    *,
+    failed: bool,
+    since: datetime | None,
+    flow_id: str | None,
+    dry_run: bool,
+    config_path: Path,
+) -> None:
+    """Re-run files from their archived originals with the current mapping.
+
+    Example: edigw replay --failed --flow supplier/invoices
+
+    Documents that already succeeded are reported "already done" (their idempotency keys
+    make a second send a no-op in Ecolix). R-<n> ids re-deliver an export run's file.
+    """
+    from rich.progress import Progress
+
+    from edigw.pipeline.service import replay_items, select_replay
+
+    if not item_ids and not failed and since is None:
+        msg = "give IDs, --failed or --since"
+        raise click.UsageError(msg)
+    config = _load(config_path)
+    console = Console()
+    try:
+        selection = select_replay(
+            config,
+            item_ids,
+            failed=failed,
+            since=since.replace(tzinfo=UTC) if since else None,
+            flow=flow_id,
+        )
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("replaying", total=len(selection))
+            results = []
+            for result in replay_items(config, selection, dry_run=dry_run):
+                results.append(result)
+                progress.advance(task)
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    for line in (line for r in results for line in r.lines()):
+        console.print(line, highlight=False)
+    if not results:
+        console.print("nothing to replay")
+
+
+def _render_story(story: FileStory) -> None:
+    console = Console()
+    f = story.file
+    console.print(
+        f"[bold]F-{f.id}[/bold] {f.original_name}  ({f.partner}/{f.flow})", highlight=False
+    )
+    console.print(f"  state     {f.state}", highlight=False)
+    if f.error:
+        console.print(f"  error     {f.error}", highlight=False)
+    console.print(f"  sha256    {f.sha256 or '-'}", highlight=False)
+    console.print(f"  archive   {f.archive_path or '-'}", highlight=False)
+    console.print(f"  source    {f.source_path}", highlight=False)
+    console.print(f"  received  {f.received_at:%Y-%m-%d %H:%M:%S} UTC", highlight=False)
+    for d in story.documents:
+        console.print(
+            f"  [bold]D-{d.id}[/bold] {d.business_key}  {d.operation}  {d.state}"
+            f"  attempts={d.attempts}  key={d.idempotency_key}",
+            highlight=False,
+        )
+        if d.ecolix_status is not None:
+            console.print(
+                f"      Ecolix {d.ecolix_status} {d.ecolix_object_id or ''}", highlight=False
+            )
+        if d.error:
+            where = f" at {d.error_location}" if d.error_location else ""
+            console.print(f"      error{where}: {d.error}", highlight=False)
+        if story.with_payloads and d.payload is not None:
+            console.print_json(json.dumps(d.payload, ensure_ascii=False))
+    for e in story.events:
+        console.print(f"  {e.at:%H:%M:%S} {e.kind} {e.detail or ''}", highlight=False)
+
+
+def _render_export(run: ExportRunRow) -> None:
+    console = Console()
+    console.print(f"[bold]R-{run.id}[/bold] {run.partner}/{run.flow}  {run.mode}  {run.state}")
+    for label, value in (
+        ("window", f"{run.window_from} → {run.window_to}"),
+        ("records", run.records),
+        ("calls", run.calls),
+        ("file", run.file_name),
+        ("sha256", run.sha256),
+        ("archive", run.archive_path),
+        ("error", run.error),
+    ):
+        if value not in (None, ""):
+            console.print(f"  {label:<9} {value}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,42 @@
+"""Idempotency keys for inbound documents.
+
+A key is derived from *where the document came from* — partner, flow, the original file's
+hash, the document's business key (and its occurrence, when a file repeats a key) — and never
+from the mapping's output. So:
+
+- a replay after a crash at any point sends the same key: Ecolix answers with the stored
+  result instead of creating a second object;
+- a replay with a corrected mapping sends the same key too: a document that already
+  succeeded stays "already done";
+- a *new* file (other bytes) about the same customer tomorrow gets a new key and goes through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+
+KEY_PREFIX = "edigw-"
+
+
+def idempotency_key(
+    *, partner: str, flow: str, file_sha256: str, business_key: str, occurrence: int = 1
+) -> str:
+    """The key for the ``occurrence``-th document with ``business_key`` in one file."""
+    material = "\x1f".join((partner, flow, file_sha256, business_key, str(occurrence)))
+    return KEY_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
+
+
+def occurrences(business_keys: Iterable[str]) -> list[int]:
+    """Number each business key by how often it was seen so far (1 for the first time).
+
+    A file that updates the same customer twice yields two distinct documents, each with a
+    stable key, in file order.
+    """
+    seen: Counter[str] = Counter()
+    numbers = []
+    for key in business_keys:
+        seen[key] += 1
+        numbers.append(seen[key])
+    return numbers

@@ -1,0 +1,296 @@
+"""The long-running gateway behind ``edigw run``: pollers, senders, scheduler.
+
+Threads, each with one job::
+
+    poller (one per inbound flow)  channel.poll → ingest → (file final) → channel.complete
+    sender (N, shared)             journal.claim_due_documents → Ecolix → journal
+    scheduler (one)                export flows whose time has come → run_export
+
+Threads share nothing but the journal (the source of truth), thread-safe parts (client,
+archive) and a few events/queues. A stop request lets each thread finish the document or
+file in hand, then return; whatever was not finished is picked up after a restart from
+the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from edigw.channels.base import Disposition, IncomingFile
+from edigw.errors import ChannelError, EdigwError
+from edigw.journal.store import Journal
+from edigw.pipeline.assembly import InboundRuntime, Parts
+from edigw.pipeline.dispatch import DEFAULT_LEASE_SECONDS, Sent, send_document
+from edigw.pipeline.inbound import FINAL_FILE_STATES, Ingested, ingest
+
+log = logging.getLogger("edigw.runtime")
+
+DEFAULT_SENDERS = 4
+IDLE_WAIT = 1.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Signals:
+    """The few things threads tell each other."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    work: threading.Event = field(default_factory=threading.Event)
+    finished_files: queue.Queue[int] = field(default_factory=queue.Queue)
+
+
+def disposition_of(journal: Journal, file_id: int) -> Disposition:
+    """What to tell the channel about a file whose outcome is final."""
+    row = journal.file(file_id)
+    show = f"F-{file_id}"
+    if row.state in ("done", "skipped_duplicate"):
+        return Disposition(ok=True, reason=row.error or "", show_id=show)
+    reason = row.error or ""
+    failed = [d for d in journal.documents_of(file_id) if d.state == "failed"]
+    if failed:
+        details = "\n".join(f"D-{d.id} {d.business_key}: {d.error}" for d in failed)
+        reason = f"{reason}\n{details}".strip()
+    if row.state == "partially_failed":
+        reason = f"some documents failed (the others were sent):\n{reason}"
+    return Disposition(ok=False, reason=reason, show_id=show)
+
+
+class FlowPoller:
+    """Takes one inbound flow's files in and disposes of their sources when final."""
+
+    def __init__(
+        self,
+        runtime: InboundRuntime,
+        parts: Parts,
+        signals: Signals,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.runtime = runtime
+        self.parts = parts
+        self.signals = signals
+        self.clock = clock
+        self.pending: dict[int, IncomingFile] = {}
+        self.wake = threading.Event()
+        self._lock = threading.Lock()
+
+    def poll_once(self) -> list[Ingested]:
+        """One look at the channel: ingest what is ready, journal what is wrong."""
+        channel = self.runtime.channel
+        if channel is None:
+            return []
+        try:
+            result = channel.poll(now=time.time())
+        except ChannelError as exc:
+            log.warning("flow %s: channel unavailable: %s", self.runtime.context.id, exc)
+            return []
+        for problem in result.problems:
+            self._journal_problem(problem.name, problem.reason, problem.incoming)
+        taken = []
+        for incoming in result.files:
+            if self.signals.stop.is_set():
+                break
+            taken.append(self.take(incoming))
+        return taken
+
+    def take(self, incoming: IncomingFile) -> Ingested:
+        ctx = self.runtime.context
+        ingested = ingest(
+            incoming.local_path,
+            original_name=incoming.name,
+            flow=ctx,
+            journal=self.parts.journal,
+            archive=self.parts.archive,
+            now=self.clock(),
+            source_path=incoming.remote_path,
+        )
+        log.info(
+            "flow %s: %s %s -> %s (%d documents)",
+            ctx.id,
+            ingested.show_id,
+            incoming.name,
+            ingested.state,
+            ingested.documents,
+        )
+        with self._lock:
+            self.pending[ingested.file_id] = incoming
+        if ingested.state in FINAL_FILE_STATES:
+            self.dispose(ingested.file_id)
+        else:
+            self.signals.work.set()
+        return ingested
+
+    def dispose(self, file_id: int) -> None:
+        """Move/delete/leave the source of a final file, and journal what happened."""
+        with self._lock:
+            incoming = self.pending.pop(file_id, None)
+        channel = self.runtime.channel
+        if incoming is None or channel is None:
+            return
+        disposition = disposition_of(self.parts.journal, file_id)
+        result = channel.complete(incoming, disposition)
+        self.parts.journal.record_channel_action(
+            file_id,
+            action=result.action,
+            ok=result.ok,
+            error=None if result.ok else result.detail,
+            now=self.clock(),
+        )
+        if not result.ok:
+            log.error(
+                "flow %s: F-%d: %s failed: %s",
+                self.runtime.context.id,
+                file_id,
+                result.action,
+                result.detail,
+            )
+
+    def owns(self, file_id: int) -> bool:
+        with self._lock:
+            return file_id in self.pending
+
+    def _journal_problem(self, name: str, reason: str, incoming: IncomingFile | None) -> None:
+        ctx = self.runtime.context
+        now = self.clock()
+        file_id = self.parts.journal.add_file(
+            partner=ctx.partner,
+            flow=ctx.flow,
+            channel=ctx.channel,
+            original_name=name,
+            source_path=incoming.remote_path if incoming else name,
+            size=incoming.size if incoming else 0,
+            sha256="",
+            archive_path="",
+            now=now,
+        )
+        self.parts.journal.set_file_state(file_id, "failed", now=now, error=f"{name}: {reason}")
+        log.error("flow %s: F-%d %s: %s", ctx.id, file_id, name, reason)
+        if incoming is not None:
+            with self._lock:
+                self.pending[file_id] = incoming
+            self.dispose(file_id)
+
+
+def send_due(
+    parts: Parts,
+    signals: Signals,
+    *,
+    clock: Callable[[], datetime],
+    file_id: int | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> Sent | None:
+    """Claim and send one due document; ``None`` when nothing is due."""
+    docs = parts.journal.claim_due_documents(
+        now=clock(), node=parts.node, lease_seconds=lease_seconds, limit=1, file_id=file_id
+    )
+    if not docs:
+        return None
+    sent = send_document(
+        docs[0], journal=parts.journal, client=parts.client, schedule=parts.schedule, clock=clock
+    )
+    if sent.file_state in FINAL_FILE_STATES:
+        signals.finished_files.put(sent.file_id)
+    return sent
+
+
+def sender_loop(parts: Parts, signals: Signals, *, clock: Callable[[], datetime]) -> None:
+    while not signals.stop.is_set():
+        try:
+            sent = send_due(parts, signals, clock=clock)
+        except EdigwError as exc:
+            log.error("sender: %s", exc)
+            sent = None
+        if sent is not None:
+            log.info("D-%d -> %s %s", sent.document_id, sent.state, sent.detail)
+            continue
+        signals.work.clear()
+        signals.work.wait(_idle_wait(parts.journal, clock))
+
+
+def _idle_wait(journal: Journal, clock: Callable[[], datetime]) -> float:
+    next_at = journal.next_retry_at()
+    if next_at is None:
+        return IDLE_WAIT
+    return max(0.05, min(IDLE_WAIT, (next_at - clock()).total_seconds()))
+
+
+def poller_loop(poller: FlowPoller, signals: Signals) -> None:
+    interval = float(poller.runtime.config.poll_interval)
+    channel = poller.runtime.channel
+    if channel is not None:
+        channel.wakeups(poller.wake)
+    while not signals.stop.is_set():
+        try:
+            poller.poll_once()
+        except EdigwError as exc:
+            log.error("flow %s: %s", poller.runtime.context.id, exc)
+        poller.wake.clear()
+        poller.wake.wait(interval)
+
+
+def disposer_loop(pollers: list[FlowPoller], signals: Signals) -> None:
+    """Hands each finished file to the poller that took it, so its source is disposed of."""
+    while not signals.stop.is_set():
+        try:
+            file_id = signals.finished_files.get(timeout=IDLE_WAIT)
+        except queue.Empty:
+            continue
+        for poller in pollers:
+            if poller.owns(file_id):
+                try:
+                    poller.dispose(file_id)
+                except EdigwError as exc:
+                    log.error("F-%d: %s", file_id, exc)
+                break
+
+
+@dataclass(slots=True)
+class Gateway:
+    """A running gateway: start it, then ``stop()`` it (SIGTERM/SIGINT call stop)."""
+
+    parts: Parts
+    senders: int = DEFAULT_SENDERS
+    clock: Callable[[], datetime] = utc_now
+    extra_loops: list[Callable[[Signals], None]] = field(default_factory=list)
+    signals: Signals = field(default_factory=Signals)
+    threads: list[threading.Thread] = field(default_factory=list)
+    pollers: list[FlowPoller] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.pollers = [
+            FlowPoller(rt, self.parts, self.signals, clock=self.clock)
+            for rt in self.parts.inbound.values()
+        ]
+        for poller in self.pollers:
+            self._spawn(f"poll {poller.runtime.context.id}", poller_loop, poller, self.signals)
+        for n in range(self.senders):
+            self._spawn(f"sender {n}", sender_loop, self.parts, self.signals, clock=self.clock)
+        self._spawn("disposer", disposer_loop, self.pollers, self.signals)
+        for loop in self.extra_loops:
+            self._spawn(getattr(loop, "__name__", "loop"), loop, self.signals)
+
+    def stop(self) -> None:
+        self.signals.stop.set()
+        self.signals.work.set()
+        for poller in self.pollers:
+            poller.wake.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def _spawn(
+        self, name: str, target: Callable[..., None], *args: object, **kwargs: object
+    ) -> None:
+        thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
