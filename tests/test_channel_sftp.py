@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from edigw.channels.base import (
     AfterAction,
     Disposition,
     IncomingFile,
+    JournalSeenFiles,
     MemorySeenFiles,
     Readiness,
     UploadSettings,
@@ -36,6 +38,7 @@ from edigw.channels.sftp import (
     check_endpoint,
 )
 from edigw.errors import ChannelError, HostKeyError
+from edigw.journal import Journal
 from tests.fixtures.sshd import SshServer, free_port, write_ed25519_key
 
 pytestmark = pytest.mark.sftp
@@ -254,6 +257,24 @@ def test_restart_does_not_refetch_a_file_left_in_place(
         assert take(restarted, start=T0 + 100) == []
     finally:
         fresh.close()
+
+
+def test_restart_memory_lives_in_the_journal(
+    inbox: Inbox, remote: Path, endpoint: SftpEndpointSettings, journal_url: str
+) -> None:
+    put(remote / "a.csv", b"1", mtime=T0 - 100)
+    with closing(Journal.open(journal_url)) as journal:
+        inbox.seen = JournalSeenFiles(journal)  # type: ignore[assignment]
+        channel = inbox.channel(after=AfterAction(action="leave"))
+        [incoming] = take(channel)
+        channel.complete(incoming, Disposition(ok=True))
+    fresh = SftpConnections({"acme": endpoint})
+    with closing(Journal.open(journal_url)) as reopened, closing(fresh):
+        inbox.seen = JournalSeenFiles(reopened)  # type: ignore[assignment]
+        restarted = inbox.channel(fresh, after=AfterAction(action="leave"))
+        assert take(restarted, start=T0 + 100) == []
+        put(remote / "a.csv", b"2", mtime=T0 - 10)
+        assert [f.name for f in take(restarted, start=T0 + 200)] == ["a.csv"]
 
 
 def test_same_name_with_new_content_is_processed_but_a_mere_touch_is_not(

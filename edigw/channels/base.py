@@ -23,8 +23,9 @@ from __future__ import annotations
 import fnmatch
 import threading
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 
@@ -192,26 +193,75 @@ class OutboundChannel(Protocol):
 
 
 class MemorySeenFiles:
-    """In-memory ``SeenFiles``: for unit tests and as a fallback that lasts one process."""
+    """In-memory ``SeenFiles`` with the journal's semantics (the latest version per path wins):
+    for unit tests, and as a fallback that lasts one process."""
 
     def __init__(self) -> None:
-        self._by_stat: set[tuple[str, str, int, float]] = set()
-        self._by_hash: set[tuple[str, str, str]] = set()
+        self._files: dict[tuple[str, str], tuple[int, float, str]] = {}
         self._lock = threading.Lock()
 
     def seen(self, channel: str, path: str, size: int, mtime: float) -> bool:
         with self._lock:
-            return (channel, path, size, float(mtime)) in self._by_stat
+            known = self._files.get((channel, path))
+        return known is not None and known[:2] == (size, float(mtime))
 
     def seen_hash(self, channel: str, path: str, sha256: str) -> bool:
         with self._lock:
-            return (channel, path, sha256) in self._by_hash
+            known = self._files.get((channel, path))
+        return known is not None and bool(sha256) and known[2] == sha256
 
     def remember(self, channel: str, path: str, size: int, mtime: float, sha256: str) -> None:
         with self._lock:
-            self._by_stat.add((channel, path, size, float(mtime)))
-            if sha256:
-                self._by_hash.add((channel, path, sha256))
+            self._files[(channel, path)] = (size, float(mtime), sha256)
+
+
+class RemoteFileJournal(Protocol):
+    """The part of ``edigw.journal.store.Journal`` that remembers remote files."""
+
+    def remember_remote_file(
+        self,
+        *,
+        channel: str,
+        path: str,
+        size: int,
+        mtime: float,
+        sha256: str,
+        file_id: int | None,
+        now: datetime,
+    ) -> None: ...
+
+    def remote_file_seen(self, *, channel: str, path: str, size: int, mtime: float) -> bool: ...
+
+    def remote_file_seen_with_hash(self, *, channel: str, path: str, sha256: str) -> bool: ...
+
+
+class JournalSeenFiles:
+    """``SeenFiles`` backed by the exchange journal, so the memory survives restarts."""
+
+    def __init__(
+        self, journal: RemoteFileJournal, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self._journal = journal
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def seen(self, channel: str, path: str, size: int, mtime: float) -> bool:
+        return self._journal.remote_file_seen(channel=channel, path=path, size=size, mtime=mtime)
+
+    def seen_hash(self, channel: str, path: str, sha256: str) -> bool:
+        return bool(sha256) and self._journal.remote_file_seen_with_hash(
+            channel=channel, path=path, sha256=sha256
+        )
+
+    def remember(self, channel: str, path: str, size: int, mtime: float, sha256: str) -> None:
+        self._journal.remember_remote_file(
+            channel=channel,
+            path=path,
+            size=size,
+            mtime=mtime,
+            sha256=sha256,
+            file_id=None,
+            now=self._clock(),
+        )
 
 
 # --------------------------------------------------------------------------- pure logic
