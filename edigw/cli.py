@@ -23,6 +23,7 @@ from edigw.errors import EdigwError
 
 if TYPE_CHECKING:
     from edigw.config import GatewayConfig
+    from edigw.demo import DemoReport
     from edigw.journal.store import ExportRunRow
     from edigw.pipeline.service import FileStory
 
@@ -335,6 +336,76 @@ def _render_export(run: ExportRunRow) -> None:
     ):
         if value not in (None, ""):
             console.print(f"  {label:<9} {value}", highlight=False)
+
+
+@main.command("demo")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace to create (default: a new temporary folder).",
+)
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Leave the gateway and the sandbox running (watching the inboxes) until Ctrl-C.",
+)
+def demo_command(directory: Path | None, *, keep_running: bool) -> None:
+    """Run the whole gateway on embedded defaults: sandbox, samples, every flow, every export.
+
+    Example: edigw demo
+
+    Starts the Ecolix sandbox in-process, writes the starter configuration into a
+    workspace, drops the shipped samples (good and deliberately bad) into the inboxes,
+    processes them, runs every export once and prints what happened.
+    """
+    import tempfile
+
+    from edigw.demo import run_demo
+
+    workspace = directory or Path(tempfile.mkdtemp(prefix="edigw-demo-"))
+    click.echo(f"edigw demo in {workspace}")
+    try:
+        report = run_demo(workspace, keep_running=keep_running, on_ready=_render_demo)
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    if not keep_running:
+        _render_demo(report)
+
+
+def _render_demo(report: DemoReport) -> None:
+    console = Console()
+    table = Table(title="Inbound files")
+    for column in ("id", "flow", "file", "state", "docs done", "failed", "waiting", "reason"):
+        table.add_column(column, overflow="fold")
+    for f in report.files:
+        table.add_row(
+            f.show_id,
+            f.flow,
+            f.name,
+            f.state,
+            str(f.done),
+            str(f.failed),
+            str(f.waiting),
+            f.reason[:100],
+        )
+    console.print(table)
+    created = ", ".join(f"{n} {op}" for op, n in sorted(report.objects.items())) or "none"
+    console.print(f"Ecolix objects created or updated: {created}", highlight=False)
+    exports = Table(title="Exports")
+    for column in ("id", "flow", "state", "records", "calls", "file"):
+        exports.add_column(column, overflow="fold")
+    for e in report.exports:
+        exports.add_row(e.show_id, e.flow, e.state, str(e.records), str(e.calls), e.file)
+    console.print(exports)
+    console.print(
+        f"{len(report.files)} files, {report.calls} Ecolix calls, {report.seconds:.1f} s.\n"
+        f"Sandbox: {report.base_url}\n"
+        f"Look closer: edigw show F-1 -c {report.config_path}  ·  "
+        f"edigw status -c {report.config_path}  ·  inboxes, error folders and outboxes "
+        f"under {report.workspace}",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from typing import Any
 from edigw.channels.base import (
     AfterAction,
     InboundChannel,
+    JournalSeenFiles,
     OutboundChannel,
     Readiness,
     SeenFiles,
@@ -68,32 +69,6 @@ class Parts:
     sftp: SftpConnections
     inbound: dict[str, InboundRuntime] = field(default_factory=dict)
     node: str = ""
-
-
-class JournalSeenFiles:
-    """``SeenFiles`` backed by the journal, so SFTP memory survives restarts."""
-
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
-
-    def seen(self, channel: str, path: str, size: int, mtime: float) -> bool:
-        return self._journal.remote_file_seen(channel=channel, path=path, size=size, mtime=mtime)
-
-    def seen_hash(self, channel: str, path: str, sha256: str) -> bool:
-        return self._journal.remote_file_seen_with_hash(channel=channel, path=path, sha256=sha256)
-
-    def remember(self, channel: str, path: str, size: int, mtime: float, sha256: str) -> None:
-        from datetime import UTC, datetime
-
-        self._journal.remember_remote_file(
-            channel=channel,
-            path=path,
-            size=size,
-            mtime=mtime,
-            sha256=sha256,
-            file_id=None,
-            now=datetime.now(UTC),
-        )
 
 
 def node_name() -> str:
