@@ -50,7 +50,7 @@ class RetrySchedule:
     def delay(self, attempts: int, *, server_hint: float | None = None) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt (exponential, jittered)."""
         wait = tenacity.wait_exponential_jitter(
-            initial=self.first_delay, max=self.max_delay, jitter=self.first_delay / 4
+            multiplier=self.first_delay, max=self.max_delay, jitter=self.first_delay / 4
         )
         state = tenacity.RetryCallState(
             retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={}
