@@ -570,6 +570,8 @@ class SftpInboundChannel:
                     dst.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
+                    if len(chunk) < _CHUNK:
+                        break  # a short read is the end of file: spare a round trip
         except (OSError, EOFError, paramiko.SSHException) as exc:
             local.unlink(missing_ok=True)
             if isinstance(exc, _CONNECTION_FAILURES):
