@@ -1,0 +1,265 @@
+"""Claiming documents: due ones only, in order per file, each to one node, recovered after a crash."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from edigw.journal import Journal, LeaseLostError, NewDocument
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+LEASE = 60.0
+
+
+def queue_file(
+    journal: Journal, docs: int, *, tag: str = "", failed: tuple[int, ...] = ()
+) -> list[int]:
+    """A parsed file with ``docs`` documents (seq 1..docs); returns their ids in order."""
+    file_id = journal.add_file(
+        partner="carrier",
+        flow="appointments",
+        channel="local:inbox",
+        original_name=f"rdv{tag}.csv",
+        source_path=f"/in/rdv{tag}.csv",
+        size=10,
+        sha256="e" * 64,
+        archive_path="/archive/e",
+        now=T0,
+    )
+    return journal.add_documents(
+        file_id,
+        [
+            NewDocument(
+                seq=seq,
+                business_key=f"RDV-{seq}",
+                operation="delivery_notes.create",
+                payload={"order": f"CMD-{seq}"},
+                idempotency_key=f"{file_id}-{seq}",
+                state="failed" if seq in failed else "pending",
+                error="bad date" if seq in failed else None,
+            )
+            for seq in range(1, docs + 1)
+        ],
+        now=T0,
+    )
+
+
+def claim(
+    journal: Journal, *, now: datetime = T0, node: str = "node-a", limit: int = 10
+) -> list[int]:
+    return [
+        d.id
+        for d in journal.claim_due_documents(now=now, node=node, lease_seconds=LEASE, limit=limit)
+    ]
+
+
+def finish(journal: Journal, doc_id: int) -> None:
+    journal.mark_sent(doc_id, now=T0)
+    journal.mark_done(doc_id, now=T0, status=201, object_id=f"BL-{doc_id}", response=None)
+
+
+def test_a_claim_takes_the_first_document_of_each_file_in_file_order(journal: Journal) -> None:
+    first = queue_file(journal, 3, tag="1")
+    second = queue_file(journal, 2, tag="2")
+
+    assert claim(journal) == [first[0], second[0]]
+
+
+def test_a_claimed_document_records_node_and_lease(journal: Journal) -> None:
+    [doc_id] = queue_file(journal, 1)
+
+    [row] = journal.claim_due_documents(now=T0, node="node-a", lease_seconds=LEASE, limit=1)
+
+    assert row.id == doc_id
+    assert (row.claimed_by, row.claimed_until) == ("node-a", T0 + timedelta(seconds=LEASE))
+
+
+def test_a_later_document_waits_until_the_earlier_one_of_its_file_is_finished(
+    journal: Journal,
+) -> None:
+    a, b, c = queue_file(journal, 3)
+
+    assert claim(journal) == [a]
+    assert claim(journal, node="node-b") == []
+    finish(journal, a)
+    assert claim(journal) == [b]
+    journal.mark_sent(b, now=T0)
+    journal.mark_failed(b, now=T0, reason="422")
+    assert claim(journal) == [c]
+
+
+def test_a_document_waiting_for_a_retry_holds_back_the_rest_of_its_file(journal: Journal) -> None:
+    a, _b = queue_file(journal, 2)
+    assert claim(journal) == [a]
+    journal.mark_sent(a, now=T0)
+    journal.mark_retry(a, now=T0, next_attempt_at=T0 + timedelta(minutes=5), reason="503")
+
+    assert claim(journal, now=T0 + timedelta(minutes=4)) == []
+    assert claim(journal, now=T0 + timedelta(minutes=5)) == [a]
+
+
+def test_documents_failed_at_mapping_do_not_hold_back_the_file(journal: Journal) -> None:
+    _a, b, c = queue_file(journal, 3, failed=(1,))
+
+    assert claim(journal) == [b]
+    finish(journal, b)
+    assert claim(journal) == [c]
+
+
+def test_finished_documents_are_never_claimed(journal: Journal) -> None:
+    [a] = queue_file(journal, 1)
+    claim(journal)
+    finish(journal, a)
+
+    assert claim(journal, now=T0 + timedelta(days=1)) == []
+
+
+def test_the_limit_caps_a_claim(journal: Journal) -> None:
+    heads = [queue_file(journal, 1, tag=str(n))[0] for n in range(5)]
+
+    assert claim(journal, limit=2) == heads[:2]
+    assert claim(journal, limit=10) == heads[2:]
+
+
+def test_a_claim_can_be_restricted_to_one_file(journal: Journal) -> None:
+    queue_file(journal, 1, tag="1")
+    [other] = queue_file(journal, 1, tag="2")
+    file_id = journal.document(other).file_id
+
+    assert [
+        d.id
+        for d in journal.claim_due_documents(
+            now=T0, node="n", lease_seconds=LEASE, limit=5, file_id=file_id
+        )
+    ] == [other]
+
+
+def test_a_sent_document_whose_node_died_is_claimed_again_after_its_lease(journal: Journal) -> None:
+    [a] = queue_file(journal, 1)
+    claim(journal, node="crashed")
+    journal.mark_sent(a, now=T0)
+
+    assert claim(journal, node="survivor", now=T0 + timedelta(seconds=LEASE - 1)) == []
+    assert claim(journal, node="survivor", now=T0 + timedelta(seconds=LEASE)) == [a]
+    row = journal.document(a)
+    assert (row.state, row.claimed_by, row.attempts) == ("sent", "survivor", 1)
+    recovered = journal.events_of_document(a)[-1]
+    assert recovered.kind == "lease_expired"
+    assert recovered.detail is not None and "crashed" in recovered.detail
+
+
+def test_a_pending_document_claimed_by_a_dead_node_is_claimed_again_after_its_lease(
+    journal: Journal,
+) -> None:
+    [a] = queue_file(journal, 1)
+    claim(journal, node="crashed")
+
+    assert claim(journal, node="survivor", now=T0 + timedelta(seconds=LEASE)) == [a]
+
+
+def test_a_node_that_lost_its_lease_may_not_send(journal: Journal) -> None:
+    [a] = queue_file(journal, 1)
+    claim(journal, node="slow")
+    claim(journal, node="fast", now=T0 + timedelta(seconds=LEASE))
+
+    with pytest.raises(LeaseLostError, match="slow no longer holds"):
+        journal.mark_sent(a, now=T0 + timedelta(seconds=LEASE), node="slow")
+    journal.mark_sent(a, now=T0 + timedelta(seconds=LEASE), node="fast")
+
+
+def test_a_lease_that_expired_is_lost_even_without_a_new_claim(journal: Journal) -> None:
+    [a] = queue_file(journal, 1)
+    claim(journal, node="slow")
+
+    with pytest.raises(LeaseLostError):
+        journal.mark_sent(a, now=T0 + timedelta(seconds=LEASE + 1), node="slow")
+
+
+def _claim_all(url: str, node: str, results: list[int], barrier: threading.Barrier) -> None:
+    journal = Journal.open(url, create=False)
+    try:
+        barrier.wait()
+        while docs := journal.claim_due_documents(now=T0, node=node, lease_seconds=3600, limit=3):
+            results.extend(d.id for d in docs)
+            for d in docs:
+                journal.mark_sent(d.id, now=T0, node=node)
+                journal.mark_done(d.id, now=T0, status=201, object_id=node, response=None)
+    finally:
+        journal.close()
+
+
+def test_concurrent_threads_never_claim_the_same_document(
+    journal: Journal, journal_url: str
+) -> None:
+    expected = [doc_id for n in range(30) for doc_id in queue_file(journal, 4, tag=str(n))]
+    nodes = 4
+    barrier = threading.Barrier(nodes)
+    results: list[list[int]] = [[] for _ in range(nodes)]
+    threads = [
+        threading.Thread(target=_claim_all, args=(journal_url, f"node-{n}", results[n], barrier))
+        for n in range(nodes)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    claimed = [doc_id for r in results for doc_id in r]
+    assert Counter(claimed).most_common(1)[0][1] == 1
+    assert sorted(claimed) == sorted(expected)
+    assert sum(1 for r in results if r) > 1, "the claims were not actually concurrent"
+
+
+def _claim_in_process(
+    url: str,
+    node: str,
+    queue: multiprocessing.Queue[list[int]],
+    start: multiprocessing.synchronize.Event,
+) -> None:
+    journal = Journal.open(url, create=False)
+    claimed: list[int] = []
+    try:
+        start.wait()
+        while docs := journal.claim_due_documents(now=T0, node=node, lease_seconds=3600, limit=2):
+            for d in docs:
+                claimed.append(d.id)
+                journal.mark_sent(d.id, now=T0, node=node)
+                journal.mark_done(d.id, now=T0, status=201, object_id=node, response=None)
+    finally:
+        journal.close()
+        queue.put(claimed)
+
+
+def test_concurrent_processes_never_claim_the_same_document_and_keep_file_order(
+    journal: Journal, journal_url: str
+) -> None:
+    expected = [doc_id for n in range(20) for doc_id in queue_file(journal, 5, tag=str(n))]
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[list[int]] = context.Queue()
+    start = context.Event()
+    workers = [
+        context.Process(target=_claim_in_process, args=(journal_url, f"proc-{n}", queue, start))
+        for n in range(3)
+    ]
+    for w in workers:
+        w.start()
+    start.set()
+    results = [queue.get(timeout=120) for _ in workers]
+    for w in workers:
+        w.join(timeout=30)
+        assert w.exitcode == 0
+
+    claimed = [doc_id for r in results for doc_id in r]
+    assert Counter(claimed).most_common(1)[0][1] == 1
+    assert sorted(claimed) == sorted(expected)
+    for file_docs in (expected[i : i + 5] for i in range(0, len(expected), 5)):
+        sent_order = [
+            e.document_id
+            for e in journal.events_of(journal.document(file_docs[0]).file_id)
+            if e.kind == "done" and e.document_id
+        ]
+        assert sent_order == file_docs
