@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Literal
 
 import paramiko
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -56,8 +57,16 @@ from edigw.channels.base import (
     name_problem,
     numbered_name,
 )
-from edigw.channels.known_hosts import fingerprint, pinned_algorithms, verify_host_key
+from edigw.channels.known_hosts import (
+    fingerprint,
+    pin_host_key,
+    pinned_algorithms,
+    verify_host_key,
+)
 from edigw.errors import ChannelError, HostKeyError
+
+if TYPE_CHECKING:
+    from edigw.config import SftpEndpoint as SftpEndpointConfig
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_OPERATION_TIMEOUT = 30.0
@@ -810,3 +819,59 @@ def check_endpoint(
         return steps
     finally:
         transport.close()
+
+
+# --------------------------------------------------------------------------- trust
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedKey:
+    """The host key a server presents and how it compares with the pinned one."""
+
+    key: paramiko.PKey
+    fingerprint: str
+    status: Literal["pinned", "unknown", "changed"]
+    detail: str = ""
+
+    @property
+    def description(self) -> str:
+        return f"{self.key.get_name()} {self.fingerprint}"
+
+
+def presented_key(settings: SftpEndpointSettings) -> PresentedKey:
+    """Fetch the server's host key and compare it with ``settings.known_hosts``."""
+    key = server_host_key(settings)
+    shown = fingerprint(key)
+    try:
+        verify_host_key(settings.known_hosts, settings.host, settings.port, key)
+    except HostKeyError as exc:
+        status: Literal["unknown", "changed"] = "changed" if "CHANGED" in str(exc) else "unknown"
+        return PresentedKey(key=key, fingerprint=shown, status=status, detail=str(exc))
+    return PresentedKey(key=key, fingerprint=shown, status="pinned")
+
+
+def trust(settings: SftpEndpointSettings, presented: PresentedKey) -> Path:
+    """Pin ``presented`` in the endpoint's known_hosts file; returns the file."""
+    pin_host_key(settings.known_hosts, settings.host, settings.port, presented.key)
+    return settings.known_hosts
+
+
+def endpoint_settings(name: str, endpoint: SftpEndpointConfig) -> SftpEndpointSettings:
+    """Channel settings from the ``sftp_endpoints.NAME`` configuration model."""
+    return SftpEndpointSettings(
+        name=name,
+        host=endpoint.host,
+        port=endpoint.port,
+        username=endpoint.username,
+        password=endpoint.password.get_secret_value() if endpoint.password else None,
+        key_file=endpoint.key_file,
+        key_passphrase=(
+            endpoint.key_passphrase.get_secret_value() if endpoint.key_passphrase else None
+        ),
+        key_passphrase_file=endpoint.key_passphrase_file,
+        known_hosts=endpoint.known_hosts,
+        timeouts=SftpTimeouts(
+            connect=endpoint.timeouts.connect, operation=endpoint.timeouts.operation
+        ),
+        keepalive=int(endpoint.keepalive),
+    )
