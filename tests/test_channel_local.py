@@ -290,6 +290,18 @@ def test_a_failed_after_action_is_returned_not_raised(tmp_path: Path) -> None:
     assert "a.csv" in result.detail
 
 
+def test_a_file_the_after_action_could_not_move_is_not_handed_out_again(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", exclude=("done",))
+    write(tmp_path / "in/done", b"a file where the done folder should be")
+    write(tmp_path / "in/a.csv", b"1")
+    incoming = ready_one(ch)
+    result = ch.complete(incoming, Disposition(ok=True))  # type: ignore[arg-type]
+    assert not result.ok
+    assert (tmp_path / "in/a.csv").exists()
+    ch.poll(now=T0 + 100)
+    assert names(ch, T0 + 200) == []
+
+
 # ------------------------------------------------------------------ problems
 
 

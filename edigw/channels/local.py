@@ -267,10 +267,20 @@ class LocalInboundChannel:
         except OSError as exc:
             action = "error-move" if not disposition.ok else s.after.action
             detail = f"{action} of {source} failed: {exc.strerror or exc}"
+            self._remember_if_still_there(source, incoming)
             return ChannelActionResult(ok=False, action=action, detail=detail)
         finally:
             self._tracker.release(incoming.name)
             self._tracker.forget(incoming.name)
+
+    def _remember_if_still_there(self, source: Path, incoming: IncomingFile) -> None:
+        """A source the after-action could not move stays: never hand it out a second time."""
+        try:
+            st = source.stat()
+            digest = incoming.sha256 or sha256_file(source)
+        except OSError:
+            return
+        self._seen.remember(self.key, incoming.name, st.st_size, st.st_mtime, digest)
 
     # ------------------------------------------------------------------ wake-ups
 

@@ -544,13 +544,16 @@ class SftpInboundChannel:
                 except ChannelError as exc:
                     self._tracker.release(listed.name)
                     self._tracker.forget(listed.name)
-                    problems.append(ChannelProblem(listed.name, str(exc)))
+                    reported = self._tracker.report_once(listed.name, str(exc))
+                    if reported:
+                        problems.append(reported)
                     if not self._connections.connection(s.endpoint).alive:
                         for rest in chosen[index + 1 :]:
                             self._tracker.release(rest.name)
                         break
                     continue
                 if incoming is not None:
+                    self._tracker.clear_report(listed.name)
                     files.append(incoming)
         return PollResult(files=files, problems=problems)
 
