@@ -400,6 +400,36 @@ def test_changed_host_key_is_refused(
         inbox.channel().poll(now=T0)
 
 
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
+def test_key_authentication_with_each_key_type(
+    kind: str, endpoint: SftpEndpointSettings, sshd: SshServer, remote: Path, tmp_path: Path
+) -> None:
+    sshd.authorize(write_ed25519_key(tmp_path / f"id_{kind}", kind=kind))
+    steps = check_endpoint(
+        replace(endpoint, key_file=tmp_path / f"id_{kind}"), folders=[str(remote)]
+    )
+    assert all(step.ok for step in steps), steps
+
+
+def test_encrypted_key_with_its_passphrase_from_a_secret_file(
+    endpoint: SftpEndpointSettings, sshd: SshServer, remote: Path, tmp_path: Path
+) -> None:
+    sshd.authorize(write_ed25519_key(tmp_path / "id_locked", passphrase=b"s3cret phrase"))
+    (tmp_path / "passphrase").write_text("s3cret phrase\n")
+    locked = replace(endpoint, key_file=tmp_path / "id_locked")
+    from_file = replace(locked, key_passphrase_file=tmp_path / "passphrase")
+    from_env = replace(locked, key_passphrase="s3cret phrase")
+    assert all(step.ok for step in check_endpoint(from_file, folders=[str(remote)]))
+    assert all(step.ok for step in check_endpoint(from_env, folders=[str(remote)]))
+    [*_, refused] = check_endpoint(locked, folders=[str(remote)])
+    assert not refused.ok
+    assert "is encrypted; set key_passphrase or key_passphrase_file" in refused.detail
+    [*_, wrong] = check_endpoint(replace(locked, key_passphrase="guess"), folders=[str(remote)])
+    assert not wrong.ok
+    assert f"cannot load key file {tmp_path / 'id_locked'}" in wrong.detail
+    assert "guess" not in wrong.detail
+
+
 def test_wrong_key_gives_a_clear_error(
     endpoint: SftpEndpointSettings, remote: Path, tmp_path: Path
 ) -> None:

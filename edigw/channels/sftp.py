@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import paramiko
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -176,13 +176,17 @@ def _load_key(settings: SftpEndpointSettings) -> paramiko.PKey:
     passphrase = settings.key_passphrase
     if passphrase is None and settings.key_passphrase_file is not None:
         try:
-            passphrase = settings.key_passphrase_file.read_text(encoding="utf-8").strip()
+            passphrase = settings.key_passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             msg = f"endpoint {settings.name}: cannot read key_passphrase_file {settings.key_passphrase_file}: {exc.strerror}"
             raise ChannelError(msg, retriable=False) from exc
+    secret: Any = passphrase.encode("utf-8") if passphrase is not None else None
     try:
-        return paramiko.PKey.from_path(settings.key_file, passphrase)
-    except paramiko.PasswordRequiredException as exc:
+        return paramiko.PKey.from_path(settings.key_file, secret)  # bytes, whatever stubs say
+    except (paramiko.PasswordRequiredException, TypeError) as exc:
+        if passphrase is not None:
+            msg = f"endpoint {settings.name}: cannot load key file {settings.key_file}: {exc}"
+            raise ChannelError(msg, retriable=False) from exc
         msg = f"endpoint {settings.name}: key file {settings.key_file} is encrypted; set key_passphrase or key_passphrase_file"
         raise ChannelError(msg, retriable=False) from exc
     except (paramiko.SSHException, OSError, ValueError) as exc:
