@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     RowMapping,
     Select,
     and_,
+    bindparam,
     create_engine,
     event,
     exc,
@@ -59,6 +61,7 @@ from edigw.journal.schema import (
     DocState,
     FileState,
     RunState,
+    UtcDateTime,
     channel_actions,
     documents,
     events,
@@ -368,9 +371,140 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         reading = conn.get_execution_options().get("journal_read", False)
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        # Straight to the driver: this runs for every transaction.
+        conn.connection.dbapi_connection.execute("BEGIN" if reading else "BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
     return engine
+
+
+_INSERT_EVENT = insert(events)
+
+
+class _Statements:
+    """The hot path's statements, built once per journal.
+
+    Reusing one statement object lets SQLAlchemy skip building, coercing and cache-keying it
+    on every call, which is most of a small statement's cost; values travel as parameters.
+    """
+
+    def __init__(self, *, pg: bool) -> None:
+        d = documents
+        now = bindparam("now", type_=UtcDateTime())
+        doc_id = bindparam("doc_id", type_=Integer())
+        fid = bindparam("fid", type_=Integer())
+        head = bindparam("head", type_=Integer())
+        unfinished = [str(s) for s in UNFINISHED_DOC_STATES]
+
+        due = and_(
+            d.c.file_head == true(),
+            or_(d.c.claimed_until.is_(None), d.c.claimed_until <= now),
+            or_(
+                d.c.state.in_([str(DocState.PENDING), str(DocState.SENT)]),
+                and_(d.c.state == str(DocState.RETRY_WAIT), d.c.next_attempt_at <= now),
+            ),
+        )
+        limit = bindparam("limit", type_=Integer())
+        self.claim = _doc_select().where(due).order_by(d.c.file_id, d.c.seq).limit(limit)
+        self.claim_one_file = (
+            _doc_select().where(due, d.c.file_id == fid).order_by(d.c.file_id, d.c.seq).limit(limit)
+        )
+        if pg:
+            self.claim = self.claim.with_for_update(skip_locked=True, of=documents)
+            self.claim_one_file = self.claim_one_file.with_for_update(
+                skip_locked=True, of=documents
+            )
+        self.set_claim = (
+            update(d)
+            .where(d.c.id.in_(bindparam("ids", expanding=True)))
+            .values(
+                claimed_by=bindparam("node"),
+                claimed_until=bindparam("until", type_=UtcDateTime()),
+            )
+        )
+        self.doc_state = select(
+            d.c.file_id,
+            d.c.state,
+            d.c.claimed_by,
+            d.c.claimed_until,
+            d.c.attempts,
+            d.c.file_head,
+        ).where(d.c.id == doc_id)
+        self.sent = (
+            update(d)
+            .where(d.c.id == doc_id, d.c.state.in_(unfinished))
+            .values(state=str(DocState.SENT), attempts=d.c.attempts + 1, updated_at=now)
+            .returning(d.c.file_id, d.c.attempts, d.c.claimed_by)
+        )
+        self.sent_by_node = self.sent.where(
+            d.c.claimed_by == bindparam("node"), d.c.claimed_until > now
+        )
+        finished = (d.c.file_id, d.c.seq, d.c.file_head)
+        self.done = (
+            update(d)
+            .where(d.c.id == doc_id, d.c.state != str(DocState.DONE))
+            .values(
+                state=str(DocState.DONE),
+                ecolix_status=bindparam("status", type_=Integer()),
+                ecolix_object_id=bindparam("object_id"),
+                ecolix_response=bindparam("response"),
+                error=None,
+                error_location=None,
+                next_attempt_at=None,
+                claimed_by=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+            .returning(*finished)
+        )
+        self.failed = (
+            update(d)
+            .where(d.c.id == doc_id, d.c.state != str(DocState.DONE))
+            .values(
+                state=str(DocState.FAILED),
+                error=bindparam("reason"),
+                error_location=bindparam("where"),
+                ecolix_status=bindparam("status", type_=Integer()),
+                ecolix_response=bindparam("response"),
+                next_attempt_at=None,
+                claimed_by=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+            .returning(*finished)
+        )
+        self.retry = (
+            update(d)
+            .where(d.c.id == doc_id, d.c.state.in_(unfinished))
+            .values(
+                state=str(DocState.RETRY_WAIT),
+                next_attempt_at=bindparam("next_at", type_=UtcDateTime()),
+                error=bindparam("reason"),
+                claimed_by=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+            .returning(d.c.file_id)
+        )
+        # Each branch is an index seek on (state, file_id, seq): cost independent of file size.
+        firsts = union_all(
+            *(
+                select(func.min(d.c.seq).label("seq")).where(d.c.file_id == fid, d.c.state == s)
+                for s in unfinished
+            )
+        ).subquery()
+        self.first_unfinished = select(func.min(firsts.c.seq))
+        self.clear_heads = (
+            update(d)
+            .where(d.c.file_head == true(), d.c.file_id == fid, d.c.seq != head)
+            .values(file_head=False)
+        )
+        self.set_head = update(d).where(d.c.file_id == fid, d.c.seq == head).values(file_head=True)
+        self.move_head = (
+            update(d)
+            .where(or_(d.c.id == doc_id, and_(d.c.file_id == fid, d.c.seq == head)))
+            .values(file_head=d.c.id != doc_id)
+        )
+        self.has_head = select(d.c.id).where(d.c.file_head == true(), d.c.file_id == fid).limit(1)
 
 
 # --------------------------------------------------------------------------- the journal
@@ -383,6 +517,7 @@ class Journal:
         self._engine = engine
         self._reader = engine.execution_options(journal_read=True)
         self._pg = engine.dialect.name == "postgresql"
+        self._sql = _Statements(pg=self._pg)
         self.url = url
 
     # ----------------------------------------------------------------- lifecycle
@@ -417,8 +552,10 @@ class Journal:
                 raise JournalError(msg)
             engine = _sqlite_engine(url)
         elif backend == "postgresql":
+            # No pre-ping (a round trip per transaction): a connection dropped by a server
+            # restart fails one call with a JournalError and SQLAlchemy replaces the pool.
             with _translated("connect"):
-                engine = create_engine(url, pool_pre_ping=True)
+                engine = create_engine(url, pool_recycle=3600)
         else:
             msg = f"journal URL {url!r}: only sqlite and postgresql journals are supported"
             raise JournalError(msg)
@@ -516,9 +653,14 @@ class Journal:
         detail: str | None = None,
     ) -> None:
         conn.execute(
-            insert(events).values(
-                file_id=file_id, document_id=document_id, at=now, kind=kind, detail=detail
-            )
+            _INSERT_EVENT,
+            {
+                "file_id": file_id,
+                "document_id": document_id,
+                "at": now,
+                "kind": kind,
+                "detail": detail,
+            },
         )
 
     # ----------------------------------------------------------------- files
@@ -784,119 +926,75 @@ class Journal:
         expired (its node crashed or hung: the idempotency key makes sending again safe).
         Only the first unfinished document of each file is ever due, so a file's documents
         reach Ecolix in order. Ordered by file, then position in the file; atomic across
-        threads, processes and nodes.
+        threads, processes and nodes. ``file_id`` restricts the claim to one file (``edigw
+        process``, ``edigw replay``).
         """
         now = _aware(now)
         until = now + timedelta(seconds=lease_seconds)
-        lease_free = or_(documents.c.claimed_until.is_(None), documents.c.claimed_until <= now)
-        due = and_(
-            documents.c.file_head == true(),
-            lease_free,
-            or_(
-                documents.c.state.in_([DocState.PENDING, DocState.SENT]),
-                and_(
-                    documents.c.state == DocState.RETRY_WAIT,
-                    documents.c.next_attempt_at <= now,
-                ),
-            ),
-        )
-        query = (
-            select(
-                documents.c.id,
-                documents.c.file_id,
-                documents.c.state,
-                documents.c.claimed_by,
-                documents.c.claimed_until,
-            )
-            .where(due)
-            .order_by(documents.c.file_id, documents.c.seq)
-            .limit(limit)
-        )
-        if file_id is not None:  # one file only (``edigw process``, ``edigw replay``)
-            query = query.where(documents.c.file_id == file_id)
-        if self._pg:
-            query = query.with_for_update(skip_locked=True)
+        params: dict[str, Any] = {"now": now, "limit": limit}
+        if file_id is not None:
+            params["fid"] = file_id
+        query = self._sql.claim_one_file if file_id is not None else self._sql.claim
         with self._write("claim documents") as conn:
-            found = conn.execute(query).mappings().all()
+            found = [_doc_row(m) for m in conn.execute(query, params).mappings()]
             if not found:
                 return []
-            ids = [m["id"] for m in found]
             conn.execute(
-                update(documents)
-                .where(documents.c.id.in_(ids))
-                .values(claimed_by=node, claimed_until=until)
+                self._sql.set_claim, {"ids": [d.id for d in found], "node": node, "until": until}
             )
-            recovered = [m for m in found if m["claimed_by"] is not None]
+            recovered = [d for d in found if d.claimed_by is not None]
             if recovered:
                 conn.execute(
                     insert(events),
                     [
                         {
-                            "file_id": m["file_id"],
-                            "document_id": m["id"],
+                            "file_id": d.file_id,
+                            "document_id": d.id,
                             "at": now,
                             "kind": "lease_expired",
-                            "detail": f"{m['state']}, lease of {m['claimed_by']} ended "
-                            f"{m['claimed_until'].isoformat() if m['claimed_until'] else '-'}; "
+                            "detail": f"{d.state}, lease of {d.claimed_by} ended "
+                            f"{d.claimed_until.isoformat() if d.claimed_until else '-'}; "
                             f"claimed again by {node}",
                         }
-                        for m in recovered
+                        for d in recovered
                     ],
                 )
-            rows = conn.execute(
-                _doc_select()
-                .where(documents.c.id.in_(ids))
-                .order_by(documents.c.file_id, documents.c.seq)
-            ).mappings()
-            return [_doc_row(m) for m in rows]
+        return [replace(d, claimed_by=node, claimed_until=until) for d in found]
 
     def _doc_state(self, conn: Connection, doc_id: int) -> RowMapping:
-        m = (
-            conn.execute(
-                select(
-                    documents.c.file_id,
-                    documents.c.state,
-                    documents.c.claimed_by,
-                    documents.c.claimed_until,
-                    documents.c.attempts,
-                ).where(documents.c.id == doc_id)
-            )
-            .mappings()
-            .first()
-        )
+        m = conn.execute(self._sql.doc_state, {"doc_id": doc_id}).mappings().first()
         if m is None:
             msg = f"D-{doc_id} does not exist in the journal"
             raise UnknownIdError(msg)
         return m
 
-    @staticmethod
-    def _refresh_head(conn: Connection, file_id: int) -> None:
-        """Point the file's head at its first unfinished document (if any).
+    def _first_unfinished(self, conn: Connection, file_id: int) -> int | None:
+        """Position of the file's first unfinished document (three index seeks)."""
+        value: int | None = conn.execute(self._sql.first_unfinished, {"fid": file_id}).scalar()
+        return value
 
-        Each branch of the union is an index seek on (state, file_id, seq), so the cost does
-        not grow with the size of the file's backlog.
+    def _refresh_head(self, conn: Connection, file_id: int) -> None:
+        """Point the file's head at its first unfinished document, whatever happened before."""
+        head = self._first_unfinished(conn, file_id)
+        conn.execute(self._sql.clear_heads, {"fid": file_id, "head": -1 if head is None else head})
+        if head is not None:
+            conn.execute(self._sql.set_head, {"fid": file_id, "head": head})
+
+    def _advance_head(self, conn: Connection, finished: RowMapping, doc_id: int) -> None:
+        """A document finished: hand the file's head to the next unfinished document.
+
+        The usual case (the head finished) is two statements whatever the file's size; any
+        other case (a stale worker, a replay) recomputes the head from scratch.
         """
-        firsts = union_all(
-            *(
-                select(func.min(documents.c.seq).label("seq")).where(
-                    documents.c.file_id == file_id, documents.c.state == state
-                )
-                for state in UNFINISHED_DOC_STATES
-            )
-        ).subquery()
-        head = conn.execute(select(func.min(firsts.c.seq))).scalar()
-        clear = update(documents).where(
-            documents.c.file_head == true(), documents.c.file_id == file_id
+        file_id = finished["file_id"]
+        if not finished["file_head"]:
+            self._refresh_head(conn, file_id)
+            return
+        head = self._first_unfinished(conn, file_id)
+        conn.execute(
+            self._sql.move_head,
+            {"doc_id": doc_id, "fid": file_id, "head": -1 if head is None else head},
         )
-        if head is not None:
-            clear = clear.where(documents.c.seq != head)
-        conn.execute(clear.values(file_head=False))
-        if head is not None:
-            conn.execute(
-                update(documents)
-                .where(documents.c.file_id == file_id, documents.c.seq == head)
-                .values(file_head=True)
-            )
 
     def mark_sent(self, doc_id: int, *, now: datetime, node: str | None = None) -> None:
         """Record an attempt about to be made (before the HTTP call): attempts += 1.
@@ -905,32 +1003,28 @@ class Journal:
         unexpired claim: a node that lost its lease must not send.
         """
         now = _aware(now)
+        statement = self._sql.sent if node is None else self._sql.sent_by_node
         with self._write("mark a document sent") as conn:
-            current = self._doc_state(conn, doc_id)
-            if current["state"] not in UNFINISHED_DOC_STATES:
-                msg = f"D-{doc_id} is {current['state']}: it cannot be sent again"
-                raise StateError(msg)
-            if node is not None and (
-                current["claimed_by"] != node
-                or current["claimed_until"] is None
-                or current["claimed_until"] <= now
-            ):
+            m = (
+                conn.execute(statement, {"doc_id": doc_id, "now": now, "node": node})
+                .mappings()
+                .first()
+            )
+            if m is None:
+                current = self._doc_state(conn, doc_id)
+                if current["state"] not in UNFINISHED_DOC_STATES:
+                    msg = f"D-{doc_id} is {current['state']}: it cannot be sent again"
+                    raise StateError(msg)
                 msg = f"D-{doc_id}: {node} no longer holds its claim"
                 raise LeaseLostError(msg)
-            attempts = current["attempts"] + 1
-            conn.execute(
-                update(documents)
-                .where(documents.c.id == doc_id)
-                .values(state=DocState.SENT, attempts=documents.c.attempts + 1, updated_at=now)
-            )
+            by = f" by {m['claimed_by']}" if m["claimed_by"] else ""
             self._event(
                 conn,
-                current["file_id"],
+                m["file_id"],
                 DocState.SENT,
                 now=now,
                 document_id=doc_id,
-                detail=f"attempt {attempts}"
-                + (f" by {current['claimed_by']}" if current["claimed_by"] else ""),
+                detail=f"attempt {m['attempts']}{by}",
             )
 
     def mark_done(
@@ -946,34 +1040,32 @@ class Journal:
         now = _aware(now)
         body = _dumps(response, f"Ecolix response of D-{doc_id}")
         with self._write("mark a document done") as conn:
-            current = self._doc_state(conn, doc_id)
-            if current["state"] == DocState.DONE:
-                return
-            conn.execute(
-                update(documents)
-                .where(documents.c.id == doc_id)
-                .values(
-                    state=DocState.DONE,
-                    ecolix_status=status,
-                    ecolix_object_id=object_id,
-                    ecolix_response=body,
-                    error=None,
-                    error_location=None,
-                    next_attempt_at=None,
-                    claimed_by=None,
-                    claimed_until=None,
-                    updated_at=now,
+            finished = (
+                conn.execute(
+                    self._sql.done,
+                    {
+                        "doc_id": doc_id,
+                        "now": now,
+                        "status": status,
+                        "object_id": object_id,
+                        "response": body,
+                    },
                 )
+                .mappings()
+                .first()
             )
+            if finished is None:
+                self._doc_state(conn, doc_id)  # raises for an unknown id
+                return  # already done: the first answer stands
             self._event(
                 conn,
-                current["file_id"],
+                finished["file_id"],
                 DocState.DONE,
                 now=now,
                 document_id=doc_id,
                 detail=f"{status if status is not None else '-'} {object_id or ''}".strip(),
             )
-            self._refresh_head(conn, current["file_id"])
+            self._advance_head(conn, finished, doc_id)
 
     def mark_retry(
         self, doc_id: int, *, now: datetime, next_attempt_at: datetime, reason: str
@@ -982,25 +1074,21 @@ class Journal:
         now = _aware(now)
         next_attempt_at = _aware(next_attempt_at, "next_attempt_at")
         with self._write("schedule a retry") as conn:
-            current = self._doc_state(conn, doc_id)
-            if current["state"] not in UNFINISHED_DOC_STATES:
+            m = (
+                conn.execute(
+                    self._sql.retry,
+                    {"doc_id": doc_id, "now": now, "next_at": next_attempt_at, "reason": reason},
+                )
+                .mappings()
+                .first()
+            )
+            if m is None:
+                current = self._doc_state(conn, doc_id)
                 msg = f"D-{doc_id} is {current['state']}: it cannot wait for a retry"
                 raise StateError(msg)
-            conn.execute(
-                update(documents)
-                .where(documents.c.id == doc_id)
-                .values(
-                    state=DocState.RETRY_WAIT,
-                    next_attempt_at=next_attempt_at,
-                    error=reason,
-                    claimed_by=None,
-                    claimed_until=None,
-                    updated_at=now,
-                )
-            )
             self._event(
                 conn,
-                current["file_id"],
+                m["file_id"],
                 DocState.RETRY_WAIT,
                 now=now,
                 document_id=doc_id,
@@ -1022,34 +1110,34 @@ class Journal:
         body = _dumps(response, f"Ecolix response of D-{doc_id}")
         where = None if location is None else str(location)
         with self._write("mark a document failed") as conn:
-            current = self._doc_state(conn, doc_id)
-            if current["state"] == DocState.DONE:
+            finished = (
+                conn.execute(
+                    self._sql.failed,
+                    {
+                        "doc_id": doc_id,
+                        "now": now,
+                        "reason": reason,
+                        "where": where,
+                        "status": status,
+                        "response": body,
+                    },
+                )
+                .mappings()
+                .first()
+            )
+            if finished is None:
+                self._doc_state(conn, doc_id)  # raises for an unknown id
                 msg = f"D-{doc_id} is already done: it cannot fail"
                 raise StateError(msg)
-            conn.execute(
-                update(documents)
-                .where(documents.c.id == doc_id)
-                .values(
-                    state=DocState.FAILED,
-                    error=reason,
-                    error_location=where,
-                    ecolix_status=status,
-                    ecolix_response=body,
-                    next_attempt_at=None,
-                    claimed_by=None,
-                    claimed_until=None,
-                    updated_at=now,
-                )
-            )
             self._event(
                 conn,
-                current["file_id"],
+                finished["file_id"],
                 DocState.FAILED,
                 now=now,
                 document_id=doc_id,
                 detail=reason if where is None else f"{where}: {reason}",
             )
-            self._refresh_head(conn, current["file_id"])
+            self._advance_head(conn, finished, doc_id)
 
     def reset_for_replay(
         self, doc_id: int, *, payload: Mapping[str, Any], operation: str, now: datetime
@@ -1158,6 +1246,10 @@ class Journal:
         transition and acts on it (moving the source, writing the error file).
         """
         now = _aware(now)
+        with self._read("check a file's documents") as conn:
+            # A file with an unfinished document has a head: one index seek, no write lock.
+            if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
+                return None
         with self._write("finish a file") as conn:
             counts: dict[str, int] = dict(
                 conn.execute(
