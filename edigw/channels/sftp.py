@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import posixpath
 import re
 import secrets
@@ -28,7 +29,9 @@ import socket
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -73,7 +76,8 @@ DEFAULT_OPERATION_TIMEOUT = 30.0
 DEFAULT_KEEPALIVE = 15
 CONNECT_ATTEMPTS = 3
 _CHUNK = 1 << 20
-_PREFETCH_FROM = 256 * 1024
+_MAX_PENDING = 64 << 20
+_PREFETCH_FROM = 64 << 10
 
 
 # --------------------------------------------------------------------------- settings
@@ -429,6 +433,37 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "channel"
 
 
+def _write_file(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+class _StagingWriter:
+    """Writes small downloads to staging on a background thread, so that the disk (creating
+    a file costs 0.1-0.3 ms here) overlaps the network; at most ``_MAX_PENDING`` bytes wait
+    in memory. Leaving the ``with`` block waits for every write."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edigw-staging")
+        self._pending: deque[tuple[int, Future[None]]] = deque()
+        self._bytes = 0
+
+    def write(self, path: Path, data: bytes) -> Future[None]:
+        while self._pending and self._bytes + len(data) > _MAX_PENDING:
+            size, oldest = self._pending.popleft()
+            wait([oldest])
+            self._bytes -= size
+        future = self._pool.submit(_write_file, path, data)
+        self._pending.append((len(data), future))
+        self._bytes += len(data)
+        return future
+
+    def __enter__(self) -> _StagingWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True)
+
+
 # --------------------------------------------------------------------------- inbound
 
 
@@ -458,6 +493,7 @@ class SftpInboundChannel:
         self._staging = staging_dir / _slug(self.key)
         shutil.rmtree(self._staging, ignore_errors=True)  # leftovers of a crash: fetched again
         self._staging.mkdir(parents=True, exist_ok=True)
+        self._sequence = itertools.count(1)  # staging names (os.urandom costs ~70 µs here)
         root = settings.path.rstrip("/") or "/"
         self._root = root
         self._skip = {
@@ -536,30 +572,46 @@ class SftpInboundChannel:
                 and not self._seen.seen(self.key, self._remote(f.name), f.size, f.mtime)
             ]
             chosen = self._tracker.take(candidates, now=now, all_names=names)
-            for index, listed in enumerate(chosen):
-                if s.max_size is not None and listed.size > s.max_size:
-                    reason = f"file is {listed.size} bytes, larger than the limit of {s.max_size}"
-                    problems.append(
-                        ChannelProblem(listed.name, reason, incoming=self._incoming(listed, None))
+            staged: list[tuple[IncomingFile, Future[None] | None]] = []
+            with _StagingWriter() as writer:
+                for index, listed in enumerate(chosen):
+                    if s.max_size is not None and listed.size > s.max_size:
+                        reason = (
+                            f"file is {listed.size} bytes, larger than the limit of {s.max_size}"
+                        )
+                        incoming = self._incoming(listed, None)
+                        problems.append(ChannelProblem(listed.name, reason, incoming=incoming))
+                        continue
+                    try:
+                        download = self._download(sftp, listed, writer)
+                    except ChannelError as exc:
+                        self._failed(listed.name, str(exc), problems)
+                        if not self._connections.connection(s.endpoint).alive:
+                            for rest in chosen[index + 1 :]:
+                                self._tracker.release(rest.name)
+                            break
+                        continue
+                    if download is not None:
+                        staged.append(download)
+            for incoming, written in staged:  # the writer has finished: collect, in order
+                if written is not None and (error := written.exception()) is not None:
+                    incoming.local_path.unlink(missing_ok=True)
+                    reason = (
+                        f"cannot write the staging file {incoming.local_path}: {_describe(error)}"
                     )
+                    self._failed(incoming.name, reason, problems)
                     continue
-                try:
-                    incoming = self._download(sftp, listed)
-                except ChannelError as exc:
-                    self._tracker.release(listed.name)
-                    self._tracker.forget(listed.name)
-                    reported = self._tracker.report_once(listed.name, str(exc))
-                    if reported:
-                        problems.append(reported)
-                    if not self._connections.connection(s.endpoint).alive:
-                        for rest in chosen[index + 1 :]:
-                            self._tracker.release(rest.name)
-                        break
-                    continue
-                if incoming is not None:
-                    self._tracker.clear_report(listed.name)
-                    files.append(incoming)
+                self._tracker.clear_report(incoming.name)
+                files.append(incoming)
         return PollResult(files=files, problems=problems)
+
+    def _failed(self, name: str, reason: str, problems: list[ChannelProblem]) -> None:
+        """Un-claim a file whose download failed; it is watched again from scratch."""
+        self._tracker.release(name)
+        self._tracker.forget(name)
+        reported = self._tracker.report_once(name, reason)
+        if reported:
+            problems.append(reported)
 
     def _incoming(self, listed: Listed, staged: Path | None, sha256: str = "") -> IncomingFile:
         return IncomingFile(
@@ -572,22 +624,36 @@ class SftpInboundChannel:
             sha256=sha256,
         )
 
-    def _download(self, sftp: paramiko.SFTPClient, listed: Listed) -> IncomingFile | None:
-        """Stream to staging with sha256; ``None`` when the content was already processed."""
+    def _download(
+        self, sftp: paramiko.SFTPClient, listed: Listed, writer: _StagingWriter
+    ) -> tuple[IncomingFile, Future[None] | None] | None:
+        """Fetch one file with its sha256; ``None`` when the content was already processed.
+
+        Small files are read whole and handed to ``writer`` (the disk write overlaps the
+        next download: the future says how it went); larger ones stream straight to disk.
+        """
         remote = self._remote(listed.name)
-        local = self._staging / f"{secrets.token_hex(6)}-{PurePosixPath(listed.name).name}"
+        local = self._staging / f"{next(self._sequence):08d}-{PurePosixPath(listed.name).name}"
         digest = hashlib.sha256()
         size = 0
+        data = b""
         try:
-            with sftp.open(remote, "rb") as src, local.open("wb") as dst:
-                if listed.size >= _PREFETCH_FROM:
+            with sftp.open(remote, "rb") as src:
+                if listed.size < _CHUNK:
+                    if listed.size > _PREFETCH_FROM:
+                        src.prefetch(listed.size)
+                    data = src.read(_CHUNK)  # fewer bytes than asked: end of file reached
+                    digest.update(data)
+                    size = len(data)
+                else:
                     src.prefetch(listed.size)
-                while chunk := src.read(_CHUNK):
-                    dst.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    if len(chunk) < _CHUNK:
-                        break  # a short read is the end of file: spare a round trip
+                    with local.open("wb") as dst:
+                        while chunk := src.read(_CHUNK):
+                            dst.write(chunk)
+                            digest.update(chunk)
+                            size += len(chunk)
+                            if len(chunk) < _CHUNK:
+                                break  # a short read is the end of file: spare a round trip
         except (OSError, EOFError, paramiko.SSHException) as exc:
             local.unlink(missing_ok=True)
             if isinstance(exc, _CONNECTION_FAILURES):
@@ -605,7 +671,8 @@ class SftpInboundChannel:
             local.unlink(missing_ok=True)
             self._tracker.release(listed.name)
             return None
-        return self._incoming(listed, local, sha256)
+        written = writer.write(local, data) if listed.size < _CHUNK else None
+        return self._incoming(listed, local, sha256), written
 
     def complete(self, incoming: IncomingFile, disposition: Disposition) -> ChannelActionResult:
         """Apply the after-action remotely (error folder + report for failures).
