@@ -409,6 +409,71 @@ def _render_demo(report: DemoReport) -> None:
     )
 
 
+# --------------------------------------------------------------------------- sandbox
+
+
+@main.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8800, show_default=True, help="TCP port to listen on.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("sandbox.sqlite"),
+    show_default=True,
+    help="SQLite database; created and seeded when new, kept across restarts.",
+)
+@click.option(
+    "--token",
+    envvar="ECOLIX_TOKEN",
+    required=True,
+    help="Bearer token clients must present (or ECOLIX_TOKEN).",
+)
+@click.option(
+    "--rate-limit",
+    default="600/min",
+    show_default=True,
+    help="Calls allowed per token in a sliding window: N/s, N/min or N/hour.",
+)
+@click.option(
+    "--seed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Seed JSON for a new database (default: samples/sandbox-seed.json).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Server log level; debug also logs every request.",
+)
+def sandbox_command(
+    host: str, port: int, db_path: Path, token: str, rate_limit: str, seed: Path | None, log_level: str
+) -> None:
+    """Run the Ecolix sandbox: the whole contract over SQLite, for demos, tests and onboarding.
+
+    Example: edigw sandbox --port 8800 --db sandbox.sqlite --token T --rate-limit 600/min
+    """
+    from edigw.sandbox.server import SandboxOptions, serve
+
+    click.echo(f"Ecolix sandbox on http://{host}:{port}/api/v1 (database {db_path})", err=True)
+    try:
+        serve(
+            SandboxOptions(
+                db_path=db_path,
+                token=token,
+                host=host,
+                port=port,
+                rate_limit=rate_limit,
+                seed=seed,
+                log_level=log_level,
+            )
+        )
+    except EdigwError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 # --------------------------------------------------------------------------- sftp
 
 
@@ -507,6 +572,89 @@ def sftp_check_command(endpoint: str, config_path: Path) -> None:
     if failed:
         msg = f"{len(failed)} of {len(steps)} checks failed for endpoint {endpoint}"
         raise click.ClickException(msg)
+
+
+@main.group("mapping")
+def mapping_group() -> None:
+    """Check mapping files and try them on samples, offline (no call to Ecolix).
+
+    Example: edigw mapping check mappings/
+    """
+
+
+@mapping_group.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def mapping_check_command(paths: tuple[Path, ...]) -> None:
+    """Validate mapping files and their lookup tables, reporting every problem with its line.
+
+    Example: edigw mapping check mappings/webshop-orders.yaml
+
+    PATHS are mapping files or folders of them (default: ./mappings).
+    """
+    from edigw.mapping.sample import check_mappings
+
+    results = check_mappings(paths or (Path("mappings"),))
+    if not results:
+        raise click.ClickException("no mapping file (*.yaml) found")
+    failed = 0
+    for result in results:
+        if result.problems:
+            failed += 1
+            click.echo(f"FAIL {result.path}")
+            for problem in result.problems:
+                click.echo(f"  {problem}")
+        else:
+            assert result.mapping is not None
+            click.echo(f"ok   {result.path} -> {result.mapping.target}")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(results)} mapping file(s) have problems")
+
+
+@mapping_group.command("test")
+@click.argument("mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("sample", type=click.Path(exists=True, path_type=Path))
+@click.option("--explain", is_flag=True, help="Show on stderr where every target value came from.")
+@click.option(
+    "--expect",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Golden JSON file: print a diff and exit 1 when the output differs.",
+)
+@click.option("--encoding", default=None, help="Override the mapping's encoding (e.g. cp1252).")
+def mapping_test_command(
+    mapping: Path, sample: Path, *, explain: bool, expect: Path | None, encoding: str | None
+) -> None:
+    """Print, as JSON, the Ecolix operations a sample file (or folder of samples) would produce.
+
+    Example: edigw mapping test mappings/webshop-orders.yaml samples/webshop-orders.csv
+
+    Nothing is sent to Ecolix. Without --expect, the exit code is 1 when a document has
+    problems or a file cannot be read.
+    """
+    from edigw.errors import EdigwError
+    from edigw.mapping import load_mapping
+    from edigw.mapping.sample import diff_expected, run_samples
+
+    try:
+        compiled = load_mapping(mapping)
+        run = run_samples(compiled, sample, explain=explain, encoding=encoding)
+        difference = diff_expected(run, expect) if expect else None
+    except EdigwError as exc:
+        problems = getattr(exc, "problems", None)
+        if isinstance(problems, list) and len(problems) > 1:
+            raise click.ClickException("\n".join(str(p) for p in problems)) from exc
+        raise click.ClickException(str(exc)) from exc
+    for note in run.notes:
+        click.echo(note, err=True)
+    for line in run.explanations:
+        click.echo(line, err=True)
+    click.echo(run.to_json(), nl=False)
+    if expect is not None:
+        if difference:
+            click.echo("\n".join(difference), err=True)
+            raise click.ClickException(f"output differs from {expect}")
+        click.echo(f"output matches {expect}", err=True)
+    elif not run.ok:
+        raise click.ClickException("some documents have problems (see \"problems\" above)")
 
 
 if __name__ == "__main__":  # pragma: no cover

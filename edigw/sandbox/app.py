@@ -1,0 +1,898 @@
+"""The sandbox's HTTP layer: the contract's operations as a Starlette application.
+
+Each request passes the same gate, in this order: the per-token rate limit (sliding window,
+``limits``' moving window), injected faults (``/_sandbox/faults``), the bearer token. A write
+then runs entirely inside the store's write transaction: idempotency look-up, validation
+against the contract's request schema, the business rule (``rules.py``), and the stored
+result — so two requests with one key can never both execute.
+
+Routes are built from ``openapi.yaml``: an operation added to the contract without a handler
+here fails at start-up, not at the first call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from edigw.ecolix.contract import Contract, OperationSpec, load_contract
+from edigw.errors import ConfigError
+from edigw.sandbox import rules
+from edigw.sandbox.rules import BusinessRuleError, Pointed
+from edigw.sandbox.seeding import (
+    DELIVERY_NOTE_NUMBERS,
+    ORDER_NUMBERS,
+    SUPPLIER_INVOICE_IDS,
+    alt_key,
+    assign_number,
+    record_state_change,
+    seed_if_empty,
+)
+from edigw.sandbox.store import Position, SandboxStore, StoredResponse, Tx, format_stamp, utc_now
+
+API_PREFIX = "/api/v1"
+PROBLEM_JSON = "application/problem+json"
+JSON = "application/json"
+DEFAULT_RATE_LIMIT = "600/minute"
+PAGE_DEFAULT, PAGE_MAX = 100, 1000
+
+# list operation -> (stored kind, {query parameter: field of the stored object})
+LISTS: dict[str, tuple[str, dict[str, str]]] = {
+    "articles.list": ("article", {}),
+    "stock.list": ("stock", {"warehouse": "warehouse", "article": "article_code"}),
+    "customers.list": ("customer", {}),
+    "quotes.list": ("quote", {"customer": "customer_code", "status": "status"}),
+    "orders.list": ("order", {"customer": "customer_code", "status": "status"}),
+    "order_states.list": ("order_state", {"customer": "customer_code"}),
+    "delivery_notes.list": ("delivery_note", {"carrier": "carrier_code"}),
+    "purchase_orders.list": ("purchase_order", {"supplier": "supplier_code", "status": "status"}),
+    "supplier_invoices.list": ("supplier_invoice", {"supplier": "supplier_code"}),
+    "suppliers.list": ("supplier", {}),
+}
+GETS = {
+    "customers.get": "customer",
+    "quotes.get": "quote",
+    "orders.get": "order",
+    "purchase_orders.get": "purchase_order",
+}
+# admin "touch" accepts these resource names
+TOUCHABLE = {
+    "articles": "article",
+    "stock": "stock",
+    "customers": "customer",
+    "quotes": "quote",
+    "orders": "order",
+    "delivery_notes": "delivery_note",
+    "purchase_orders": "purchase_order",
+    "supplier_invoices": "supplier_invoice",
+    "suppliers": "supplier",
+}
+ORDER_STATUSES = (
+    "received",
+    "confirmed",
+    "prepared",
+    "shipped",
+    "delivered",
+    "invoiced",
+    "cancelled",
+)
+
+
+def parse_rate_limit(text: str) -> RateLimitItem:
+    """``600/min``, ``600/minute``, ``10/s``, ``5000/hour`` → a ``limits`` item."""
+    amount, _, unit = text.strip().partition("/")
+    units = {"s": "second", "sec": "second", "min": "minute", "m": "minute", "h": "hour"}
+    normalized = f"{amount.strip()}/{units.get(unit.strip(), unit.strip())}"
+    try:
+        return parse(normalized)
+    except ValueError as exc:
+        msg = f"invalid rate limit {text!r}: expected N/second, N/minute or N/hour (e.g. 600/min)"
+        raise ConfigError(msg) from exc
+
+
+def problem(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str = "",
+    errors: list[Pointed] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": rules.PROBLEM_BASE + kind, "title": title, "status": status}
+    if detail:
+        doc["detail"] = detail
+    if errors:
+        doc["errors"] = [{"pointer": e.pointer, "message": e.message} for e in errors]
+    doc.update(extra)
+    return doc
+
+
+def dump(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def json_pointer(path: list[str | int]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def schema_problems(validator: jsonschema_rs.Validator, body: Any) -> list[Pointed]:
+    """Every schema error, pointing at the exact property (missing or unexpected ones too)."""
+    found: list[Pointed] = []
+    for error in validator.iter_errors(body):
+        pointer = json_pointer(list(error.instance_path))
+        kind = error.kind
+        if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+            found.append(Pointed(f"{pointer}/{kind.property}", "required property is missing"))
+        elif isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+            found.extend(
+                Pointed(f"{pointer}/{name}", "unexpected property (not in the contract)")
+                for name in kind.unexpected
+            )
+        else:
+            found.append(Pointed(pointer, error.message))
+    return found
+
+
+def encode_cursor(op_id: str, position: Position) -> str:
+    raw = json.dumps([op_id, position.updated_at, position.id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(op_id: str, cursor: str) -> Position:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, stamp, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, binascii.Error) as exc:
+        msg = "invalid cursor"
+        raise ValueError(msg) from exc
+    if name != op_id or not isinstance(stamp, str) or not isinstance(row_id, int):
+        msg = "cursor of another list"
+        raise ValueError(msg)
+    return Position(stamp, row_id)
+
+
+def parse_instant(text: str) -> str:
+    """``updated_since`` as a store stamp (naive values are taken as UTC)."""
+    moment = datetime.fromisoformat(text.strip().replace(" ", "+"))
+    return format_stamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+class Faults:
+    """Injected failures: the next ``count`` API requests answer ``status``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._status = 0
+        self._count = 0
+        self._retry_after: int | None = None
+
+    def set(self, status: int, count: int, retry_after: int | None) -> None:
+        with self._lock:
+            self._status, self._count, self._retry_after = status, count, retry_after
+
+    def take(self) -> tuple[int, int | None] | None:
+        with self._lock:
+            if self._count <= 0:
+                return None
+            self._count -= 1
+            return self._status, self._retry_after
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._count
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What the gate learned about a request that may proceed."""
+
+    scope: str
+    headers: dict[str, str]
+
+
+class ProblemResponse(Exception):
+    """Raised inside handlers to answer with a problem document."""
+
+    def __init__(self, status: int, doc: dict[str, Any], headers: Mapping[str, str] | None = None):
+        super().__init__(doc.get("title", ""))
+        self.status = status
+        self.doc = doc
+        self.headers = dict(headers or {})
+
+
+WriteHandler = Callable[["Sandbox", Tx, dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+class Sandbox:
+    """State shared by the requests of one sandbox: store, contract, limiter, faults."""
+
+    def __init__(
+        self,
+        store: SandboxStore,
+        *,
+        token: str,
+        rate_limit: str = DEFAULT_RATE_LIMIT,
+        clock: Callable[[], datetime] = utc_now,
+        contract: Contract | None = None,
+    ) -> None:
+        self.store = store
+        self.token = token
+        self.clock = clock
+        self.contract = contract or load_contract()
+        self.limit = parse_rate_limit(rate_limit)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.faults = Faults()
+        self.validators = {
+            spec.op_id: jsonschema_rs.validator_for(spec.request_schema, validate_formats=True)
+            for spec in self.contract.operations()
+            if spec.request_schema is not None
+        }
+        self.param_validators = {
+            (spec.op_id, p.name): jsonschema_rs.validator_for(p.schema, validate_formats=True)
+            for spec in self.contract.operations()
+            for p in spec.query_params
+        }
+        missing = [
+            s.op_id
+            for s in self.contract.operations()
+            if s.op_id not in WRITES and s.op_id not in LISTS and s.op_id not in GETS
+        ]
+        if missing:
+            msg = f"the sandbox has no handler for contract operations {missing}"
+            raise ConfigError(msg)
+
+    # ------------------------------------------------------------------ gate
+    def authorized(self, request: Request) -> str | None:
+        """The presented bearer token, or None."""
+        header = request.headers.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+
+    def gate(self, request: Request) -> Gate | Response:
+        presented = self.authorized(request) or ""
+        scope = hashlib.sha256(presented.encode()).hexdigest()[:24]
+        allowed = self.limiter.hit(self.limit, scope)
+        stats = self.limiter.get_window_stats(self.limit, scope)
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        headers = {
+            "X-RateLimit-Limit": str(self.limit.amount),
+            "X-RateLimit-Remaining": str(max(0, stats.remaining)),
+            "X-RateLimit-Reset": str(reset),
+        }
+        if not allowed:
+            retry = str(max(1, reset))
+            doc = problem(
+                429,
+                "rate-limited",
+                "Too many requests",
+                f"over {self.limit.amount} calls per {self.limit.GRANULARITY.name}; "
+                f"retry in {retry} s",
+            )
+            return problem_response(429, doc, {**headers, "Retry-After": retry})
+        fault = self.faults.take()
+        if fault is not None:
+            status, retry_after = fault
+            extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            doc = problem(status, "unavailable", "Injected fault", "sandbox fault injection")
+            return problem_response(status, doc, {**headers, **extra})
+        if not hmac.compare_digest(presented.encode(), self.token.encode()):
+            doc = problem(401, "unauthorized", "Missing or invalid bearer token")
+            return problem_response(401, doc, {**headers, "WWW-Authenticate": "Bearer"})
+        return Gate(scope, headers)
+
+    # ------------------------------------------------------------------ reads
+    def read(self, spec: OperationSpec, request: Request) -> Response:
+        params = request.query_params
+        if spec.op_id in GETS:
+            key = request.path_params[spec.path_params[0]]
+            with self.store.reading() as tx:
+                found = tx.get(GETS[spec.op_id], key)
+            if found is None:
+                raise ProblemResponse(
+                    404,
+                    problem(
+                        404,
+                        "not-found",
+                        "Not found",
+                        f"no {GETS[spec.op_id].replace('_', ' ')} {key!r}",
+                    ),
+                )
+            return Response(dump(found), 200, media_type=JSON)
+        kind, fields = LISTS[spec.op_id]
+        filters: dict[str, str] = {}
+        for name, field_name in fields.items():
+            if name in params:
+                self._check_param(spec, name, params[name])
+                filters[field_name] = params[name]
+        limit = PAGE_DEFAULT
+        if "limit" in params:
+            try:
+                limit = int(params["limit"])
+            except ValueError:
+                limit = 0
+            if not 1 <= limit <= PAGE_MAX:
+                raise ProblemResponse(
+                    400,
+                    problem(
+                        400,
+                        "bad-request",
+                        "Invalid limit",
+                        f"limit must be an integer from 1 to {PAGE_MAX}",
+                    ),
+                )
+        since = None
+        if "updated_since" in params:
+            try:
+                since = parse_instant(params["updated_since"])
+            except ValueError:
+                raise ProblemResponse(
+                    400,
+                    problem(
+                        400,
+                        "bad-request",
+                        "Invalid updated_since",
+                        "updated_since must be an ISO 8601 date-time",
+                    ),
+                ) from None
+        after = None
+        if "cursor" in params:
+            try:
+                after = decode_cursor(spec.op_id, params["cursor"])
+            except ValueError:
+                raise ProblemResponse(
+                    400,
+                    problem(
+                        400,
+                        "invalid-cursor",
+                        "Invalid cursor",
+                        "pass next_cursor of the previous page unchanged",
+                    ),
+                ) from None
+        with self.store.reading() as tx:
+            items, last = tx.page(
+                kind, filters=filters, updated_since=since, after=after, limit=limit
+            )
+        next_cursor = encode_cursor(spec.op_id, last) if last else None
+        return Response(dump({"items": items, "next_cursor": next_cursor}), 200, media_type=JSON)
+
+    def _check_param(self, spec: OperationSpec, name: str, value: str) -> None:
+        validator = self.param_validators.get((spec.op_id, name))
+        if validator is not None and not validator.is_valid(value):
+            raise ProblemResponse(
+                400,
+                problem(400, "bad-request", f"Invalid {name}", f"{value!r} is not a valid {name}"),
+            )
+
+    # ------------------------------------------------------------------ writes
+    def write(
+        self,
+        spec: OperationSpec,
+        path_values: Mapping[str, str],
+        key: str | None,
+        raw: bytes,
+        gate: Gate,
+    ) -> Response:
+        if not key or len(key) > 255 or not key.isascii() or not key.isprintable():
+            raise ProblemResponse(
+                400,
+                problem(
+                    400,
+                    "missing-idempotency-key",
+                    "Idempotency-Key header required",
+                    "every write takes an Idempotency-Key header (printable ASCII, at most 255 characters)",
+                ),
+            )
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProblemResponse(
+                400, problem(400, "malformed-json", "The body is not JSON", str(exc))
+            ) from None
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        fingerprint = hashlib.sha256(
+            f"{spec.method} {spec.path}\n{json.dumps(dict(path_values), sort_keys=True)}\n{canonical}".encode()
+        ).hexdigest()
+        with self.store.writing() as tx:
+            stored = tx.stored_response(gate.scope, key)
+            if stored is not None:
+                if stored.fingerprint == fingerprint:
+                    return Response(
+                        stored.body,
+                        stored.status,
+                        headers={"Idempotent-Replayed": "true"},
+                        media_type=stored.content_type,
+                    )
+                if 200 <= stored.status < 300:
+                    raise ProblemResponse(
+                        409,
+                        problem(
+                            409,
+                            "idempotency-key-reused",
+                            "Idempotency key reused with another body",
+                            f"key {key!r} already created an object with a different request; use a new key for a new request",
+                        ),
+                    )
+            errors = schema_problems(self.validators[spec.op_id], body)
+            if not errors:
+                errors = rules.path_mismatch(body, path_values)
+            if errors:
+                raise ProblemResponse(
+                    422,
+                    problem(
+                        422,
+                        "validation-failed",
+                        "The request body breaks the contract",
+                        "; ".join(f"{e.pointer or '/'}: {e.message}" for e in errors),
+                        errors,
+                    ),
+                )
+            try:
+                with tx.savepoint():
+                    status, payload = WRITES[spec.op_id](self, tx, body)
+                response = StoredResponse(fingerprint, status, dump(payload), JSON)
+            except BusinessRuleError as err:
+                if err.status != 409:
+                    raise ProblemResponse(err.status, err.problem()) from None
+                response = StoredResponse(fingerprint, 409, dump(err.problem()), PROBLEM_JSON)
+            tx.store_response(gate.scope, key, response)
+        return Response(response.body, response.status, media_type=response.content_type)
+
+    def today(self) -> date:
+        return self.clock().astimezone(UTC).date()
+
+
+# ---------------------------------------------------------------------- write handlers
+
+
+def not_found(key: str, *, what: str) -> BusinessRuleError:
+    return BusinessRuleError(404, "not-found", "Not found", [], detail=f"no {what} {key!r}")
+
+
+def upsert_customer(sb: Sandbox, tx: Tx, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    existing = tx.get("customer", body["code"])
+    record = {
+        "code": body["code"],
+        "name": body["name"],
+        "siret": body.get("siret"),
+        "vat_number": body.get("vat_number"),
+        "email": body.get("email"),
+        "phone": body.get("phone"),
+        "billing_address": body["billing_address"],
+        "delivery_addresses": body.get(
+            "delivery_addresses", existing["delivery_addresses"] if existing else []
+        ),
+        "payment_terms": body.get(
+            "payment_terms", existing["payment_terms"] if existing else "NET30"
+        ),
+    }
+    if existing is not None:
+        unchanged = all(existing.get(k) == v for k, v in record.items())
+        if unchanged:
+            return 200, existing
+        return 200, tx.put(
+            "customer", body["code"], {**record, "created_at": existing["created_at"]}
+        )
+    return 201, tx.put("customer", body["code"], {**record, "created_at": tx.now()})
+
+
+def create_order(sb: Sandbox, tx: Tx, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    customer = tx.get("customer", body["customer_code"])
+    key = alt_key(body["customer_code"], body["external_reference"])
+    if customer is not None:
+        existing = tx.find_alt("order", key)
+        if existing is not None:
+            msg = (
+                f"customer {body['customer_code']} already has order {existing['number']} "
+                f"with external reference {body['external_reference']!r}"
+            )
+            raise rules.duplicate(
+                msg,
+                existing["number"],
+                "/external_reference",
+            )
+    articles = tx.get_many("article", [line["article_code"] for line in body["lines"]])
+    order = rules.build_order(body, number="", customer=customer, articles=articles)
+    order["number"] = assign_number(tx, ORDER_NUMBERS)
+    record_state_change(tx, order, "received", None)
+    return 201, tx.put("order", order["number"], {**order, "created_at": tx.now()}, alt_key=key)
+
+
+def validate_quote(sb: Sandbox, tx: Tx, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    quote = tx.get("quote", body["number"])
+    if quote is None:
+        raise not_found(body["number"], what="quote")
+    articles = tx.get_many("article", [line["article_code"] for line in quote["lines"]])
+    order = rules.order_from_quote(quote, body, number="", today=sb.today(), articles=articles)
+    order["number"] = assign_number(tx, ORDER_NUMBERS)
+    validated_at = body.get("validated_at") or tx.now()
+    key = (
+        alt_key(order["customer_code"], order["external_reference"])
+        if order["external_reference"]
+        else None
+    )
+    record_state_change(tx, order, "received", None)
+    tx.put("order", order["number"], {**order, "created_at": tx.now()}, alt_key=key)
+    tx.put(
+        "quote",
+        quote["number"],
+        {
+            **quote,
+            "status": "validated",
+            "order_number": order["number"],
+            "customer_reference": body.get("customer_reference"),
+        },
+    )
+    return 201, {
+        "quote_number": quote["number"],
+        "order_number": order["number"],
+        "validated_at": validated_at,
+    }
+
+
+def create_delivery_note(sb: Sandbox, tx: Tx, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    key = alt_key(body["carrier_code"], body["booking_reference"])
+    existing = tx.find_alt("delivery_note", key)
+    if existing is not None:
+        msg = (
+            f"carrier {body['carrier_code']} booking {body['booking_reference']!r} is already "
+            f"delivery note {existing['number']}"
+        )
+        raise rules.duplicate(
+            msg,
+            existing["number"],
+            "/booking_reference",
+        )
+    order = tx.get("order", body["order_number"])
+    carrier_known = tx.get("carrier", body["carrier_code"]) is not None
+    note, updated_order = rules.build_delivery_note(
+        body, number="", order=order, carrier_known=carrier_known
+    )
+    note["number"] = assign_number(tx, DELIVERY_NOTE_NUMBERS)
+    tx.put("order", updated_order["number"], updated_order)
+    return 201, tx.put(
+        "delivery_note", note["number"], {**note, "created_at": tx.now()}, alt_key=key
+    )
+
+
+def confirm_purchase_order(sb: Sandbox, tx: Tx, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    po = tx.get("purchase_order", body["number"])
+    if po is None:
+        raise not_found(body["number"], what="purchase order")
+    return 200, tx.put("purchase_order", po["number"], rules.confirm_purchase_order(po, body))
+
+
+def create_supplier_invoice(
+    sb: Sandbox, tx: Tx, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    given: dict[str, str] = dict(body["supplier"])
+    found = {
+        "code": tx.get("supplier", given["code"]) if "code" in given else None,
+        "siret": tx.find_field("supplier", "siret", given["siret"]) if "siret" in given else None,
+        "vat_number": (
+            tx.find_field("supplier", "vat_number", given["vat_number"])
+            if "vat_number" in given
+            else None
+        ),
+    }
+    supplier = rules.resolve_supplier(given, {k: v for k, v in found.items() if k in given})
+    key = alt_key(supplier["code"], body["number"])
+    existing = tx.find_alt("supplier_invoice", key)
+    if existing is not None:
+        msg = (
+            f"supplier {supplier['code']} document {body['number']!r} is already registered "
+            f"as {existing['id']}"
+        )
+        raise rules.duplicate(
+            msg,
+            existing["id"],
+            "/number",
+        )
+    credited = None
+    if body["document_type"] == "credit_note" and "credited_invoice" in body:
+        candidate = tx.find_alt(
+            "supplier_invoice", alt_key(supplier["code"], body["credited_invoice"])
+        )
+        if candidate is not None and candidate["document_type"] == "invoice":
+            credited = candidate
+    pos = tx.get_many("purchase_order", body.get("purchase_orders", []))
+    invoice = rules.build_supplier_invoice(
+        body,
+        entry_id="",
+        supplier=supplier,
+        credited=credited,
+        known_purchase_orders={n: pos.get(n) for n in body.get("purchase_orders", [])},
+    )
+    invoice["id"] = assign_number(tx, SUPPLIER_INVOICE_IDS)
+    return 201, tx.put(
+        "supplier_invoice", invoice["id"], {**invoice, "created_at": tx.now()}, alt_key=key
+    )
+
+
+WRITES: dict[str, WriteHandler] = {
+    "customers.upsert": upsert_customer,
+    "orders.create": create_order,
+    "quotes.validate": validate_quote,
+    "delivery_notes.create": create_delivery_note,
+    "purchase_orders.confirm": confirm_purchase_order,
+    "supplier_invoices.create": create_supplier_invoice,
+}
+
+
+# ---------------------------------------------------------------------- HTTP plumbing
+
+
+def problem_response(
+    status: int, doc: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(dump(doc), status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
+
+
+def operation_endpoint(sb: Sandbox, spec: OperationSpec) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        gate = sb.gate(request)
+        if isinstance(gate, Response):
+            return gate
+        try:
+            if spec.kind == "read":
+                response = await run_in_threadpool(sb.read, spec, request)
+            else:
+                raw = await request.body()
+                response = await run_in_threadpool(
+                    sb.write,
+                    spec,
+                    dict(request.path_params),
+                    request.headers.get("idempotency-key"),
+                    raw,
+                    gate,
+                )
+        except ProblemResponse as exc:
+            response = problem_response(exc.status, exc.doc, exc.headers)
+        response.headers.update(gate.headers)
+        return response
+
+    return endpoint
+
+
+def admin_endpoints(sb: Sandbox) -> list[Route]:
+    """Sandbox-only controls for tests and demos (outside the contract, token-protected)."""
+
+    def guard(request: Request) -> Response | None:
+        presented = sb.authorized(request) or ""
+        if not hmac.compare_digest(presented.encode(), sb.token.encode()):
+            return problem_response(
+                401, problem(401, "unauthorized", "Missing or invalid bearer token")
+            )
+        return None
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        try:
+            data = json.loads(await request.body() or b"{}")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ProblemResponse(
+                400, problem(400, "malformed-json", "The body must be a JSON object")
+            )
+        return data
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def faults(request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        if request.method == "DELETE":
+            sb.faults.set(0, 0, None)
+            return JSONResponse({"pending": 0})
+        data = await body_of(request)
+        status, count = data.get("status"), data.get("count", 1)
+        retry_after = data.get("retry_after")
+        if not (
+            isinstance(status, int)
+            and 400 <= status <= 599
+            and isinstance(count, int)
+            and count >= 0
+        ):
+            return problem_response(
+                422,
+                problem(
+                    422,
+                    "validation-failed",
+                    "Expected {status: 400..599, count: N >= 0, retry_after?: seconds}",
+                ),
+            )
+        sb.faults.set(status, count, retry_after if isinstance(retry_after, int) else None)
+        return JSONResponse({"pending": sb.faults.pending()})
+
+    async def touch(request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        data = await body_of(request)
+        kind = TOUCHABLE.get(str(data.get("resource")))
+        if kind is None:
+            return problem_response(
+                422,
+                problem(422, "validation-failed", f"resource must be one of {sorted(TOUCHABLE)}"),
+            )
+        keys = data.get("keys")
+        count = data.get("count", 1)
+
+        def work() -> list[str]:
+            touched = []
+            with sb.store.writing() as tx:
+                if isinstance(keys, list):
+                    found = tx.get_many(kind, [str(k) for k in keys])
+                    targets = [(str(k), found[str(k)]) for k in keys if str(k) in found]
+                else:
+                    items, _ = tx.page(kind, limit=max(1, int(count)))
+                    targets = [(_key_of(kind, item), item) for item in items]
+                for key, item in targets:
+                    if kind == "stock":
+                        item = _restock(item)
+                    tx.put(kind, key, item)
+                    touched.append(key)
+            return touched
+
+        return JSONResponse({"touched": await run_in_threadpool(work)})
+
+    async def order_status(request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        data = await body_of(request)
+        number = request.path_params["number"]
+        status = data.get("status")
+        if status not in ORDER_STATUSES:
+            return problem_response(
+                422,
+                problem(422, "validation-failed", f"status must be one of {list(ORDER_STATUSES)}"),
+            )
+
+        def work() -> dict[str, Any] | None:
+            with sb.store.writing() as tx:
+                order = tx.get("order", number)
+                if order is None:
+                    return None
+                if order["status"] != status:
+                    record_state_change(tx, order, str(status), order["status"])
+                    order = tx.put("order", number, {**order, "status": status})
+                return order
+
+        order = await run_in_threadpool(work)
+        if order is None:
+            return problem_response(
+                404, problem(404, "not-found", "Not found", f"no order {number!r}")
+            )
+        return JSONResponse(order)
+
+    async def counts(request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+
+        def work() -> dict[str, int]:
+            with sb.store.reading() as tx:
+                return tx.counts()
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def wrapped_error(request: Request, call: Callable[[Request], Any]) -> Response:
+        try:
+            result: Response = await call(request)
+        except ProblemResponse as exc:
+            return problem_response(exc.status, exc.doc)
+        return result
+
+    def route(path: str, fn: Callable[[Request], Any], methods: list[str]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await wrapped_error(request, fn)
+
+        return Route(path, endpoint, methods=methods)
+
+    return [
+        route("/_sandbox/health", health, ["GET"]),
+        route("/_sandbox/faults", faults, ["POST", "DELETE"]),
+        route("/_sandbox/touch", touch, ["POST"]),
+        route("/_sandbox/orders/{number}/status", order_status, ["POST"]),
+        route("/_sandbox/counts", counts, ["GET"]),
+    ]
+
+
+def _key_of(kind: str, item: Mapping[str, Any]) -> str:
+    if kind == "stock":
+        return f"{item['article_code']}@{item['warehouse']}"
+    for field in ("code", "number", "id"):
+        if field in item:
+            return str(item[field])
+    msg = f"no key field in a {kind}"
+    raise KeyError(msg)
+
+
+def _restock(level: dict[str, Any]) -> dict[str, Any]:
+    """A touched stock level changes a little, as a receipt would change it."""
+    on_hand = int(rules.dec(level["on_hand"])) + 5
+    reserved = int(rules.dec(level["reserved"]))
+    return {**level, "on_hand": str(on_hand), "available": str(on_hand - reserved)}
+
+
+def create_app(
+    db_path: Path | str,
+    *,
+    token: str,
+    rate_limit: str = DEFAULT_RATE_LIMIT,
+    seed: dict[str, Any] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Starlette:
+    """The sandbox application over the SQLite database at ``db_path``.
+
+    ``seed`` is loaded when the database is new (see ``seeding.read_seed``).
+    """
+    if not token:
+        msg = "the sandbox needs a non-empty token"
+        raise ConfigError(msg)
+    store = SandboxStore(db_path, clock=clock)
+    if seed is not None:
+        seed_if_empty(store, seed)
+    sb = Sandbox(store, token=token, rate_limit=rate_limit, clock=clock)
+
+    routes: list[Route] = []
+    for spec in sb.contract.operations():
+        routes.append(
+            Route(
+                API_PREFIX + spec.path,
+                operation_endpoint(sb, spec),
+                methods=[spec.method],
+                name=spec.op_id,
+            )
+        )
+
+    async def openapi(request: Request) -> Response:
+        return Response(sb.contract.text, media_type="application/yaml")
+
+    routes.append(Route(API_PREFIX + "/openapi.yaml", openapi, methods=["GET"]))
+    routes.extend(admin_endpoints(sb))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        title = {404: "Not found", 405: "Method not allowed"}.get(status, "Error")
+        return problem_response(
+            status,
+            problem(
+                status,
+                "not-found" if status == 404 else "bad-request",
+                title,
+                f"{request.method} {request.url.path}",
+            ),
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan
+    )
+    app.state.sandbox = sb
+    return app
