@@ -196,6 +196,16 @@ def test_temporary_hidden_and_excluded_files_are_never_fetched(inbox: Inbox, rem
     assert [f.name for f in take(channel)] == ["a.xml"]
 
 
+def test_odd_bytes_in_a_remote_name_are_reported_not_fetched(inbox: Inbox, remote: Path) -> None:
+    os.close(os.open(os.path.join(os.fsencode(remote), b"bad\xff.csv"), os.O_CREAT | os.O_WRONLY))
+    put(remote / "good.csv", b"1")
+    channel = inbox.channel()
+    first = channel.poll(now=T0)
+    assert len(first.problems) == 1
+    assert "not valid UTF-8" in first.problems[0].reason
+    assert [f.name for f in channel.poll(now=T0 + 10).files] == ["good.csv"]
+
+
 # ------------------------------------------------------------------ readiness
 
 

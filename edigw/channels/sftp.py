@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 import paramiko
+from paramiko import sftp as paramiko_sftp
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from edigw.channels.base import (
@@ -417,6 +418,45 @@ def _makedirs(sftp: paramiko.SFTPClient, folder: str) -> None:
             raise
 
 
+def _listdir_attr(sftp: paramiko.SFTPClient, folder: str) -> list[paramiko.SFTPAttributes]:
+    """``listdir_attr`` that survives names which are not UTF-8.
+
+    paramiko's own raises ``UnicodeDecodeError`` for the whole folder when one name has odd
+    bytes, so one bad file would hide every other; here such names come back with surrogate
+    escapes (``name_problem`` reports them). It also tells a dead connection from the end of
+    the listing, which paramiko's ``EOFError`` conflates. Uses paramiko's request layer.
+    """
+    client: Any = sftp
+    kind, msg = client._request(paramiko_sftp.CMD_OPENDIR, folder)
+    if kind != paramiko_sftp.CMD_HANDLE:
+        msg = f"cannot list {folder}: unexpected server answer"
+        raise paramiko.SFTPError(msg)
+    handle = msg.get_binary()
+    entries: list[paramiko.SFTPAttributes] = []
+    try:
+        while True:
+            try:
+                kind, msg = client._request(paramiko_sftp.CMD_READDIR, handle)
+            except EOFError:
+                channel = sftp.get_channel()
+                if channel is None or channel.closed:
+                    raise
+                break  # SSH_FX_EOF: the listing is complete
+            if kind != paramiko_sftp.CMD_NAME:
+                msg = f"cannot list {folder}: unexpected server answer"
+                raise paramiko.SFTPError(msg)
+            for _ in range(msg.get_int()):
+                name = msg.get_string().decode("utf-8", "surrogateescape")
+                longname = msg.get_string().decode("utf-8", "replace")
+                attrs = paramiko.SFTPAttributes._from_msg(msg, name, longname)  # type: ignore[attr-defined]
+                if name not in (".", ".."):
+                    entries.append(attrs)
+    finally:
+        with contextlib.suppress(Exception):
+            client._request(paramiko_sftp.CMD_CLOSE, handle)
+    return entries
+
+
 def _move_to_free_name(sftp: paramiko.SFTPClient, source: str, target: str) -> str:
     """Rename ``source`` to ``target`` or ``NAME.n.ext`` beside it; never overwrites."""
     _makedirs(sftp, posixpath.dirname(target))
@@ -518,7 +558,7 @@ class SftpInboundChannel:
         while stack:
             folder, prefix, depth = stack.pop()
             try:
-                entries = sftp.listdir_attr(folder)
+                entries = _listdir_attr(sftp, folder)
             except OSError as exc:
                 if not prefix:
                     msg = f"cannot list {folder} on endpoint {self.settings.endpoint}"
