@@ -517,6 +517,39 @@ def test_upload_policies_when_the_name_exists(
     assert (remote / "a.csv").read_bytes() == b"new"
 
 
+def test_connection_dropped_mid_upload_leaves_no_final_file_and_the_next_delivery_reconnects(
+    connections: SftpConnections, remote: Path, sshd: SshServer, tmp_path: Path
+) -> None:
+    src = tmp_path / "big.csv"
+    with src.open("wb") as fh:
+        fh.truncate(256 << 20)
+    temp = remote / ".orders.csv.part"
+    killed = threading.Event()
+
+    def kill_when_upload_started() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if temp.stat().st_size >= 1 << 20:
+                    sshd.kill_sessions()
+                    killed.set()
+                    return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.001)
+
+    killer = threading.Thread(target=kill_when_upload_started)
+    killer.start()
+    with pytest.raises(ChannelError, match=r"upload of orders\.csv"):
+        outbox(connections, remote).deliver(src, "orders.csv")
+    killer.join()
+    assert killed.is_set()
+    assert not (remote / "orders.csv").exists()
+    delivered = outbox(connections, remote).deliver(put(tmp_path / "ok.csv", b"ok"), "orders.csv")
+    assert delivered.size == 2
+    assert (remote / "orders.csv").read_bytes() == b"ok"
+
+
 UPLOADER = """
 import sys
 from pathlib import Path
