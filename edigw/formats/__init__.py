@@ -1,1 +1,60 @@
-"""Readers: bytes to records, streaming, each record with its source Location."""
+"""Readers: bytes to records, streaming, each record with its source Location.
+
+The mapping engine picks a reader by the mapping's ``source.format`` from ``READERS``, a
+read-only registry of factories. Each factory takes the (schema-validated) ``source`` block
+and returns a ``Reader`` (``edigw.model.Reader``). To add a format: write
+``edigw/formats/<name>.py`` with a reader whose records implement ``edigw.model.Record``,
+add one entry below, and one ``$defs/source_<name>`` entry in ``edigw/mapping/schema.json``.
+
+A reader may also offer ``check_selector(selector) -> str | None`` (an error message, or
+None when fine): the mapping loader then rejects bad XPaths or unknown layout fields at
+load time rather than on the first file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from edigw.errors import MappingError
+from edigw.model import Reader
+
+ReaderFactory = Callable[[Mapping[str, Any]], Reader]
+
+
+def _csv(source: Mapping[str, Any]) -> Reader:
+    from edigw.formats.csv import CsvReader
+
+    return CsvReader.from_source(source)
+
+
+def _xml(source: Mapping[str, Any]) -> Reader:
+    from edigw.formats.xml import XmlReader
+
+    return XmlReader.from_source(source)
+
+
+def _xlsx(source: Mapping[str, Any]) -> Reader:
+    from edigw.formats.xlsx import XlsxReader
+
+    return XlsxReader.from_source(source)
+
+
+READERS: Mapping[str, ReaderFactory] = MappingProxyType(
+    {
+        "csv": _csv,
+        "xml": _xml,
+        "xlsx": _xlsx,
+    }
+)
+
+
+def reader_for(source: Mapping[str, Any]) -> Reader:
+    """The reader for a mapping's ``source`` block (``format`` picks it)."""
+    name = source.get("format")
+    factory = READERS.get(str(name))
+    if factory is None:
+        msg = f"unknown source format {name!r} (known: {', '.join(sorted(READERS))})"
+        raise MappingError(msg)
+    return factory(source)

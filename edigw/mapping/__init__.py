@@ -1,1 +1,13 @@
-"""Declarative mapping files: load and validate, compile once, apply to records."""
+"""Declarative mapping files: load and validate, compile once, apply to records.
+
+mapping = load_mapping(Path("mappings/webshop-orders.yaml"))   # MappingError if wrong
+for doc in mapping.map_file(path, source_name="orders.csv"):
+    doc.key, doc.operation, doc.payload, doc.problems
+"""
+
+from __future__ import annotations
+
+from edigw.errors import MappingError
+from edigw.mapping.engine import CompiledMapping, ExplainedDocument, Trace, load_mapping
+
+__all__ = ["CompiledMapping", "ExplainedDocument", "MappingError", "Trace", "load_mapping"]

@@ -1,0 +1,223 @@
+"""Excel .xlsx reader: one record per data row under a header row, addressed by header label.
+
+python-calamine (Rust) reads a sheet about ten times faster than openpyxl's read-only mode,
+and gives formulas as their cached values and date-formatted cells as dates. It returns every
+number as a float: the mapping's ``string`` type turns ``3017620422003.0`` back into the EAN13
+``"3017620422003"`` exactly (floats are exact up to 2**53).
+
+The workbook is a zip archive: it is inspected before parsing and refused when corrupt,
+suspiciously compressed (zip bombs) or larger than ``max_size`` once uncompressed.
+Location: ``Sheet!C12``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import python_calamine
+
+from edigw.errors import DataProblem, MalformedFileError
+from edigw.model import Location
+
+DEFAULT_MAX_SIZE = 200 * 1024 * 1024  # uncompressed bytes
+MAX_ENTRIES = 10_000
+MAX_RATIO = 200  # uncompressed / compressed, per member of a reasonable size
+
+
+def column_letter(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+class _Sheet:
+    __slots__ = ("file", "header_row", "index", "letters", "names", "sheet")
+
+    def __init__(self, file: str, sheet: str, names: list[str], header_row: int) -> None:
+        self.file = file
+        self.sheet = sheet
+        self.names = names
+        self.header_row = header_row
+        self.index: dict[str, int] = {}
+        for position, name in enumerate(names):
+            if name:
+                self.index.setdefault(name, position)
+        self.letters = [column_letter(i) for i in range(len(names))]
+
+    def cell(self, column: int, row: int) -> Location:
+        letter = column_letter(column)
+        return Location(self.file, line=row, cell=f"{self.sheet}!{letter}{row}")
+
+
+class XlsxRecord:
+    """One data row; ``value("EAN")`` is the raw cell (str, float, bool, date), None if empty."""
+
+    __slots__ = ("_sheet", "cells", "row")
+
+    def __init__(self, sheet: _Sheet, cells: list[Any], row: int) -> None:
+        self._sheet = sheet
+        self.cells = cells
+        self.row = row
+
+    @property
+    def location(self) -> Location:
+        return self._sheet.cell(0, self.row)
+
+    def value(self, selector: str) -> Any:
+        try:
+            value = self.cells[self._sheet.index[selector]]
+        except IndexError:
+            return None
+        except KeyError:
+            known = ", ".join(repr(n) for n in self._sheet.names if n) or "none"
+            msg = f"column {selector!r} not found in the header row (columns: {known})"
+            where = Location(
+                self._sheet.file,
+                line=self._sheet.header_row,
+                cell=f"{self._sheet.sheet}!{self._sheet.header_row}:{self._sheet.header_row}",
+            )
+            raise MalformedFileError(DataProblem(msg, where)) from None
+        return None if value == "" else value
+
+    def where(self, selector: str) -> Location:
+        return self._sheet.cell(self._sheet.index.get(selector, 0), self.row)
+
+    def children(self, selector: str) -> Sequence[XlsxRecord]:
+        return ()
+
+
+class XlsxReader:
+    """Reads one sheet: header row, first data row, stop at an empty row or a marker."""
+
+    def __init__(
+        self,
+        *,
+        sheet: str | int = 1,
+        header_row: int = 1,
+        first_row: int | None = None,
+        stop_at: str | None = None,
+        max_size: int = DEFAULT_MAX_SIZE,
+    ) -> None:
+        self.sheet = sheet
+        self.header_row = header_row
+        self.first_row = first_row or header_row + 1
+        self.stop_at = stop_at
+        self.max_size = max_size
+
+    @classmethod
+    def from_source(cls, source: Mapping[str, Any]) -> XlsxReader:
+        return cls(
+            sheet=source.get("sheet", 1),
+            header_row=source.get("header_row", 1),
+            first_row=source.get("first_row"),
+            stop_at=source.get("stop_at"),
+            max_size=source.get("max_size", DEFAULT_MAX_SIZE),
+        )
+
+    def records(self, path: Path, *, source_name: str) -> Iterator[XlsxRecord]:
+        check_archive(path, source_name, max_size=self.max_size)
+        sheet = self._open_sheet(path, source_name)
+        start_row, start_col = sheet.start if sheet.start else (0, 0)
+        try:
+            rows = sheet.iter_rows()
+        except python_calamine.CalamineError as exc:  # pragma: no cover - defensive
+            raise _malformed(source_name, f"unreadable sheet: {exc}") from exc
+        merged = [
+            r for r in (sheet.merged_cell_ranges or []) if r[0][0] <= self.header_row - 1 <= r[1][0]
+        ]
+        header: _Sheet | None = None
+        pad = [""] * start_col
+        for offset, cells in enumerate(rows):
+            number = start_row + offset + 1
+            if number < self.header_row:
+                continue
+            cells = pad + list(cells) if start_col else list(cells)
+            if number == self.header_row:
+                header = _Sheet(source_name, sheet.name, _header(cells, merged), number)
+                continue
+            if number < self.first_row or header is None:
+                continue
+            if all(c == "" for c in cells):
+                return
+            if self.stop_at is not None:
+                first = next((c for c in cells if c != ""), "")
+                if isinstance(first, str) and first.strip() == self.stop_at:
+                    return
+            yield XlsxRecord(header, cells, number)
+        if header is None:
+            raise _malformed(
+                source_name, f"sheet {sheet.name!r} has no header row {self.header_row}"
+            )
+
+    def _open_sheet(self, path: Path, source_name: str) -> Any:
+        try:
+            workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        except Exception as exc:  # calamine raises several unrelated types for corrupt files
+            raise _malformed(source_name, f"not a readable .xlsx workbook: {exc}") from exc
+        names = workbook.sheet_names
+        try:
+            if isinstance(self.sheet, int):
+                return workbook.get_sheet_by_index(self.sheet - 1)
+            return workbook.get_sheet_by_name(self.sheet)
+        except Exception as exc:
+            listed = ", ".join(repr(n) for n in names)
+            raise _malformed(
+                source_name, f"sheet {self.sheet!r} not found (sheets: {listed})"
+            ) from exc
+
+
+def _header(cells: list[Any], merged: list[tuple[tuple[int, int], tuple[int, int]]]) -> list[str]:
+    """Header labels; a merged header cell names every column it spans."""
+    names = [_label(c) for c in cells]
+    for (_, first_col), (_, last_col) in merged:
+        if first_col < len(names):
+            label = names[first_col]
+            for column in range(first_col + 1, last_col + 1):
+                if column < len(names) and not names[column]:
+                    names[column] = label
+    return names
+
+
+def _label(cell: Any) -> str:
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell).strip()
+
+
+def check_archive(path: Path, source_name: str, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
+    """Refuse corrupt archives and zip bombs before any decompression happens."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise _malformed(
+            source_name, f"not an .xlsx workbook (corrupt or another format): {exc}"
+        ) from exc
+    if len(members) > MAX_ENTRIES:
+        raise _malformed(source_name, f"the workbook holds {len(members)} parts; refused")
+    total = sum(m.file_size for m in members)
+    if total > max_size:
+        msg = f"the workbook expands to {total:,} bytes, over the {max_size:,} byte limit; refused"
+        raise _malformed(source_name, msg)
+    for member in members:
+        if member.file_size > 1 << 20 and member.file_size > MAX_RATIO * max(
+            member.compress_size, 1
+        ):
+            msg = (
+                f"part {member.filename} is compressed {member.file_size // max(member.compress_size, 1)}:1 "
+                "(a zip bomb?); refused"
+            )
+            raise _malformed(source_name, msg)
+    if "xl/workbook.xml" not in {m.filename for m in members}:
+        raise _malformed(source_name, "not an .xlsx workbook (no xl/workbook.xml)")
+
+
+def _malformed(source_name: str, message: str) -> MalformedFileError:
+    return MalformedFileError(DataProblem(message, Location(source_name)))

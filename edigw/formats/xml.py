@@ -1,0 +1,273 @@
+"""XML reader: one record per element at the mapping's document path, streamed with lxml.
+
+``iterparse`` builds each document element, the reader detaches it from the tree before
+handing it over, and nothing keeps it afterwards: a 1 GB feed maps in flat memory.
+Field selectors are XPaths relative to the document element, compiled once per mapping;
+plain child paths (``o:Lines/o:Line``, ``@currency``) take lxml's faster ``find`` route.
+
+Secure by default: no DTD loading, no entity resolution, no network, no huge trees, and any
+DTD that declares entities is refused before parsing ("billion laughs" bombs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from edigw.errors import DataProblem, MalformedFileError, MappingError
+from edigw.model import Location
+
+_NAME = r"[A-Za-z_][\w.-]*"
+_QNAME = rf"(?:{_NAME}:)?{_NAME}"
+_CHILD_PATH = re.compile(rf"{_QNAME}(?:/{_QNAME})*")
+_ATTRIBUTE = re.compile(rf"(?:({_QNAME}(?:/{_QNAME})*)/)?@({_QNAME})")
+_PROLOG_SCAN = 1 << 16
+
+Accessor = Callable[[Any], Any]
+
+
+class _Paths:
+    """Selectors compiled once per reader (so once per mapping load and file)."""
+
+    def __init__(self, namespaces: Mapping[str, str]) -> None:
+        self.namespaces = dict(namespaces)
+        self.values: dict[str, Accessor] = {}
+        self.children: dict[str, Accessor] = {}
+
+    def qualify(self, name: str) -> str:
+        if ":" not in name:
+            return name
+        prefix, local = name.split(":", 1)
+        try:
+            return "{" + self.namespaces[prefix] + "}" + local
+        except KeyError:
+            msg = f"namespace prefix {prefix!r} is not declared in source.namespaces"
+            raise ValueError(msg) from None
+
+    def qualify_path(self, path: str) -> str:
+        return "/".join(self.qualify(step) for step in path.split("/"))
+
+    def value(self, selector: str) -> Accessor:
+        accessor = self.values.get(selector)
+        if accessor is None:
+            accessor = self.values[selector] = self._compile_value(selector)
+        return accessor
+
+    def child(self, selector: str) -> Accessor:
+        accessor = self.children.get(selector)
+        if accessor is None:
+            accessor = self.children[selector] = self._compile_children(selector)
+        return accessor
+
+    def _compile_value(self, selector: str) -> Accessor:
+        if selector.startswith("/"):
+            msg = (
+                f"XPath {selector!r} is absolute; fields are read relative to the document "
+                "element (document_path): drop the leading /"
+            )
+            raise ValueError(msg)
+        if _CHILD_PATH.fullmatch(selector):
+            path = self.qualify_path(selector)
+            return lambda el: el.findtext(path)
+        attribute = _ATTRIBUTE.fullmatch(selector)
+        if attribute:
+            owner, name = attribute.groups()
+            qname = self.qualify(name)
+            if owner is None:
+                return lambda el: el.get(qname)
+            owner_path = self.qualify_path(owner)
+
+            def owned(el: Any) -> Any:
+                found = el.find(owner_path)
+                return None if found is None else found.get(qname)
+
+            return owned
+        xpath = self._xpath(selector)
+
+        def evaluate(el: Any) -> Any:
+            result = xpath(el)
+            if isinstance(result, list):
+                if not result:
+                    return None
+                result = result[0]
+            if isinstance(result, etree._Element):
+                return "".join(result.itertext())
+            if isinstance(result, bool):
+                return result
+            if isinstance(result, float):
+                return int(result) if result.is_integer() else result
+            return None if result is None else str(result)
+
+        return evaluate
+
+    def _compile_children(self, selector: str) -> Accessor:
+        if selector.startswith("/"):
+            msg = f"XPath {selector!r} is absolute; lists are read relative to the document element"
+            raise ValueError(msg)
+        if _CHILD_PATH.fullmatch(selector):
+            path = self.qualify_path(selector)
+            return lambda el: el.findall(path)
+        xpath = self._xpath(selector)
+
+        def elements(el: Any) -> list[Any]:
+            result = xpath(el)
+            return (
+                [r for r in result if isinstance(r, etree._Element)]
+                if isinstance(result, list)
+                else []
+            )
+
+        return elements
+
+    def _xpath(self, selector: str) -> etree.XPath:
+        try:
+            return etree.XPath(selector, namespaces=self.namespaces, smart_strings=False)
+        except etree.XPathSyntaxError as exc:
+            msg = f"invalid XPath {selector!r}: {exc}"
+            raise ValueError(msg) from exc
+
+
+class _Shared:
+    __slots__ = ("name", "paths")
+
+    def __init__(self, name: str, paths: _Paths) -> None:
+        self.name = name
+        self.paths = paths
+
+
+class XmlRecord:
+    """One document element (or a nested element from ``children``)."""
+
+    __slots__ = ("_shared", "element", "xpath")
+
+    def __init__(self, shared: _Shared, element: Any, xpath: str) -> None:
+        self._shared = shared
+        self.element = element
+        self.xpath = xpath
+
+    @property
+    def location(self) -> Location:
+        return Location(self._shared.name, line=self.element.sourceline, xpath=self.xpath)
+
+    def value(self, selector: str) -> Any:
+        value = self._shared.paths.value(selector)(self.element)
+        return value or None if isinstance(value, str) else value
+
+    def where(self, selector: str) -> Location:
+        line = self.element.sourceline
+        paths = self._shared.paths
+        try:
+            if _CHILD_PATH.fullmatch(selector):
+                found = self.element.find(paths.qualify_path(selector))
+                if found is not None:
+                    line = found.sourceline
+        except (ValueError, SyntaxError):
+            pass
+        return Location(self._shared.name, line=line, xpath=f"{self.xpath}/{selector}")
+
+    def children(self, selector: str) -> Sequence[XmlRecord]:
+        elements = self._shared.paths.child(selector)(self.element)
+        base = f"{self.xpath}/{selector}"
+        return [XmlRecord(self._shared, el, f"{base}[{i}]") for i, el in enumerate(elements, 1)]
+
+
+class XmlReader:
+    """Streams the elements at ``document_path``; selectors are relative XPaths."""
+
+    def __init__(self, document_path: str, namespaces: Mapping[str, str]) -> None:
+        self.document_path = document_path
+        self._paths = _Paths(namespaces)
+        steps = [s for s in document_path.split("/") if s]
+        if not steps or not all(re.fullmatch(_QNAME, s) for s in steps):
+            msg = f"document_path {document_path!r} must be a plain path like /o:Orders/o:Order"
+            raise MappingError(msg)
+        try:
+            self._tags = [self._paths.qualify(s) for s in steps]
+        except ValueError as exc:
+            raise MappingError(str(exc)) from exc
+
+    @classmethod
+    def from_source(cls, source: Mapping[str, Any]) -> XmlReader:
+        return cls(source.get("document_path", "/"), source.get("namespaces", {}))
+
+    def check_selector(self, selector: str) -> str | None:
+        """Compile ``selector`` now, so a bad XPath fails the mapping at load time."""
+        try:
+            self._paths.value(selector)
+            self._paths.child(selector)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def records(self, path: Path, *, source_name: str) -> Iterator[XmlRecord]:
+        _refuse_entity_declarations(path, source_name)
+        shared = _Shared(source_name, self._paths)
+        tags = self._tags
+        depth = len(tags)
+        base = self.document_path.rstrip("/")
+        context = etree.iterparse(
+            str(path),
+            events=("end",),
+            tag=tags[-1],
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        index = 0
+        try:
+            for _, element in context:
+                if not _at_path(element, tags, depth):
+                    continue
+                index += 1
+                parent = element.getparent()
+                if parent is not None:
+                    parent.remove(element)  # detached: freed as soon as the engine is done
+                yield XmlRecord(shared, element, f"{base}[{index}]")
+        except etree.XMLSyntaxError as exc:
+            message = exc.msg or str(exc)
+            if "entit" in message.lower():
+                message += " (entity references are not expanded: edigw refuses DTD entities)"
+            problem = DataProblem(
+                f"malformed XML: {message}", Location(source_name, line=exc.lineno)
+            )
+            raise MalformedFileError(problem) from exc
+        except OSError as exc:
+            problem = DataProblem(f"cannot read XML: {exc}", Location(source_name))
+            raise MalformedFileError(problem) from exc
+
+
+def _at_path(element: Any, tags: list[str], depth: int) -> bool:
+    node = element
+    for i in range(depth - 2, -1, -1):
+        node = node.getparent()
+        if node is None or node.tag != tags[i]:
+            return False
+    return node.getparent() is None
+
+
+def _refuse_entity_declarations(path: Path, source_name: str) -> None:
+    """Entity declarations have no place in a partner feed and are how XML bombs work."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_PROLOG_SCAN)
+    except OSError as exc:
+        raise MalformedFileError(
+            DataProblem(f"cannot read XML: {exc}", Location(source_name))
+        ) from exc
+    doctype = head.find(b"<!DOCTYPE")
+    if doctype < 0:
+        return
+    if b"<!ENTITY" in head[doctype:]:
+        line = head[: head.find(b"<!ENTITY", doctype)].count(b"\n") + 1
+        msg = (
+            "the XML declares entities in its DTD; edigw refuses them (entity-expansion "
+            "bombs). Ask the partner to send the file without a DOCTYPE"
+        )
+        raise MalformedFileError(DataProblem(msg, Location(source_name, line=line)))

@@ -1,0 +1,814 @@
+"""The mapping engine: a mapping file compiled once into small closures, applied to records.
+
+Compilation turns every target field into a function ``build(record, ctx, parent_pointer)``
+that reads, trims, maps, looks up and converts one value. Applying a mapping is then a walk of
+those functions per document, with no interpretation of the YAML left in the hot path.
+
+Problems are collected per document, all at once, each with the source Location and the JSON
+pointer of the target field. Payloads are validated against the contract's request schema of
+the target operation; a schema error is traced back to the source value that produced it by
+mapping the document a second time with tracing on (only failed documents pay for that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema_rs
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from edigw.errors import DataProblem, MappingError
+from edigw.formats import reader_for
+from edigw.mapping.expressions import (
+    Expression,
+    ExpressionError,
+    RecordView,
+    compile_expression,
+    make_environment,
+)
+from edigw.mapping.loader import KeyPath, MappingSource, read_mapping
+from edigw.mapping.lookups import LookupTable, load_table
+from edigw.mapping.types import check_format, converter, to_string
+from edigw.model import Location, MappedDocument, Reader, Record
+
+DEFAULT_TIMEZONE = "Europe/Paris"
+_MISSING: Any = object()
+_TYPE_OPTIONS = {
+    "format": ("date", "datetime"),
+    "scale": ("decimal",),
+    "decimal": ("decimal",),
+    "thousands": ("decimal", "int"),
+    "true_values": ("bool",),
+    "false_values": ("bool",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Where one target value came from: for ``--explain`` and for locating schema errors."""
+
+    pointer: str
+    value: Any
+    origin: str
+    location: Location | None
+    record: Location
+    raw: Any = None
+
+
+class _Ctx:
+    """Per-document state handed down the builders."""
+
+    __slots__ = ("problems", "records", "trace")
+
+    def __init__(self, records: Sequence[Record], trace: dict[str, Trace] | None) -> None:
+        self.problems: list[DataProblem] = []
+        self.records = records
+        self.trace = trace
+
+
+class _Records:
+    """``records`` in expressions: the document's records as read-only views."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index: int) -> RecordView:
+        return RecordView(self._records[index])
+
+    def __iter__(self) -> Iterator[RecordView]:
+        return (RecordView(r) for r in self._records)
+
+
+Builder = Callable[[Record, _Ctx, str], Any]
+
+
+def _escape(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainedDocument:
+    """A mapped document with, for every target value, where it came from."""
+
+    document: MappedDocument
+    traces: list[Trace]
+
+
+@dataclass(frozen=True)
+class CompiledMapping:
+    """A loaded mapping, ready to apply to any number of files (thread-safe, immutable)."""
+
+    path: Path
+    target: str
+    source: Mapping[str, Any]
+    per: str
+    description: str
+    _root: Builder = field(repr=False)
+    _key: Builder = field(repr=False)
+    _group_by: tuple[str, ...] = field(repr=False)
+    _record_filter: Callable[[Record], bool] | None = field(repr=False)
+    _document_filter: Callable[[dict[str, Any], Record], bool] | None = field(repr=False)
+    _validator: Any = field(repr=False)
+
+    def reader(self, *, encoding: str | None = None) -> Reader:
+        """A fresh reader for this mapping's source; ``encoding`` overrides the mapping's."""
+        source = dict(self.source)
+        if encoding and encoding != "auto":
+            source["encoding"] = encoding
+        return reader_for(source)
+
+    def map_file(
+        self,
+        path: Path,
+        *,
+        source_name: str,
+        encoding: str | None = None,
+        notes: list[str] | None = None,
+    ) -> Iterator[MappedDocument]:
+        """Documents of ``path``, streaming. Whole-file problems raise ``MalformedFileError``.
+
+        ``notes``, when given, receives what the reader decided on its own (e.g. the detected
+        encoding), for the operator.
+        """
+        reader = self.reader(encoding=encoding)
+        if notes is not None and hasattr(reader, "notes"):
+            reader.notes = notes
+        yield from self.map_records(reader.records(path, source_name=source_name))
+
+    def explain_file(
+        self, path: Path, *, source_name: str, encoding: str | None = None
+    ) -> Iterator[ExplainedDocument]:
+        """Like ``map_file``, with the origin of every target value (slower: for people)."""
+        records = self.reader(encoding=encoding).records(path, source_name=source_name)
+        for group in self._groups(records):
+            traces: dict[str, Trace] = {}
+            document = self._document(group, traces)
+            if document is not None:
+                yield ExplainedDocument(document, list(traces.values()))
+
+    def map_records(self, records: Iterable[Record]) -> Iterator[MappedDocument]:
+        """Documents made from already-read records (the core of ``map_file``)."""
+        for group in self._groups(records):
+            document = self._document(group, None)
+            if document is not None:
+                yield document
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _groups(self, records: Iterable[Record]) -> Iterator[list[Record]]:
+        keep = self._record_filter
+        if keep is not None:
+            records = (r for r in records if keep(r))
+        if self.per == "file":
+            everything = list(records)
+            if everything:
+                yield everything
+        elif self.per == "group":
+            yield from _consecutive_groups(records, self._group_by)
+        else:
+            for record in records:
+                yield [record]
+
+    def _document(
+        self, group: list[Record], trace: dict[str, Trace] | None
+    ) -> MappedDocument | None:
+        first = group[0]
+        ctx = _Ctx(group, trace)
+        if isinstance(first, _GroupProblem):
+            ctx.problems.append(first.problem)
+            group = group[1:]
+            first = group[0]
+            ctx.records = group
+        payload = self._root(first, ctx, "") or {}
+        key_ctx = _Ctx(group, None)
+        key = self._key(first, key_ctx, "")
+        for problem in key_ctx.problems:
+            ctx.problems.append(DataProblem(f"key: {problem.message}", problem.location))
+        location = first.location
+        if key is None:
+            key = str(location)
+        keep = self._document_filter
+        if keep is not None and not ctx.problems and not keep(payload, first):
+            return None
+        if not ctx.problems:
+            validator = self._validator
+            if validator is not None and not validator.is_valid(payload):
+                ctx.problems.extend(self._schema_problems(group, payload))
+        return MappedDocument(
+            key=str(key),
+            operation=self.target,
+            location=location,
+            payload=None if ctx.problems else payload,
+            problems=ctx.problems,
+        )
+
+    def _schema_problems(self, group: list[Record], payload: dict[str, Any]) -> list[DataProblem]:
+        traces: dict[str, Trace] = {}
+        self._root(group[0], _Ctx(group, traces), "")
+        problems = []
+        for error in self._validator.iter_errors(payload):
+            pointer = "".join("/" + _escape(str(p)) for p in error.instance_path)
+            message = error.message
+            kind = error.kind.name
+            if kind == "required":
+                pointer += "/" + _escape(str(error.kind.as_dict().get("property", "")))
+                message = "required by Ecolix but missing"
+            elif kind == "falseSchema":
+                message = f"unexpected field {pointer.rsplit('/', 1)[-1]!r} for Ecolix"
+            problems.append(DataProblem(message, _locate(pointer, traces, group[0]), pointer))
+        return problems
+
+
+def _locate(pointer: str, traces: Mapping[str, Trace], fallback: Record) -> Location:
+    """The source location behind ``pointer``: its own value, else a value under or above it."""
+    hit = traces.get(pointer)
+    if hit is not None and hit.location is not None:
+        return hit.location
+    prefix = pointer + "/"
+    for candidate, trace in traces.items():
+        if candidate.startswith(prefix):
+            return trace.record
+    probe = pointer
+    while probe:
+        probe = probe.rsplit("/", 1)[0]
+        hit = traces.get(probe)
+        if hit is not None:
+            return hit.record
+    return fallback.location
+
+
+class _GroupProblem:
+    """A marker heading a group whose records are not consecutive (a data problem)."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: DataProblem) -> None:
+        self.problem = problem
+
+
+def _consecutive_groups(
+    records: Iterable[Record], selectors: tuple[str, ...]
+) -> Iterator[list[Any]]:
+    """Runs of consecutive records sharing the ``by`` value(s); a key seen again is a problem."""
+    seen: dict[tuple[Any, ...], Location] = {}
+    current: list[Any] = []
+    current_key: tuple[Any, ...] | None = None
+    for record in records:
+        key = tuple(_clean(record.value(s)) for s in selectors)
+        if current and key == current_key:
+            current.append(record)
+            continue
+        if current:
+            yield current
+        current = [record]
+        current_key = key
+        if None in key:
+            missing = selectors[key.index(None)]
+            message = f"the grouping value {missing!r} is empty"
+            current.insert(0, _GroupProblem(DataProblem(message, record.where(missing))))
+        elif key in seen:
+            message = (
+                f"records of {' / '.join(map(str, key))} are not consecutive: this document "
+                f"already started at {seen[key]}; sort the file by {', '.join(selectors)}"
+            )
+            current.insert(0, _GroupProblem(DataProblem(message, record.location)))
+        else:
+            seen[key] = record.location
+    if current:
+        yield current
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def _truthy(value: Any) -> bool:
+    return bool(value) and value not in ("false", "False", "0")
+
+
+# -- compilation ---------------------------------------------------------------------------
+
+
+def load_mapping(path: Path) -> CompiledMapping:
+    """Read, check and compile a mapping file; ``MappingError`` lists every problem at once."""
+    source = read_mapping(path)
+    return _Compiler(source).compile()
+
+
+class _Compiler:
+    """Walks the mapping data once, building closures and collecting problems with lines."""
+
+    def __init__(self, source: MappingSource) -> None:
+        self.source = source
+        self.data = source.data
+        self.problems: list[str] = []
+        self.env: ImmutableSandboxedEnvironment = make_environment()
+        self.tables: dict[tuple[Path, str, str], LookupTable] = {}
+        src = self.data["source"]
+        self.decimal_sep: str = src.get("decimal", ".")
+        self.thousands: str = src.get("thousands", "")
+        self.reader: Any = None
+        try:
+            self.reader = reader_for(src)
+        except MappingError as exc:
+            self.fail(("source",), str(exc))
+        self.tz = self._timezone()
+
+    def fail(self, keys: KeyPath, message: str) -> None:
+        self.problems.append(f"{self.source.where(keys)}: {message}")
+
+    def compile(self) -> CompiledMapping:
+        data = self.data
+        docs = data["documents"]
+        per = "record" if docs["per"] == "element" else docs["per"]
+        by = docs.get("by")
+        group_by = (by,) if isinstance(by, str) else tuple(by or ())
+        if per == "group" and not group_by:
+            self.fail(("documents", "per"), "per: group needs `by:` (the column(s) of the key)")
+        if per != "group" and group_by:
+            self.fail(("documents", "by"), "`by:` only applies to per: group")
+        for i, selector in enumerate(group_by):
+            keys: KeyPath = ("documents", "by") if isinstance(by, str) else ("documents", "by", i)
+            self._check_selector(selector, keys)
+        root = self._object(data["fields"], ("fields",), "", in_list=False, per=per)
+        key_spec = data["key"]
+        if isinstance(key_spec, dict) and ("fields" in key_spec or "each" in key_spec):
+            self.fail(("key",), "the key is one value, not an object or list")
+            key_builder: Builder = _nothing
+        else:
+            key_builder = self._leaf(key_spec, ("key",), "", key=True)
+        validator = self._validator(data["target"])
+        record_filter = self._record_filter()
+        document_filter = self._document_filter(docs)
+        if self.problems:
+            name = self.source.path.name
+            first = self.problems[0]
+            msg = f"{name}: {len(self.problems)} problem(s): {first}"
+            raise MappingError(msg, self.problems)
+        return CompiledMapping(
+            path=self.source.path,
+            target=data["target"],
+            source=dict(data["source"]),
+            per=per,
+            description=data.get("description", ""),
+            _root=root,
+            _key=key_builder,
+            _group_by=group_by,
+            _record_filter=record_filter,
+            _document_filter=document_filter,
+            _validator=validator,
+        )
+
+    # -- pieces ------------------------------------------------------------------------
+
+    def _timezone(self) -> ZoneInfo | None:
+        name = self.data.get("timezone", DEFAULT_TIMEZONE)
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.fail(("timezone",), f"unknown time zone {name!r} (e.g. Europe/Paris)")
+            return None
+
+    def _validator(self, target: str) -> Any:
+        from edigw.ecolix.contract import ContractError, load_contract
+
+        try:
+            schema = load_contract().operation(target).request_schema
+        except ContractError as exc:
+            self.fail(("target",), str(exc))
+            return None
+        if schema is None:
+            self.fail(("target",), f"{target} is not a write operation")
+            return None
+        return jsonschema_rs.validator_for(schema, validate_formats=True)
+
+    def _expression(self, text: str, keys: KeyPath) -> Expression | None:
+        try:
+            return compile_expression(self.env, text)
+        except ValueError as exc:
+            self.fail(keys, str(exc))
+            return None
+
+    def _record_filter(self) -> Callable[[Record], bool] | None:
+        when = self.data.get("when")
+        skip = self.data.get("skip")
+        when_fn = self._expression(when, ("when",)) if when else None
+        skip_fn = self._expression(skip, ("skip",)) if skip else None
+        if when_fn is None and skip_fn is None:
+            return None
+
+        def keep(record: Record) -> bool:
+            view = RecordView(record)
+            try:
+                if when_fn is not None and not _truthy(when_fn(record=view)):
+                    return False
+                return not (skip_fn is not None and _truthy(skip_fn(record=view)))
+            except ExpressionError:
+                return True  # the record stays; its fields will report what is wrong
+
+        return keep
+
+    def _document_filter(
+        self, docs: Mapping[str, Any]
+    ) -> Callable[[dict[str, Any], Record], bool] | None:
+        when = docs.get("when")
+        skip = docs.get("skip")
+        when_fn = self._expression(when, ("documents", "when")) if when else None
+        skip_fn = self._expression(skip, ("documents", "skip")) if skip else None
+        if when_fn is None and skip_fn is None:
+            return None
+
+        def keep(payload: dict[str, Any], record: Record) -> bool:
+            names = {"payload": payload, "record": RecordView(record)}
+            try:
+                if when_fn is not None and not _truthy(when_fn(**names)):
+                    return False
+                return not (skip_fn is not None and _truthy(skip_fn(**names)))
+            except ExpressionError:
+                return True
+
+        return keep
+
+    def _check_selector(self, selector: str, keys: KeyPath) -> None:
+        check = getattr(self.reader, "check_selector", None)
+        if check is not None:
+            problem = check(selector)
+            if problem:
+                self.fail(keys, problem)
+
+    def _object(
+        self, fields: Mapping[str, Any], keys: KeyPath, suffix: str, *, in_list: bool, per: str
+    ) -> Builder:
+        items: list[tuple[str, Builder]] = []
+        for name, spec in fields.items():
+            items.append((name, self._field(name, spec, (*keys, name), in_list=in_list, per=per)))
+        children = tuple(items)
+        root = not keys[:-1] and suffix == ""
+
+        def build_object(record: Record, ctx: _Ctx, parent: str) -> Any:
+            pointer = parent + suffix
+            out: dict[str, Any] = {}
+            for name, build in children:
+                value = build(record, ctx, pointer)
+                if value is not None:
+                    out[name] = value
+            if out or root:
+                return out
+            return None
+
+        return build_object
+
+    def _field(self, name: str, spec: Any, keys: KeyPath, *, in_list: bool, per: str) -> Builder:
+        suffix = "/" + _escape(name)
+        if not isinstance(spec, dict):
+            return self._leaf(spec, keys, suffix)
+        if "fields" in spec:
+            for option in ("from", "value", "expr", "type", "map", "lookup", "default"):
+                if option in spec:
+                    self.fail(
+                        (*keys, option), f"{option!r} does not apply to a field with `fields`"
+                    )
+            return self._nested(spec, keys, suffix, in_list=in_list, per=per)
+        if "each" in spec:
+            self.fail((*keys, "each"), "a list (`each`) needs `fields` for its items")
+            return _nothing
+        return self._leaf(spec, keys, suffix)
+
+    def _nested(
+        self, spec: Mapping[str, Any], keys: KeyPath, suffix: str, *, in_list: bool, per: str
+    ) -> Builder:
+        fields_keys = (*keys, "fields")
+        required = bool(spec.get("required", False))
+        when = spec.get("when")
+        when_fn = self._expression(when, (*keys, "when")) if when else None
+        each = spec.get("each")
+        if each is None:
+            inner = self._object(spec["fields"], fields_keys, suffix, in_list=in_list, per=per)
+            return _guarded_object(inner, when_fn, required=required, suffix=suffix)
+        if each == "records":
+            if in_list:
+                self.fail((*keys, "each"), "`each: records` cannot be nested in another list")
+            if per == "record":
+                self.fail(
+                    (*keys, "each"),
+                    "`each: records` needs documents made of several records (per: group or file)",
+                )
+        else:
+            self._check_selector(each, (*keys, "each"))
+        item = self._object(spec["fields"], fields_keys, "", in_list=True, per=per)
+        return _list_builder(item, each, when_fn, required=required, suffix=suffix)
+
+    def _leaf(self, spec: Any, keys: KeyPath, suffix: str, *, key: bool = False) -> Builder:
+        if not isinstance(spec, dict):
+            spec = {"from": spec}
+        selector: str | None = spec.get("from")
+        constant = spec.get("value", _MISSING)
+        expr_text = spec.get("expr")
+        if selector is None and constant is _MISSING and expr_text is None:
+            self.fail(keys, "say where the value comes from: `from`, `value` or `expr`")
+            return _nothing
+        if constant is not _MISSING and (selector is not None or expr_text is not None):
+            self.fail((*keys, "value"), "a constant `value` cannot be combined with `from`/`expr`")
+        if selector is not None:
+            self._check_selector(selector, (*keys, "from"))
+        kind = "string" if key else spec.get("type", "string")
+        for option, kinds in _TYPE_OPTIONS.items():
+            if option in spec and kind not in kinds:
+                self.fail((*keys, option), f"{option!r} applies to type {' or '.join(kinds)} only")
+        fmt = spec.get("format")
+        if fmt is not None:
+            try:
+                check_format(fmt, kind)
+            except ValueError as exc:
+                self.fail((*keys, "format"), str(exc))
+                fmt = None
+        convert = converter(
+            kind,
+            fmt=fmt,
+            decimal_sep=spec.get("decimal", self.decimal_sep),
+            thousands=spec.get("thousands", self.thousands),
+            scale=spec.get("scale"),
+            tz=self.tz,
+            **{k: spec[k] for k in ("true_values", "false_values") if k in spec},
+        )
+        expr_fn = self._expression(expr_text, (*keys, "expr")) if expr_text else None
+        when = spec.get("when")
+        when_fn = self._expression(when, (*keys, "when")) if when else None
+        value_map: dict[str, Any] | None = spec.get("map")
+        table = self._table(spec["lookup"], (*keys, "lookup")) if "lookup" in spec else None
+        on_miss = spec.get("on_miss", "fail")
+        if "on_miss" in spec and value_map is None and table is None:
+            self.fail((*keys, "on_miss"), "`on_miss` applies to `map` or `lookup` only")
+        default = _MISSING
+        if "default" in spec:
+            try:
+                default = convert(spec["default"])
+            except ValueError as exc:
+                self.fail((*keys, "default"), f"default {exc}")
+        elif on_miss == "default" and (value_map is not None or table is not None):
+            self.fail((*keys, "on_miss"), "on_miss: default needs a `default:` value")
+        constant_value: Any = None
+        if constant is not _MISSING:
+            try:
+                constant_value = convert(constant)
+            except ValueError as exc:
+                self.fail((*keys, "value"), str(exc))
+        return _leaf_builder(
+            _LeafPlan(
+                suffix=suffix,
+                selector=selector,
+                constant=constant_value if constant is not _MISSING else None,
+                is_constant=constant is not _MISSING,
+                expr=expr_fn,
+                when=when_fn,
+                trim=bool(spec.get("trim", True)),
+                case=spec.get("case"),
+                value_map=value_map,
+                table=table,
+                on_miss=on_miss,
+                default=default,
+                required=key or bool(spec.get("required", False)),
+                convert=convert,
+                kind=kind,
+                origin=_origin(selector, constant, expr_text),
+            )
+        )
+
+    def _table(self, spec: Mapping[str, str], keys: KeyPath) -> LookupTable | None:
+        path = (self.source.path.parent / spec["table"]).resolve()
+        cache_key = (path, spec["key"], spec["value"])
+        if cache_key in self.tables:
+            return self.tables[cache_key]
+        try:
+            table = load_table(path, key=spec["key"], value=spec["value"])
+        except MappingError as exc:
+            for problem in exc.problems:
+                self.fail((*keys, "table"), problem)
+            return None
+        self.tables[cache_key] = table
+        return table
+
+
+def _origin(selector: str | None, constant: Any, expr: str | None) -> str:
+    if expr is not None:
+        base = f"expression {expr!r}"
+        return f"{base} on {selector!r}" if selector else base
+    if selector is not None:
+        return repr(selector)
+    return f"constant {constant!r}"
+
+
+def _nothing(record: Record, ctx: _Ctx, parent: str) -> Any:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _LeafPlan:
+    suffix: str
+    selector: str | None
+    constant: Any
+    is_constant: bool
+    expr: Expression | None
+    when: Expression | None
+    trim: bool
+    case: str | None
+    value_map: dict[str, Any] | None
+    table: LookupTable | None
+    on_miss: str
+    default: Any
+    required: bool
+    convert: Callable[[Any], Any]
+    kind: str
+    origin: str
+
+
+_CASES: dict[str, Callable[[str], str]] = {
+    "upper": str.upper,
+    "lower": str.lower,
+    "title": str.title,
+}
+
+
+def _leaf_builder(plan: _LeafPlan) -> Builder:
+    """One field's closure. Plan attributes are copied to locals: the hot path reads no YAML."""
+    suffix = plan.suffix
+    selector = plan.selector
+    is_constant = plan.is_constant
+    constant = plan.constant
+    expr = plan.expr
+    when = plan.when
+    trim = plan.trim
+    case = _CASES[plan.case] if plan.case else None
+    value_map = plan.value_map
+    table = plan.table.values if plan.table is not None else None
+    table_name = plan.table.name if plan.table is not None else ""
+    on_miss = plan.on_miss
+    default = plan.default
+    has_default = default is not _MISSING
+    required = plan.required
+    convert = plan.convert
+    origin = plan.origin
+
+    def where(record: Record) -> Location:
+        return record.where(selector) if selector is not None else record.location
+
+    def problem(record: Record, ctx: _Ctx, parent: str, message: str) -> None:
+        pointer = parent + suffix if suffix else None
+        ctx.problems.append(DataProblem(message, where(record), pointer))
+
+    def note(record: Record, ctx: _Ctx, parent: str, raw: Any, value: Any, how: str) -> None:
+        assert ctx.trace is not None
+        pointer = parent + suffix
+        ctx.trace[pointer] = Trace(
+            pointer,
+            value,
+            how,
+            where(record) if selector is not None else None,
+            record.location,
+            raw,
+        )
+
+    def missing(record: Record, ctx: _Ctx, parent: str, raw: Any, why: str) -> Any:
+        if required:
+            problem(record, ctx, parent, why)
+        elif ctx.trace is not None:
+            note(record, ctx, parent, raw, None, f"{origin}: empty, omitted")
+        return None
+
+    def translate(record: Record, ctx: _Ctx, parent: str, value: Any) -> Any:
+        text = value if isinstance(value, str) else to_string(value)
+        if value_map is not None:
+            hit = value_map.get(text, _MISSING)
+            if hit is not _MISSING:
+                return hit
+            known = ", ".join(repr(k) for k in list(value_map)[:8])
+            why = f"{text!r} is not in the value map (known: {known})"
+        else:
+            assert table is not None
+            hit = table.get(text, _MISSING)
+            if hit is not _MISSING:
+                return hit
+            why = f"{text!r} not found in lookup table {table_name}"
+        if on_miss == "passthrough":
+            return value
+        if on_miss == "default":
+            return _MISSING
+        problem(record, ctx, parent, why)
+        return None
+
+    def build_leaf(record: Record, ctx: _Ctx, parent: str) -> Any:
+        if when is not None:
+            try:
+                if not _truthy(when(record=RecordView(record), records=_Records(ctx.records))):
+                    return None
+            except ExpressionError as exc:
+                problem(record, ctx, parent, str(exc))
+                return None
+        value = constant if is_constant else record.value(selector) if selector else None
+        raw = value
+        if trim and value.__class__ is str:
+            value = value.strip() or None
+        if expr is not None:
+            try:
+                value = expr(value=value, record=RecordView(record), records=_Records(ctx.records))
+            except ExpressionError as exc:
+                problem(record, ctx, parent, str(exc))
+                return None
+            if value == "":
+                value = None
+        if value is None:
+            if has_default:
+                if ctx.trace is not None:
+                    note(record, ctx, parent, raw, default, f"{origin}: empty, default")
+                return default
+            why = f"required value missing ({origin} is empty)"
+            return missing(record, ctx, parent, raw, why)
+        if is_constant:
+            if ctx.trace is not None:
+                note(record, ctx, parent, raw, value, origin)
+            return value
+        if case is not None and value.__class__ is str:
+            value = case(value)
+        if value_map is not None or table is not None:
+            value = translate(record, ctx, parent, value)
+            if value is None:
+                return None
+            if value is _MISSING:
+                if ctx.trace is not None:
+                    note(record, ctx, parent, raw, default, f"{origin}: not mapped, default")
+                return default if has_default else None
+        try:
+            result = convert(value)
+        except ValueError as exc:
+            problem(record, ctx, parent, str(exc))
+            return None
+        if ctx.trace is not None:
+            note(record, ctx, parent, raw, result, origin)
+        return result
+
+    return build_leaf
+
+
+def _guarded_object(
+    inner: Builder, when: Expression | None, *, required: bool, suffix: str
+) -> Builder:
+    if when is None and not required:
+        return inner
+
+    def build(record: Record, ctx: _Ctx, parent: str) -> Any:
+        if when is not None:
+            try:
+                if not _truthy(when(record=RecordView(record), records=_Records(ctx.records))):
+                    return None
+            except ExpressionError as exc:
+                ctx.problems.append(DataProblem(str(exc), record.location, parent + suffix))
+                return None
+        value = inner(record, ctx, parent)
+        if value is None and required:
+            message = "required object missing (all its fields are empty)"
+            ctx.problems.append(DataProblem(message, record.location, parent + suffix))
+        return value
+
+    return build
+
+
+def _list_builder(
+    item: Builder, each: str, when: Expression | None, *, required: bool, suffix: str
+) -> Builder:
+    from_records = each == "records"
+
+    def build_list(record: Record, ctx: _Ctx, parent: str) -> Any:
+        pointer = parent + suffix
+        items = ctx.records if from_records else record.children(each)
+        out: list[Any] = []
+        for element in items:
+            if when is not None:
+                try:
+                    if not _truthy(when(record=RecordView(element), records=_Records(ctx.records))):
+                        continue
+                except ExpressionError as exc:
+                    ctx.problems.append(DataProblem(str(exc), element.location, pointer))
+                    continue
+            value = item(element, ctx, f"{pointer}/{len(out)}")
+            if value is not None:
+                out.append(value)
+        if out:
+            return out
+        if required:
+            where = "records" if from_records else repr(each)
+            message = f"required list is empty (no {where} with values)"
+            ctx.problems.append(DataProblem(message, record.location, pointer))
+        return None
+
+    return build_list
