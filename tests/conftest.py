@@ -5,4 +5,8 @@ Fixture modules live in ``tests/fixtures/`` (one per real part) and are register
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fixtures.sshd", "tests.fixtures.databases"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.sshd",
+    "tests.fixtures.databases",
+    "tests.fixtures.sandbox",
+]
