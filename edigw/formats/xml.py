@@ -160,9 +160,11 @@ class XmlRecord:
     def where(self, selector: str) -> Location:
         line = self.element.sourceline
         paths = self._shared.paths
+        attribute = _ATTRIBUTE.fullmatch(selector)
+        owner = attribute.group(1) if attribute else selector
         try:
-            if _CHILD_PATH.fullmatch(selector):
-                found = self.element.find(paths.qualify_path(selector))
+            if owner and _CHILD_PATH.fullmatch(owner):
+                found = self.element.find(paths.qualify_path(owner))
                 if found is not None:
                     line = found.sourceline
         except (ValueError, SyntaxError):
@@ -209,27 +211,28 @@ class XmlReader:
         tags = self._tags
         depth = len(tags)
         base = self.document_path.rstrip("/")
-        context = etree.iterparse(
-            str(path),
-            events=("end",),
-            tag=tags[-1],
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
         index = 0
         try:
-            for _, element in context:
-                if not _at_path(element, tags, depth):
-                    continue
-                index += 1
-                parent = element.getparent()
-                if parent is not None:
-                    parent.remove(element)  # detached: freed as soon as the engine is done
-                yield XmlRecord(shared, element, f"{base}[{index}]")
+            with path.open("rb") as handle:
+                context = etree.iterparse(
+                    handle,
+                    events=("end",),
+                    tag=tags[-1],
+                    resolve_entities=False,
+                    no_network=True,
+                    load_dtd=False,
+                    huge_tree=False,
+                    remove_comments=True,
+                    remove_pis=True,
+                )
+                for _, element in context:
+                    if not _at_path(element, tags, depth):
+                        continue
+                    index += 1
+                    parent = element.getparent()
+                    if parent is not None:
+                        parent.remove(element)  # detached: freed once the engine is done
+                    yield XmlRecord(shared, element, f"{base}[{index}]")
         except etree.XMLSyntaxError as exc:
             message = exc.msg or str(exc)
             if "entit" in message.lower():
