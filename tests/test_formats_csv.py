@@ -136,3 +136,9 @@ def test_an_oversized_field_is_refused_cleanly(tmp_path: Path) -> None:
     path = write(tmp_path, 'a\n"' + "x" * (2 << 20) + '"\n')
     with pytest.raises(MalformedFileError, match=r"f\.csv:2: unreadable CSV: field larger"):
         read(path)
+
+
+def test_a_repeated_header_label_is_addressed_with_its_rank(tmp_path: Path) -> None:
+    path = write(tmp_path, "Adresse;Adresse;Ville\n1 rue A;Bât. B;Lyon\n")
+    [record] = read(path, delimiter=";")
+    assert (record.value("Adresse"), record.value("Adresse#2")) == ("1 rue A", "Bât. B")

@@ -55,8 +55,10 @@ class _Sheet:
         self.names = list(names)
         self.header_line = header_line
         self.index: dict[str, int] = {}
+        seen: dict[str, int] = {}
         for position, column in enumerate(self.names):
-            self.index.setdefault(column, position)
+            count = seen[column] = seen.get(column, 0) + 1  # repeated labels: Label#2, ...
+            self.index.setdefault(column if count == 1 else f"{column}#{count}", position)
 
     def unknown(self, selector: str) -> MalformedFileError:
         where = f"the header at line {self.header_line}" if self.header_line else "the columns"

@@ -37,6 +37,18 @@ def column_letter(index: int) -> str:
     return letters
 
 
+def column_index(names: Sequence[str]) -> dict[str, int]:
+    """Header label → position; a repeated label's later columns are ``Label#2``, ``Label#3``."""
+    index: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names):
+        if not name:
+            continue
+        count = seen[name] = seen.get(name, 0) + 1
+        index.setdefault(name if count == 1 else f"{name}#{count}", position)
+    return index
+
+
 class _Sheet:
     __slots__ = ("file", "header_row", "index", "letters", "names", "sheet")
 
@@ -45,10 +57,7 @@ class _Sheet:
         self.sheet = sheet
         self.names = names
         self.header_row = header_row
-        self.index: dict[str, int] = {}
-        for position, name in enumerate(names):
-            if name:
-                self.index.setdefault(name, position)
+        self.index = column_index(names)
         self.letters = [column_letter(i) for i in range(len(names))]
 
     def cell(self, column: int, row: int) -> Location:
