@@ -157,6 +157,7 @@ class SftpOutboundSettings:
 
 
 _CONNECTION_FAILURES = (EOFError, paramiko.SSHException, TimeoutError, ConnectionError)
+_REMOTE_FAILURES = (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError)
 
 
 def _describe(exc: BaseException) -> str:
@@ -282,7 +283,7 @@ def connect(settings: SftpEndpointSettings) -> tuple[paramiko.Transport, paramik
     except ChannelError:
         transport.close()
         raise
-    except (paramiko.SSHException, OSError, EOFError) as exc:
+    except _REMOTE_FAILURES as exc:
         transport.close()
         msg = f"cannot open SFTP session on {settings.address} (endpoint {settings.name}): {_describe(exc)}"
         raise ChannelError(msg) from exc
@@ -347,8 +348,10 @@ class SftpConnection:
             sftp = self._ensure()
             try:
                 yield sftp
-            except _CONNECTION_FAILURES:
-                self.drop()
+            except Exception as exc:
+                cause = exc.__cause__ if isinstance(exc, ChannelError) else exc
+                if isinstance(cause, _CONNECTION_FAILURES):
+                    self.drop()  # e.g. a timed-out request: never reuse a session out of step
                 raise
             finally:
                 if not self.alive:
@@ -430,7 +433,7 @@ def _listdir_attr(sftp: paramiko.SFTPClient, folder: str) -> list[paramiko.SFTPA
     kind, msg = client._request(paramiko_sftp.CMD_OPENDIR, folder)
     if kind != paramiko_sftp.CMD_HANDLE:
         msg = f"cannot list {folder}: unexpected server answer"
-        raise paramiko.SFTPError(msg)
+        raise ChannelError(msg)
     handle = msg.get_binary()
     entries: list[paramiko.SFTPAttributes] = []
     try:
@@ -444,7 +447,7 @@ def _listdir_attr(sftp: paramiko.SFTPClient, folder: str) -> list[paramiko.SFTPA
                 break  # SSH_FX_EOF: the listing is complete
             if kind != paramiko_sftp.CMD_NAME:
                 msg = f"cannot list {folder}: unexpected server answer"
-                raise paramiko.SFTPError(msg)
+                raise ChannelError(msg)
             for _ in range(msg.get_int()):
                 name = msg.get_string().decode("utf-8", "surrogateescape")
                 longname = msg.get_string().decode("utf-8", "replace")
@@ -694,7 +697,7 @@ class SftpInboundChannel:
                             size += len(chunk)
                             if len(chunk) < _CHUNK:
                                 break  # a short read is the end of file: spare a round trip
-        except (OSError, EOFError, paramiko.SSHException) as exc:
+        except _REMOTE_FAILURES as exc:
             local.unlink(missing_ok=True)
             if isinstance(exc, _CONNECTION_FAILURES):
                 self._connections.connection(self.settings.endpoint).drop()
@@ -733,7 +736,7 @@ class SftpInboundChannel:
         except ChannelError as exc:
             self._remember(incoming)
             return ChannelActionResult(ok=False, action=action, detail=str(exc))
-        except (OSError, EOFError, paramiko.SSHException) as exc:
+        except _REMOTE_FAILURES as exc:
             self._remember(incoming)
             detail = f"{action} of {remote} on {s.endpoint} failed: {_describe(exc)}"
             return ChannelActionResult(ok=False, action=action, detail=detail)
@@ -822,7 +825,7 @@ class SftpOutboundChannel:
             except ChannelError:
                 self._cleanup(sftp, temp)
                 raise
-            except (OSError, EOFError, paramiko.SSHException) as exc:
+            except _REMOTE_FAILURES as exc:
                 self._cleanup(sftp, temp)
                 msg = f"upload of {name} to {s.endpoint}:{final} failed"
                 raise _remote_error(msg, exc) from exc
@@ -906,7 +909,7 @@ def check_endpoint(
             sftp = paramiko.SFTPClient.from_transport(transport)
         except ChannelError as exc:
             return [*steps, CheckStep("authenticate", ok=False, detail=str(exc))]
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except _REMOTE_FAILURES as exc:
             return [*steps, CheckStep("authenticate", ok=False, detail=_describe(exc))]
         if sftp is None:
             return [*steps, CheckStep("authenticate", ok=False, detail="no SFTP subsystem")]
@@ -918,7 +921,7 @@ def check_endpoint(
             try:
                 count = len(sftp.listdir_attr(folder))
                 steps.append(CheckStep(f"list {folder}", ok=True, detail=f"{count} entries"))
-            except (OSError, EOFError, paramiko.SSHException) as exc:
+            except _REMOTE_FAILURES as exc:
                 steps.append(CheckStep(f"list {folder}", ok=False, detail=_describe(exc)))
         for folder in write_folders:
             probe = _join(folder, f".edigw-check-{secrets.token_hex(4)}.part")
@@ -928,7 +931,7 @@ def check_endpoint(
                 steps.append(
                     CheckStep(f"write {folder}", ok=True, detail="created and removed a test file")
                 )
-            except (OSError, EOFError, paramiko.SSHException) as exc:
+            except _REMOTE_FAILURES as exc:
                 steps.append(CheckStep(f"write {folder}", ok=False, detail=_describe(exc)))
         return steps
     finally:
