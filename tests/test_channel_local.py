@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -209,9 +208,13 @@ def test_watchdog_wakes_the_poller_when_a_file_arrives(tmp_path: Path) -> None:
     event = threading.Event()
     ch.wakeups(event)
     try:
-        time.sleep(0.2)  # let the observer start watching
-        write(tmp_path / "in/a.csv", b"1")
-        assert event.wait(timeout=10)
+        woken = False
+        for attempt in range(20):  # the observer thread may not be watching yet
+            write(tmp_path / f"in/a{attempt}.csv", b"1")
+            if event.wait(timeout=0.5):
+                woken = True
+                break
+        assert woken
     finally:
         ch.close()
 
