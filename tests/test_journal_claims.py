@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -187,6 +188,7 @@ def _claim_all(url: str, node: str, results: list[int], barrier: threading.Barri
             results.extend(d.id for d in docs)
             for d in docs:
                 journal.mark_sent(d.id, now=T0, node=node)
+                time.sleep(0.001)  # the HTTP call: other nodes claim meanwhile
                 journal.mark_done(d.id, now=T0, status=201, object_id=node, response=None)
     finally:
         journal.close()
@@ -228,6 +230,7 @@ def _claim_in_process(
             for d in docs:
                 claimed.append(d.id)
                 journal.mark_sent(d.id, now=T0, node=node)
+                time.sleep(0.001)  # the HTTP call: other nodes claim meanwhile
                 journal.mark_done(d.id, now=T0, status=201, object_id=node, response=None)
     finally:
         journal.close()
@@ -263,3 +266,27 @@ def test_concurrent_processes_never_claim_the_same_document_and_keep_file_order(
             if e.kind == "done" and e.document_id
         ]
         assert sent_order == file_docs
+
+
+def test_sender_threads_sharing_one_journal_never_claim_the_same_document(journal: Journal) -> None:
+    expected = [doc_id for n in range(20) for doc_id in queue_file(journal, 3, tag=str(n))]
+    claimed: list[list[int]] = [[] for _ in range(4)]
+
+    def sender(n: int) -> None:
+        node = f"sender-{n}"
+        while docs := journal.claim_due_documents(now=T0, node=node, lease_seconds=3600, limit=1):
+            claimed[n].append(docs[0].id)
+            journal.mark_sent(docs[0].id, now=T0, node=node)
+            time.sleep(0.001)  # the HTTP call
+            journal.mark_done(docs[0].id, now=T0, status=201, object_id=node, response=None)
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    everything = [doc_id for ids in claimed for doc_id in ids]
+    assert sorted(everything) == sorted(expected)
+    assert len(set(everything)) == len(everything)
+    assert sum(1 for ids in claimed if ids) > 1

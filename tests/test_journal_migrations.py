@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
@@ -124,5 +125,34 @@ def test_nodes_starting_together_migrate_once(journal_url: str) -> None:
     journal = Journal.open(journal_url, create=False)
     try:
         assert journal.revision() == Journal.head_revision()
+    finally:
+        journal.close()
+
+
+def test_a_journal_at_the_first_revision_upgrades_with_its_documents(journal_url: str) -> None:
+    engine = create_engine(journal_url)
+    with engine.begin() as conn:
+        config = Journal._alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO files (id, partner, flow, channel, original_name, source_path, size,"
+            " sha256, archive_path, state, received_at, updated_at) VALUES (1, 'p', 'f', 'c',"
+            " 'a.csv', 's', 1, 'h', 'a', 'parsed', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO documents (id, file_id, seq, business_key, operation, idempotency_key,"
+            " state, file_head, attempts, created_at, updated_at) VALUES (1, 1, 1, 'K',"
+            " 'orders.create', 'k1', 'pending', true, 0, '2026-01-01 00:00:00',"
+            " '2026-01-01 00:00:00')"
+        )
+    engine.dispose()
+
+    journal = Journal.open(journal_url)
+    try:
+        assert journal.revision() == Journal.head_revision() != "0001"
+        now = datetime(2026, 1, 2, tzinfo=UTC)
+        [doc] = journal.claim_due_documents(now=now, node="n", lease_seconds=60, limit=5)
+        assert (doc.id, doc.business_key) == (1, "K")
     finally:
         journal.close()

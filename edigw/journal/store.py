@@ -19,12 +19,13 @@ Every state change writes an event, so ``edigw show`` can tell the whole story.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Integer,
     RowMapping,
     Select,
+    String,
     and_,
     bindparam,
     create_engine,
@@ -43,15 +45,16 @@ from sqlalchemy import (
     exc,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
     true,
-    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.elements import ColumnElement
 
 from edigw.errors import JournalError
 from edigw.journal.schema import (
@@ -69,7 +72,9 @@ from edigw.journal.schema import (
     export_runs,
     export_sequences,
     files,
+    head_condition,
     remote_files,
+    unfinished_condition,
 )
 from edigw.model import Location
 
@@ -80,6 +85,8 @@ MIGRATION_LOCK_KEY = 0x6564_6967_7700  # "edigw"
 #: How many recent errors ``status_counts`` keeps per partner/flow.
 LAST_ERRORS = 5
 MIGRATIONS = "edigw.journal:migrations"
+
+SqliteSync = Literal["full", "normal"]
 
 
 # --------------------------------------------------------------------------- errors
@@ -354,7 +361,7 @@ def _doc_select() -> Select[Any]:
     )
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
 
     @event.listens_for(engine, "connect")
@@ -364,7 +371,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
@@ -380,6 +387,12 @@ def _sqlite_engine(url: str) -> Engine:
 _INSERT_EVENT = insert(events)
 
 
+def _state(state: str) -> ColumnElement[str]:
+    """A state as an SQL literal, not a parameter: PostgreSQL's generic plans for prepared
+    statements then still know which state is asked for and pick the (state, ...) index."""
+    return literal_column(f"'{DocState(state)}'", String())
+
+
 class _Statements:
     """The hot path's statements, built once per journal.
 
@@ -393,15 +406,16 @@ class _Statements:
         doc_id = bindparam("doc_id", type_=Integer())
         fid = bindparam("fid", type_=Integer())
         head = bindparam("head", type_=Integer())
-        unfinished = [str(s) for s in UNFINISHED_DOC_STATES]
+        unfinished = [_state(s) for s in UNFINISHED_DOC_STATES]
 
+        # Heads are unfinished by construction and only a retry_wait document has a
+        # next_attempt_at, so "due" needs no test on state that a planner could mistake for
+        # a reason to scan the (state, ...) index; the NOT IN is a guard, not a filter.
         due = and_(
-            d.c.file_head == true(),
+            head_condition(),
             or_(d.c.claimed_until.is_(None), d.c.claimed_until <= now),
-            or_(
-                d.c.state.in_([str(DocState.PENDING), str(DocState.SENT)]),
-                and_(d.c.state == str(DocState.RETRY_WAIT), d.c.next_attempt_at <= now),
-            ),
+            or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now),
+            d.c.state.not_in([_state(DocState.DONE), _state(DocState.FAILED)]),
         )
         limit = bindparam("limit", type_=Integer())
         self.claim = _doc_select().where(due).order_by(d.c.file_id, d.c.seq).limit(limit)
@@ -432,7 +446,12 @@ class _Statements:
         self.sent = (
             update(d)
             .where(d.c.id == doc_id, d.c.state.in_(unfinished))
-            .values(state=str(DocState.SENT), attempts=d.c.attempts + 1, updated_at=now)
+            .values(
+                state=str(DocState.SENT),
+                attempts=d.c.attempts + 1,
+                next_attempt_at=None,
+                updated_at=now,
+            )
             .returning(d.c.file_id, d.c.attempts, d.c.claimed_by)
         )
         self.sent_by_node = self.sent.where(
@@ -441,7 +460,7 @@ class _Statements:
         finished = (d.c.file_id, d.c.seq, d.c.file_head)
         self.done = (
             update(d)
-            .where(d.c.id == doc_id, d.c.state != str(DocState.DONE))
+            .where(d.c.id == doc_id, d.c.state != _state(DocState.DONE))
             .values(
                 state=str(DocState.DONE),
                 ecolix_status=bindparam("status", type_=Integer()),
@@ -458,7 +477,7 @@ class _Statements:
         )
         self.failed = (
             update(d)
-            .where(d.c.id == doc_id, d.c.state != str(DocState.DONE))
+            .where(d.c.id == doc_id, d.c.state != _state(DocState.DONE))
             .values(
                 state=str(DocState.FAILED),
                 error=bindparam("reason"),
@@ -485,14 +504,14 @@ class _Statements:
             )
             .returning(d.c.file_id)
         )
-        # Each branch is an index seek on (state, file_id, seq): cost independent of file size.
-        firsts = union_all(
-            *(
-                select(func.min(d.c.seq).label("seq")).where(d.c.file_id == fid, d.c.state == s)
-                for s in unfinished
-            )
-        ).subquery()
-        self.first_unfinished = select(func.min(firsts.c.seq))
+        # One seek in the partial index of unfinished documents, whatever the file's size.
+        # (ORDER BY + LIMIT, not min(): without statistics PostgreSQL aggregates the whole file.)
+        self.first_unfinished = (
+            select(d.c.seq)
+            .where(d.c.file_id == fid, unfinished_condition())
+            .order_by(d.c.seq)
+            .limit(1)
+        )
         self.clear_heads = (
             update(d)
             .where(d.c.file_head == true(), d.c.file_id == fid, d.c.seq != head)
@@ -504,7 +523,7 @@ class _Statements:
             .where(or_(d.c.id == doc_id, and_(d.c.file_id == fid, d.c.seq == head)))
             .values(file_head=d.c.id != doc_id)
         )
-        self.has_head = select(d.c.id).where(d.c.file_head == true(), d.c.file_id == fid).limit(1)
+        self.has_head = select(d.c.id).where(head_condition(), d.c.file_id == fid).limit(1)
 
 
 # --------------------------------------------------------------------------- the journal
@@ -518,17 +537,34 @@ class Journal:
         self._reader = engine.execution_options(journal_read=True)
         self._pg = engine.dialect.name == "postgresql"
         self._sql = _Statements(pg=self._pg)
+        # SQLite: this process's writers queue here, woken as soon as the lock is free, rather
+        # than in SQLite's busy handler, which sleeps for milliseconds and lets one thread
+        # starve the others. Other processes still meet at the database lock.
+        self._write_lock: AbstractContextManager[object] = (
+            nullcontext() if self._pg else threading.Lock()
+        )
         self.url = url
 
     # ----------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, url: str, *, create: bool = True) -> Journal:
+    def open(
+        cls, url: str, *, create: bool = True, sqlite_synchronous: SqliteSync = "full"
+    ) -> Journal:
         """Open the journal at ``url``; with ``create``, create or migrate it to the latest schema.
 
         Without ``create`` the database must exist and already be at the latest revision, so a
         read-only command never changes a journal that a newer or older edigw is running on.
+
+        ``sqlite_synchronous``: ``full`` (default) fsyncs every commit, so a committed state
+        survives a power cut; ``normal`` (WAL) survives any crash of edigw itself but may lose
+        the last commits on a power cut, for about half the write cost (see
+        ``benchmarks/journal.py``). Lost commits there are made safe again by idempotency
+        keys (documents) and the fsync'd archive (files). Ignored on PostgreSQL.
         """
+        if sqlite_synchronous not in ("full", "normal"):
+            msg = f"sqlite_synchronous must be 'full' or 'normal', not {sqlite_synchronous!r}"
+            raise ValueError(msg)
         try:
             parsed = make_url(url)
         except exc.ArgumentError as err:
@@ -550,7 +586,7 @@ class Journal:
             elif not path.is_file():
                 msg = f"no journal at {path} (run `edigw run` or `edigw process` once to create it)"
                 raise JournalError(msg)
-            engine = _sqlite_engine(url)
+            engine = _sqlite_engine(url, synchronous=sqlite_synchronous.upper())
         elif backend == "postgresql":
             # No pre-ping (a round trip per transaction): a connection dropped by a server
             # restart fails one call with a JournalError and SQLAlchemy replaces the pool.
@@ -634,7 +670,7 @@ class Journal:
 
     @contextmanager
     def _write(self, what: str) -> Iterator[Connection]:
-        with _translated(what), self._engine.begin() as conn:
+        with self._write_lock, _translated(what), self._engine.begin() as conn:
             yield conn
 
     @contextmanager
