@@ -206,6 +206,21 @@ def test_odd_bytes_in_a_remote_name_are_reported_not_fetched(inbox: Inbox, remot
     assert [f.name for f in channel.poll(now=T0 + 10).files] == ["good.csv"]
 
 
+def test_staging_leftovers_of_a_dead_process_are_removed_those_of_a_live_one_kept(
+    inbox: Inbox,
+) -> None:
+    inbox.channel().close()
+    [slug_folder] = list(inbox.staging.iterdir())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    put(slug_folder / str(dead.pid) / "0001-half.csv", b"half")
+    put(slug_folder / str(os.getppid()) / "0001-busy.csv", b"busy")
+    channel = inbox.channel()
+    assert not (slug_folder / str(dead.pid)).exists()
+    assert (slug_folder / str(os.getppid()) / "0001-busy.csv").exists()
+    channel.close()
+
+
 # ------------------------------------------------------------------ readiness
 
 

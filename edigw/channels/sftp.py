@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import io
 import itertools
+import os
 import posixpath
 import re
 import secrets
@@ -472,6 +473,29 @@ def _move_to_free_name(sftp: paramiko.SFTPClient, source: str, target: str) -> s
     return candidate
 
 
+def _own_staging(folder: Path) -> Path:
+    """This process's staging folder under ``folder``; folders of dead processes (a crash
+    left them: those files are fetched again) are removed, those of live ones kept."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for other in folder.iterdir():
+        if other.name.isdigit() and other.name != str(os.getpid()) and not _alive(int(other.name)):
+            shutil.rmtree(other, ignore_errors=True)
+    own = folder / str(os.getpid())
+    shutil.rmtree(own, ignore_errors=True)
+    own.mkdir()
+    return own
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "channel"
 
@@ -533,9 +557,7 @@ class SftpInboundChannel:
         self._connections = connections
         self._seen = seen
         self._tracker = ReadinessTracker(settings.readiness, max_files=settings.max_files_per_poll)
-        self._staging = staging_dir / _slug(self.key)
-        shutil.rmtree(self._staging, ignore_errors=True)  # leftovers of a crash: fetched again
-        self._staging.mkdir(parents=True, exist_ok=True)
+        self._staging = _own_staging(staging_dir / _slug(self.key))
         self._sequence = itertools.count(1)  # staging names (os.urandom costs ~70 µs here)
         root = settings.path.rstrip("/") or "/"
         self._root = root
