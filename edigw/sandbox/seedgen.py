@@ -258,7 +258,8 @@ def _quotes(
         lines, totals = price_lines(_pick_lines(rng, articles, rng.randint(1, 5)), by_code)
         month = rng.randint(1, 10)
         status = {"open-past-date": "open"}.get(kind, kind)
-        valid_until = "2029-12-31" if kind == "open" else f"2026-{month + 1:02d}-28"
+        # past validity dates stay at least a month behind the seed date (2026-11-28)
+        valid_until = "2029-12-31" if kind == "open" else f"2026-{min(month, 9) + 1:02d}-28"
         quotes.append(
             {
                 "number": f"DEV-2026-{n:04d}",
