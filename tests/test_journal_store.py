@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import count
+from pathlib import Path
 
 import pytest
 
@@ -476,3 +477,37 @@ def test_database_errors_leave_the_store_as_journal_errors(journal: Journal) -> 
 
     assert not isinstance(caught.value, UnknownIdError)
     assert type(caught.value.__cause__).__module__.startswith("sqlalchemy")
+
+
+def test_a_file_without_documents_finishes_done(journal: Journal) -> None:
+    file_id = add_file(journal)
+
+    assert journal.add_documents(file_id, [], now=T0) == []
+
+    assert journal.finish_file_if_complete(file_id, now=T0) == "done"
+
+
+def test_a_file_whose_documents_all_failed_at_mapping_finishes_failed(journal: Journal) -> None:
+    file_id = add_file(journal)
+    journal.add_documents(
+        file_id, [doc(1, file_id, state="failed", error="bad", payload=None)], now=T0
+    )
+
+    assert journal.claim_due_documents(now=T0, node="n", lease_seconds=60, limit=5) == []
+    assert journal.finish_file_if_complete(file_id, now=T0) == "failed"
+    assert journal.file(file_id).error == "1 of 1 document(s) failed"
+
+
+def test_the_journal_is_a_context_manager(journal_url: str) -> None:
+    with Journal.open(journal_url) as opened:
+        file_id = add_file(opened)
+    with Journal.open(journal_url, create=False) as again:
+        assert again.file(file_id).state == "received"
+
+
+def test_a_journal_folder_that_cannot_be_created_is_a_journal_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the folder should be")
+
+    with pytest.raises(JournalError, match="cannot create the journal's folder"):
+        Journal.open(f"sqlite:///{blocker}/journal.sqlite")
