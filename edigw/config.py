@@ -1065,8 +1065,11 @@ def load_config(path: Path, *, environ: Mapping[str, str]) -> GatewayConfig:
             if not built.problems:
                 return config
     problems = [text for _, text in sorted(built.problems, key=lambda item: item[0])]
-    count = len(problems)
-    summary = f"{file_name}: {count} problem{'s' if count > 1 else ''} in the configuration"
+    if len(problems) == 1:
+        raise ConfigError(problems[0], problems=problems)
+    summary = f"{file_name}: {len(problems)} problems in the configuration:\n" + "\n".join(
+        f"  {problem}" for problem in problems
+    )
     raise ConfigError(summary, problems=problems)
 
 

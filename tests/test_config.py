@@ -668,7 +668,16 @@ partners:
         "52428800, '512KB' or '50MB', got 'huge'",
         "edigw.yaml:16 partners.acme.flows.articles.channel.path: required key is missing",
     ]
-    assert str(caught.value) == "edigw.yaml: 6 problems in the configuration"
+    assert str(caught.value).splitlines() == [
+        "edigw.yaml: 6 problems in the configuration:",
+        *(f"  {problem}" for problem in caught.value.problems),
+    ]
+
+
+def test_a_single_problem_is_the_whole_message(workdir: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(workdir, HEAD + "  calls_per_minute: 0\n"), environ=ENV)
+    assert str(caught.value) == "edigw.yaml:4 ecolix.calls_per_minute: must be greater than 0"
 
 
 def test_missing_configuration_file_says_how_to_create_one(tmp_path: Path) -> None:
