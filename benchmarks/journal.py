@@ -9,10 +9,11 @@ by default (an fsync per commit), PostgreSQL its defaults (``synchronous_commit=
 
 Also measured: the same send with several threads sharing one journal (as ``edigw run``'s
 senders do), SQLite with ``synchronous=NORMAL`` (``Journal.open(..., sqlite_synchronous=
-"normal")``), and claim + done inside one file of 20,000 pending documents, to show that
+"normal")``), and claim + done inside one file of 10,000 pending documents, to show that
 handing a file's head on does not grow with the size of the file.
 
-Run: python benchmarks/journal.py [--files 500] [--docs-per-file 2] [--backlog 20000] [--threads 4]
+Run: python benchmarks/journal.py [--files 500] [--docs-per-file 2] [--backlog 10000]
+     [--threads 4] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -169,33 +171,53 @@ def measure(
     )
 
 
+BACKENDS: list[tuple[str, Callable[[], Any], dict[str, str]]] = [
+    ("SQLite WAL, FULL", sqlite_url, {}),
+    ("SQLite WAL, NORMAL", sqlite_url, {"sqlite_synchronous": "normal"}),
+    ("PostgreSQL", postgres_url, {}),
+]
+
+
+def median_figures(runs: list[Figures]) -> Figures:
+    def med(name: str) -> float:
+        return statistics.median(getattr(r, name) for r in runs)
+
+    return Figures(
+        runs[0].backend,
+        runs[0].docs,
+        med("ingest_s"),
+        med("send_s"),
+        med("threaded_send_s"),
+        med("backlog_ms"),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=500, help="files in the batch")
     parser.add_argument("--docs-per-file", type=int, default=2, help="documents per file")
-    parser.add_argument("--backlog", type=int, default=20000, help="documents in the big file")
-    parser.add_argument(
-        "--threads", type=int, default=4, help="sender threads for the threaded run"
-    )
+    parser.add_argument("--backlog", type=int, default=10000, help="documents in the big file")
+    parser.add_argument("--threads", type=int, default=4, help="sender threads, threaded run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     args = parser.parse_args()
 
-    parser_threads = args.threads
-    shape = (args.files, args.docs_per_file, args.backlog, parser_threads)
-    results = []
-    with sqlite_url() as url:
-        results.append(measure("SQLite WAL, FULL", url, *shape))
-    with sqlite_url() as url:
-        results.append(measure("SQLite WAL, NORMAL", url, *shape, sqlite_synchronous="normal"))
-    with postgres_url() as url:
-        results.append(measure("PostgreSQL", url, *shape))
+    shape = (args.files, args.docs_per_file, args.backlog, args.threads)
+    runs: dict[str, list[Figures]] = {name: [] for name, _, _ in BACKENDS}
+    for _ in range(args.rounds):  # interleaved, so that load from other processes hits all
+        for name, make_url_, options in BACKENDS:
+            with make_url_() as url:
+                runs[name].append(measure(name, url, *shape, **options))
+    results = [median_figures(r) for r in runs.values()]
 
     docs = args.files * args.docs_per_file
     print(
-        f"journal write cost: {args.files} files x {args.docs_per_file} documents = {docs} documents"
+        f"journal write cost: {args.files} files x {args.docs_per_file} documents = {docs} "
+        f"documents; medians of {args.rounds} interleaved rounds; ms per document"
     )
+    backlog = f"claim+done, {args.backlog}-doc file"
     header = (
         f"{'backend':<20} {'ingest':>8} {'send':>8} {'total':>8} {'docs/s':>7} "
-        f"{'send, ' + str(parser_threads) + ' threads':>16} {'claim+done, ' + str(args.backlog) + '-doc file':>28}"
+        f"{'send, ' + str(args.threads) + ' threads':>16} {backlog:>28}"
     )
     print(header)
     print("-" * len(header))
@@ -205,9 +227,8 @@ def main() -> None:
             f"{r.per_doc_ms:>8.2f} {r.docs / (r.ingest_s + r.send_s):>7.0f} "
             f"{r.threaded_send_s / r.docs * 1000:>16.2f} {r.backlog_ms:>28.2f}"
         )
-    print("figures in ms per document (docs/s: single thread, ingest + send).")
     print("ingest = add_file + add_documents; send = claim + mark_sent + mark_done +")
-    print("finish_file_if_complete; every call is its own committed transaction.")
+    print("finish_file_if_complete, each its own committed transaction; docs/s single-threaded.")
 
 
 if __name__ == "__main__":

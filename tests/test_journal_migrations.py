@@ -156,3 +156,8 @@ def test_a_journal_at_the_first_revision_upgrades_with_its_documents(journal_url
         assert (doc.id, doc.business_key) == (1, "K")
     finally:
         journal.close()
+
+
+def test_an_unreachable_postgresql_server_is_a_journal_error() -> None:
+    with pytest.raises(JournalError, match=r"journal: cannot migrate the schema: .*127\.0\.0\.1"):
+        Journal.open("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
