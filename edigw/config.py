@@ -1023,6 +1023,41 @@ def _default_known_hosts(data: dict[str, Any]) -> None:
                 endpoint["known_hosts"] = f"{DEFAULT_KNOWN_HOSTS_DIR}/{name}"
 
 
+def _folder_of(channel: LocalChannel | SftpChannel) -> tuple[str, ...]:
+    if isinstance(channel, LocalChannel):
+        return ("local", str(channel.path))
+    return ("sftp", channel.endpoint, str(PurePosixPath(channel.path)))
+
+
+def _shared_folders(config: GatewayConfig) -> Iterator[tuple[Path_, str]]:
+    """Two flows on one folder would both take (or overwrite) the same files.
+
+    Inbound flows may share a folder only with include patterns that tell their files apart
+    (``*.csv`` beside ``*.xml``); an export never writes into a folder a flow reads from.
+    """
+    readers: dict[tuple[str, ...], InboundFlow] = {}
+    for flow in config.inbound_flows():
+        folder = _folder_of(flow.channel)
+        other = readers.get(folder)
+        if other is None:
+            readers[folder] = flow
+            continue
+        overlap = set(flow.include) & set(other.include) or "*" in flow.include + other.include
+        if overlap:
+            yield (
+                ("partners", flow.partner, "flows", flow.name, "channel"),
+                f"the same folder as {other.id}, with overlapping include patterns: a file "
+                "would be taken by both flows (give each flow its own folder)",
+            )
+    for export in config.outbound_flows():
+        reader = readers.get(_folder_of(export.channel))
+        if reader is not None:
+            yield (
+                ("partners", export.partner, "flows", export.name, "channel"),
+                f"writes into the folder {reader.id} reads from: its files would come back in",
+            )
+
+
 def load_config(path: Path, *, environ: Mapping[str, str]) -> GatewayConfig:
     """Read, interpolate and validate ``edigw.yaml``; every problem at once in ``ConfigError``.
 
@@ -1062,6 +1097,9 @@ def load_config(path: Path, *, environ: Mapping[str, str]) -> GatewayConfig:
                     (line or 0, _format_problem(file_name, line, where, _message(error)))
                 )
         else:
+            for where, message in _shared_folders(config):
+                line = built.lines.get(where)
+                built.problems.append((line or 0, _format_problem(file_name, line, where, message)))
             if not built.problems:
                 return config
     problems = [text for _, text in sorted(built.problems, key=lambda item: item[0])]

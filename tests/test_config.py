@@ -695,3 +695,51 @@ def test_readiness_modes_each_take_their_own_option(workdir: Path) -> None:
             write(workdir, FLOW + f"        readiness: {readiness}\n"), environ=ENV
         )
         assert config.inbound_flows()[0].readiness == expected
+
+
+SHARED = (
+    HEAD
+    + """\
+partners:
+  acme:
+    flows:
+      orders:
+        direction: inbound
+        channel: {type: local, path: in}
+        mapping: mappings/orders.yaml
+        include: ["*.csv"]
+      orders-again:
+        direction: inbound
+        channel: {type: local, path: ./in/}
+        mapping: mappings/orders.yaml
+        include: [INCLUDE]
+      articles:
+        direction: outbound
+        query: {resource: articles.list}
+        template: templates/articles.csv.j2
+        channel: {type: local, path: OUTBOX}
+"""
+)
+
+
+def test_two_inbound_flows_cannot_take_the_same_files(workdir: Path) -> None:
+    text = SHARED.replace("INCLUDE", '"*.csv"').replace("OUTBOX", "out")
+    assert problems_of(workdir, text) == [
+        "edigw.yaml:14 partners.acme.flows.orders-again.channel: the same folder as "
+        "acme/orders, with overlapping include patterns: a file would be taken by both flows "
+        "(give each flow its own folder)"
+    ]
+
+
+def test_inbound_flows_may_share_a_folder_with_distinct_patterns(workdir: Path) -> None:
+    text = SHARED.replace("INCLUDE", '"*.xml"').replace("OUTBOX", "out")
+    config = load_config(write(workdir, text), environ=ENV)
+    assert len(config.inbound_flows()) == 2
+
+
+def test_an_export_cannot_write_into_an_inbox(workdir: Path) -> None:
+    text = SHARED.replace("INCLUDE", '"*.xml"').replace("OUTBOX", "in")
+    assert problems_of(workdir, text) == [
+        "edigw.yaml:21 partners.acme.flows.articles.channel: writes into the folder "
+        "acme/orders reads from: its files would come back in"
+    ]
