@@ -413,11 +413,8 @@ class EcolixClient:
                     )
                     return _success_body(operation, response), response, attempts
         except EcolixRetriableError as exc:
-            if attempts > 1:
-                msg = f"{exc} (gave up after {attempts} attempts)"
-                raise EcolixRetriableError(
-                    msg, operation=exc.operation, problem=exc.problem, retry_after=exc.retry_after
-                ) from exc
+            if attempts > 1:  # same error, same cause (the httpx error), clearer message
+                exc.args = (f"{exc} (gave up after {attempts} attempts)",)
             raise
         msg = "unreachable: tenacity neither returned nor raised"  # pragma: no cover
         raise AssertionError(msg)  # pragma: no cover
@@ -433,6 +430,10 @@ class EcolixClient:
         headers: Mapping[str, str] | None,
         retry: bool,
     ) -> httpx.Response:
+        pause = self._limiter.paused_for()
+        if pause > self.retry_policy.max_total_wait:  # the pipeline waits that long, not us
+            msg = f"Ecolix asked for a pause: {operation} not sent, next call in {pause:.0f} s"
+            raise EcolixRetriableError(msg, operation=operation, retry_after=pause)
         with self._limiter.slot():
             self._counter.record(operation, retry=retry)
             try:
@@ -577,7 +578,10 @@ def _error_for(
 
 
 def _retry_here(exc: BaseException) -> bool:
-    """Retry within the call only what a short wait can fix; a 500 waits for the pipeline."""
+    """Retry within the call only what a short wait can fix; a 500 waits for the pipeline.
+
+    (A ``retry_after`` longer than the policy allows is stopped by ``_StopWhenWaitsExceed``.)
+    """
     if not isinstance(exc, EcolixRetriableError):
         return False
     return exc.problem is None or exc.problem.status in RETRIED_STATUSES

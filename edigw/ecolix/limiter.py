@@ -99,6 +99,11 @@ class RollingWindowLimiter:
         with self._state:
             self._paused_until = max(self._paused_until, when)
 
+    def paused_for(self) -> float:
+        """Seconds left of a pause the server asked for (0.0 when none)."""
+        with self._state:
+            return max(0.0, self._paused_until - self._clock())
+
     def saturated(self) -> bool:
         """True when our own window is full: a new call would have to wait anyway."""
         with self._state:
