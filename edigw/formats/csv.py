@@ -136,7 +136,7 @@ class CsvReader:
                             sheet = _Sheet(source_name, _header(cells), start)
                             continue
                         sheet = _Sheet(source_name, POSITIONAL_NAMES, None)
-                    if not cells or not any(cells):
+                    if not cells or (not cells[0] and not any(cells)):
                         continue
                     yield CsvRecord(sheet, cells, start)
         except UnicodeDecodeError as exc:

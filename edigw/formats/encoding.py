@@ -18,7 +18,7 @@ AUTO = "auto"
 SUPPORTED = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
 _CHUNK = 1 << 20
 # Bytes that cp1252 leaves undefined: a file holding them is latin-1 (ISO 8859-1), not cp1252.
-_CP1252_HOLES = frozenset(b"\x81\x8d\x8f\x90\x9d")
+_CP1252_HOLES = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 
 
 def detect_encoding(path: Path) -> str:
@@ -38,7 +38,7 @@ def detect_encoding(path: Path) -> str:
                 except UnicodeDecodeError:
                     utf8 = False
             if not utf8 and not holes:
-                holes = not _CP1252_HOLES.isdisjoint(chunk)
+                holes = any(hole in chunk for hole in _CP1252_HOLES)
             chunk = handle.read(_CHUNK)
         if utf8:
             try:

@@ -71,8 +71,28 @@ class _Paths:
             )
             raise ValueError(msg)
         if _CHILD_PATH.fullmatch(selector):
-            path = self.qualify_path(selector)
-            return lambda el: el.findtext(path)
+            steps = [self.qualify(step) for step in selector.split("/")]
+            if len(steps) == 1:
+                tag = steps[0]
+
+                def child_text(el: Any) -> Any:
+                    for child in el.iterchildren(tag):
+                        return child.text or ""
+                    return None
+
+                return child_text
+
+            def descendant_text(el: Any) -> Any:
+                node = el
+                for step in steps:
+                    for child in node.iterchildren(step):
+                        node = child
+                        break
+                    else:
+                        return None
+                return node.text or ""
+
+            return descendant_text
         attribute = _ATTRIBUTE.fullmatch(selector)
         if attribute:
             owner, name = attribute.groups()

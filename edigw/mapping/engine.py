@@ -262,8 +262,18 @@ def _consecutive_groups(
     seen: dict[tuple[Any, ...], Location] = {}
     current: list[Any] = []
     current_key: tuple[Any, ...] | None = None
+    single = selectors[0] if len(selectors) == 1 else None
+    current_raw: Any = _MISSING
     for record in records:
-        key = tuple(_clean(record.value(s)) for s in selectors)
+        if single is not None:
+            raw = record.value(single)
+            if raw == current_raw:  # the common case: same text as the previous row
+                current.append(record)
+                continue
+            current_raw = raw
+            key = (_clean(raw),)
+        else:
+            key = tuple(_clean(record.value(s)) for s in selectors)
         if current and key == current_key:
             current.append(record)
             continue
@@ -757,7 +767,40 @@ def _leaf_builder(plan: _LeafPlan) -> Builder:
             note(record, ctx, parent, raw, result, origin)
         return result
 
-    return build_leaf
+    if when is not None or expr is not None or is_constant or selector is None:
+        return build_leaf
+    translation = value_map if table is None else table if value_map is None else None
+    if translation is None and (value_map is not None or table is not None):
+        return build_leaf  # both a map and a lookup: rare, keep the general path
+    fast_convert = None if plan.kind == "string" else convert
+
+    def fast_leaf(record: Record, ctx: _Ctx, parent: str) -> Any:
+        """The common case (a text cell, present, maybe mapped): no detours."""
+        value = record.value(selector)
+        if value.__class__ is not str:
+            return build_leaf(record, ctx, parent)
+        raw = value
+        if trim:
+            value = value.strip()
+            if not value:
+                return build_leaf(record, ctx, parent)
+        if case is not None:
+            value = case(value)
+        if translation is not None:
+            value = translation.get(value, _MISSING)
+            if value.__class__ is not str:
+                return build_leaf(record, ctx, parent)  # a miss, or a non-text target value
+        if fast_convert is not None:
+            try:
+                value = fast_convert(value)
+            except ValueError as exc:
+                problem(record, ctx, parent, str(exc))
+                return None
+        if ctx.trace is not None:
+            note(record, ctx, parent, raw, value, origin)
+        return value
+
+    return fast_leaf
 
 
 def _guarded_object(

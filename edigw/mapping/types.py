@@ -55,7 +55,7 @@ def converter(
     if kind == "int":
         return _int_converter(thousands)
     if kind == "decimal":
-        return _decimal_converter(decimal_sep, thousands, scale)
+        return _memoised(_decimal_converter(decimal_sep, thousands, scale))
     if kind == "date":
         return _memoised(_date_converter(fmt))
     if kind == "datetime":
