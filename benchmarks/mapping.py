@@ -204,6 +204,7 @@ def write_xml(path: Path, orders: int, *, target_bytes: int | None = None) -> in
         while True:
             batch = []
             current = None
+            payment = ""
             for o, day, cust, sku, qty, price, pay, total, tx in order_rows(orders, start):
                 if o != current:
                     if current is not None:
