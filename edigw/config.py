@@ -232,11 +232,13 @@ ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
 
 
 def _encoding(value: str) -> str:
+    """Checked, but kept as the operator wrote it (``latin-1`` reads better than ``iso8859-1``)."""
     try:
-        return codecs.lookup(value).name
+        codecs.lookup(value)
     except LookupError:
         msg = f"unknown encoding {value!r} (e.g. utf-8, utf-8-sig, cp1252, latin-1)"
         raise ValueError(msg) from None
+    return value
 
 
 def _inbound_encoding(value: str) -> str:
