@@ -1032,6 +1032,38 @@ class Journal:
             {"doc_id": doc_id, "fid": file_id, "head": -1 if head is None else head},
         )
 
+    def claim_holders(self) -> list[str]:
+        """The nodes that hold a lease on an unfinished document right now or recently."""
+        with self._read("list claim holders") as conn:
+            return [
+                row[0]
+                for row in conn.execute(
+                    select(documents.c.claimed_by)
+                    .where(
+                        documents.c.claimed_by.is_not(None),
+                        documents.c.state.in_(list(UNFINISHED_DOC_STATES)),
+                    )
+                    .distinct()
+                )
+            ]
+
+    def release_claims(self, holders: Sequence[str], *, now: datetime) -> int:
+        """End the leases of ``holders`` (processes known to be dead) so their work resumes now."""
+        if not holders:
+            return 0
+        now = _aware(now)
+        with self._write("release claims") as conn:
+            result = conn.execute(
+                update(documents)
+                .where(
+                    documents.c.claimed_by.in_(list(holders)),
+                    documents.c.claimed_until > now,
+                    documents.c.state.in_(list(UNFINISHED_DOC_STATES)),
+                )
+                .values(claimed_until=now)
+            )
+            return int(result.rowcount or 0)
+
     def mark_sent(self, doc_id: int, *, now: datetime, node: str | None = None) -> None:
         """Record an attempt about to be made (before the HTTP call): attempts += 1.
 

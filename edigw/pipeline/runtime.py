@@ -15,6 +15,7 @@ the journal.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -46,6 +47,11 @@ class Signals:
     stop: threading.Event = field(default_factory=threading.Event)
     work: threading.Event = field(default_factory=threading.Event)
     finished_files: queue.Queue[int] = field(default_factory=queue.Queue)
+
+
+def printable_name(name: str) -> str:
+    """A partner's file name as text the journal can store (odd bytes shown as ``\\xe9``)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def disposition_of(journal: Journal, file_id: int) -> Disposition:
@@ -106,7 +112,7 @@ class FlowPoller:
         ctx = self.runtime.context
         ingested = ingest(
             incoming.local_path,
-            original_name=incoming.name,
+            original_name=printable_name(incoming.name),
             flow=ctx,
             journal=self.parts.journal,
             archive=self.parts.archive,
@@ -160,13 +166,14 @@ class FlowPoller:
 
     def _journal_problem(self, name: str, reason: str, incoming: IncomingFile | None) -> None:
         ctx = self.runtime.context
+        name, reason = printable_name(name), printable_name(reason)
         now = self.clock()
         file_id = self.parts.journal.add_file(
             partner=ctx.partner,
             flow=ctx.flow,
             channel=ctx.channel,
             original_name=name,
-            source_path=incoming.remote_path if incoming else name,
+            source_path=printable_name(incoming.remote_path) if incoming else name,
             size=incoming.size if incoming else 0,
             sha256="",
             archive_path="",
@@ -178,6 +185,40 @@ class FlowPoller:
             with self._lock:
                 self.pending[file_id] = incoming
             self.dispose(file_id)
+
+
+def dead_local_holders(holders: list[str], *, host: str, alive: Callable[[int], bool]) -> list[str]:
+    """Lease holders that were processes of this host and are no longer running.
+
+    Node names are ``host:pid`` (``assembly.node_name``); a gateway on another host is never
+    judged from here, its leases simply expire.
+    """
+    dead = []
+    for holder in holders:
+        holder_host, _, pid = holder.rpartition(":")
+        if holder_host == host and pid.isdigit() and not alive(int(pid)):
+            dead.append(holder)
+    return dead
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_dead_claims(parts: Parts, *, clock: Callable[[], datetime]) -> int:
+    """Resume at once the documents a crashed gateway on this host had claimed."""
+    host = parts.node.rpartition(":")[0]
+    dead = dead_local_holders(parts.journal.claim_holders(), host=host, alive=pid_alive)
+    released = parts.journal.release_claims(dead, now=clock())
+    if released:
+        log.info("resumed %d documents claimed by stopped gateways %s", released, ", ".join(dead))
+    return released
 
 
 def send_due(
@@ -209,6 +250,9 @@ def sender_loop(parts: Parts, signals: Signals, *, clock: Callable[[], datetime]
         except EdigwError as exc:
             log.error("sender: %s", exc)
             sent = None
+        except Exception:  # a bug must not stop the sender: the lease brings the doc back
+            log.exception("sender: unexpected error")
+            sent = None
         if sent is not None:
             log.info("D-%d -> %s %s", sent.document_id, sent.state, sent.detail)
             continue
@@ -233,6 +277,8 @@ def poller_loop(poller: FlowPoller, signals: Signals) -> None:
             poller.poll_once()
         except EdigwError as exc:
             log.error("flow %s: %s", poller.runtime.context.id, exc)
+        except Exception:  # a bug must not stop the flow: log it and look again later
+            log.exception("flow %s: unexpected error while polling", poller.runtime.context.id)
         poller.wake.clear()
         poller.wake.wait(interval)
 
@@ -248,8 +294,8 @@ def disposer_loop(pollers: list[FlowPoller], signals: Signals) -> None:
             if poller.owns(file_id):
                 try:
                     poller.dispose(file_id)
-                except EdigwError as exc:
-                    log.error("F-%d: %s", file_id, exc)
+                except Exception:  # journalled as undisposed; the next start retries it
+                    log.exception("F-%d: could not dispose of the source", file_id)
                 break
 
 
@@ -266,6 +312,7 @@ class Gateway:
     pollers: list[FlowPoller] = field(default_factory=list)
 
     def start(self) -> None:
+        recover_dead_claims(self.parts, clock=self.clock)
         self.pollers = [
             FlowPoller(rt, self.parts, self.signals, clock=self.clock)
             for rt in self.parts.inbound.values()

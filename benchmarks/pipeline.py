@@ -1,0 +1,205 @@
+"""Throughput of the whole inbound pipeline against the sandbox, and what each part costs.
+
+    python benchmarks/pipeline.py [--files 500] [--orders-per-file 2] [--senders 4]
+
+Prints: documents/s end to end (local drop folder → archive → journal → mapping → HTTP to
+the sandbox → journal → source moved), the gateway's own CPU time per document, and the
+journal's write cost per document on SQLite (no HTTP). The sandbox runs in its own process
+without a rate limit, as Ecolix would; both share this machine's two cores.
+Reference: Bots 4.0 turns 500 such files (1,000 orders) into XML in about 7.4 s here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edigw.journal.store import Journal, NewDocument  # noqa: E402
+from edigw.pipeline.assembly import open_parts  # noqa: E402
+from edigw.pipeline.runtime import Gateway  # noqa: E402
+from tests.fixtures.gateway import inbound_flow, write_workspace  # noqa: E402
+from tests.support.orderfiles import write_order_files  # noqa: E402
+
+TOKEN = "bench-token"
+BOTS_SECONDS = 7.4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sandbox(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edigw.cli",
+            "sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db",
+            str(folder / "sandbox.sqlite"),
+            "--token",
+            TOKEN,
+            "--rate-limit",
+            "1000000/minute",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}/api/v1"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base_url}/openapi.yaml", timeout=1)
+            return process, base_url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+def pipeline_run(
+    folder: Path, base_url: str, *, files: int, orders: int, senders: int
+) -> dict[str, float]:
+    ws = write_workspace(
+        folder / "gw",
+        base_url=base_url,
+        token=TOKEN,
+        flows={
+            "webshop": {
+                "orders": inbound_flow(
+                    "ecommerce-orders-csv.yaml",
+                    "webshop",
+                    "orders",
+                    readiness={"mode": "min_age", "seconds": 0},
+                    poll_interval=0.05,
+                    max_files_per_poll=1000,
+                )
+            }
+        },
+    )
+    write_order_files(
+        ws.inbox("webshop", "orders"), files=files, orders_per_file=orders, prefix="B"
+    )
+    config = ws.load()
+    with open_parts(config) as parts:
+        gateway = Gateway(parts, senders=senders)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        gateway.start()
+        while True:
+            rows = parts.journal.files(limit=100_000)
+            if len(rows) >= files and all(
+                r.state in ("done", "failed", "partially_failed") for r in rows
+            ):
+                break
+            time.sleep(0.02)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        gateway.stop()
+        gateway.join(30)
+        failed = sum(r.state != "done" for r in rows)
+        calls = parts.client.usage.calls
+    docs = files * orders
+    return {"wall": wall, "cpu": cpu, "docs": docs, "failed": failed, "calls": calls}
+
+
+def journal_cost(folder: Path, docs: int = 2000) -> float:
+    journal = Journal.open(f"sqlite:///{folder / 'journal-bench.sqlite'}")
+    now = datetime.now(UTC)
+    t0 = time.perf_counter()
+    for i in range(docs // 2):
+        file_id = journal.add_file(
+            partner="p",
+            flow="f",
+            channel="c",
+            original_name=f"{i}.csv",
+            source_path=f"/in/{i}.csv",
+            size=10,
+            sha256=f"{i:064d}",
+            archive_path="",
+            now=now,
+        )
+        journal.add_documents(
+            file_id,
+            [
+                NewDocument(
+                    seq=n,
+                    business_key=f"K{i}-{n}",
+                    operation="orders.create",
+                    payload={"n": n},
+                    idempotency_key=f"k-{i}-{n}",
+                )
+                for n in (1, 2)
+            ],
+            now=now,
+        )
+        for _ in (1, 2):
+            doc = journal.claim_due_documents(
+                now=now, node="bench", lease_seconds=60, limit=1, file_id=file_id
+            )[0]
+            journal.mark_sent(doc.id, now=now)
+            journal.mark_done(doc.id, now=now, status=201, object_id="X", response={"number": "X"})
+        journal.finish_file_if_complete(file_id, now=now)
+    per_doc = (time.perf_counter() - t0) / docs
+    journal.close()
+    return per_doc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--orders-per-file", type=int, default=2)
+    parser.add_argument("--senders", type=int, default=4)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="edigw-bench-"))
+    sandbox, base_url = start_sandbox(folder)
+    try:
+        run = pipeline_run(
+            folder, base_url, files=args.files, orders=args.orders_per_file, senders=args.senders
+        )
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
+    per_doc_journal = journal_cost(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    docs = run["docs"]
+    print(
+        f"pipeline: {args.files} CSV files, {int(docs)} orders, {args.senders} senders, "
+        f"sandbox in its own process, {os.cpu_count()} cores"
+    )
+    print("| measure | value |")
+    print("|---|---|")
+    print(
+        f"| end to end, wall | {run['wall']:.2f} s ({docs / run['wall']:.0f} documents/s, {args.files / run['wall']:.0f} files/s) |"
+    )
+    print(
+        f"| Bots 4.0 reference for the same batch (to XML files only) | {BOTS_SECONDS} s → edigw is {BOTS_SECONDS / run['wall']:.1f}× faster |"
+    )
+    print(f"| gateway CPU time per document | {1000 * run['cpu'] / docs:.2f} ms |")
+    print(
+        f"| journal write cost per document (SQLite: add, claim, sent, done) | {1000 * per_doc_journal:.2f} ms |"
+    )
+    print(f"| Ecolix calls | {int(run['calls'])} |")
+    print(f"| files not done | {int(run['failed'])} |")
+
+
+if __name__ == "__main__":
+    main()
