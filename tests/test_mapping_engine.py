@@ -276,3 +276,72 @@ def test_a_lookup_table_with_conflicting_entries_is_refused(tmp_path: Path) -> N
     assert any(
         "articles.csv:3: 'A' already maps to 'X' at line 2" in p for p in caught.value.problems
     )
+
+
+INVOICE = """\
+source: {format: csv, delimiter: ";", decimal: ","}
+documents: {per: file}
+target: orders.create
+key: {expr: "'ORDER-' ~ (records | length)"}
+fields:
+  customer_code: {value: C0001}
+  external_reference: {expr: "records[0]['ref']"}
+  order_date: {value: "2026-11-03", type: date}
+  lines:
+    each: records
+    when: "record.qty != '0'"
+    fields:
+      article_code: sku
+      quantity: {from: qty, type: decimal}
+  payment:
+    fields:
+      method: {value: CARD}
+      amount: {value: "10", type: decimal}
+      transaction_id: {value: T}
+      paid_at: {value: "2026-11-03 10:00", type: datetime}
+"""
+
+
+def test_a_whole_file_document_lists_its_records_and_filters_items(tmp_path: Path) -> None:
+    mapping = load_mapping(write_mapping(tmp_path, INVOICE))
+    sample = tmp_path / "f.csv"
+    sample.write_text("ref;sku;qty\nR-1;A1;1\nR-1;A2;0\nR-1;A3;2,5\n")
+    [doc] = mapping.map_file(sample, source_name="f.csv")
+    assert doc.key == "ORDER-3"
+    assert doc.payload is not None
+    assert doc.payload["lines"] == [
+        {"article_code": "A1", "quantity": "1"},
+        {"article_code": "A3", "quantity": "2.5"},
+    ]
+    assert doc.payload["payment"]["paid_at"] == "2026-11-03T10:00:00+01:00"
+
+
+def test_document_skip_sees_the_finished_payload(tmp_path: Path) -> None:
+    body = INVOICE.replace(
+        "documents: {per: file}", 'documents: {per: file, skip: "payload.lines | length < 2"}'
+    )
+    mapping = load_mapping(write_mapping(tmp_path, body))
+    sample = tmp_path / "f.csv"
+    sample.write_text("ref;sku;qty\nR-1;A1;1\n")
+    assert list(mapping.map_file(sample, source_name="f.csv")) == []
+
+
+def test_the_flow_encoding_overrides_the_mapping(
+    orders_mapping: CompiledMapping, tmp_path: Path
+) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_bytes((DATA / "orders.csv").read_bytes())
+    from edigw.errors import MalformedFileError
+
+    with pytest.raises(MalformedFileError, match="as utf-8"):
+        list(orders_mapping.map_file(path, source_name="orders.csv", encoding="utf-8"))
+    notes: list[str] = []
+    docs = list(orders_mapping.map_file(path, source_name="orders.csv", notes=notes))
+    assert len(docs) == 2
+    assert notes == ["orders.csv: encoding cp1252 (detected)"]
+
+
+def test_map_records_accepts_records_from_any_reader(orders_mapping: CompiledMapping) -> None:
+    reader = orders_mapping.reader()
+    records = list(reader.records(DATA / "orders.csv", source_name="orders.csv"))
+    assert [d.key for d in orders_mapping.map_records(records)] == ["W-1001", "W-1002"]
