@@ -67,6 +67,56 @@ def init_command(directory: Path, *, force: bool) -> None:
     )
 
 
+@main.group("config")
+def config_group() -> None:
+    """Check edigw.yaml before running, or print its JSON Schema for editors.
+
+    Example: ECOLIX_TOKEN=T edigw config check -c edigw.yaml
+    """
+
+
+@config_group.command("check")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("edigw.yaml"),
+    show_default=True,
+    help="The gateway configuration file.",
+)
+def config_check_command(config_path: Path) -> None:
+    """Load the configuration and every mapping it names; report every problem at once.
+
+    Example: ECOLIX_TOKEN=T edigw config check -c edigw.yaml
+    """
+    from edigw.mapping.sample import check_mappings
+
+    config = _load(config_path)
+    mappings = sorted({Path(flow.mapping) for flow in config.inbound_flows()})
+    problems = [p for result in check_mappings(mappings) for p in result.problems]
+    if problems:
+        raise click.ClickException("\n".join(problems))
+    click.echo(
+        f"ok {config_path}: {len(config.partners)} partners, "
+        f"{len(config.inbound_flows())} inbound flows ({len(mappings)} mappings), "
+        f"{len(config.outbound_flows())} exports"
+    )
+
+
+@config_group.command("schema")
+def config_schema_command() -> None:
+    """Print the JSON Schema of edigw.yaml, for editors' completion and checks.
+
+    Example: edigw config schema > edigw.schema.json
+    """
+    import json
+
+    from edigw.config import GatewayConfig
+
+    click.echo(json.dumps(GatewayConfig.model_json_schema(), indent=2, ensure_ascii=False))
+
+
 # --------------------------------------------------------------------------- operations
 
 
