@@ -322,6 +322,17 @@ class Sandbox:
                 )
             return Response(dump(found), 200, media_type=JSON)
         kind, fields = LISTS[spec.op_id]
+        unknown = sorted(set(params) - {p.name for p in spec.query_params})
+        if unknown:
+            raise ProblemResponse(
+                400,
+                problem(
+                    400,
+                    "bad-request",
+                    "Unknown query parameter",
+                    f"{spec.op_id} takes no parameter {', '.join(map(repr, unknown))}",
+                ),
+            )
         filters: dict[str, str] = {}
         for name, field_name in fields.items():
             if name in params:
@@ -676,6 +687,15 @@ def operation_endpoint(sb: Sandbox, spec: OperationSpec) -> Callable[[Request], 
     return endpoint
 
 
+def method_dispatch(endpoints: Mapping[str, Callable[[Request], Any]]) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        response: Response = await endpoints[method](request)
+        return response
+
+    return endpoint
+
+
 def admin_endpoints(sb: Sandbox) -> list[Route]:
     """Sandbox-only controls for tests and demos (outside the contract, token-protected)."""
 
@@ -856,16 +876,14 @@ def create_app(
         seed_if_empty(store, seed)
     sb = Sandbox(store, token=token, rate_limit=rate_limit, clock=clock)
 
-    routes: list[Route] = []
+    by_path: dict[str, dict[str, Callable[[Request], Any]]] = {}
     for spec in sb.contract.operations():
-        routes.append(
-            Route(
-                API_PREFIX + spec.path,
-                operation_endpoint(sb, spec),
-                methods=[spec.method],
-                name=spec.op_id,
-            )
-        )
+        by_path.setdefault(spec.path, {})[spec.method] = operation_endpoint(sb, spec)
+    # one route per path, so that a 405 names every method the path allows
+    routes = [
+        Route(API_PREFIX + path, method_dispatch(endpoints), methods=list(endpoints))
+        for path, endpoints in by_path.items()
+    ]
 
     async def openapi(request: Request) -> Response:
         return Response(sb.contract.text, media_type="application/yaml")
@@ -875,16 +893,11 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
+        headers = (exc.headers or {}) if isinstance(exc, HTTPException) else {}
         title = {404: "Not found", 405: "Method not allowed"}.get(status, "Error")
-        return problem_response(
-            status,
-            problem(
-                status,
-                "not-found" if status == 404 else "bad-request",
-                title,
-                f"{request.method} {request.url.path}",
-            ),
-        )
+        kind = {404: "not-found", 405: "method-not-allowed"}.get(status, "bad-request")
+        doc = problem(status, kind, title, f"{request.method} {request.url.path}")
+        return problem_response(status, doc, headers)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
