@@ -122,6 +122,31 @@ PINNED = [
         id="order-feed-wrong-types",
     ),
     pytest.param(
+        "ecommerceplus-quote-validations-csv/validations-erreurs.csv",
+        [
+            "validations-erreurs.csv:2: validations-erreurs.csv:2:1 field devis [/number] required value missing ('devis' is empty)",
+            "validations-erreurs.csv:2: validations-erreurs.csv:2:1 field devis [None] key: required value missing ('devis' is empty)",
+            "DEV-2026-0005: validations-erreurs.csv:3:2 field valide_le [/validated_at] 'hier soir' is not a date and time in the format %d/%m/%Y %H:%M",
+            'DEV-2026-0006: validations-erreurs.csv:4:3 field reference_client [/customer_reference] "une référence client beaucoup trop longue pour Ecolix qui en refuse plus de soixante" is longer than 60 characters',
+        ],
+        id="validations-erreurs",
+    ),
+    pytest.param(
+        "supplier-confirmations-ubl/OrderResponse-unknown-order.xml",
+        [
+            "OrderResponse-unknown-order.xml:3 /or:OrderResponse[1]: OrderResponse-unknown-order.xml:13 /or:OrderResponse[1]/cac:OrderReference/cbc:ID [/number] '99' not found in lookup table ubl-order-references.csv",
+            "OrderResponse-unknown-order.xml:3 /or:OrderResponse[1]: OrderResponse-unknown-order.xml:41 /or:OrderResponse[1]/cac:OrderLine/cac:LineItem[1] [/lines/0/confirmed_quantity] '99/1' is not a decimal number",
+            "OrderResponse-unknown-order.xml:3 /or:OrderResponse[1]: OrderResponse-unknown-order.xml:41 /or:OrderResponse[1]/cac:OrderLine/cac:LineItem[1] [/lines/0/unit_price] '99/1' is not a decimal number",
+            "OrderResponse-unknown-order.xml:3 /or:OrderResponse[1]: OrderResponse-unknown-order.xml:41 /or:OrderResponse[1]/cac:OrderLine/cac:LineItem[1] [/lines/0/delivery_date] '99/1' is not a date in the format YYYY-MM-DD",
+            "OrderResponse-unknown-order.xml:3 /or:OrderResponse[1]: OrderResponse-unknown-order.xml:48 /or:OrderResponse[1]/cac:OrderLine/cac:LineItem[2] [/lines/1/confirmed_quantity] '99/2' is not a decimal number",
+            "OrderResponse-unknown-order.xml:3 /or:OrderResponse[1]: OrderResponse-unknown-order.xml:48 /or:OrderResponse[1]/cac:OrderLine/cac:LineItem[2] [/lines/1/unit_price] '99/2' is not a decimal number",
+            "OrderResponse-unknown-order.xml:3 /or:OrderResponse[1]: OrderResponse-unknown-order.xml:48 /or:OrderResponse[1]/cac:OrderLine/cac:LineItem[2] [/lines/1/delivery_date] '99/2' is not a date in the format YYYY-MM-DD",
+            "OrderResponse-unknown-order.xml:3 /or:OrderResponse[1]: OrderResponse-unknown-order.xml:50 /or:OrderResponse[1]/cac:OrderLine/cac:LineItem[2]/cbc:LineStatusCode [/lines/1/status] 'Maybe' is not in the value map (known: 'NoStatus', 'Accepted', 'Revised', 'Disputed', 'Cancelled')",
+            "OrderResponse-unknown-order.xml:3 /or:OrderResponse[1]: OrderResponse-unknown-order.xml:13 /or:OrderResponse[1]/cac:OrderReference/cbc:ID [None] key: '99' not found in lookup table ubl-order-references.csv",
+        ],
+        id="OrderResponse-unknown-order",
+    ),
+    pytest.param(
         "supplier-confirmations-xlsx/AR_statut_inconnu.xlsx",
         [
             "PO-2026-0003: AR_statut_inconnu.xlsx Confirmations!H2 [/lines/0/status] 'Peut-être' not found in lookup table confirmation-statuses.csv",
@@ -129,6 +154,15 @@ PINNED = [
             "PO-2026-0003: AR_statut_inconnu.xlsx Confirmations!G3 [/lines/1/delivery_date] required value missing ('Date de livraison' is empty)",
         ],
         id="AR_statut_inconnu",
+    ),
+    pytest.param(
+        "supplier-invoices-csv/factures_erreurs.csv",
+        [
+            "PF-2026-0007: factures_erreurs.csv:2:3 field type_piece [/document_type] 'PROFORMA' is not in the value map (known: 'FACTURE', 'AVOIR')",
+            "FA-2026-1190: factures_erreurs.csv:5 [/lines] required list is empty (no records with values)",
+            "FA-2026-1190: factures_erreurs.csv:5:19 field total_ht [/totals/net] 'cent' is not a decimal number",
+        ],
+        id="factures_erreurs",
     ),
     pytest.param(
         "supplier-invoices-ubl/invoice-entity-expansion.xml",
