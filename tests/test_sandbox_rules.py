@@ -514,3 +514,32 @@ def test_a_supplier_invoice_refers_only_to_that_suppliers_purchase_orders(
     )
     assert response.status_code == 422
     assert pointers(response) == ["/purchase_orders/0", "/purchase_orders/1"]
+
+
+def test_a_supplier_invoice_may_carry_a_negative_return_line(http: httpx.Client) -> None:
+    body = invoice({"code": "SUP-001"})
+    body["lines"][1] = {
+        "description": "Retour café",
+        "quantity": "-1",
+        "unit_price": "4.10",
+        "net_amount": "-4.10",
+        "vat_rate": "20.00",
+    }
+    body["vat_breakdown"] = [{"rate": "20.00", "base": "8.40", "amount": "1.68"}]
+    body["totals"] = {"net": "8.40", "vat": "1.68", "gross": "10.08"}
+    response = post(http, "/supplier-invoices", body)
+    assert response.status_code == 201, response.text
+    assert response.json()["lines"][1]["net_amount"] == "-4.10"
+
+
+def test_an_invoice_and_a_credit_note_may_share_a_number(http: httpx.Client) -> None:
+    seeded_invoice = seeded("supplier_invoices", supplier_code="SUP-001")[0]
+    body = invoice(
+        {"code": "SUP-001"},
+        document_type="credit_note",
+        credited_invoice=seeded_invoice["number"],
+        number=seeded_invoice["number"],
+    )
+    first = post(http, "/supplier-invoices", body)
+    second = post(http, "/supplier-invoices", body)
+    assert (first.status_code, second.status_code) == (201, 409)

@@ -609,7 +609,7 @@ def create_supplier_invoice(
         ),
     }
     supplier = rules.resolve_supplier(given, {k: v for k, v in found.items() if k in given})
-    key = alt_key(supplier["code"], body["number"])
+    key = alt_key(supplier["code"], body["document_type"], body["number"])
     existing = tx.find_alt("supplier_invoice", key)
     if existing is not None:
         msg = (
@@ -624,7 +624,7 @@ def create_supplier_invoice(
     credited = None
     if body["document_type"] == "credit_note" and "credited_invoice" in body:
         candidate = tx.find_alt(
-            "supplier_invoice", alt_key(supplier["code"], body["credited_invoice"])
+            "supplier_invoice", alt_key(supplier["code"], "invoice", body["credited_invoice"])
         )
         if candidate is not None and candidate["document_type"] == "invoice":
             credited = candidate

@@ -81,7 +81,7 @@ def _apply(tx: Tx, seed: dict[str, Any]) -> None:
         for po in seed.get("purchase_orders", []):
             tx.put("purchase_order", po["number"], po)
         for invoice in seed.get("supplier_invoices", []):
-            key = alt_key(invoice["supplier_code"], invoice["number"])
+            key = alt_key(invoice["supplier_code"], invoice["document_type"], invoice["number"])
             tx.put(
                 "supplier_invoice", invoice["id"], {**invoice, "created_at": tx.now()}, alt_key=key
             )
