@@ -290,3 +290,23 @@ def test_sender_threads_sharing_one_journal_never_claim_the_same_document(journa
     assert sorted(everything) == sorted(expected)
     assert len(set(everything)) == len(everything)
     assert sum(1 for ids in claimed if ids) > 1
+
+
+def test_claim_holders_lists_nodes_holding_unfinished_documents(journal: Journal) -> None:
+    a, _ = queue_file(journal, 2, tag="1")
+    [b] = queue_file(journal, 1, tag="2")
+    claim(journal, node="node-a", limit=1)
+    claim(journal, node="node-b", limit=1)
+    finish(journal, b)
+
+    assert journal.claim_holders() == ["node-a"]
+    assert journal.document(a).claimed_by == "node-a"
+
+
+def test_released_claims_of_a_dead_node_are_claimable_at_once(journal: Journal) -> None:
+    [a] = queue_file(journal, 1)
+    claim(journal, node="dead")
+
+    assert journal.release_claims(["dead"], now=T0 + timedelta(seconds=1)) == 1
+    assert claim(journal, node="alive", now=T0 + timedelta(seconds=1)) == [a]
+    assert journal.release_claims([], now=T0) == 0

@@ -7,6 +7,7 @@ from itertools import count
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection, event
 
 from edigw.errors import JournalError
 from edigw.journal import (
@@ -511,3 +512,43 @@ def test_a_journal_folder_that_cannot_be_created_is_a_journal_error(tmp_path: Pa
 
     with pytest.raises(JournalError, match="cannot create the journal's folder"):
         Journal.open(f"sqlite:///{blocker}/journal.sqlite")
+
+
+def _synchronous_at_commit(journal: Journal) -> list[int]:
+    """Record SQLite's ``synchronous`` level at every commit (1 = NORMAL, 2 = FULL)."""
+    seen: list[int] = []
+
+    @event.listens_for(journal._engine, "commit")
+    def _spy(conn: Connection) -> None:
+        seen.append(conn.connection.dbapi_connection.execute("PRAGMA synchronous").fetchone()[0])  # type: ignore[union-attr]
+
+    return seen
+
+
+def test_sqlite_fsyncs_the_commits_that_let_a_source_be_disposed_of(tmp_path: Path) -> None:
+    with Journal.open(f"sqlite:///{tmp_path}/j.sqlite") as journal:
+        file_id = add_file(journal)
+        [doc_id] = journal.add_documents(file_id, [doc(1, file_id)], now=T0)
+        seen = _synchronous_at_commit(journal)
+
+        journal.claim_due_documents(now=T0, node="n", lease_seconds=60, limit=1)
+        journal.mark_sent(doc_id, now=T0)
+        journal.mark_done(doc_id, now=T0, status=201, object_id="X", response=None)
+        per_document = list(seen)
+        journal.finish_file_if_complete(file_id, now=T0)
+        journal.record_channel_action(file_id, action="delete", ok=True, error=None, now=T0)
+        journal.next_sequence("w", "articles")
+        journal.claim_due_documents(now=T0, node="n", lease_seconds=60, limit=1)
+
+    assert per_document == [1, 1, 1]
+    assert seen[3:] == [2, 2, 2, 1]  # barriers, then back to NORMAL
+
+
+def test_sqlite_in_full_mode_fsyncs_every_commit(tmp_path: Path) -> None:
+    with Journal.open(f"sqlite:///{tmp_path}/j.sqlite", sqlite_synchronous="full") as journal:
+        file_id = add_file(journal)
+        seen = _synchronous_at_commit(journal)
+        journal.add_documents(file_id, [doc(1, file_id)], now=T0)
+        journal.claim_due_documents(now=T0, node="n", lease_seconds=60, limit=1)
+
+    assert seen == [2, 2]

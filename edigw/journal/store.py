@@ -6,7 +6,7 @@ where claiming work must be atomic across nodes:
 
 * SQLite: every write transaction starts with ``BEGIN IMMEDIATE``, so writers queue on the
   database lock (``busy_timeout``) instead of failing on a lock upgrade; WAL lets readers run
-  beside them; ``synchronous=FULL`` because the journal is what "nothing is ever lost" means.
+  beside them. Durability: see :meth:`Journal.open` (``sqlite_synchronous``).
 * PostgreSQL: claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` so nodes never wait on, nor
   take, each other's documents.
 
@@ -19,6 +19,7 @@ Every state change writes an event, so ``edigw show`` can tell the whole story.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -300,6 +301,9 @@ def _translated(what: str) -> Iterator[None]:
     except exc.SQLAlchemyError as err:
         msg = f"journal: cannot {what}: {_reason(err)}"
         raise JournalError(msg) from err
+    except sqlite3.Error as err:  # the few statements sent straight to the driver
+        msg = f"journal: cannot {what}: {err}"
+        raise JournalError(msg) from err
 
 
 def _file_row(m: RowMapping) -> FileRow:
@@ -532,11 +536,12 @@ class _Statements:
 class Journal:
     """The exchange journal over one database (SQLite file or PostgreSQL)."""
 
-    def __init__(self, engine: Engine, *, url: str) -> None:
+    def __init__(self, engine: Engine, *, url: str, barriers: bool = False) -> None:
         self._engine = engine
         self._reader = engine.execution_options(journal_read=True)
         self._pg = engine.dialect.name == "postgresql"
         self._sql = _Statements(pg=self._pg)
+        self._barriers = barriers
         # SQLite: this process's writers queue here, woken as soon as the lock is free, rather
         # than in SQLite's busy handler, which sleeps for milliseconds and lets one thread
         # starve the others. Other processes still meet at the database lock.
@@ -549,18 +554,24 @@ class Journal:
 
     @classmethod
     def open(
-        cls, url: str, *, create: bool = True, sqlite_synchronous: SqliteSync = "full"
+        cls, url: str, *, create: bool = True, sqlite_synchronous: SqliteSync = "normal"
     ) -> Journal:
         """Open the journal at ``url``; with ``create``, create or migrate it to the latest schema.
 
         Without ``create`` the database must exist and already be at the latest revision, so a
         read-only command never changes a journal that a newer or older edigw is running on.
 
-        ``sqlite_synchronous``: ``full`` (default) fsyncs every commit, so a committed state
-        survives a power cut; ``normal`` (WAL) survives any crash of edigw itself but may lose
-        the last commits on a power cut, for about half the write cost (see
-        ``benchmarks/journal.py``). Lost commits there are made safe again by idempotency
-        keys (documents) and the fsync'd archive (files). Ignored on PostgreSQL.
+        ``sqlite_synchronous`` (ignored on PostgreSQL, which syncs every commit):
+
+        * ``normal`` (default): WAL with ``synchronous=NORMAL``, so every commit survives any
+          crash of edigw, and *barrier* commits are fsync'd: those after which a source may be
+          moved or deleted (a file's final state, channel actions, the SFTP memory) or a
+          partner may receive a file (export runs, cursors, sequence numbers). A power cut can
+          only lose the per-document commits since the last barrier, which merely makes the
+          gateway send those documents again under the same idempotency keys: Ecolix answers
+          with the stored result and creates nothing.
+        * ``full``: every commit is fsync'd (about twice the write cost, see
+          ``benchmarks/journal.py``).
         """
         if sqlite_synchronous not in ("full", "normal"):
             msg = f"sqlite_synchronous must be 'full' or 'normal', not {sqlite_synchronous!r}"
@@ -595,7 +606,9 @@ class Journal:
         else:
             msg = f"journal URL {url!r}: only sqlite and postgresql journals are supported"
             raise JournalError(msg)
-        journal = cls(engine, url=url)
+        journal = cls(
+            engine, url=url, barriers=backend == "sqlite" and sqlite_synchronous == "normal"
+        )
         try:
             if create:
                 journal.migrate()
@@ -669,9 +682,21 @@ class Journal:
     # ----------------------------------------------------------------- transactions
 
     @contextmanager
-    def _write(self, what: str) -> Iterator[Connection]:
-        with self._write_lock, _translated(what), self._engine.begin() as conn:
-            yield conn
+    def _write(self, what: str, *, barrier: bool = False) -> Iterator[Connection]:
+        """A write transaction; a ``barrier`` one is fsync'd whatever ``sqlite_synchronous``.
+
+        (In WAL mode, syncing one commit makes every earlier commit durable too.)
+        """
+        with self._write_lock, _translated(what), self._engine.connect() as conn:
+            driver = conn.connection.dbapi_connection if barrier and self._barriers else None
+            if driver is not None:
+                driver.execute("PRAGMA synchronous = FULL")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if driver is not None:
+                    driver.execute("PRAGMA synchronous = NORMAL")
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Connection]:
@@ -813,7 +838,7 @@ class Journal:
             values["finished_at"] = now
         if error is not None:
             values["error"] = error
-        with self._write("change a file's state") as conn:
+        with self._write("change a file's state", barrier=True) as conn:
             result = conn.execute(update(files).where(files.c.id == file_id).values(**values))
             if result.rowcount == 0:
                 msg = f"F-{file_id} does not exist in the journal"
@@ -1217,7 +1242,7 @@ class Journal:
         """
         now = _aware(now)
         body = _dumps(payload, f"payload of D-{doc_id}")
-        with self._write("reset a document for replay") as conn:
+        with self._write("reset a document for replay", barrier=True) as conn:
             current = self._doc_state(conn, doc_id)
             if current["state"] != DocState.FAILED:
                 detail = "already done" if current["state"] == DocState.DONE else current["state"]
@@ -1318,7 +1343,7 @@ class Journal:
             # A file with an unfinished document has a head: one index seek, no write lock.
             if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
                 return None
-        with self._write("finish a file") as conn:
+        with self._write("finish a file", barrier=True) as conn:
             counts: dict[str, int] = dict(
                 conn.execute(
                     select(documents.c.state, func.count())
@@ -1504,7 +1529,7 @@ class Journal:
                 k: statement.excluded[k] for k in ("size", "mtime", "sha256", "file_id", "seen_at")
             },
         )
-        with self._write("remember a remote file") as conn:
+        with self._write("remember a remote file", barrier=True) as conn:
             conn.execute(statement)
 
     def remote_file_seen(self, *, channel: str, path: str, size: int, mtime: float) -> bool:
@@ -1541,7 +1566,7 @@ class Journal:
     ) -> None:
         """Record what was done to a source after its outcome (move, delete, error file...)."""
         now = _aware(now)
-        with self._write("record a channel action") as conn:
+        with self._write("record a channel action", barrier=True) as conn:
             conn.execute(
                 insert(channel_actions).values(
                     file_id=file_id, action=action, ok=ok, error=error, at=now
@@ -1607,7 +1632,7 @@ class Journal:
             msg = "an export run finishes delivered, failed or empty, not running"
             raise ValueError(msg)
         now = _aware(now)
-        with self._write("finish an export run") as conn:
+        with self._write("finish an export run", barrier=True) as conn:
             result = conn.execute(
                 update(export_runs)
                 .where(export_runs.c.id == run_id)
@@ -1678,12 +1703,12 @@ class Journal:
             set_={"high_water_mark": statement.excluded.high_water_mark, "updated_at": now},
             where=export_cursors.c.high_water_mark < statement.excluded.high_water_mark,
         )
-        with self._write("advance an export cursor") as conn:
+        with self._write("advance an export cursor", barrier=True) as conn:
             conn.execute(statement)
 
     def reset_cursor(self, partner: str, flow: str) -> None:
         """Forget the high-water mark: the next delta export starts from the beginning."""
-        with self._write("reset an export cursor") as conn:
+        with self._write("reset an export cursor", barrier=True) as conn:
             conn.execute(
                 export_cursors.delete().where(
                     export_cursors.c.partner == partner, export_cursors.c.flow == flow
@@ -1698,6 +1723,6 @@ class Journal:
             index_elements=[export_sequences.c.partner, export_sequences.c.flow],
             set_={"last_seq": export_sequences.c.last_seq + 1},
         ).returning(export_sequences.c.last_seq)
-        with self._write("take the next sequence number") as conn:
+        with self._write("take the next sequence number", barrier=True) as conn:
             value: int = conn.execute(upsert).scalar_one()
         return value
