@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -58,6 +59,7 @@ PROBLEM_JSON = "application/problem+json"
 JSON = "application/json"
 DEFAULT_RATE_LIMIT = "600/minute"
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # as the contract's header schema
 
 # list operation -> (stored kind, {query parameter: field of the stored object})
 LISTS: dict[str, tuple[str, dict[str, str]]] = {
@@ -406,14 +408,14 @@ class Sandbox:
         raw: bytes,
         gate: Gate,
     ) -> Response:
-        if not key or len(key) > 255 or not key.isascii() or not key.isprintable():
+        if key is None or not IDEMPOTENCY_KEY.fullmatch(key):
             raise ProblemResponse(
                 400,
                 problem(
                     400,
                     "missing-idempotency-key",
                     "Idempotency-Key header required",
-                    "every write takes an Idempotency-Key header (printable ASCII, at most 255 characters)",
+                    "every write takes an Idempotency-Key header (1 to 255 visible ASCII characters)",
                 ),
             )
         try:
@@ -871,6 +873,7 @@ def create_app(
     if not token:
         msg = "the sandbox needs a non-empty token"
         raise ConfigError(msg)
+    parse_rate_limit(rate_limit)  # refuse a bad option before touching the database
     store = SandboxStore(db_path, clock=clock)
     if seed is not None:
         seed_if_empty(store, seed)
