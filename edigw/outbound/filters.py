@@ -61,6 +61,20 @@ def _group(digits: str, thousands: str) -> str:
     return thousands.join(parts)
 
 
+def to_decimal(value: Any, default: Any = None) -> Decimal:
+    """A :class:`~decimal.Decimal` for arithmetic in templates (``line.quantity|dec * w|dec``).
+
+    ``None``/``""`` give ``default`` when one is given, else an error: a missing weight must
+    not silently count as zero.
+    """
+    if value is None or value == "":
+        if default is None:
+            msg = "expected a number, got nothing"
+            raise FilterError(msg)
+        return _to_decimal(default)
+    return _to_decimal(value)
+
+
 def format_decimal(
     value: Any, precision: int = 2, sep: str = ".", thousands: str = "", *, empty: str = ""
 ) -> str:
@@ -197,6 +211,7 @@ def make_filters(*, timezone: str | None = None) -> dict[str, Callable[..., Any]
 
     return {
         "decimal": format_decimal,
+        "dec": to_decimal,
         "date": date_filter,
         "datetime": datetime_filter,
         "pad": pad,
@@ -223,4 +238,5 @@ __all__ = [
     "make_filters",
     "pad",
     "parse_datetime",
+    "to_decimal",
 ]

@@ -1,0 +1,553 @@
+"""One export run: query Ecolix → render → archive → deliver → journal → advance the mark.
+
+Order of the steps, and why::
+
+    start run (journal)          the run is visible, with its window, before anything happens
+    query + render (streaming)   Ecolix pages are pulled lazily by the template, into a temp file
+    archive                      the exact bytes are kept (sha256) before they leave, for replay
+    deliver (channel)            temp name + rename on the partner's side
+    finish run (journal)         delivered, records, calls, file name, sha256, archived copy
+    advance high-water mark      only now: a failed delivery never loses a change
+
+A crash anywhere before the last step leaves the mark where it was, so the next run exports
+the same changes again (at-least-once, never lost).
+
+Delta windows and records updated at the same instant as the mark
+-----------------------------------------------------------------
+The mark is the greatest ``updated_at`` among the records a delivered file held. The next run
+asks Ecolix for ``updated_since=mark``, which the contract defines as *inclusive* (``>=``).
+An exclusive bound would be simpler but loses data: a record committed just after our query
+with the very same timestamp as the mark would never be exported. With the inclusive bound,
+those late records come back, and so do the records at the mark that we already delivered;
+the latter are dropped by de-duplication: kept next to the journal's mark (see
+:class:`MarkStore`) are the fingerprints (hash of the record's JSON) of the delivered records whose ``updated_at`` equals
+the mark. A record at the mark whose fingerprint is known was delivered unchanged; any other
+record at the mark is new. Fingerprints, not ids, because an id alone cannot tell "the same
+version" from "another change in the same instant", and because they work for every
+resource without knowing its key. The set is usually tiny (records of one instant); it is
+reset whenever the mark moves forward.
+
+A second run after changes therefore exports exactly the records changed since, and nothing
+is lost if writes land in the same instant as the mark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from edigw.channels.base import Delivered
+from edigw.errors import DataProblem, EdigwError, JournalError, SourceDataError
+from edigw.model import Location
+from edigw.outbound.filters import local_time, parse_datetime
+from edigw.outbound.naming import file_name
+from edigw.outbound.render import load_template, render_to_file
+
+PAGE_SIZE = 1000
+"""Items per list call: the contract's maximum, so a run makes the fewest calls."""
+
+UPDATED_AT = "updated_at"
+
+Mode = Literal["delta", "full"]
+State = Literal["delivered", "empty", "failed", "dry-run"]
+
+
+# --------------------------------------------------------------------------- collaborators
+
+
+class Client(Protocol):
+    def iter_list(
+        self,
+        operation: str,
+        *,
+        updated_since: datetime | None = None,
+        page_size: int = ...,
+        **filters: Any,
+    ) -> Iterator[dict[str, Any]]: ...
+
+
+class Channel(Protocol):
+    def deliver(self, local_file: Path, name: str) -> Delivered: ...
+
+
+class Archived(Protocol):
+    sha256: str
+    path: Path
+
+
+class ArchiveLike(Protocol):
+    def store(self, path: Path) -> Any: ...
+
+    def open(self, sha256: str) -> Any: ...
+
+
+# --------------------------------------------------------------------------- the flow
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFlow:
+    """What an export run needs from a flow's configuration (paths already absolute)."""
+
+    partner: str
+    flow: str
+    resource: str
+    template: Path
+    filename: str
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    timezone: str | None = None
+    mode: Mode = "delta"
+    write_empty: bool = False
+    encoding: str = "utf-8"
+    xsd: Path | None = None
+
+    @classmethod
+    def of(cls, config: Any, *, partner: str | None = None, flow: str | None = None) -> ExportFlow:
+        """Build from the ``edigw.yaml`` outbound flow model (or return an ExportFlow as is)."""
+        if isinstance(config, ExportFlow):
+            return config
+        query = config.query
+        resource = query["resource"] if isinstance(query, Mapping) else query.resource
+        filters = query.get("filters") if isinstance(query, Mapping) else query.filters
+        xsd = getattr(config, "xsd", None)
+        return cls(
+            partner=partner or config.partner,
+            flow=flow or getattr(config, "flow", None) or config.name,
+            resource=resource,
+            template=Path(config.template),
+            filename=config.filename,
+            filters=dict(filters or {}),
+            timezone=getattr(config, "timezone", None),
+            mode=getattr(config, "mode", "delta") or "delta",
+            write_empty=bool(getattr(config, "write_empty", False)),
+            encoding=getattr(config, "encoding", "utf-8") or "utf-8",
+            xsd=Path(xsd) if xsd else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """The high-water mark of a flow: an instant, and the records at it already delivered."""
+
+    at: datetime
+    fingerprints: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """How one run ended. ``path`` is the rendered file for dry runs and ``--to`` runs."""
+
+    state: State
+    mode: Mode
+    records: int
+    calls: int
+    run_id: int | None = None
+    file_name: str | None = None
+    path: Path | None = None
+    sha256: str | None = None
+    archive_path: Path | None = None
+    delivered: Delivered | None = None
+    window_from: datetime | None = None
+    window_to: datetime | None = None
+    skipped: int = 0
+
+    @property
+    def show_id(self) -> str | None:
+        return f"R-{self.run_id}" if self.run_id is not None else None
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+class Lookups:
+    """``lookup(resource, key)`` for templates: a whole Ecolix list as a dict by ``key``.
+
+    A carrier file needs article weights and an order list does not carry them; fetching each
+    article would cost one call per line. A lookup reads the list once per run, page by page
+    at the maximum page size, only if the template asks for it, and counts its calls. It is
+    never filtered by ``updated_since``: references need every object, not only the changed.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._tables: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.calls = 0
+
+    def __call__(self, resource: str, key: str = "code") -> dict[str, dict[str, Any]]:
+        table = self._tables.get((resource, key))
+        if table is None:
+            listing = self._client.iter_list(resource, page_size=PAGE_SIZE)
+            table = {str(item.get(key)): item for item in listing}
+            self.calls += int(getattr(listing, "calls", 0))
+            self._tables[(resource, key)] = table
+        return table
+
+
+class StaticLookups:
+    """Lookups from sample data (``template test``): ``{"articles.list": [...], ...}``."""
+
+    def __init__(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
+        self._tables = tables
+        self.calls = 0
+
+    def __call__(self, resource: str, key: str = "code") -> dict[str, Mapping[str, Any]]:
+        return {str(item.get(key)): item for item in self._tables.get(resource, ())}
+
+
+# --------------------------------------------------------------------------- delta logic (pure)
+
+
+def fingerprint(record: Mapping[str, Any]) -> str:
+    """A stable hash of a record's content (key order does not matter)."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+
+
+class DeltaTracker:
+    """Filters a record stream against the mark and computes the next mark as it passes.
+
+    Used as a generator wrapper between the Ecolix listing and the template, so it adds no
+    pass over the data and keeps no record in memory.
+    """
+
+    def __init__(self, mark: Mark | None, *, resource: str) -> None:
+        self.mark = mark
+        self.resource = resource
+        self.max_at: datetime | None = None
+        self.at_max: set[str] = set()
+        self.skipped = 0
+
+    def filter(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        mark = self.mark
+        index = 0
+        for record in records:
+            index += 1
+            raw = record.get(UPDATED_AT)
+            if raw is None:
+                msg = f"Ecolix record has no {UPDATED_AT}, so no delta can be computed"
+                raise SourceDataError(
+                    DataProblem(msg, Location(self.resource, line=index, field=UPDATED_AT))
+                )
+            at = _aware(raw, self.resource, index)
+            if mark is not None and (
+                at < mark.at or (at == mark.at and fingerprint(record) in mark.fingerprints)
+            ):
+                self.skipped += 1
+                continue
+            if self.max_at is None or at > self.max_at:
+                self.max_at = at
+                self.at_max = {fingerprint(record)}
+            elif at == self.max_at:
+                self.at_max.add(fingerprint(record))
+            yield record
+
+    def next_mark(self) -> Mark | None:
+        """The mark after delivering what passed (``None`` when nothing passed)."""
+        if self.max_at is None:
+            return None
+        if self.mark is not None and self.max_at == self.mark.at:
+            return Mark(self.max_at, self.mark.fingerprints | frozenset(self.at_max))
+        return Mark(self.max_at, frozenset(self.at_max))
+
+
+def _aware(raw: Any, resource: str, index: int) -> datetime:
+    try:
+        value = parse_datetime(raw)
+    except ValueError as exc:
+        msg = f"Ecolix record has an unreadable {UPDATED_AT}: {raw!r}"
+        raise SourceDataError(
+            DataProblem(msg, Location(resource, line=index, field=UPDATED_AT))
+        ) from exc
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        msg = f"Ecolix record has an {UPDATED_AT} without time zone: {raw!r}"
+        raise SourceDataError(DataProblem(msg, Location(resource, line=index, field=UPDATED_AT)))
+    return value
+
+
+# --------------------------------------------------------------------------- marks
+
+
+class MarkStore:
+    """The flow's mark: the instant in the journal, the boundary fingerprints beside it.
+
+    The journal's cursor (one date-time per flow) is the source of truth. The fingerprints of
+    the records *at* that instant live in ``<folder>/<partner>/<flow>.json`` and are trusted
+    only when their instant equals the journal's: a lost or stale file (a crash between the
+    two writes, another node) degrades to re-sending the few records at the mark, never to
+    losing one. Without a folder the boundary records are simply sent again (at-least-once).
+    """
+
+    def __init__(self, journal: Any, folder: Path | None) -> None:
+        self._journal = journal
+        self._folder = folder
+
+    def _file(self, partner: str, flow: str) -> Path | None:
+        return self._folder / partner / f"{flow}.json" if self._folder else None
+
+    def load(self, partner: str, flow: str) -> Mark | None:
+        at = self._journal.cursor(partner, flow)
+        if at is None:
+            return None
+        path = self._file(partner, flow)
+        if path is None:
+            return Mark(at)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if parse_datetime(data["at"]) == at:
+                return Mark(at, frozenset(str(f) for f in data["fingerprints"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return Mark(at)
+
+    def save(self, partner: str, flow: str, mark: Mark, *, now: datetime) -> None:
+        path = self._file(partner, flow)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_suffix(".tmp")
+            data = {"at": mark.at.isoformat(), "fingerprints": sorted(mark.fingerprints)}
+            temp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(temp, path)
+        self._journal.advance_cursor(partner, flow, mark.at, now=now)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_export(
+    flow_config: Any,
+    *,
+    client: Client,
+    journal: Any,
+    archive: ArchiveLike,
+    channel: Channel | None,
+    now: datetime,
+    full: bool = False,
+    dry_run: bool = False,
+    to_dir: Path | None = None,
+    partner: str | None = None,
+    flow: str | None = None,
+    work_dir: Path | None = None,
+    marks_dir: Path | None = None,
+) -> ExportResult:
+    """Run one export of ``flow_config`` now; see the module docstring for the steps.
+
+    ``full`` exports everything whatever the flow's mode. ``dry_run`` renders (into
+    ``to_dir`` or a temp file, returned as ``result.path``) without journal, delivery or mark.
+    ``to_dir`` without ``dry_run`` writes the file there instead of the partner's channel: it
+    is journaled (delivered, to the operator's folder) and archived, so ``edigw replay`` can
+    send it to the partner later, but the mark does not move (the partner did not get it).
+    Errors are re-raised after the run is journaled as failed. ``work_dir`` holds the temp
+    file; ``marks_dir`` the boundary fingerprints (default: ``export-marks`` beside
+    ``work_dir``, so ``data_dir/export-marks`` in the gateway).
+    """
+    spec = ExportFlow.of(flow_config, partner=partner, flow=flow)
+    mode: Mode = "full" if full or spec.mode == "full" else "delta"
+    if marks_dir is None and work_dir is not None:
+        marks_dir = Path(work_dir).parent / "export-marks"
+    marks = MarkStore(journal, marks_dir)
+    mark = marks.load(spec.partner, spec.flow) if mode == "delta" else None
+    window_from = mark.at if mark else None
+    template = load_template(spec.template, timezone=spec.timezone)
+    local_now = local_time(now, spec.timezone)
+    run_id = None
+    if not dry_run:
+        run_id = journal.start_export_run(
+            partner=spec.partner, flow=spec.flow, mode=mode, window_from=window_from, now=now
+        )
+    work = Path(work_dir or tempfile.gettempdir())
+    work.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=".edigw-export-", suffix=".tmp", dir=work)
+    os.close(fd)
+    temp = Path(temp_name)
+    calls = 0
+    try:
+        listing = client.iter_list(
+            spec.resource, updated_since=window_from, page_size=PAGE_SIZE, **spec.filters
+        )
+        tracker = DeltaTracker(mark, resource=spec.resource)
+        lookups = Lookups(client)
+        context = {
+            "lookup": lookups,
+            "now": local_now,
+            "partner": spec.partner,
+            "flow": spec.flow,
+            "mode": mode,
+            "window_from": window_from,
+        }
+        rendered = render_to_file(
+            template,
+            tracker.filter(listing),
+            temp,
+            encoding=spec.encoding,
+            context=context,
+            out_name=f"{spec.partner}/{spec.flow}",
+            xsd=spec.xsd,
+        )
+        calls = int(getattr(listing, "calls", 0)) + lookups.calls
+        new_mark = tracker.next_mark()
+        common = {
+            "mode": mode,
+            "records": rendered.records,
+            "calls": calls,
+            "run_id": run_id,
+            "window_from": window_from,
+            "window_to": new_mark.at if new_mark else window_from,
+            "skipped": tracker.skipped,
+        }
+        if rendered.records == 0 and mode == "delta" and not spec.write_empty:
+            temp.unlink(missing_ok=True)
+            if run_id is not None:
+                journal.finish_export_run(
+                    run_id, state="empty", now=now, window_to=window_from, records=0, calls=calls
+                )
+            return ExportResult(state="empty", **common)  # type: ignore[arg-type]
+        if dry_run:
+            seq = 0
+            name = file_name(
+                spec.filename, partner=spec.partner, flow=spec.flow, now=local_now, seq=seq
+            )
+            preview = _place(temp, to_dir, name) if to_dir else _keep(temp, work)
+            return ExportResult(state="dry-run", file_name=name, path=preview, **common)  # type: ignore[arg-type]
+        seq = journal.next_sequence(spec.partner, spec.flow)
+        name = file_name(
+            spec.filename, partner=spec.partner, flow=spec.flow, now=local_now, seq=seq
+        )
+        stored = archive.store(temp)
+        archive_path = Path(stored.path)
+        delivered: Delivered | None = None
+        target: Path | None = None
+        if to_dir is not None:
+            target = _place(temp, to_dir, name)
+            state: State = "delivered"  # to the operator's folder; the mark stays
+        else:
+            if channel is None:
+                msg = f"{spec.partner}/{spec.flow}: no channel to deliver to"
+                raise EdigwError(msg)
+            delivered = channel.deliver(temp, name)
+            state = "delivered"
+        journal.finish_export_run(
+            run_id,
+            state=state,
+            now=now,
+            window_to=common["window_to"],
+            records=rendered.records,
+            calls=calls,
+            file_name=delivered.name if delivered else name,
+            sha256=stored.sha256,
+            archive_path=str(archive_path),
+        )
+        if delivered is not None and new_mark is not None:
+            marks.save(spec.partner, spec.flow, new_mark, now=now)
+        return ExportResult(
+            state=state,
+            file_name=delivered.name if delivered else name,
+            path=target,
+            sha256=stored.sha256,
+            archive_path=archive_path,
+            delivered=delivered,
+            **common,  # type: ignore[arg-type]
+        )
+    except BaseException as exc:
+        if run_id is not None:
+            with contextlib.suppress(EdigwError):
+                journal.finish_export_run(
+                    run_id,
+                    state="failed",
+                    now=now,
+                    window_to=window_from,
+                    calls=calls,
+                    error=str(exc) or type(exc).__name__,
+                )
+        raise
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _keep(temp: Path, work: Path) -> Path:
+    """Move a dry run's temp file aside so the ``finally`` clean-up leaves it for the caller."""
+    fd, name = tempfile.mkstemp(prefix="edigw-dry-run-", suffix=".out", dir=work)
+    os.close(fd)
+    os.replace(temp, name)
+    return Path(name)
+
+
+def _place(temp: Path, to_dir: Path, name: str) -> Path:
+    to_dir.mkdir(parents=True, exist_ok=True)
+    target = to_dir / name
+    shutil.copyfile(temp, target)
+    return target
+
+
+def replay_export_run(
+    run_id: int,
+    *,
+    journal: Any,
+    archive: ArchiveLike,
+    channel: Channel,
+    now: datetime | None = None,
+) -> Delivered:
+    """Deliver the archived file of export run ``run_id`` again, under its original name.
+
+    The mark is not touched (the records were already accounted for). With ``now`` the
+    re-delivery is journaled as a new run in mode ``replay``.
+    """
+    run = journal.export_run(run_id)
+    if run is None:
+        msg = f"R-{run_id}: no such export run"
+        raise JournalError(msg)
+    sha256 = _field(run, "sha256")
+    name = _field(run, "file_name")
+    if not sha256 or not name:
+        msg = f"R-{run_id}: the run produced no file ({_field(run, 'state')}), nothing to replay"
+        raise JournalError(msg)
+    with tempfile.TemporaryDirectory(prefix="edigw-replay-") as tmp:
+        local = Path(tmp) / "replay"
+        _copy_archived(archive, sha256, local)
+        new_id = None
+        if now is not None:
+            new_id = journal.start_export_run(
+                partner=_field(run, "partner"),
+                flow=_field(run, "flow"),
+                mode="replay",
+                window_from=_field(run, "window_from"),
+                now=now,
+            )
+        try:
+            delivered = channel.deliver(local, name)
+        except EdigwError as exc:
+            if new_id is not None:
+                journal.finish_export_run(new_id, state="failed", now=now, error=str(exc))
+            raise
+        if new_id is not None:
+            journal.finish_export_run(
+                new_id,
+                state="delivered",
+                now=now,
+                window_to=_field(run, "window_to"),
+                records=_field(run, "records") or 0,
+                file_name=delivered.name,
+                sha256=sha256,
+                archive_path=_field(run, "archive_path"),
+            )
+    return delivered
+
+
+def _field(run: Any, name: str) -> Any:
+    return run.get(name) if isinstance(run, Mapping) else getattr(run, name, None)
+
+
+def _copy_archived(archive: ArchiveLike, sha256: str, dest: Path) -> None:
+    source = archive.open(sha256)
+    if isinstance(source, str | os.PathLike):
+        shutil.copyfile(source, dest)
+        return
+    with source as src, dest.open("wb") as out:
+        shutil.copyfileobj(src, out)
