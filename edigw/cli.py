@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from edigw import __version__
 from edigw.errors import EdigwError
@@ -255,11 +256,11 @@ def status_command(config_path: Path) -> None:
     if status.channel_failures:
         console.print("[bold]Failed source moves/deletes:[/bold]")
         for line in status.channel_failures:
-            console.print(f"  {line}")
+            console.print(f"  {line}", markup=False, highlight=False)
     if status.last_errors:
         console.print("[bold]Last errors:[/bold]")
         for line in status.last_errors:
-            console.print(f"  {line}")
+            console.print(f"  {line}", markup=False, highlight=False)
 
 
 @main.command("show")
@@ -345,37 +346,42 @@ def _render_story(story: FileStory) -> None:
     console = Console()
     f = story.file
     console.print(
-        f"[bold]F-{f.id}[/bold] {f.original_name}  ({f.partner}/{f.flow})", highlight=False
+        f"F-{f.id} {f.original_name}  ({f.partner}/{f.flow})", highlight=False, markup=False
     )
-    console.print(f"  state     {f.state}", highlight=False)
+    console.print(f"  state     {f.state}", highlight=False, markup=False)
     if f.error:
-        console.print(f"  error     {f.error}", highlight=False)
-    console.print(f"  sha256    {f.sha256 or '-'}", highlight=False)
-    console.print(f"  archive   {f.archive_path or '-'}", highlight=False)
-    console.print(f"  source    {f.source_path}", highlight=False)
-    console.print(f"  received  {f.received_at:%Y-%m-%d %H:%M:%S} UTC", highlight=False)
+        console.print(f"  error     {f.error}", highlight=False, markup=False)
+    console.print(f"  sha256    {f.sha256 or '-'}", highlight=False, markup=False)
+    console.print(f"  archive   {f.archive_path or '-'}", highlight=False, markup=False)
+    console.print(f"  source    {f.source_path}", highlight=False, markup=False)
+    console.print(
+        f"  received  {f.received_at:%Y-%m-%d %H:%M:%S} UTC", highlight=False, markup=False
+    )
     for d in story.documents:
         console.print(
-            f"  [bold]D-{d.id}[/bold] {d.business_key}  {d.operation}  {d.state}"
+            f"  D-{d.id} {d.business_key}  {d.operation}  {d.state}"
             f"  attempts={d.attempts}  key={d.idempotency_key}",
             highlight=False,
+            markup=False,
         )
         if d.ecolix_status is not None:
             console.print(
-                f"      Ecolix {d.ecolix_status} {d.ecolix_object_id or ''}", highlight=False
+                f"      Ecolix {d.ecolix_status} {d.ecolix_object_id or ''}",
+                highlight=False,
+                markup=False,
             )
         if d.error:
             where = f" at {d.error_location}" if d.error_location else ""
-            console.print(f"      error{where}: {d.error}", highlight=False)
+            console.print(f"      error{where}: {d.error}", highlight=False, markup=False)
         if story.with_payloads and d.payload is not None:
             console.print_json(json.dumps(d.payload, ensure_ascii=False))
     for e in story.events:
-        console.print(f"  {e.at:%H:%M:%S} {e.kind} {e.detail or ''}", highlight=False)
+        console.print(f"  {e.at:%H:%M:%S} {e.kind} {e.detail or ''}", highlight=False, markup=False)
 
 
 def _render_export(run: ExportRunRow) -> None:
     console = Console()
-    console.print(f"[bold]R-{run.id}[/bold] {run.partner}/{run.flow}  {run.mode}  {run.state}")
+    console.print(f"R-{run.id} {run.partner}/{run.flow}  {run.mode}  {run.state}", markup=False)
     for label, value in (
         ("window", f"{run.window_from} → {run.window_to}"),
         ("records", run.records),
@@ -386,7 +392,144 @@ def _render_export(run: ExportRunRow) -> None:
         ("error", run.error),
     ):
         if value not in (None, ""):
-            console.print(f"  {label:<9} {value}", highlight=False)
+            console.print(f"  {label:<9} {value}", highlight=False, markup=False)
+
+
+@main.command("export")
+@click.argument("flow_id", metavar="PARTNER/FLOW")
+@click.option(
+    "--full", is_flag=True, help="Export everything, not only what changed since the last run."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Render only (to stdout, or into --to DIR): no delivery, journal or high-water mark.",
+)
+@click.option(
+    "--to",
+    "to_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the file into DIR instead of the partner's channel (the mark does not move).",
+)
+@config_option
+def export_command(
+    flow_id: str, config_path: Path, to_dir: Path | None, *, full: bool, dry_run: bool
+) -> None:
+    """Run one export of an outbound flow now and say what was delivered.
+
+    Example: edigw export webshop/articles --dry-run -c edigw.yaml
+    """
+    from edigw.config import OutboundFlow
+    from edigw.pipeline.assembly import open_parts
+    from edigw.pipeline.exports import export_now
+
+    config = _load(config_path)
+    try:
+        flow = config.flow(flow_id)
+        if not isinstance(flow, OutboundFlow):
+            msg = f"{flow_id} is an inbound flow; edigw export runs outbound flows"
+            raise click.ClickException(msg)
+        with open_parts(config, with_channels=False, flows={}) as parts:
+            result = export_now(
+                parts, flow, now=datetime.now(UTC), full=full, dry_run=dry_run, to_dir=to_dir
+            )
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    where = f"{result.show_id} " if result.show_id else ""
+    if result.state == "empty":
+        click.echo(
+            f"{where}nothing changed since {result.window_from}: no file ({result.calls} calls)",
+            err=dry_run,
+        )
+        return
+    if dry_run and to_dir is None and result.path is not None:
+        try:
+            sys.stdout.buffer.write(result.path.read_bytes())
+            sys.stdout.flush()
+        finally:
+            result.path.unlink(missing_ok=True)
+        click.echo(
+            f"dry run: {result.records} records, {result.calls} calls, would be {result.file_name}",
+            err=True,
+        )
+        return
+    target = result.delivered.path if result.delivered else result.path
+    click.echo(
+        f"{where}{result.state if not dry_run else 'dry run'}: {result.file_name} → {target} "
+        f"({result.mode}, {result.records} records, {result.calls} Ecolix calls)"
+    )
+
+
+@main.group("template")
+def template_group() -> None:
+    """Work on outbound templates.
+
+    Example: edigw template test templates/webshop-articles.csv.j2 --data sample.json
+    """
+
+
+@template_group.command("test")
+@click.argument("template", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Sample records: a JSON list, or {"records": [...], "lookups": {"articles.list": [...]}}.',
+)
+@click.option("--timezone", default="Europe/Paris", show_default=True, help="The flow's time zone.")
+@click.option(
+    "--encoding",
+    type=click.Choice(["utf-8", "utf-8-sig", "cp1252"]),
+    default="utf-8",
+    show_default=True,
+    help="Encoding of the output, as the flow would write it.",
+)
+@click.option(
+    "--xsd",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Validate XML output against this XSD.",
+)
+@click.option("--now", "now_text", help="The run time the template sees (ISO 8601; default: now).")
+def template_test_command(
+    template: Path,
+    data_path: Path,
+    timezone: str,
+    encoding: str,
+    xsd: Path | None,
+    now_text: str | None,
+) -> None:
+    """Render a template on sample records and print the file it would deliver.
+
+    Example: edigw template test templates/quotes.xml.j2 --data samples/quotes.json
+    """
+    import tempfile
+
+    from edigw.outbound.export import render_sample
+
+    try:
+        now = datetime.fromisoformat(now_text) if now_text else datetime.now(UTC)
+    except ValueError as exc:
+        msg = f"--now: not an ISO 8601 date-time: {now_text!r}"
+        raise click.ClickException(msg) from exc
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    try:
+        sample = json.loads(data_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        msg = f"{data_path}: cannot read JSON sample data: {exc}"
+        raise click.ClickException(msg) from exc
+    with tempfile.TemporaryDirectory(prefix="edigw-template-") as tmp:
+        out = Path(tmp) / "rendered"
+        try:
+            count = render_sample(
+                template, sample, out, now=now, timezone=timezone, encoding=encoding, xsd=xsd
+            )
+        except EdigwError as exc:
+            raise click.ClickException(_one_line(exc)) from exc
+        sys.stdout.buffer.write(out.read_bytes())
+        sys.stdout.flush()
+    click.echo(f"{count} records rendered", err=True)
 
 
 @main.command("demo")
@@ -431,14 +574,19 @@ def _render_demo(report: DemoReport) -> None:
         table.add_column(column, overflow="fold")
     for f in report.files:
         table.add_row(
-            f.show_id,
-            f.flow,
-            f.name,
-            f.state,
-            str(f.done),
-            str(f.failed),
-            str(f.waiting),
-            f.reason[:100],
+            *(
+                Text(value)
+                for value in (
+                    f.show_id,
+                    f.flow,
+                    f.name,
+                    f.state,
+                    str(f.done),
+                    str(f.failed),
+                    str(f.waiting),
+                    f.reason[:100],
+                )
+            )
         )
     console.print(table)
     created = ", ".join(f"{n} {op}" for op, n in sorted(report.objects.items())) or "none"
@@ -447,7 +595,9 @@ def _render_demo(report: DemoReport) -> None:
     for column in ("id", "flow", "state", "records", "calls", "file"):
         exports.add_column(column, overflow="fold")
     for e in report.exports:
-        exports.add_row(e.show_id, e.flow, e.state, str(e.records), str(e.calls), e.file)
+        exports.add_row(
+            *(Text(v) for v in (e.show_id, e.flow, e.state, str(e.records), str(e.calls), e.file))
+        )
     console.print(exports)
     console.print(
         f"{len(report.files)} files, {report.calls} Ecolix calls, {report.seconds:.1f} s.\n"
@@ -499,7 +649,13 @@ def _render_demo(report: DemoReport) -> None:
     help="Server log level; debug also logs every request.",
 )
 def sandbox_command(
-    host: str, port: int, db_path: Path, token: str, rate_limit: str, seed: Path | None, log_level: str
+    host: str,
+    port: int,
+    db_path: Path,
+    token: str,
+    rate_limit: str,
+    seed: Path | None,
+    log_level: str,
 ) -> None:
     """Run the Ecolix sandbox: the whole contract over SQLite, for demos, tests and onboarding.
 
@@ -704,7 +860,7 @@ def mapping_test_command(
             raise click.ClickException(f"output differs from {expect}")
         click.echo(f"output matches {expect}", err=True)
     elif not run.ok:
-        raise click.ClickException("some documents have problems (see \"problems\" above)")
+        raise click.ClickException('some documents have problems (see "problems" above)')
 
 
 if __name__ == "__main__":  # pragma: no cover

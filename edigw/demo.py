@@ -130,8 +130,9 @@ def collect(parts: Parts, report: DemoReport) -> None:
     for row in sorted(parts.journal.files(limit=10_000), key=lambda r: r.id):
         docs = parts.journal.documents_of(row.id)
         states = Counter(d.state for d in docs)
-        reasons = [row.error] if row.error else []
-        reasons += [f"D-{d.id} {d.business_key}: {d.error}" for d in docs if d.error]
+        reasons = [f"D-{d.id} {d.business_key}: {d.error}" for d in docs if d.error]
+        if row.error:
+            reasons.append(row.error)
         report.files.append(
             FileLine(
                 show_id=f"F-{row.id}",
@@ -147,6 +148,13 @@ def collect(parts: Parts, report: DemoReport) -> None:
         for d in docs:
             if d.state == "done":
                 report.objects[d.operation] += 1
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
 
 
 @contextmanager
@@ -206,7 +214,7 @@ def run_demo(
                         result.state,
                         result.records,
                         result.calls,
-                        str(Path(flow.channel.path) / delivered.name)
+                        _relative(Path(flow.channel.path) / delivered.name, workspace)
                         if delivered and flow.channel.type == "local"
                         else (result.file_name or ""),
                     )
