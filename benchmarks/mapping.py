@@ -301,6 +301,14 @@ def case_batch(mapping: Path, folder: Path) -> dict[str, float]:
     return {"files": run.files, "docs": len(run.documents), "bad": bad}
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(name: str, args: list[str], repeat: int) -> None:
     functions = {
         "map": lambda: case_map(Path(args[0]), Path(args[1])),
@@ -317,7 +325,7 @@ def child(name: str, args: list[str], repeat: int) -> None:
         result = functions[name]()
         times.append(time.perf_counter() - started)
     result["seconds"] = statistics.median(times)
-    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 

@@ -147,13 +147,14 @@ class XlsxReader:
             number = start_row + offset + 1
             if number < self.header_row:
                 continue
-            cells = pad + list(cells) if start_col else list(cells)
+            if start_col:
+                cells = pad + cells
             if number == self.header_row:
                 header = _Sheet(source_name, sheet.name, _header(cells, merged), number)
                 continue
             if number < self.first_row or header is None:
                 continue
-            if all(c == "" for c in cells):
+            if cells.count("") == len(cells):
                 return
             if self.stop_at is not None:
                 first = next((c for c in cells if c != ""), "")

@@ -152,11 +152,12 @@ class _Paths:
 
 
 class _Shared:
-    __slots__ = ("name", "paths")
+    __slots__ = ("accessors", "name", "paths")
 
     def __init__(self, name: str, paths: _Paths) -> None:
         self.name = name
         self.paths = paths
+        self.accessors = paths.values  # compiled selectors, read directly on the hot path
 
 
 class XmlRecord:
@@ -174,8 +175,12 @@ class XmlRecord:
         return Location(self._shared.name, line=self.element.sourceline, xpath=self.xpath)
 
     def value(self, selector: str) -> Any:
-        value = self._shared.paths.value(selector)(self.element)
-        return value or None if isinstance(value, str) else value
+        shared = self._shared
+        accessor = shared.accessors.get(selector) or shared.paths.value(selector)
+        value = accessor(self.element)
+        if value.__class__ is str:
+            return value or None
+        return value
 
     def where(self, selector: str) -> Location:
         line = self.element.sourceline

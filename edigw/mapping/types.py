@@ -122,12 +122,13 @@ def _decimal_converter(decimal_sep: str, thousands: str, scale: int | None) -> C
     comma = decimal_sep != "."
 
     def to_decimal(value: Any) -> str:
-        if isinstance(value, str):
+        if value.__class__ is str:
             text = value.strip()
-            if thousands:
-                text = text.replace(thousands, "")
-                if spaces:
+            if spaces:
+                if " " in text or "\u00a0" in text or "\u202f" in text:
                     text = text.replace(" ", "").replace("\u00a0", "").replace("\u202f", "")
+            elif thousands and thousands in text:
+                text = text.replace(thousands, "")
             if comma:
                 if "." in text:
                     msg = f"{value!r} is not a decimal with {decimal_sep!r} as decimal separator"
