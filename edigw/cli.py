@@ -793,7 +793,7 @@ def mapping_group() -> None:
 def mapping_check_command(paths: tuple[Path, ...]) -> None:
     """Validate mapping files and their lookup tables, reporting every problem with its line.
 
-    Example: edigw mapping check mappings/webshop-orders.yaml
+    Example: edigw mapping check mappings/ecommerce-orders-csv.yaml
 
     PATHS are mapping files or folders of them (default: ./mappings).
     """
@@ -831,7 +831,7 @@ def mapping_test_command(
 ) -> None:
     """Print, as JSON, the Ecolix operations a sample file (or folder of samples) would produce.
 
-    Example: edigw mapping test mappings/webshop-orders.yaml samples/webshop-orders.csv
+    Example: edigw mapping test mappings/ecommerce-orders-csv.yaml samples/ecommerce/ecommerce-orders-csv
 
     Nothing is sent to Ecolix. Without --expect, the exit code is 1 when a document has
     problems or a file cannot be read.
