@@ -70,7 +70,9 @@ def run_in_thread(
 ) -> Iterator[str]:
     """Run the sandbox in a background thread; yields its base URL (ending in ``/api/v1``)."""
     app = create_app(db_path, token=token, rate_limit=rate_limit, seed=read_seed(seed))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says TCP, and without it every response waits out a 40 ms delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
