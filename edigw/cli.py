@@ -210,11 +210,14 @@ def process_command(file: Path, flow_id: str, config_path: Path) -> None:
 
 @main.command("status")
 @config_option
-def status_command(config_path: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
+def status_command(config_path: Path, *, as_json: bool) -> None:
     """Show counts per partner/flow, files waiting, last errors and Ecolix call usage.
 
     Example: edigw status -c edigw.yaml
     """
+    import dataclasses
+
     from edigw.pipeline.service import gateway_status
 
     config = _load(config_path)
@@ -222,22 +225,25 @@ def status_command(config_path: Path) -> None:
         status = gateway_status(config)
     except EdigwError as exc:
         raise click.ClickException(_one_line(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(status), default=str, indent=2))
+        return
     console = Console()
     table = Table(title="Flows")
+    table.add_column("flow", no_wrap=True)
     for column in (
-        "flow",
         "files",
         "done",
-        "partially failed",
+        "part. failed",
         "failed",
-        "in progress",
+        "busy",
         "docs waiting",
         "docs failed",
     ):
-        table.add_column(column)
+        table.add_column(column, justify="right")
     for row in status.flows:
         table.add_row(
-            row.flow,
+            Text(row.flow),
             str(row.files),
             str(row.done),
             str(row.partially_failed),
@@ -337,7 +343,7 @@ def replay_command(
     except EdigwError as exc:
         raise click.ClickException(_one_line(exc)) from exc
     for line in (line for r in results for line in r.lines()):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, markup=False)
     if not results:
         console.print("nothing to replay")
 
