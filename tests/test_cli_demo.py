@@ -35,10 +35,9 @@ def test_demo_processes_every_sample_and_runs_every_export(tmp_path: Path) -> No
     assert bad_samples, "the demo shows deliberately bad samples"
     for name in bad_samples & set(by_state):
         assert by_state[name] in ("failed", "partially_failed"), name
-    assert [f.original_name for f in good if f.state == "done"], "some good samples were sent"
-    assert all(state == "done" for name, state in by_state.items() if name not in bad_samples), (
-        by_state
-    )
+    good = {name: state for name, state in by_state.items() if name not in bad_samples}
+    assert len(good) >= 10, "every shipped good sample is dropped"
+    assert set(good.values()) == {"done"}, good
     assert runs and {r.state for r in runs} <= {"delivered", "empty"}
     delivered = [r for r in runs if r.state == "delivered"]
     for run in delivered:
