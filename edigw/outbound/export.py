@@ -486,6 +486,42 @@ def _place(temp: Path, to_dir: Path, name: str) -> Path:
     return target
 
 
+def render_sample(
+    template_path: Path,
+    sample: Any,
+    dest: Path,
+    *,
+    now: datetime,
+    timezone: str | None = None,
+    encoding: str = "utf-8",
+    xsd: Path | None = None,
+) -> int:
+    """Render a template on sample data into ``dest`` (``edigw template test``); returns records.
+
+    ``sample`` is a list of records, or ``{"records": [...], "lookups": {"articles.list":
+    [...]}, "partner": ..., "flow": ...}`` when the template reads lookups. XML output is
+    checked like a real run's.
+    """
+    if isinstance(sample, list):
+        sample = {"records": sample}
+    if not isinstance(sample, Mapping) or not isinstance(sample.get("records"), list):
+        msg = 'sample data must be a list of records or {"records": [...], "lookups": {...}}'
+        raise SourceDataError(DataProblem(msg))
+    template = load_template(template_path, timezone=timezone)
+    context = {
+        "lookup": StaticLookups(sample.get("lookups") or {}),
+        "now": local_time(now, timezone),
+        "partner": sample.get("partner", "partner"),
+        "flow": sample.get("flow", "flow"),
+        "mode": "full",
+        "window_from": None,
+    }
+    rendered = render_to_file(
+        template, iter(sample["records"]), dest, encoding=encoding, context=context, xsd=xsd
+    )
+    return rendered.records
+
+
 def replay_export_run(
     run_id: int,
     *,
