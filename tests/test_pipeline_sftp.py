@@ -1,0 +1,112 @@
+"""SFTP as a channel of the gateway: partner files fetched from a real sshd, exports delivered to it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from edigw.ecolix.client import EcolixClient
+from edigw.pipeline.exports import export_now
+from edigw.pipeline.runtime import utc_now
+from tests.fixtures.gateway import (
+    ROOT,
+    files_final,
+    inbound_flow,
+    running_gateway,
+    wait_until,
+    write_workspace,
+)
+
+INVOICES = ROOT / "samples" / "supplier" / "supplier-invoices-csv"
+
+pytestmark = pytest.mark.sftp
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    folder = tmp_path / "remote"
+    (folder / "out").mkdir(parents=True)
+    (folder / "in").mkdir()
+    return folder
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, sandbox_factory: Any, sshd: Any, remote: Path) -> Any:
+    ecolix = sandbox_factory()
+    ws = write_workspace(
+        tmp_path / "gw",
+        base_url=ecolix.base_url,
+        token=ecolix.token,
+        flows={
+            "supplier": {
+                "invoices": inbound_flow(
+                    "supplier-invoices-csv.yaml",
+                    "supplier",
+                    "invoices",
+                    channel={"type": "sftp", "endpoint": "lefort", "path": str(remote / "out")},
+                    readiness={"mode": "stable", "interval": 0.2},
+                ),
+                "purchase-orders": {
+                    "direction": "outbound",
+                    "query": {"resource": "purchase_orders.list"},
+                    "template": str(ROOT / "templates" / "supplier-purchase-orders.xml.j2"),
+                    "filename": "{partner}_{flow}_{seq:05d}.xml",
+                    "channel": {"type": "sftp", "endpoint": "lefort", "path": str(remote / "in")},
+                    "schedule": {"every": 3600},
+                },
+            }
+        },
+    )
+    known_hosts = ws.root / "known_hosts"
+    known_hosts.write_text(sshd.known_hosts_line, encoding="utf-8")
+    config = yaml.safe_load(ws.config_path.read_text(encoding="utf-8"))
+    config["sftp_endpoints"] = {
+        "lefort": {
+            "host": sshd.host,
+            "port": sshd.port,
+            "username": sshd.user,
+            "key_file": str(sshd.client_key),
+            "known_hosts": str(known_hosts),
+        }
+    }
+    ws.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return ws, ecolix
+
+
+def test_an_invoice_file_on_the_partners_sftp_becomes_ecolix_invoices(
+    workspace: Any, remote: Path
+) -> None:
+    workspace, ecolix = workspace
+    sample = next(INVOICES.glob("*.csv"))
+    shutil.copyfile(sample, remote / "out" / sample.name)
+    with running_gateway(workspace) as parts:
+        wait_until(files_final(parts, 1), what="the SFTP file's outcome")
+        row = parts.journal.files()[0]
+        docs = parts.journal.documents_of(row.id)
+    assert row.state == "done", row.error
+    assert row.channel.startswith("sftp:lefort:")
+    assert not (remote / "out" / sample.name).exists()
+    assert (remote / "out" / "done" / sample.name).exists()
+    with EcolixClient(ecolix.base_url, ecolix.token) as client:
+        numbers = {i["number"] for i in client.iter_list("supplier_invoices.list")}
+    assert docs and {d.state for d in docs} == {"done"}
+    assert {d.payload["number"] for d in docs if d.payload} <= numbers
+
+
+def test_an_export_is_delivered_to_the_partners_sftp_under_its_final_name(
+    workspace: Any, remote: Path
+) -> None:
+    config = workspace[0].load()
+    flow = config.flow("supplier/purchase-orders")
+    from edigw.pipeline.assembly import open_parts
+
+    with open_parts(config, with_channels=False) as parts:
+        result = export_now(parts, flow, now=utc_now())
+    assert result.state == "delivered"
+    delivered = sorted(p.name for p in (remote / "in").iterdir())
+    assert delivered == ["supplier_purchase-orders_00001.xml"]
+    assert b"<" in (remote / "in" / delivered[0]).read_bytes()
