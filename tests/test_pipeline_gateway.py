@@ -246,3 +246,25 @@ def test_replay_with_a_corrected_mapping_sends_only_what_failed(
     assert all("sent again" not in line for line in again[0].lines())
     assert len(sandbox_orders(ecolix, "RPL")) == 2
     journal.close()
+
+
+def test_a_document_that_keeps_failing_temporarily_fails_after_its_attempts(
+    tmp_path: Path, ecolix: Any
+) -> None:
+    ws = write_workspace(
+        tmp_path / "gw",
+        base_url=ecolix.base_url,
+        token=ecolix.token,
+        flows={"webshop": {"orders": inbound_flow(ORDERS_MAPPING, "webshop", "orders")}},
+        retry={"max_attempts": 2, "first_delay": 0.1, "max_delay": 0.2},
+    )
+    ecolix.stop()
+    write_order_files(ws.inbox("webshop", "orders"), files=1, orders_per_file=1, prefix="GIVEUP")
+    with running_gateway(ws) as parts:
+        wait_until(files_final(parts, 1), timeout=60, what="the file to fail")
+        row = parts.journal.files()[0]
+        [doc] = parts.journal.documents_of(row.id)
+    assert row.state == "failed"
+    assert doc.state == "failed"
+    assert doc.attempts == 2
+    assert (doc.error or "").startswith("gave up after 2 attempts; last error:")
