@@ -7,6 +7,7 @@ needs no cleaning; tests that need a special server (rate limit, faults, stopped
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from edigw.ecolix.client import EcolixClient, RetryPolicy
+from edigw.ecolix.limiter import RollingWindowLimiter
 from edigw.errors import (
     EcolixAuthError,
     EcolixConflictError,
@@ -333,3 +335,26 @@ def test_a_client_within_the_agreement_never_sees_a_429(
     assert usage.throttled == 0
     assert usage.limit_per_minute == 5
     assert usage.headroom == 0
+
+
+def test_threads_sharing_a_client_at_the_agreed_rate_never_see_a_429(
+    sandbox_factory: Callable[..., Any],
+) -> None:
+    # The agreement scaled down to 10 calls per rolling second, so the test lasts seconds.
+    server = sandbox_factory(rate_limit="10/second")
+    limiter = RollingWindowLimiter(10, period=1.0)
+    no_retries = RetryPolicy(attempts=1)
+    with EcolixClient(server.base_url, server.token, limiter=limiter, retry=no_retries) as ecolix:
+
+        def worker() -> None:
+            for _ in range(10):
+                ecolix.get("articles.list")
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        usage = ecolix.usage
+    assert usage.calls == 40
+    assert dict(usage.by_status) == {200: 40}
