@@ -1,0 +1,172 @@
+"""Export figures: 100,000 articles from the sandbox to CSV with the web-shop template.
+
+    python benchmarks/export.py [--articles 100000]
+
+Prints records/s of a whole export run (Ecolix paging over loopback HTTP, render, archive,
+delivery, journal), the Ecolix calls it made, the peak RSS of the process that ran it, and
+the render cost alone (template over records already in memory, to a file) as a ratio to
+``csv.writer`` writing the same rows from the same records. The export runs in a child
+process so that its peak RSS is not the benchmark's own (the seed is big).
+Goals (issue 6): render ≤ 3× csv.writer, peak RSS < 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.sandbox import SandboxProcess  # noqa: E402
+
+TEMPLATE = ROOT / "templates" / "webshop-articles.csv.j2"
+COLUMNS = (
+    "code",
+    "ean13",
+    "label",
+    "family",
+    "unit",
+    "sale_price",
+    "vat_rate",
+    "weight_kg",
+    "active",
+    "updated_at",
+)
+
+
+def make_seed(path: Path, count: int) -> None:
+    base = json.loads((ROOT / "samples" / "sandbox-seed.json").read_text(encoding="utf-8"))
+    articles = base["articles"]
+    out = []
+    for i in range(count):
+        art = dict(articles[i % len(articles)])
+        art["code"] = f"BART-{i:07d}"
+        art["label"] = f"{art['label']} n°{i}"
+        out.append(art)
+    path.write_text(json.dumps({"version": 1, "articles": out}), encoding="utf-8")
+
+
+def child(base_url: str, token: str, work: Path) -> None:
+    """One export run, in its own process; prints a JSON line of figures."""
+    from edigw.channels.local import LocalOutboundChannel, LocalOutboundSettings
+    from edigw.ecolix.client import EcolixClient
+    from edigw.journal.archive import Archive
+    from edigw.journal.store import Journal
+    from edigw.outbound.export import ExportFlow, run_export
+
+    flow = ExportFlow(
+        partner="bench",
+        flow="articles",
+        resource="articles.list",
+        template=TEMPLATE,
+        filename="articles_{seq:05d}.csv",
+        timezone="Europe/Paris",
+    )
+    with EcolixClient(base_url, token) as client:
+        journal = Journal.open(f"sqlite:///{work / 'journal.sqlite'}")
+        started = time.perf_counter()
+        result = run_export(
+            flow,
+            client=client,
+            journal=journal,
+            archive=Archive(work / "archive"),
+            channel=LocalOutboundChannel(LocalOutboundSettings(work / "out")),
+            now=datetime.now(UTC),
+            work_dir=work / "work",
+        )
+        elapsed = time.perf_counter() - started
+        journal.close()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "records": result.records,
+                "calls": result.calls,
+                "seconds": elapsed,
+                "peak_mb": peak_kb / 1024,
+                "bytes": result.delivered.size if result.delivered else 0,
+            }
+        )
+    )
+
+
+def render_ratio(
+    base_url: str, token: str, work: Path, rounds: int = 5
+) -> tuple[float, float, float]:
+    """Seconds for the template and for csv.writer on the same in-memory records (best of N)."""
+    from edigw.ecolix.client import EcolixClient
+    from edigw.outbound.render import load_template, render_to_file
+
+    with EcolixClient(base_url, token) as client:
+        records = list(client.iter_list("articles.list", page_size=1000))
+    template = load_template(TEMPLATE, timezone="Europe/Paris")
+    best_tpl = best_csv = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        render_to_file(template, iter(records), work / "tpl.csv", context={})
+        best_tpl = min(best_tpl, time.perf_counter() - started)
+        started = time.perf_counter()
+        with (work / "plain.csv").open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, delimiter=";")
+            writer.writerow(COLUMNS)
+            for rec in records:
+                writer.writerow([rec[c] for c in COLUMNS])
+        best_csv = min(best_csv, time.perf_counter() - started)
+    return best_tpl, best_csv, best_tpl / best_csv
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument(
+        "--child", nargs=3, metavar=("URL", "TOKEN", "WORK"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], Path(args.child[2]))
+        return
+    with tempfile.TemporaryDirectory(prefix="edigw-bench-export-") as tmp:
+        folder = Path(tmp)
+        seed = folder / "seed.json"
+        make_seed(seed, args.articles)
+        print(f"seeding a sandbox with {args.articles:,} articles ...", flush=True)
+        sandbox = SandboxProcess(folder / "sandbox.sqlite", seed=seed).start()
+        try:
+            work = folder / "run"
+            work.mkdir()
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", sandbox.base_url, sandbox.token, str(work)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            figures = json.loads(out.strip().splitlines()[-1])
+            tpl, plain, ratio = render_ratio(sandbox.base_url, sandbox.token, folder)
+        finally:
+            sandbox.stop()
+    rate = figures["records"] / figures["seconds"]
+    print()
+    print("| figure | value | goal |")
+    print("| --- | --- | --- |")
+    print(f"| articles exported | {figures['records']:,} ({figures['bytes'] / 1e6:.1f} MB CSV) | |")
+    print(
+        f"| whole run (HTTP paging + render + archive + delivery + journal) | {figures['seconds']:.1f} s, {rate:,.0f} records/s | |"
+    )
+    print(f"| Ecolix calls | {figures['calls']} (pages of 1000) | fewest |")
+    print(f"| peak RSS of the exporting process | {figures['peak_mb']:.0f} MB | < 150 MB |")
+    print(f"| render alone (template → file) | {tpl:.2f} s | |")
+    print(f"| csv.writer, same rows | {plain:.2f} s | |")
+    print(f"| render / csv.writer | {ratio:.2f}× | ≤ 3× |")
+
+
+if __name__ == "__main__":
+    main()
