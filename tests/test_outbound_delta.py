@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from edigw.errors import SourceDataError
-from edigw.outbound.export import DeltaTracker, Mark, fingerprint
+from edigw.outbound.export import DeltaTracker, Fingerprints, Mark, fingerprint
 
 T1 = "2026-11-28T10:00:00Z"
 T2 = "2026-11-28T10:00:01Z"
@@ -20,7 +20,7 @@ def rec(code: str, at: str, **extra: str) -> dict[str, str]:
 
 def test_records_already_delivered_at_the_mark_are_skipped_but_late_ones_pass():
     delivered = rec("A", T1)
-    mark = Mark(AT1, frozenset({fingerprint(delivered)}))
+    mark = Mark(AT1, Fingerprints({fingerprint(delivered)}))
     tracker = DeltaTracker(mark, resource="articles.list")
     late = rec("B", T1)  # committed after the last run, in the very same instant
     passed = list(tracker.filter([delivered, late, rec("C", T2)]))
@@ -35,16 +35,16 @@ def test_next_mark_is_the_latest_instant_with_the_fingerprints_at_it():
     mark = tracker.next_mark()
     assert mark is not None
     assert mark.at == datetime(2026, 11, 28, 10, 0, 1, tzinfo=UTC)
-    assert mark.fingerprints == {fingerprint(records[1]), fingerprint(records[2])}
+    assert set(mark.fingerprints) == {fingerprint(records[1]), fingerprint(records[2])}
 
 
 def test_a_mark_that_does_not_move_keeps_the_earlier_fingerprints():
     first = rec("A", T1)
-    tracker = DeltaTracker(Mark(AT1, frozenset({fingerprint(first)})), resource="x")
+    tracker = DeltaTracker(Mark(AT1, Fingerprints({fingerprint(first)})), resource="x")
     late = rec("B", T1)
     list(tracker.filter([first, late]))
     mark = tracker.next_mark()
-    assert mark == Mark(AT1, frozenset({fingerprint(first), fingerprint(late)}))
+    assert mark == Mark(AT1, Fingerprints({fingerprint(first), fingerprint(late)}))
 
 
 def test_fingerprints_ignore_key_order():
@@ -57,3 +57,10 @@ def test_a_record_without_updated_at_is_refused_with_its_position():
         SourceDataError, match=r"stock.list:2 field updated_at: Ecolix record has no"
     ):
         list(tracker.filter([rec("A", T1), {"code": "B"}]))
+
+
+def test_fingerprints_survive_their_text_form_and_answer_membership():
+    values = Fingerprints([5, 2**64 - 1, 7, 5])
+    again = Fingerprints.from_text(values.to_text())
+    assert again == values and len(again) == 3
+    assert 2**64 - 1 in again and 7 in again and 6 not in again

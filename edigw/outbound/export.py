@@ -21,7 +21,7 @@ with the very same timestamp as the mark would never be exported. With the inclu
 those late records come back, and so do the records at the mark that we already delivered;
 the latter are dropped by de-duplication: kept next to the journal's mark (see
 :class:`MarkStore`) are the fingerprints (hash of the record's JSON) of the delivered records whose ``updated_at`` equals
-the mark. A record at the mark whose fingerprint is known was delivered unchanged; any other
+the mark (8 bytes each, see :class:`Fingerprints`). A record at the mark whose fingerprint is known was delivered unchanged; any other
 record at the mark is new. Fingerprints, not ids, because an id alone cannot tell "the same
 version" from "another change in the same instant", and because they work for every
 resource without knowing its key. The set is usually tiny (records of one instant); it is
@@ -33,12 +33,15 @@ is lost if writes land in the same instant as the mark.
 
 from __future__ import annotations
 
+import base64
+import bisect
 import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -133,12 +136,60 @@ class ExportFlow:
         )
 
 
+class Fingerprints:
+    """A compact set of 64-bit record fingerprints: 8 bytes each, sorted, searched by bisect.
+
+    A bulk load can give a million records the very same ``updated_at``; a Python set of
+    them would cost ~60 MB, this costs 8 MB, so memory stays flat whatever the export size.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Iterable[int] = ()) -> None:
+        self._values = array("Q", sorted(set(values)))
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int):
+            return False
+        i = bisect.bisect_left(self._values, value)
+        return i < len(self._values) and self._values[i] == value
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Fingerprints):
+            return self._values == other._values
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values.tobytes())
+
+    def __repr__(self) -> str:
+        return f"Fingerprints({len(self)})"
+
+    def union(self, other: Iterable[int]) -> Fingerprints:
+        return Fingerprints([*self._values, *other])
+
+    def to_text(self) -> str:
+        return base64.b64encode(self._values.tobytes()).decode("ascii")
+
+    @classmethod
+    def from_text(cls, text: str) -> Fingerprints:
+        values = array("Q")
+        values.frombytes(base64.b64decode(text, validate=True))
+        return cls(values)
+
+
 @dataclass(frozen=True, slots=True)
 class Mark:
     """The high-water mark of a flow: an instant, and the records at it already delivered."""
 
     at: datetime
-    fingerprints: frozenset[str] = frozenset()
+    fingerprints: Fingerprints = field(default_factory=Fingerprints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +256,11 @@ class StaticLookups:
 # --------------------------------------------------------------------------- delta logic (pure)
 
 
-def fingerprint(record: Mapping[str, Any]) -> str:
-    """A stable hash of a record's content (key order does not matter)."""
+def fingerprint(record: Mapping[str, Any]) -> int:
+    """A stable 64-bit hash of a record's content (key order does not matter)."""
     text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 class DeltaTracker:
@@ -222,7 +274,7 @@ class DeltaTracker:
         self.mark = mark
         self.resource = resource
         self.max_at: datetime | None = None
-        self.at_max: set[str] = set()
+        self.at_max = array("Q")
         self.skipped = 0
 
     def filter(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -244,9 +296,9 @@ class DeltaTracker:
                 continue
             if self.max_at is None or at > self.max_at:
                 self.max_at = at
-                self.at_max = {fingerprint(record)}
+                self.at_max = array("Q", [fingerprint(record)])
             elif at == self.max_at:
-                self.at_max.add(fingerprint(record))
+                self.at_max.append(fingerprint(record))
             yield record
 
     def next_mark(self) -> Mark | None:
@@ -254,8 +306,8 @@ class DeltaTracker:
         if self.max_at is None:
             return None
         if self.mark is not None and self.max_at == self.mark.at:
-            return Mark(self.max_at, self.mark.fingerprints | frozenset(self.at_max))
-        return Mark(self.max_at, frozenset(self.at_max))
+            return Mark(self.max_at, self.mark.fingerprints.union(self.at_max))
+        return Mark(self.max_at, Fingerprints(self.at_max))
 
 
 def _aware(raw: Any, resource: str, index: int) -> datetime:
@@ -302,7 +354,7 @@ class MarkStore:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if parse_datetime(data["at"]) == at:
-                return Mark(at, frozenset(str(f) for f in data["fingerprints"]))
+                return Mark(at, Fingerprints.from_text(data["fingerprints"]))
         except (OSError, ValueError, KeyError, TypeError):
             pass
         return Mark(at)
@@ -312,7 +364,7 @@ class MarkStore:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             temp = path.with_suffix(".tmp")
-            data = {"at": mark.at.isoformat(), "fingerprints": sorted(mark.fingerprints)}
+            data = {"at": mark.at.isoformat(), "fingerprints": mark.fingerprints.to_text()}
             temp.write_text(json.dumps(data), encoding="utf-8")
             os.replace(temp, path)
         self._journal.advance_cursor(partner, flow, mark.at, now=now)

@@ -38,6 +38,11 @@ class FilterError(ValueError):
 
 
 def _to_decimal(value: Any) -> Decimal:
+    if type(value) is str:
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            pass
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
@@ -205,15 +210,16 @@ def csv_row(values: Iterable[Any], sep: str = ";", quote: str = '"', *, guard: b
     """
     texts = ["" if v is None else v if type(v) is str else str(v) for v in values]
     line = sep.join(texts)
-    if (
-        line.count(sep) == len(texts) - 1
-        and quote not in line
-        and "\n" not in line
-        and "\r" not in line
-        and not (line[:1] in FORMULA_LEADS or any(sep + c in line for c in FORMULA_LEADS))
-    ):
+    if line.count(sep) == len(texts) - 1 and not _needs_care(sep, quote).search(line):
         return line
     return sep.join(csv_cell(t, sep, quote, guard=guard) for t in texts)
+
+
+@lru_cache(maxsize=16)
+def _needs_care(sep: str, quote: str) -> re.Pattern[str]:
+    """Matches a joined CSV line holding a cell that needs quoting or the formula guard."""
+    leads = "".join(re.escape(c) for c in sorted(FORMULA_LEADS))
+    return re.compile(f"(?:^|{re.escape(sep)})[{leads}]|[{re.escape(quote)}\n\r]")
 
 
 def make_filters(*, timezone: str | None = None) -> dict[str, Callable[..., Any]]:

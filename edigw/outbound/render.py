@@ -40,6 +40,9 @@ template variable)."""
 SCHEMA_LINE_LOOKUP_MAX_BYTES = 64 * 1024 * 1024
 """Files up to this size are re-parsed whole to give an XSD error its line number."""
 
+WRITE_BATCH_CHUNKS = 2048
+"""Chunks gathered before one encode + write (always cut at a record boundary)."""
+
 KEY_FIELDS = ("number", "code", "id", "article", "order", "purchase_order")
 """Fields tried, in order, to name a record in error messages."""
 
@@ -185,11 +188,14 @@ class _Sink:
         self.lines = 1
         self.size = 0
 
-    def write(self, chunks: list[str], index: int, record: Any) -> None:
+    def write(self, chunks: list[str], owners: list[tuple[int, int, Any]]) -> None:
+        """Encode and write ``chunks``; ``owners`` says from which chunk on each record's
+        output starts, as ``(chunk position, record index, record)``."""
         text = "".join(chunks)
         try:
             data = self._encode(text)
         except UnicodeEncodeError as exc:
+            index, record = _owner_at(chunks, owners, exc.start)
             bad = exc.object[exc.start : exc.end]
             line = self.lines + text.count("\n", 0, exc.start)
             column = exc.start - text.rfind("\n", 0, exc.start)
@@ -210,6 +216,23 @@ class _Sink:
         tail = self._encode("", final=True)
         self._fh.write(tail)
         self.size += len(tail)
+
+
+def _owner_at(
+    chunks: list[str], owners: list[tuple[int, int, Any]], offset: int
+) -> tuple[int, Any]:
+    """The record whose output holds character ``offset`` of the joined ``chunks``."""
+    position, seen = 0, 0
+    for position, chunk in enumerate(chunks):  # noqa: B007 - position is used after the loop
+        seen += len(chunk)
+        if seen > offset:
+            break
+    found = (0, None)
+    for start, index, record in owners:
+        if start > position:
+            break
+        found = (index, record)
+    return found
 
 
 def render_to_file(
@@ -250,19 +273,19 @@ def _stream(
     template: jinja2.Template, values: dict[str, Any], sink: _Sink, tracker: RecordTracker
 ) -> None:
     buf: list[str] = []
-    owner_index, owner = 0, None
+    owners: list[tuple[int, int, Any]] = [(0, 0, None)]
+    owner_index = 0
     try:
         for chunk in template.generate(values):
             if tracker.index != owner_index:
-                if buf:
-                    sink.write(buf, owner_index, owner)
+                owner_index = tracker.index
+                owners.append((len(buf), owner_index, tracker.current))
+                if len(buf) > WRITE_BATCH_CHUNKS:
+                    sink.write(buf, owners[:-1])
                     buf = []
-                owner_index, owner = tracker.index, tracker.current
+                    owners = [(0, owner_index, tracker.current)]
             buf.append(chunk)
-            if len(buf) > 4096:
-                sink.write(buf, owner_index, owner)
-                buf = []
-        sink.write(buf, owner_index, owner)
+        sink.write(buf, owners)
     except (jinja2.TemplateError, FilterError, TypeError, ValueError, ArithmeticError) as exc:
         if isinstance(exc, UnicodeError):
             raise
@@ -325,7 +348,7 @@ def render_to_text(
     parts: list[str] = []
 
     class _Collect:
-        def write(self, chunks: list[str], index: int, record: Any) -> None:
+        def write(self, chunks: list[str], owners: list[tuple[int, int, Any]]) -> None:
             parts.extend(chunks)
 
     _stream(template, values, _Collect(), tracker)  # type: ignore[arg-type]
