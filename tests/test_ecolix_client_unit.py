@@ -342,6 +342,30 @@ def test_an_exhausted_server_window_holds_the_next_call(
     assert sum(fake_time.sleeps) == pytest.approx(4.0, abs=0.01)
 
 
+def test_a_full_server_window_adds_no_wait_to_our_own_limiter_under_the_same_limit(
+    make_client: Callable[..., EcolixClient], fake_time: FakeTime
+) -> None:
+    first = {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "1", "X-RateLimit-Reset": "0"}
+    full = {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "90"}
+    client = make_client(
+        Recorder(ok(CUSTOMER, headers=first), ok(CUSTOMER, headers=full), ok(CUSTOMER)),
+        calls_per_minute=2,
+    )
+    for _ in range(3):
+        client.get("customers.get", code="C001")
+    assert sum(fake_time.sleeps) == pytest.approx(60.0, abs=0.01)  # our window, not Reset: 90
+
+
+def test_a_server_limit_below_our_agreement_holds_our_calls(
+    make_client: Callable[..., EcolixClient], fake_time: FakeTime
+) -> None:
+    full = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4"}
+    client = make_client(Recorder(ok(CUSTOMER, headers=full), ok(CUSTOMER)), calls_per_minute=10)
+    client.get("customers.get", code="C001")
+    client.get("customers.get", code="C001")
+    assert sum(fake_time.sleeps) == pytest.approx(4.0, abs=0.01)
+
+
 def test_unparseable_rate_headers_are_ignored(
     make_client: Callable[..., EcolixClient], fake_time: FakeTime
 ) -> None:

@@ -118,8 +118,7 @@ class Listing(Iterator[dict[str, Any]]):
 
     def __next__(self) -> dict[str, Any]:
         while True:
-            item = next(self._items, None)
-            if item is not None:
+            for item in self._items:  # at most one: the rest stay for the next call
                 return item
             if self._done:
                 raise StopIteration
@@ -468,17 +467,28 @@ class EcolixClient:
     def _heed_rate_headers(self, response: httpx.Response) -> None:
         """When the server says its window is used up, hold new calls until a slot frees.
 
-        Only heeded when our own limiter would let the next call go: then the server has
-        seen calls we did not make (another client sharing the token). When our window is
-        full too, our exact limiter already waits, and the server's whole-second ``Reset``
-        would only add delay. Headers that do not parse are ignored: they are advice.
+        Only when our own limiter does not already keep us under the server's limit (no
+        agreement configured, or a server limit lower than the agreement). Otherwise our
+        limiter knows to the millisecond when our next call may go, while the server's
+        whole-second ``Reset`` would stall every thread for up to a second each time our
+        window fills. Calls the server counts from another client sharing the token end in
+        a 429 whose ``Retry-After`` pauses every thread. Headers that do not parse are
+        ignored: they are advice.
         """
+        headers = response.headers
         try:
-            remaining = int(response.headers["X-RateLimit-Remaining"])
-            reset = float(response.headers["X-RateLimit-Reset"])
+            remaining = int(headers["X-RateLimit-Remaining"])
+            reset = float(headers["X-RateLimit-Reset"])
         except (KeyError, ValueError):
             return
-        if remaining > 0 or self._limiter.saturated():
+        if remaining > 0:
+            return
+        agreed = self._limiter.calls
+        try:
+            server_limit: int | None = int(headers["X-RateLimit-Limit"])
+        except (KeyError, ValueError):
+            server_limit = None
+        if agreed is not None and (server_limit is None or server_limit >= agreed):
             return
         if reset > _EPOCH_THRESHOLD:
             reset -= time.time()

@@ -104,14 +104,6 @@ class RollingWindowLimiter:
         with self._state:
             return max(0.0, self._paused_until - self._clock())
 
-    def saturated(self) -> bool:
-        """True when our own window is full: a new call would have to wait anyway."""
-        with self._state:
-            if self.calls is None:
-                return False
-            self._prune_locked(self._clock())
-            return self._in_flight + len(self._completed) >= self.calls
-
     @property
     def waited(self) -> float:
         """Total seconds callers were told to wait (for usage reports and benchmarks)."""
