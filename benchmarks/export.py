@@ -26,8 +26,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.sandbox import SandboxProcess  # noqa: E402
-
 TEMPLATE = ROOT / "templates" / "webshop-articles.csv.j2"
 COLUMNS = (
     "code",
@@ -99,21 +97,33 @@ def child(base_url: str, token: str, work: Path) -> None:
     )
 
 
+RAW_TEMPLATE = """{{ cols|csvrow }}
+{% for a in records %}
+{{ [a.code, a.ean13, a.label, a.family, a.unit, a.sale_price, a.vat_rate, a.weight_kg, a.active, a.updated_at]|csvrow }}
+{% endfor %}
+"""
+
+
 def render_ratio(
     base_url: str, token: str, work: Path, rounds: int = 5
 ) -> tuple[float, float, float]:
-    """Seconds for the template and for csv.writer on the same in-memory records (best of N)."""
+    """Best-of-N seconds: the shipped template, the same columns unformatted, csv.writer."""
     from edigw.ecolix.client import EcolixClient
     from edigw.outbound.render import load_template, render_to_file
 
     with EcolixClient(base_url, token) as client:
         records = list(client.iter_list("articles.list", page_size=1000))
     template = load_template(TEMPLATE, timezone="Europe/Paris")
-    best_tpl = best_csv = float("inf")
+    (work / "raw.csv.j2").write_text(RAW_TEMPLATE, encoding="utf-8")
+    raw = load_template(work / "raw.csv.j2")
+    best_tpl = best_raw = best_csv = float("inf")
     for _ in range(rounds):
         started = time.perf_counter()
         render_to_file(template, iter(records), work / "tpl.csv", context={})
         best_tpl = min(best_tpl, time.perf_counter() - started)
+        started = time.perf_counter()
+        render_to_file(raw, iter(records), work / "raw.csv", context={"cols": COLUMNS})
+        best_raw = min(best_raw, time.perf_counter() - started)
         started = time.perf_counter()
         with (work / "plain.csv").open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, delimiter=";")
@@ -121,7 +131,7 @@ def render_ratio(
             for rec in records:
                 writer.writerow([rec[c] for c in COLUMNS])
         best_csv = min(best_csv, time.perf_counter() - started)
-    return best_tpl, best_csv, best_tpl / best_csv
+    return best_tpl, best_raw, best_csv
 
 
 def main() -> None:
@@ -134,6 +144,8 @@ def main() -> None:
     if args.child:
         child(args.child[0], args.child[1], Path(args.child[2]))
         return
+    from tests.fixtures.sandbox import SandboxProcess  # not in the child: RSS is the export's
+
     with tempfile.TemporaryDirectory(prefix="edigw-bench-export-") as tmp:
         folder = Path(tmp)
         seed = folder / "seed.json"
@@ -150,7 +162,7 @@ def main() -> None:
                 text=True,
             ).stdout
             figures = json.loads(out.strip().splitlines()[-1])
-            tpl, plain, ratio = render_ratio(sandbox.base_url, sandbox.token, folder)
+            tpl, raw, plain = render_ratio(sandbox.base_url, sandbox.token, folder)
         finally:
             sandbox.stop()
     rate = figures["records"] / figures["seconds"]
@@ -163,9 +175,13 @@ def main() -> None:
     )
     print(f"| Ecolix calls | {figures['calls']} (pages of 1000) | fewest |")
     print(f"| peak RSS of the exporting process | {figures['peak_mb']:.0f} MB | < 150 MB |")
-    print(f"| render alone (template → file) | {tpl:.2f} s | |")
-    print(f"| csv.writer, same rows | {plain:.2f} s | |")
-    print(f"| render / csv.writer | {ratio:.2f}× | ≤ 3× |")
+    print(f"| csv.writer, the 10 raw columns → file | {plain:.2f} s | |")
+    print(
+        f"| template, the same 10 raw columns (csvrow) → file | {raw:.2f} s, {raw / plain:.2f}× csv.writer | ≤ 3× |"
+    )
+    print(
+        f"| shipped webshop-articles.csv.j2 (decimal commas, VAT-incl. price, Paris time) → file | {tpl:.2f} s, {tpl / plain:.2f}× csv.writer | ≤ 3× |"
+    )
 
 
 if __name__ == "__main__":
