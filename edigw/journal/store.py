@@ -326,7 +326,7 @@ def _file_row(m: RowMapping) -> FileRow:
     )
 
 
-def _doc_row(m: RowMapping) -> DocumentRow:
+def _doc_row(m: Mapping[Any, Any]) -> DocumentRow:
     return DocumentRow(
         id=m["id"],
         file_id=m["file_id"],
@@ -422,9 +422,13 @@ class _Statements:
             d.c.state.not_in([_state(DocState.DONE), _state(DocState.FAILED)]),
         )
         limit = bindparam("limit", type_=Integer())
-        self.claim = _doc_select().where(due).order_by(d.c.file_id, d.c.seq).limit(limit)
+        # No join here: alone, documents in (file_id, seq) order with a LIMIT is an obvious
+        # walk of the small heads index, whatever the statistics say; the partner and flow
+        # are read afterwards by primary key (files_of).
+        columns = select(*_DOC_COLUMNS)
+        self.claim = columns.where(due).order_by(d.c.file_id, d.c.seq).limit(limit)
         self.claim_one_file = (
-            _doc_select().where(due, d.c.file_id == fid).order_by(d.c.file_id, d.c.seq).limit(limit)
+            columns.where(due, d.c.file_id == fid).order_by(d.c.file_id, d.c.seq).limit(limit)
         )
         if pg:
             self.claim = self.claim.with_for_update(skip_locked=True, of=documents)
@@ -526,6 +530,9 @@ class _Statements:
             update(d)
             .where(or_(d.c.id == doc_id, and_(d.c.file_id == fid, d.c.seq == head)))
             .values(file_head=d.c.id != doc_id)
+        )
+        self.files_of = select(files.c.id, files.c.partner, files.c.flow).where(
+            files.c.id.in_(bindparam("fids", expanding=True))
         )
         self.has_head = select(d.c.id).where(head_condition(), d.c.file_id == fid).limit(1)
 
@@ -997,9 +1004,19 @@ class Journal:
             params["fid"] = file_id
         query = self._sql.claim_one_file if file_id is not None else self._sql.claim
         with self._write("claim documents") as conn:
-            found = [_doc_row(m) for m in conn.execute(query, params).mappings()]
-            if not found:
+            claimed = conn.execute(query, params).mappings().all()
+            if not claimed:
                 return []
+            owners = {
+                row.id: (row.partner, row.flow)
+                for row in conn.execute(
+                    self._sql.files_of, {"fids": sorted({m["file_id"] for m in claimed})}
+                )
+            }
+            found = [
+                _doc_row({**m, "partner": owners[m["file_id"]][0], "flow": owners[m["file_id"]][1]})
+                for m in claimed
+            ]
             conn.execute(
                 self._sql.set_claim, {"ids": [d.id for d in found], "node": node, "until": until}
             )
