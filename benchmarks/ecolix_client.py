@@ -158,6 +158,35 @@ def unthrottled(
     return rows
 
 
+def overhead(rounds: int, calls: int = 5000) -> tuple[float, float]:
+    """Microseconds per call with no network (``httpx.MockTransport``): (client, bare httpx).
+
+    What the client adds on top of httpx (contract lookup, limiter slot, usage count,
+    tenacity, error mapping), measured where loopback and the sandbox cannot blur it.
+    """
+
+    def answer(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=customer(READ_CODE))
+
+    base = "http://ecolix.invalid/api/v1"
+    with (
+        EcolixClient(base, "t", transport=httpx.MockTransport(answer)) as client,
+        httpx.Client(base_url=base, transport=httpx.MockTransport(answer)) as bare,
+    ):
+        cases: list[Callable[[], object]] = [
+            lambda: client.get_customer(READ_CODE),
+            lambda: bare.get(f"/customers/{READ_CODE}").json(),
+        ]
+        timings: list[list[float]] = [[], []]
+        for _ in range(rounds):
+            for case, timing in zip(cases, timings, strict=True):
+                began = time.perf_counter()
+                for _ in range(calls):
+                    case()
+                timing.append((time.perf_counter() - began) / calls * 1e6)
+    return statistics.median(timings[0]), statistics.median(timings[1])
+
+
 def window_counts(flights: list[tuple[float, float]], demand_end: float) -> dict[str, float]:
     """Requests per rolling window, while the threads were asking for more than the limit."""
     starts = sorted(sent for sent, _ in flights)
@@ -228,6 +257,13 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for name, threads, ours, theirs in rows:
         print(f"| {name} | {threads} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.0%} |")
+
+    ours, theirs = overhead(args.rounds)
+    print()
+    print("Client cost per call without network (MockTransport), median of rounds:")
+    print("| edigw client µs/call | bare httpx µs/call | added by the client |")
+    print("|---:|---:|---:|")
+    print(f"| {ours:.0f} | {theirs:.0f} | {ours - theirs:.0f} µs |")
 
     limited = launch(folder, "limited", f"{args.limit}/minute")
     try:
