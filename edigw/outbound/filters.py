@@ -210,16 +210,23 @@ def csv_row(values: Iterable[Any], sep: str = ";", quote: str = '"', *, guard: b
     """
     texts = ["" if v is None else v if type(v) is str else str(v) for v in values]
     line = sep.join(texts)
-    if line.count(sep) == len(texts) - 1 and not _needs_care(sep, quote).search(line):
+    if (
+        line.count(sep) == len(texts) - 1
+        and quote not in line
+        and "\n" not in line
+        and "\r" not in line
+        and line[:1] not in FORMULA_LEADS
+        and not _formula_after(sep).search(line)
+    ):
         return line
     return sep.join(csv_cell(t, sep, quote, guard=guard) for t in texts)
 
 
 @lru_cache(maxsize=16)
-def _needs_care(sep: str, quote: str) -> re.Pattern[str]:
-    """Matches a joined CSV line holding a cell that needs quoting or the formula guard."""
+def _formula_after(sep: str) -> re.Pattern[str]:
+    """Matches a separator followed by a formula-leading character in a joined CSV line."""
     leads = "".join(re.escape(c) for c in sorted(FORMULA_LEADS))
-    return re.compile(f"(?:^|{re.escape(sep)})[{leads}]|[{re.escape(quote)}\n\r]")
+    return re.compile(f"{re.escape(sep)}[{leads}]")
 
 
 def make_filters(*, timezone: str | None = None) -> dict[str, Callable[..., Any]]:
