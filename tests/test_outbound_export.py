@@ -424,3 +424,53 @@ def test_a_character_cp1252_cannot_hold_fails_the_run_naming_the_record(fresh):
     run = fresh.journal.export_runs(limit=1)[0]
     assert run.state == "failed" and code in (run.error or "")
     assert fresh.journal.cursor("p", flow.flow) == mark
+
+
+# --------------------------------------------------------------------------- over SFTP
+
+
+@pytest.mark.sftp
+def test_an_export_is_delivered_over_sftp_and_a_later_delta_too(fresh, sshd, tmp_path):
+    from edigw.channels.sftp import (
+        SftpConnections,
+        SftpEndpointSettings,
+        SftpOutboundChannel,
+        SftpOutboundSettings,
+    )
+
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sshd.known_hosts_line)
+    endpoint = SftpEndpointSettings(
+        name="carrier",
+        host=sshd.host,
+        port=sshd.port,
+        username=sshd.user,
+        key_file=sshd.client_key,
+        known_hosts=known_hosts,
+    )
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    connections = SftpConnections({"carrier": endpoint})
+    try:
+        channel = SftpOutboundChannel(SftpOutboundSettings("carrier", str(remote)), connections)
+        flow = fresh.flow(
+            "carrier-orders.xml.j2", "orders.list", xsd=TEMPLATES / "carrier-orders.xsd"
+        )
+        first = fresh.run(flow, channel=channel)
+        assert first.delivered is not None
+        assert first.delivered.path == f"{remote}/carrier-orders_0001.xml"
+        shipped = etree.parse(str(remote / "carrier-orders_0001.xml")).getroot()
+        assert len(shipped) == len(fresh.listing("/orders"))
+        fresh.sandbox.set_order_status("CMD-100001", "confirmed")
+        second = fresh.run(flow, channel=channel)
+        root = etree.parse(str(remote / "carrier-orders_0002.xml")).getroot()
+        assert [(s.get("orderNumber"), s.get("status")) for s in root] == [
+            ("CMD-100001", "confirmed")
+        ]
+        assert second.records == 1
+        assert sorted(p.name for p in remote.iterdir()) == [
+            "carrier-orders_0001.xml",
+            "carrier-orders_0002.xml",
+        ]
+    finally:
+        connections.close()
