@@ -507,7 +507,7 @@ def template_test_command(
 ) -> None:
     """Render a template on sample records and print the file it would deliver.
 
-    Example: edigw template test templates/quotes.xml.j2 --data samples/quotes.json
+    Example: edigw template test templates/quotes.xml.j2 --data tests/golden/outbound/quotes.xml.json
     """
     import tempfile
 
