@@ -200,3 +200,21 @@ def test_store_fsyncs_the_file_and_its_directory(
 
     assert any(".tmp/incoming-" in path for path in synced), synced
     assert str(stored.path.parent) in synced
+
+
+def test_temporary_files_left_by_a_crash_are_removed_once_old(tmp_path: Path) -> None:
+    archive = Archive(tmp_path / "archive")
+    archive.store_bytes(b"creates the folders")
+    temp_dir = tmp_path / "archive" / ".tmp"
+    crashed = temp_dir / "incoming-crashed"
+    crashed.write_bytes(b"half a file")
+    os.utime(crashed, (1_000_000.0, 1_000_000.0))
+    in_progress = temp_dir / "incoming-now"
+    in_progress.write_bytes(b"being written")
+    os.utime(in_progress, (1_009_990.0, 1_009_990.0))
+
+    removed = archive.remove_stale_temp_files(older_than=3600, now=1_010_000.0)
+
+    assert removed == 1
+    assert not crashed.exists()
+    assert in_progress.exists()

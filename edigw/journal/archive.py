@@ -159,6 +159,25 @@ class Archive:
         finally:
             temp.unlink(missing_ok=True)
 
+    def remove_stale_temp_files(self, *, older_than: float, now: float) -> int:
+        """Delete temporary files left by a crash mid-store (``now`` and ages in epoch seconds).
+
+        Only files older than ``older_than`` seconds go, so a store in progress in another
+        process is never disturbed. Returns how many were removed.
+        """
+        temp_dir = self.root / TEMP_DIR
+        removed = 0
+        try:
+            entries = list(temp_dir.iterdir()) if temp_dir.is_dir() else []
+            for entry in entries:
+                if entry.is_file() and now - entry.stat().st_mtime > older_than:
+                    entry.unlink(missing_ok=True)
+                    removed += 1
+        except OSError as err:
+            msg = f"archive: cannot clean {temp_dir}: {err.strerror or err}"
+            raise JournalError(msg) from err
+        return removed
+
     # ----------------------------------------------------------------- internals
 
     def _temp_dir(self) -> Path:
