@@ -231,7 +231,9 @@ class EcolixClient:
             msg = f"{operation} is a read operation; use get() or iter_list()"
             raise ValueError(msg)
         path = _fill_path(operation, spec, payload, source="body")
-        content = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=_json_default)
+        content = json.dumps(
+            dict(payload), sort_keys=True, separators=(",", ":"), default=_json_default
+        )
         body, response, _ = self._send(
             operation,
             spec,
