@@ -12,7 +12,10 @@ Every call goes the same way::
   hours later) never creates a second object.
 - Retries are few and bounded; past them :class:`EcolixRetriableError` carries
   ``retry_after`` so the pipeline can park the document in retry-wait rather than hold a
-  worker thread. Other 4xx are never retried: they would fail the same way.
+  worker thread. Other 4xx are never retried: they would fail the same way. A 500 (or other
+  5xx) is retriable for the pipeline but not retried here (it tends to repeat at once), and
+  when Ecolix asked for a pause longer than the policy's wait cap, calls fail fast with
+  ``retry_after`` instead of blocking a worker.
 - httpx exceptions never leave this module; they become the ``edigw.errors`` tree.
 
 One client is shared by all worker threads: ``httpx.Client`` is thread-safe and keeps
