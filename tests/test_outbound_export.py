@@ -301,6 +301,34 @@ def test_supplier_purchase_orders_csv_has_one_line_per_po_line(gw):
     ]
 
 
+def test_carrier_stock_fixed_width_file_has_every_level_in_its_columns(gw):
+    levels = gw.listing("/stock")
+    lines = (
+        delivered(gw.run(gw.flow("carrier-stock.txt.j2", "stock.list"))).read_text().splitlines()
+    )
+    assert {len(line) for line in lines} == {62}
+    got = [
+        (
+            line[0:20].rstrip(),
+            line[20:30].rstrip(),
+            Decimal(line[30:42]),
+            Decimal(line[42:54]),
+            line[54:62].strip(),
+        )
+        for line in lines
+    ]
+    assert got == [
+        (
+            s["article_code"],
+            s["warehouse"],
+            Decimal(s["available"]),
+            Decimal(s["on_hand"]),
+            (s["next_receipt_date"] or "").replace("-", ""),
+        )
+        for s in levels
+    ]
+
+
 # --------------------------------------------------------------------------- delta, full, journal
 
 
