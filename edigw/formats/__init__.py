@@ -41,11 +41,25 @@ def _xlsx(source: Mapping[str, Any]) -> Reader:
     return XlsxReader.from_source(source)
 
 
+def _flat_delimited(source: Mapping[str, Any]) -> Reader:
+    from edigw.formats.delimited_records import DelimitedRecordsReader
+
+    return DelimitedRecordsReader.from_source(source)
+
+
+def _flat_fixed(source: Mapping[str, Any]) -> Reader:
+    from edigw.formats.fixed_width import FixedWidthReader
+
+    return FixedWidthReader.from_source(source)
+
+
 READERS: Mapping[str, ReaderFactory] = MappingProxyType(
     {
         "csv": _csv,
         "xml": _xml,
         "xlsx": _xlsx,
+        "flat-delimited": _flat_delimited,
+        "flat-fixed": _flat_fixed,
     }
 )
 

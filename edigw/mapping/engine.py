@@ -326,6 +326,8 @@ class _Compiler:
         self.env: ImmutableSandboxedEnvironment = make_environment()
         self.tables: dict[tuple[Path, str, str], LookupTable] = {}
         src = self.data["source"]
+        # Readers resolve the files they name (flat-file layouts) against the mapping's folder.
+        src.setdefault("_base", str(source.path.parent.resolve()))
         self.decimal_sep: str = src.get("decimal", ".")
         self.thousands: str = src.get("thousands", "")
         self.reader: Any = None
