@@ -1124,20 +1124,20 @@ def starter_config_text() -> str:
 
 
 def _shipped_folder(name: str) -> Path | None:
-    """``mappings/`` or ``templates/`` from the source tree edigw runs from, if present."""
+    """``mappings/``, ``layouts/`` or ``templates/`` from the source tree edigw runs from."""
     folder = Path(__file__).resolve().parent.parent / name
     return folder if folder.is_dir() else None
 
 
 def _starter_copies() -> Iterator[tuple[Path, str]]:
-    for name in ("mappings", "templates"):
+    for name in ("mappings", "layouts", "templates"):
         folder = _shipped_folder(name)
         if folder is not None:
             yield folder, name
 
 
 def write_starter(directory: Path, *, force: bool = False) -> list[Path]:
-    """Write a starter ``edigw.yaml`` plus the shipped mappings and templates into ``directory``.
+    """Write a starter ``edigw.yaml`` plus the shipped mappings, layouts and templates.
 
     Returns the paths written. Refuses to overwrite an existing ``edigw.yaml`` unless
     ``force`` is set; existing mapping and template files are never overwritten.

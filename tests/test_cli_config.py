@@ -23,7 +23,7 @@ def test_check_reports_what_the_configuration_holds(starter: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert (
-        result.output == f"ok {starter}: 5 partners, 12 inbound flows (12 mappings), 12 exports\n"
+        result.output == f"ok {starter}: 5 partners, 15 inbound flows (15 mappings), 12 exports\n"
     )
 
 
@@ -38,7 +38,7 @@ def test_check_lists_every_configuration_problem(starter: Path) -> None:
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         "Error: edigw.yaml:12 ecolix.calls_per_minute: must be a whole number, got 'lots'",
-        f"edigw.yaml:119 partners.crm.flows.customers.mapping: file not found "
+        f"edigw.yaml:124 partners.crm.flows.customers.mapping: file not found "
         f"({starter.parent}/mappings/crm.yaml)",
     ]
 
