@@ -24,6 +24,13 @@ class FixedWidthReader(FlatReader):
     def cut(self, handle: Any, file: str) -> Iterator[Parsed]:
         layout = self.layout
         start, end = layout.type_slice
+        plans = {
+            rtype: [
+                (f, f.start, f.end, f.decimals is not None or f.numeric, f.pad != " ")
+                for f in rec.fields
+            ]
+            for rtype, rec in layout.records.items()
+        }
         for line, text in _lines(handle, layout.record_length):
             if not text.strip():
                 continue
@@ -51,14 +58,19 @@ class FixedWidthReader(FlatReader):
                     ),
                 )
             values: list[str | None] = []
-            for fld in rec.fields:
-                raw = text[fld.start : fld.end]
-                if fld.decimals is not None or fld.numeric:
+            for fld, begin, stop, number, unpad in plans[rtype]:
+                raw = text[begin:stop]
+                if number:
+                    digits = raw.strip()
+                    if digits.isdigit() and digits.isascii() and not fld.decimals:
+                        values.append(digits.lstrip("0") or "0")
+                        continue
                     try:
                         values.append(cut_number(raw, fld))
                     except ValueError:
+                        msg = number_problem(fld, raw)
                         raise fail(
-                            number_problem(fld, raw),
+                            msg,
                             Location(
                                 file,
                                 line=line,
@@ -69,7 +81,7 @@ class FixedWidthReader(FlatReader):
                         ) from None
                     continue
                 value = raw.strip()
-                if fld.pad != " " and value:
+                if unpad and value:
                     value = value.lstrip(fld.pad) if fld.align == "right" else value.rstrip(fld.pad)
                 values.append(value or None)
             yield line, rec, values

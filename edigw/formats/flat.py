@@ -236,7 +236,8 @@ def assemble(
                 msg,
                 record.location,
             )
-        close(depth + 1, line, rtype)
+        if len(stack) > depth + 1:
+            close(depth + 1, line, rtype)
         holder = stack[depth]
         count = holder.counts[rtype] = holder.counts.get(rtype, 0) + 1
         holder.record.add(record, rec_layout.alias)
