@@ -141,3 +141,18 @@ def test_a_field_missing_from_the_layout_is_refused_at_load(tmp_path: Path) -> N
         "carrier.yaml:7 fields.booking_reference.from: 'refx' is neither a field nor a record "
         "type of layout layout.yaml"
     ]
+
+
+def test_mapping_check_lists_every_layout_problem_at_once(tmp_path: Path) -> None:
+    layout = LAYOUT.format(second="{name: date, start: 5, length: 2}").replace(
+        'structure: {header: "01"}', 'structure: {header: "09"}'
+    )
+    mapping = write_mapping(tmp_path, layout)
+
+    (result,) = check_mappings([mapping])
+
+    assert result.problems == [
+        "carrier.yaml:2 source: 2 problem(s) in layout: layout.yaml: records.01.fields.2: "
+        "record 01: field 'date' (positions 5-6) overlaps 'ref' (positions 3-12); "
+        "layout.yaml: structure.header: unknown record type '09'"
+    ]

@@ -32,6 +32,7 @@ overlap or are out of order are refused naming the record type and the positions
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,7 +231,13 @@ def load_layout(spec: str | Mapping[str, Any], *, base: Path | None = None) -> L
             msg = f"layout file {spec}: not found ({path})"
             raise LayoutError(msg) from exc
         return _load_file(path.resolve(), stat.st_mtime_ns, stat.st_size)
-    return compile_layout(spec, name="inline layout")
+    return _load_inline(json.dumps(spec, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_inline(text: str) -> Layout:
+    """Compiled once per distinct inline layout (a reader is made for every file)."""
+    return compile_layout(json.loads(text), name="inline layout")
 
 
 @functools.lru_cache(maxsize=64)
@@ -256,11 +263,11 @@ def compile_layout(data: Mapping[str, Any], *, name: str) -> Layout:
         problems = [
             f"{name}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         ]
-        msg = f"{len(problems)} problem(s) in layout: {problems[0]}"
+        msg = f"{len(problems)} problem(s) in layout: {'; '.join(problems)}"
         raise LayoutError(msg, problems) from None
     problems = check(spec, name=name)
     if problems:
-        msg = f"{len(problems)} problem(s) in layout: {problems[0]}"
+        msg = f"{len(problems)} problem(s) in layout: {'; '.join(problems)}"
         raise LayoutError(msg, problems)
     return _compile(spec, name)
 
