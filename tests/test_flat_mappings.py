@@ -156,3 +156,26 @@ def test_mapping_check_lists_every_layout_problem_at_once(tmp_path: Path) -> Non
         "record 01: field 'date' (positions 5-6) overlaps 'ref' (positions 3-12); "
         "layout.yaml: structure.header: unknown record type '09'"
     ]
+
+
+def test_a_bad_value_fails_only_its_document_and_names_the_columns(tmp_path: Path) -> None:
+    good = (ROOT / "samples/flat/flat-carrier-appointments-fixed/KN_RDV_20261128.txt").read_bytes()
+    sample = tmp_path / "KN.txt"
+    sample.write_bytes(good.replace(b"20261203", b"20261340", 1))
+    mapping = load_mapping(ROOT / "mappings" / "flat-carrier-appointments-fixed.yaml")
+
+    run = run_samples(mapping, sample)
+
+    assert [(d["key"], d.get("problems")) for d in run.documents] == [
+        (
+            "KN-RDV-2611801",
+            [
+                {
+                    "location": "KN.txt:1 record 01 field appointment_date (columns 43-50)",
+                    "pointer": "/appointment_date",
+                    "message": "'20261340' is not a date in the format %Y%m%d",
+                }
+            ],
+        ),
+        ("KN-RDV-2611802", None),
+    ]

@@ -213,17 +213,19 @@ def test_a_short_line_leaves_its_missing_fields_empty(tmp_path: Path) -> None:
     assert document.value("name") is None
 
 
-def test_records_are_streamed_one_document_at_a_time(tmp_path: Path) -> None:
+def test_a_document_is_handed_over_before_the_rest_of_the_file_is_read(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
-    path.write_text("".join(f"{H}\n{D}\n" for _ in range(1000)), encoding="cp1252")
+    path.write_text(f"{H}\n{D}\n{H}\n{D}\nXbroken\n", encoding="cp1252")
     reader = reader_for({"format": "flat-fixed", "layout": FIXED, "encoding": "cp1252"})
     records = reader.records(path, source_name="big.txt")
 
-    first = next(records)
-    second = next(records)
+    first = next(records)  # the unknown record at line 5 is not read yet
 
     assert isinstance(first, FlatRecord)
-    assert (first.line, second.line) == (1, 3)
+    assert first.line == 1
+    with pytest.raises(MalformedFileError) as caught:
+        next(records)
+    assert str(caught.value).startswith("big.txt:5 record X: unknown record type 'X'")
 
 
 @pytest.mark.parametrize(
