@@ -248,3 +248,19 @@ def test_a_bad_layout_is_refused_with_every_problem(change: dict[str, Any], prob
         compile_layout({**FIXED, **change}, name="t")
 
     assert problem in caught.value.problems
+
+
+def test_delimited_fields_may_be_placed_by_column(tmp_path: Path) -> None:
+    layout = {
+        **DELIMITED,
+        "records": {
+            **DELIMITED["records"],
+            "ENT": {
+                "fields": ["type", {"name": "date", "column": 4}, {"name": "number", "column": 2}]
+            },
+        },
+    }
+
+    first, _ = read(tmp_path, GOOD.replace(b"ENT;A1;", b"ENT;A1;x;"), layout, "flat-delimited")
+
+    assert (first.value("number"), first.value("date")) == ("A1", "20261128")

@@ -26,6 +26,7 @@ class DelimitedRecordsReader(FlatReader):
         else:
             rows = csv.reader(handle, delimiter=layout.delimiter, quotechar=layout.quote)
         type_column = layout.type_column
+        widths = {t: max(f.index for f in r.fields) + 1 for t, r in layout.records.items()}
         end = 0
         try:
             for cells in rows:
@@ -40,7 +41,7 @@ class DelimitedRecordsReader(FlatReader):
                 if rec is None:
                     continue
                 fields = rec.fields
-                width = fields[-1].index + 1
+                width = widths[rtype]
                 if len(cells) > width and any(c.strip() for c in cells[width:]):
                     msg = f"{len(cells)} fields where the layout of {rtype} declares {width}"
                     raise fail(
