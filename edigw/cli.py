@@ -807,7 +807,8 @@ def mapping_check_command(paths: tuple[Path, ...]) -> None:
 
     results = check_mappings(paths or (Path("mappings"),))
     if not results:
-        raise click.ClickException("no mapping file (*.yaml) found")
+        msg = "no mapping file (*.yaml) found"
+        raise click.ClickException(msg)
     failed = 0
     for result in results:
         if result.problems:
@@ -819,7 +820,8 @@ def mapping_check_command(paths: tuple[Path, ...]) -> None:
             assert result.mapping is not None
             click.echo(f"ok   {result.path} -> {result.mapping.target}")
     if failed:
-        raise click.ClickException(f"{failed} of {len(results)} mapping file(s) have problems")
+        msg = f"{failed} of {len(results)} mapping file(s) have problems"
+        raise click.ClickException(msg)
 
 
 @mapping_group.command("test")
@@ -863,10 +865,12 @@ def mapping_test_command(
     if expect is not None:
         if difference:
             click.echo("\n".join(difference), err=True)
-            raise click.ClickException(f"output differs from {expect}")
+            msg = f"output differs from {expect}"
+            raise click.ClickException(msg)
         click.echo(f"output matches {expect}", err=True)
     elif not run.ok:
-        raise click.ClickException('some documents have problems (see "problems" above)')
+        msg = 'some documents have problems (see "problems" above)'
+        raise click.ClickException(msg)
 
 
 if __name__ == "__main__":  # pragma: no cover

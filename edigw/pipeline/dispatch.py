@@ -80,9 +80,14 @@ def send_document(
     client: EcolixWriter,
     schedule: RetrySchedule,
     clock: Callable[[], datetime],
+    node: str | None = None,
 ) -> Sent:
-    """Make one attempt at ``doc`` and journal its outcome; never raises an ``EcolixError``."""
-    journal.mark_sent(doc.id, now=clock())
+    """Make one attempt at ``doc`` and journal its outcome; never raises an ``EcolixError``.
+
+    With ``node``, the journal refuses (``LeaseLostError``) when this node's claim expired
+    and another node may be sending the document: nothing is sent then.
+    """
+    journal.mark_sent(doc.id, now=clock(), node=node)
     attempts = doc.attempts + 1
     try:
         response = client.write(

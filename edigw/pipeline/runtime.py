@@ -236,7 +236,12 @@ def send_due(
     if not docs:
         return None
     sent = send_document(
-        docs[0], journal=parts.journal, client=parts.client, schedule=parts.schedule, clock=clock
+        docs[0],
+        journal=parts.journal,
+        client=parts.client,
+        schedule=parts.schedule,
+        clock=clock,
+        node=parts.node,
     )
     if sent.file_state in FINAL_FILE_STATES:
         signals.finished_files.put(sent.file_id)
