@@ -66,9 +66,13 @@ def test_sigkill_at_random_moments_loses_nothing_and_posts_nothing_twice(
         process.send_signal(signal.SIGKILL)
         process.wait()
 
+    offset = log.stat().st_size
     process = start_gateway(ws.config_path, ecolix.token, log)
     try:
         deadline = time.monotonic() + 180
+        # A SIGTERM before the gateway installed its handlers would kill it outright.
+        while b"edigw running" not in log.read_bytes()[offset:] and time.monotonic() < deadline:
+            time.sleep(0.1)
         while time.monotonic() < deadline:
             journal = ws.journal()
             try:

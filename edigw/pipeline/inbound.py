@@ -137,14 +137,18 @@ def _resume(
         return Ingested(
             ingested.file_id, ingested.state, ingested.documents, ingested.failed, resumed=True
         )
+    state = row.state
+    if state == "parsed":
+        # Crashed after the last document's outcome, before the file's: settle it now.
+        state = journal.finish_file_if_complete(row.id, now=now) or state
     docs = journal.documents_of(row.id)
     return Ingested(
         row.id,
-        row.state,
+        state,
         len(docs),
         sum(1 for d in docs if d.state == "failed"),
         resumed=True,
-        already_final=row.state in FINAL_FILE_STATES,
+        already_final=state in FINAL_FILE_STATES,
     )
 
 
