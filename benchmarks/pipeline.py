@@ -198,7 +198,6 @@ def main() -> None:
         f"| Bots 4.0 reference for the same batch (to XML files only) | {BOTS_SECONDS} s; "
         f"edigw/Bots speed ratio {BOTS_SECONDS / run['wall']:.2f} (goal: at least 2) |"
     )
-    )
     print(f"| gateway CPU time per document | {1000 * run['cpu'] / docs:.2f} ms |")
     print(
         f"| journal write cost per document (SQLite: add, claim, sent, done) | {1000 * per_doc_journal:.2f} ms |"
