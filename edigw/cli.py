@@ -68,6 +68,19 @@ def init_command(directory: Path, *, force: bool) -> None:
     )
 
 
+def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``-c/--config`` option every operational command shares."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path("edigw.yaml"),
+        show_default=True,
+        help="The gateway configuration file.",
+    )(func)
+
+
 @main.group("config")
 def config_group() -> None:
     """Check edigw.yaml before running, or print its JSON Schema for editors.
@@ -77,15 +90,7 @@ def config_group() -> None:
 
 
 @config_group.command("check")
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("edigw.yaml"),
-    show_default=True,
-    help="The gateway configuration file.",
-)
+@config_option
 def config_check_command(config_path: Path) -> None:
     """Load the configuration and every mapping it names; report every problem at once.
 
@@ -119,19 +124,6 @@ def config_schema_command() -> None:
 
 
 # --------------------------------------------------------------------------- operations
-
-
-def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``-c/--config`` option every operational command shares."""
-    return click.option(
-        "-c",
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=Path("edigw.yaml"),
-        show_default=True,
-        help="The gateway configuration file.",
-    )(func)
 
 
 def _load(config_path: Path) -> GatewayConfig:
