@@ -318,6 +318,43 @@ def test_dangling_link_is_reported_once(tmp_path: Path) -> None:
     assert ch.poll(now=T0 + 5).problems == []
 
 
+def test_a_file_moved_away_during_the_listing_is_not_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway moves finished files while the poller lists: that is not a problem."""
+    ch = channel(tmp_path / "in", readiness=Readiness(interval=0))
+    path = write(tmp_path / "in/finished.csv", b"1")
+    scandir = os.scandir
+
+    def listing_then_gone(folder: Path) -> list[os.DirEntry[str]]:
+        entries = list(scandir(folder))
+        path.unlink(missing_ok=True)
+        return entries
+
+    monkeypatch.setattr("edigw.channels.local.os.scandir", listing_then_gone)
+    result = ch.poll(now=T0)
+    assert (result.files, result.problems) == ([], [])
+
+
+def test_a_file_gone_between_listing_and_claim_is_released_silently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(interval=0))
+    path = write(tmp_path / "in/finished.csv", b"1")
+    ch.poll(now=T0)
+    scan = ch._scan
+
+    def scan_then_gone() -> object:
+        found = scan()
+        path.unlink()
+        return found
+
+    monkeypatch.setattr(ch, "_scan", scan_then_gone)
+    result = ch.poll(now=T0 + 1)
+    assert (result.files, result.problems) == ([], [])
+    assert not ch._tracker.is_claimed("finished.csv")
+
+
 def test_link_pointing_outside_the_folder_is_refused(tmp_path: Path) -> None:
     ch = channel(tmp_path / "in", readiness=Readiness(interval=0))
     write(tmp_path / "secret.csv", b"secret")

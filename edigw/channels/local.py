@@ -162,7 +162,10 @@ class LocalInboundChannel:
                         continue
                     st = entry.stat(follow_symlinks=True)
                 except FileNotFoundError:
-                    problems.append((name, "cannot read: vanished or dangling link"))
+                    # Gone since the listing (the gateway itself moves finished files away):
+                    # nothing to report. Still there, it is a link to nothing.
+                    if os.path.lexists(entry.path):
+                        problems.append((name, "cannot read: vanished or dangling link"))
                     continue
                 except OSError as exc:
                     problems.append((name, f"cannot read: {exc.strerror}"))
@@ -209,6 +212,9 @@ class LocalInboundChannel:
             try:
                 with path.open("rb"):
                     pass
+            except FileNotFoundError:
+                self._tracker.release(listed.name)  # gone since the listing: not ours yet
+                continue
             except OSError as exc:
                 self._tracker.release(listed.name)
                 reported = self._tracker.report_once(listed.name, f"cannot read: {exc.strerror}")
