@@ -8,8 +8,9 @@ unknown column, broken quoting) raise ``MalformedFileError`` naming the file and
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ class CsvOptions:
 class _Sheet:
     """What every row of one file shares: its name, the column index and the header line."""
 
-    __slots__ = ("header_line", "index", "name", "names")
+    __slots__ = ("getters", "header_line", "index", "name", "names")
 
     def __init__(self, name: str, names: Sequence[str], header_line: int | None) -> None:
         self.name = name
@@ -59,6 +60,22 @@ class _Sheet:
         for position, column in enumerate(self.names):
             count = seen[column] = seen.get(column, 0) + 1  # repeated labels: Label#2, ...
             self.index.setdefault(column if count == 1 else f"{column}#{count}", position)
+        self.getters: dict[tuple[str, ...], Callable[[list[str]], Sequence[str]] | None] = {}
+
+    def getter(self, selectors: tuple[str, ...]) -> Callable[[list[str]], Sequence[str]] | None:
+        """Cells at ``selectors`` in one call; None when one of them is not a column."""
+        try:
+            getter = self.getters[selectors]
+        except KeyError:
+            if not all(s in self.index for s in selectors):
+                getter = None
+            elif len(selectors) == 1:
+                position = self.index[selectors[0]]
+                getter = lambda cells: (cells[position],)  # noqa: E731
+            else:
+                getter = itemgetter(*(self.index[s] for s in selectors))
+            self.getters[selectors] = getter
+        return getter
 
     def unknown(self, selector: str) -> MalformedFileError:
         where = f"the header at line {self.header_line}" if self.header_line else "the columns"
@@ -88,6 +105,30 @@ class CsvRecord:
             return None
         except KeyError:
             raise self._sheet.unknown(selector) from None
+
+    def values_of(self, selectors: tuple[str, ...]) -> Sequence[str] | None:
+        """The raw cells at ``selectors`` ('' when empty); None when the row is short or a
+        selector is not a column (``value`` then says what is wrong)."""
+        getter = self._sheet.getter(selectors)
+        if getter is None:
+            return None
+        try:
+            return getter(self.cells)
+        except IndexError:
+            return None
+
+    def rows_of(
+        self, records: Sequence[CsvRecord], selectors: tuple[str, ...]
+    ) -> list[Sequence[str]] | None:
+        """``values_of`` for each of ``records`` (rows of the same file as this one)."""
+        sheet = self._sheet
+        getter = sheet.getter(selectors)
+        if getter is None:
+            return None
+        try:
+            return [getter(r.cells) for r in records if r._sheet is sheet]
+        except (IndexError, AttributeError):
+            return None
 
     def where(self, selector: str) -> Location:
         position = self._sheet.index.get(selector)

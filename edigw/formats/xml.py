@@ -24,6 +24,7 @@ from edigw.model import Location
 _NAME = r"[A-Za-z_][\w.-]*"
 _QNAME = rf"(?:{_NAME}:)?{_NAME}"
 _CHILD_PATH = re.compile(rf"{_QNAME}(?:/{_QNAME})*")
+_QNAME_RE = re.compile(_QNAME)
 _ATTRIBUTE = re.compile(rf"(?:({_QNAME}(?:/{_QNAME})*)/)?@({_QNAME})")
 _PROLOG_SCAN = 1 << 16
 
@@ -37,6 +38,7 @@ class _Paths:
         self.namespaces = dict(namespaces)
         self.values: dict[str, Accessor] = {}
         self.children: dict[str, Accessor] = {}
+        self.rows: dict[tuple[str, ...], Callable[[Any], list[Any]]] = {}
 
     def qualify(self, name: str) -> str:
         if ":" not in name:
@@ -62,6 +64,85 @@ class _Paths:
         if accessor is None:
             accessor = self.children[selector] = self._compile_children(selector)
         return accessor
+
+    def row(self, selectors: tuple[str, ...]) -> Callable[[Any], list[Any]]:
+        """Raw values of ``selectors`` from one element (as its ``value`` accessors give them,
+        '' for an empty element): plain child names are read in a single pass over the
+        children, other selectors by their accessors."""
+        accessor = self.rows.get(selectors)
+        if accessor is None:
+            accessor = self.rows[selectors] = self._compile_row(selectors)
+        return accessor
+
+    def _compile_row(self, selectors: tuple[str, ...]) -> Callable[[Any], list[Any]]:
+        width = len(selectors)
+        fill = self._filler(list(enumerate(selectors)))
+
+        def row(el: Any) -> list[Any]:
+            out: list[Any] = [None] * width
+            fill(el, out)
+            return out
+
+        return row
+
+    def _filler(self, items: list[tuple[int, str]]) -> Callable[[Any, list[Any]], None]:
+        """Fill ``out[i]`` with the value of each ``(i, selector)``, as ``value`` reads it.
+
+        Child paths (``o:Payment/o:Amount``: the first child of each name, step by step) and
+        attributes of the element or of one child (``@id``, ``o:Payment/@method``) are read
+        in one pass over the children; other selectors through their own accessor.
+        """
+        attributes: list[tuple[int, str]] = []
+        texts: dict[str, list[int]] = {}
+        nested: dict[str, list[tuple[int, str]]] = {}
+        others: list[tuple[int, Accessor]] = []
+        for i, selector in items:
+            attribute = _ATTRIBUTE.fullmatch(selector)
+            if _CHILD_PATH.fullmatch(selector):
+                first, _, rest = selector.partition("/")
+            elif attribute and attribute.group(1) is None:
+                attributes.append((i, self.qualify(attribute.group(2))))
+                continue
+            elif attribute and _QNAME_RE.fullmatch(attribute.group(1)):
+                first, rest = attribute.group(1), "@" + attribute.group(2)
+            else:
+                others.append((i, self.value(selector)))
+                continue
+            tag = self.qualify(first)
+            if rest:
+                nested.setdefault(tag, []).append((i, rest))
+            else:
+                texts.setdefault(tag, []).append(i)
+        handlers: dict[str, tuple[tuple[int, ...], Callable[[Any, list[Any]], None] | None]] = {
+            tag: (
+                tuple(texts.get(tag, ())),
+                self._filler(nested[tag]) if tag in nested else None,
+            )
+            for tag in {**texts, **nested}
+        }
+
+        def fill(el: Any, out: list[Any]) -> None:
+            for i, name in attributes:
+                out[i] = el.get(name)
+            if handlers:
+                pending = handlers.copy()
+                pop = pending.pop
+                for child in el:
+                    handler = pop(child.tag, None)
+                    if handler is not None:
+                        indexes, inner = handler
+                        if indexes:
+                            text = child.text or ""
+                            for i in indexes:
+                                out[i] = text
+                        if inner is not None:
+                            inner(child, out)
+                        if not pending:
+                            break
+            for i, accessor in others:
+                out[i] = accessor(el)
+
+        return fill
 
     def _compile_value(self, selector: str) -> Accessor:
         if selector.startswith("/"):
@@ -161,14 +242,23 @@ class _Shared:
 
 
 class XmlRecord:
-    """One document element (or a nested element from ``children``)."""
+    """One document element (or a nested element from ``children``).
 
-    __slots__ = ("_shared", "element", "xpath")
+    Its XPath is ``base[index]`` (``base`` alone without an index), made when a location
+    needs it.
+    """
 
-    def __init__(self, shared: _Shared, element: Any, xpath: str) -> None:
+    __slots__ = ("_shared", "base", "element", "index")
+
+    def __init__(self, shared: _Shared, element: Any, base: str, index: int | None = None) -> None:
         self._shared = shared
         self.element = element
-        self.xpath = xpath
+        self.base = base
+        self.index = index
+
+    @property
+    def xpath(self) -> str:
+        return self.base if self.index is None else f"{self.base}[{self.index}]"
 
     @property
     def location(self) -> Location:
@@ -181,6 +271,26 @@ class XmlRecord:
         if value.__class__ is str:
             return value or None
         return value
+
+    def values_of(self, selectors: tuple[str, ...]) -> list[Any]:
+        """The raw values at ``selectors`` in one go ('' when empty, None when absent)."""
+        return self._shared.paths.row(selectors)(self.element)
+
+    def child_rows(self, selector: str, selectors: tuple[str, ...]) -> list[list[Any]]:
+        """``values_of(selectors)`` of each of ``children(selector)``, without the records."""
+        paths = self._shared.paths
+        row = paths.row(selectors)
+        return [row(el) for el in paths.child(selector)(self.element)]
+
+    def rows_of(
+        self, records: Sequence[XmlRecord], selectors: tuple[str, ...]
+    ) -> list[list[Any]] | None:
+        """``values_of`` for each of ``records`` (elements of the same file as this one)."""
+        row = self._shared.paths.row(selectors)
+        try:
+            return [row(r.element) for r in records]
+        except AttributeError:  # not an XML record
+            return None
 
     def where(self, selector: str) -> Location:
         line = self.element.sourceline
@@ -199,7 +309,8 @@ class XmlRecord:
     def children(self, selector: str) -> Sequence[XmlRecord]:
         elements = self._shared.paths.child(selector)(self.element)
         base = f"{self.xpath}/{selector}"
-        return [XmlRecord(self._shared, el, f"{base}[{i}]") for i, el in enumerate(elements, 1)]
+        shared = self._shared
+        return [XmlRecord(shared, el, base, i) for i, el in enumerate(elements, 1)]
 
 
 class XmlReader:
@@ -257,7 +368,7 @@ class XmlReader:
                     parent = element.getparent()
                     if parent is not None:
                         parent.remove(element)  # detached: freed once the engine is done
-                    yield XmlRecord(shared, element, f"{base}[{index}]")
+                    yield XmlRecord(shared, element, base, index)
         except etree.XMLSyntaxError as exc:
             message = exc.msg or str(exc)
             if "entit" in message.lower():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,7 +33,13 @@ from edigw.mapping.expressions import (
 )
 from edigw.mapping.loader import KeyPath, MappingSource, read_mapping
 from edigw.mapping.lookups import LookupTable, load_table
-from edigw.mapping.types import check_format, converter, to_string
+from edigw.mapping.types import (
+    ColumnConverter,
+    check_format,
+    column_converter,
+    converter,
+    to_string,
+)
 from edigw.model import Location, MappedDocument, Reader, Record
 
 DEFAULT_TIMEZONE = "Europe/Paris"
@@ -325,6 +332,10 @@ class _Compiler:
         self.problems: list[str] = []
         self.env: ImmutableSandboxedEnvironment = make_environment()
         self.tables: dict[tuple[Path, str, str], LookupTable] = {}
+        # Leaves that read one cell and only trim / case / translate / convert it: objects
+        # made of them take the row at once (see ``_object_builder``).
+        self.simple: dict[Builder, _Simple] = {}
+        self.columns: dict[Builder, _Columns] = {}
         src = self.data["source"]
         # Readers resolve the files they name (flat-file layouts) against the mapping's folder.
         src.setdefault("_base", str(source.path.parent.resolve()))
@@ -467,19 +478,10 @@ class _Compiler:
             items.append((name, self._field(name, spec, (*keys, name), in_list=in_list, per=per)))
         children = tuple(items)
         root = not keys[:-1] and suffix == ""
-
-        def build_object(record: Record, ctx: _Ctx, parent: str) -> Any:
-            pointer = parent + suffix
-            out: dict[str, Any] = {}
-            for name, build in children:
-                value = build(record, ctx, pointer)
-                if value is not None:
-                    out[name] = value
-            if out or root:
-                return out
-            return None
-
-        return build_object
+        builder, by_columns = _object_builder(children, self.simple, suffix=suffix, root=root)
+        if by_columns is not None:
+            self.columns[builder] = by_columns
+        return builder
 
     def _field(self, name: str, spec: Any, keys: KeyPath, *, in_list: bool, per: str) -> Builder:
         suffix = "/" + _escape(name)
@@ -519,7 +521,8 @@ class _Compiler:
         else:
             self._check_selector(each, (*keys, "each"))
         item = self._object(spec["fields"], fields_keys, "", in_list=True, per=per)
-        return _list_builder(item, each, when_fn, required=required, suffix=suffix)
+        columns = self.columns.get(item) if when_fn is None else None
+        return _list_builder(item, each, when_fn, required=required, suffix=suffix, columns=columns)
 
     def _leaf(self, spec: Any, keys: KeyPath, suffix: str, *, key: bool = False) -> Builder:
         if not isinstance(spec, dict):
@@ -545,15 +548,15 @@ class _Compiler:
             except ValueError as exc:
                 self.fail((*keys, "format"), str(exc))
                 fmt = None
-        convert = converter(
-            kind,
-            fmt=fmt,
-            decimal_sep=spec.get("decimal", self.decimal_sep),
-            thousands=spec.get("thousands", self.thousands),
-            scale=spec.get("scale"),
-            tz=self.tz,
+        options: dict[str, Any] = {
+            "fmt": fmt,
+            "decimal_sep": spec.get("decimal", self.decimal_sep),
+            "thousands": spec.get("thousands", self.thousands),
+            "scale": spec.get("scale"),
+            "tz": self.tz,
             **{k: spec[k] for k in ("true_values", "false_values") if k in spec},
-        )
+        }
+        convert = converter(kind, **options)
         expr_fn = self._expression(expr_text, (*keys, "expr")) if expr_text else None
         when = spec.get("when")
         when_fn = self._expression(when, (*keys, "when")) if when else None
@@ -576,7 +579,7 @@ class _Compiler:
                 constant_value = convert(constant)
             except ValueError as exc:
                 self.fail((*keys, "value"), str(exc))
-        return _leaf_builder(
+        builder, simple = _leaf_builder(
             _LeafPlan(
                 suffix=suffix,
                 selector=selector,
@@ -592,10 +595,16 @@ class _Compiler:
                 default=default,
                 required=key or bool(spec.get("required", False)),
                 convert=convert,
+                convert_column=(
+                    None if kind == "string" else column_converter(kind, convert, **options)
+                ),
                 kind=kind,
                 origin=_origin(selector, constant, expr_text),
             )
         )
+        if simple is not None:
+            self.simple[builder] = simple
+        return builder
 
     def _table(self, spec: Mapping[str, str], keys: KeyPath) -> LookupTable | None:
         path = (self.source.path.parent / spec["table"]).resolve()
@@ -641,6 +650,7 @@ class _LeafPlan:
     default: Any
     required: bool
     convert: Callable[[Any], Any]
+    convert_column: ColumnConverter | None
     kind: str
     origin: str
 
@@ -652,8 +662,11 @@ _CASES: dict[str, Callable[[str], str]] = {
 }
 
 
-def _leaf_builder(plan: _LeafPlan) -> Builder:
-    """One field's closure. Plan attributes are copied to locals: the hot path reads no YAML."""
+def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
+    """One field's closure, and its ``_Simple`` form when it has one.
+
+    Plan attributes are copied to locals: the hot path reads no YAML.
+    """
     suffix = plan.suffix
     selector = plan.selector
     is_constant = plan.is_constant
@@ -770,10 +783,10 @@ def _leaf_builder(plan: _LeafPlan) -> Builder:
         return result
 
     if when is not None or expr is not None or is_constant or selector is None:
-        return build_leaf
+        return build_leaf, None
     translation = value_map if table is None else table if value_map is None else None
     if translation is None and (value_map is not None or table is not None):
-        return build_leaf  # both a map and a lookup: rare, keep the general path
+        return build_leaf, None  # both a map and a lookup: rare, keep the general path
     fast_convert = None if plan.kind == "string" else convert
 
     def fast_leaf(record: Record, ctx: _Ctx, parent: str) -> Any:
@@ -802,7 +815,123 @@ def _leaf_builder(plan: _LeafPlan) -> Builder:
             note(record, ctx, parent, raw, value, origin)
         return value
 
-    return fast_leaf
+    text_only = translation is None or all(v.__class__ is str for v in translation.values())
+    column = plan.convert_column if text_only else _NO_COLUMN
+    return fast_leaf, (selector, trim, case, translation, fast_convert, column)
+
+
+# A leaf that reads one cell and only trims, cases, translates and converts it:
+# (selector, trim, case, translation, convert, column convert). For a present text value, the
+# field's value is exactly what the loop in ``_object_builder`` computes; anything else (an
+# empty cell, a non-text cell, a miss, a conversion error, tracing) goes through the field's
+# own builder. The column converter (``_NO_COLUMN`` when the field cannot be done by columns,
+# e.g. a value map to numbers) serves lists made of such objects (``_column_list``).
+_Simple = tuple[
+    str,
+    bool,
+    Callable[[str], str] | None,
+    Mapping[str, Any] | None,
+    Callable[[Any], Any] | None,
+    Any,
+]
+_NO_COLUMN: Any = object()
+# The simple leaves of an object, by columns: names, selectors, (trim, case, translation,
+# column convert) per field.
+_Columns = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[Any, ...], ...]]
+_INDEX_POINTERS = tuple(f"/{i}" for i in range(256))
+
+
+def _row_reader(selectors: tuple[str, ...]) -> Callable[[Record], Sequence[Any] | None]:
+    """The raw values at ``selectors`` in one go (``values_of`` when the record offers it)."""
+
+    def row(record: Record) -> Sequence[Any] | None:
+        values_of = getattr(record, "values_of", None)
+        if values_of is not None:
+            result: Sequence[Any] | None = values_of(selectors)
+            return result
+        return [record.value(s) for s in selectors]
+
+    return row
+
+
+def _object_builder(
+    children: tuple[tuple[str, Builder], ...],
+    simple: Mapping[Builder, _Simple],
+    *,
+    suffix: str,
+    root: bool,
+) -> tuple[Builder, _Columns | None]:
+    """An object's closure. Simple leaves are computed in one loop over the record's row.
+
+    An object made only of simple leaves also gets its ``_Columns`` plan, for lists of it.
+    """
+
+    def build_object(record: Record, ctx: _Ctx, parent: str) -> Any:
+        pointer = parent + suffix
+        out: dict[str, Any] = {}
+        for name, build in children:
+            value = build(record, ctx, pointer)
+            if value is not None:
+                out[name] = value
+        if out or root:
+            return out
+        return None
+
+    selectors: list[str] = []
+    plan: list[tuple[Any, ...]] = []
+    columns: list[tuple[Any, ...]] = []
+    for name, build in children:
+        leaf = simple.get(build)
+        if leaf is None:
+            plan.append((name, build, -1, False, None, None, None))
+        else:
+            selector, trim, case, translation, convert, column = leaf
+            if column is not _NO_COLUMN:
+                columns.append((trim, case, translation, column))
+            plan.append((name, build, len(selectors), trim, case, translation, convert))
+            selectors.append(selector)
+    if not selectors:
+        return build_object, None
+    steps = tuple(plan)
+    row_of = _row_reader(tuple(selectors))
+
+    def build_row_object(record: Record, ctx: _Ctx, parent: str) -> Any:
+        if ctx.trace is not None:
+            return build_object(record, ctx, parent)
+        pointer = parent + suffix
+        row = row_of(record)
+        out: dict[str, Any] = {}
+        for name, build, index, trim, case, translation, convert in steps:
+            if index >= 0 and row is not None:
+                value = row[index]
+                if value.__class__ is str:
+                    if trim:
+                        value = value.strip()
+                    if value:
+                        if case is not None:
+                            value = case(value)
+                        if translation is not None:
+                            value = translation.get(value, _MISSING)
+                        if value.__class__ is str:
+                            if convert is None:
+                                out[name] = value
+                                continue
+                            try:
+                                out[name] = convert(value)
+                                continue
+                            except ValueError:
+                                pass  # the field's builder reports it, with its location
+            value = build(record, ctx, pointer)
+            if value is not None:
+                out[name] = value
+        if out or root:
+            return out
+        return None
+
+    by_columns = None
+    if len(columns) == len(children):
+        by_columns = (tuple(name for name, _ in children), tuple(selectors), tuple(columns))
+    return build_row_object, by_columns
 
 
 def _guarded_object(
@@ -828,13 +957,101 @@ def _guarded_object(
     return build
 
 
+class _ColumnList:
+    """A list of simple objects computed column by column (C loops rather than a Python call
+    per field and line). Its methods return None when any value is not a present text value
+    that translates and converts: the list is then built item by item, which says what is
+    wrong and where.
+    """
+
+    __slots__ = ("from_rows", "selectors")
+
+    def __init__(self, columns: _Columns) -> None:
+        names, selectors, fields = columns
+        self.selectors = selectors
+        self.from_rows = _columns_to_objects(names, fields)
+
+    def from_records(self, items: Sequence[Record]) -> list[Any] | None:
+        """The list made of ``items`` (records that offer ``rows_of`` or ``values_of``)."""
+        if not items:
+            return None
+        selectors = self.selectors
+        rows_of = getattr(items[0], "rows_of", None)
+        if rows_of is None:
+            row_of = _row_reader(selectors)
+            rows = [row_of(item) for item in items]
+        else:
+            rows = rows_of(items, selectors)
+        if rows is None or len(rows) != len(items):
+            return None
+        return self.from_rows(rows)
+
+    def from_children(self, record: Record, each: str) -> list[Any] | None:
+        """The list made of ``record.children(each)``, read without making their records."""
+        child_rows = getattr(record, "child_rows", None)
+        if child_rows is None:
+            return self.from_records(record.children(each))
+        rows = child_rows(each, self.selectors)
+        return self.from_rows(rows) if rows else None
+
+
+def _columns_to_objects(
+    names: tuple[str, ...], fields: tuple[tuple[Any, ...], ...]
+) -> Callable[[list[Any]], list[Any] | None]:
+    strip = str.strip
+    as_text = str.__str__
+
+    def by_columns(rows: list[Any]) -> list[Any] | None:
+        if None in rows:
+            return None
+        values: list[Any] = []
+        for column, (trim, case, translation, convert) in zip(
+            zip(*rows, strict=True), fields, strict=True
+        ):
+            try:
+                texts: list[Any] = list(map(strip if trim else as_text, column))
+            except TypeError:  # a value that is not text (absent, a number)
+                return None
+            if "" in texts:
+                return None
+            if case is not None:
+                texts = list(map(case, texts))
+            if translation is not None:
+                texts = list(map(translation.get, texts))
+                if None in texts:
+                    return None
+            if convert is not None:
+                converted = convert(texts)
+                if converted is None or None in converted:
+                    return None
+                texts = converted
+            values.append(texts)
+        return list(map(dict, map(zip, repeat(names), zip(*values, strict=True))))
+
+    return by_columns
+
+
 def _list_builder(
-    item: Builder, each: str, when: Expression | None, *, required: bool, suffix: str
+    item: Builder,
+    each: str,
+    when: Expression | None,
+    *,
+    required: bool,
+    suffix: str,
+    columns: _Columns | None = None,
 ) -> Builder:
     from_records = each == "records"
+    by_columns = _ColumnList(columns) if columns is not None else None
 
     def build_list(record: Record, ctx: _Ctx, parent: str) -> Any:
         pointer = parent + suffix
+        if by_columns is not None and ctx.trace is None:
+            if from_records:
+                done = by_columns.from_records(ctx.records)
+            else:
+                done = by_columns.from_children(record, each)
+            if done is not None:
+                return done
         items = ctx.records if from_records else record.children(each)
         out: list[Any] = []
         for element in items:
@@ -845,7 +1062,8 @@ def _list_builder(
                 except ExpressionError as exc:
                     ctx.problems.append(DataProblem(str(exc), element.location, pointer))
                     continue
-            value = item(element, ctx, f"{pointer}/{len(out)}")
+            n = len(out)
+            value = item(element, ctx, pointer + (_INDEX_POINTERS[n] if n < 256 else f"/{n}"))
             if value is not None:
                 out.append(value)
         if out:
