@@ -531,8 +531,43 @@ class _Statements:
             .where(or_(d.c.id == doc_id, and_(d.c.file_id == fid, d.c.seq == head)))
             .values(file_head=d.c.id != doc_id)
         )
+        self.claim_and_send = (
+            update(d)
+            .where(d.c.id == doc_id)
+            .values(
+                claimed_by=bindparam("node"),
+                claimed_until=bindparam("until", type_=UtcDateTime()),
+                state=str(DocState.SENT),
+                attempts=d.c.attempts + 1,
+                next_attempt_at=None,
+                updated_at=now,
+            )
+        )
         self.files_of = select(files.c.id, files.c.partner, files.c.flow).where(
             files.c.id.in_(bindparam("fids", expanding=True))
+        )
+        self.files_with_content = (
+            select(files)
+            .where(
+                files.c.partner == bindparam("partner"),
+                files.c.flow == bindparam("flow"),
+                files.c.sha256 == bindparam("sha256"),
+            )
+            .order_by(files.c.id)
+        )
+        self.insert_file = insert(files).returning(files.c.id)
+        self.existing_keys = select(d.c.idempotency_key, d.c.id).where(
+            d.c.idempotency_key.in_(bindparam("keys", expanding=True))
+        )
+        self.insert_documents = insert(d).returning(d.c.id, sort_by_parameter_order=True)
+        self.file_parsed = (
+            update(files)
+            .where(files.c.id == fid)
+            .values(
+                state=str(FileState.PARSED),
+                parsed_at=now,
+                updated_at=now,
+            )
         )
         self.has_head = select(d.c.id).where(head_condition(), d.c.file_id == fid).limit(1)
 
@@ -549,6 +584,8 @@ class Journal:
         self._pg = engine.dialect.name == "postgresql"
         self._sql = _Statements(pg=self._pg)
         self._barriers = barriers
+        # file id -> (partner, flow): never changes once written, read on every claim.
+        self._owners: dict[int, tuple[str, str]] = {}
         # SQLite: this process's writers queue here, woken as soon as the lock is free, rather
         # than in SQLite's busy handler, which sleeps for milliseconds and lets one thread
         # starve the others. Other processes still meet at the database lock.
@@ -745,27 +782,34 @@ class Journal:
         sha256: str,
         archive_path: str,
         now: datetime,
+        documents: Sequence[NewDocument] | None = None,
     ) -> int:
-        """Record a file received (already archived); returns its id."""
+        """Record a file received (already archived); returns its id.
+
+        With ``documents`` (what the mapping found in it) the file is recorded ``parsed``
+        with them in the same transaction, as :meth:`add_documents` would: one commit per
+        file instead of two on the pipeline's hot path, and the same events.
+        """
         now = _aware(now)
+        rows = None if documents is None else self._document_rows(documents, now=now)
         with self._write("record a received file") as conn:
             file_id: int = conn.execute(
-                insert(files)
-                .values(
-                    partner=partner,
-                    flow=flow,
-                    channel=channel,
-                    original_name=original_name,
-                    source_path=source_path,
-                    size=size,
-                    sha256=sha256,
-                    archive_path=archive_path,
-                    state=FileState.RECEIVED,
-                    received_at=now,
-                    updated_at=now,
-                )
-                .returning(files.c.id)
+                self._sql.insert_file,
+                {
+                    "partner": partner,
+                    "flow": flow,
+                    "channel": channel,
+                    "original_name": original_name,
+                    "source_path": source_path,
+                    "size": size,
+                    "sha256": sha256,
+                    "archive_path": archive_path,
+                    "state": FileState.RECEIVED,
+                    "received_at": now,
+                    "updated_at": now,
+                },
             ).scalar_one()
+            self._owners[file_id] = (partner, flow)
             self._event(
                 conn,
                 file_id,
@@ -773,7 +817,22 @@ class Journal:
                 now=now,
                 detail=f"{original_name} ({size} bytes, sha256 {sha256}) from {channel}",
             )
+            if documents is not None and rows is not None:
+                self._insert_documents(conn, file_id, documents, rows, now=now)
         return file_id
+
+    def files_with_content(self, *, partner: str, flow: str, sha256: str) -> list[FileRow]:
+        """Every file of this flow with these bytes, oldest first (usually none or one).
+
+        One indexed query answers both questions the pipeline asks of a new file: was it
+        taken before a crash (the latest one, not yet disposed of) and was it already done.
+        """
+        with self._read("look for files by content") as conn:
+            rows = conn.execute(
+                self._sql.files_with_content,
+                {"partner": partner, "flow": flow, "sha256": sha256},
+            ).mappings()
+            return [_file_row(m) for m in rows]
 
     def find_done_file(self, *, partner: str, flow: str, sha256: str) -> FileRow | None:
         """The earliest file of this flow with the same content that ended ``done``, if any."""
@@ -896,20 +955,22 @@ class Journal:
         ``docs``: the pipeline decides what a repeated document means.
         """
         now = _aware(now)
-        seen: dict[str, int | None] = {}
-        repeated: dict[str, int | None] = {}
+        rows = self._document_rows(docs, now=now)
+        with self._write("record a file's documents") as conn:
+            if not conn.execute(select(files.c.id).where(files.c.id == file_id)).first():
+                msg_0 = f"F-{file_id} does not exist in the journal"
+                raise UnknownIdError(msg_0)
+            return self._insert_documents(conn, file_id, docs, rows, now=now)
+
+    @staticmethod
+    def _document_rows(docs: Sequence[NewDocument], *, now: datetime) -> list[dict[str, Any]]:
         for doc in docs:
             if DocState(doc.state) not in (DocState.PENDING, DocState.FAILED):
                 msg = f"a new document is pending or failed, not {doc.state}"
                 raise ValueError(msg)
-            if doc.idempotency_key in seen:
-                repeated[doc.idempotency_key] = None
-            seen[doc.idempotency_key] = None
-        ordered = sorted(docs, key=lambda d: d.seq)
-        head = next((d.seq for d in ordered if d.state == DocState.PENDING), None)
-        rows = [
+        head = min((d.seq for d in docs if d.state == DocState.PENDING), default=None)
+        return [
             {
-                "file_id": file_id,
                 "seq": doc.seq,
                 "business_key": doc.business_key,
                 "operation": doc.operation,
@@ -925,58 +986,63 @@ class Journal:
             }
             for doc in docs
         ]
-        with self._write("record a file's documents") as conn:
-            if not conn.execute(select(files.c.id).where(files.c.id == file_id)).first():
-                msg_0 = f"F-{file_id} does not exist in the journal"
-                raise UnknownIdError(msg_0)
-            if seen:
-                existing = conn.execute(
-                    select(documents.c.idempotency_key, documents.c.id).where(
-                        documents.c.idempotency_key.in_(list(seen))
-                    )
-                ).all()
-                repeated.update({key: doc_id for key, doc_id in existing})
-            if repeated:
-                shown = ", ".join(
-                    f"{key} ({'D-' + str(d) if d is not None else 'twice in this file'})"
-                    for key, d in list(repeated.items())[:5]
-                )
-                msg = f"F-{file_id}: {len(repeated)} idempotency key(s) already used: {shown}"
-                raise DuplicateKeyError(msg, keys=repeated)
-            ids: list[int] = []
-            if rows:
-                result = conn.execute(
-                    insert(documents).returning(documents.c.id, sort_by_parameter_order=True),
-                    rows,
-                )
-                ids = list(result.scalars())
-                conn.execute(
-                    insert(events),
-                    [
-                        {
-                            "file_id": file_id,
-                            "document_id": doc_id,
-                            "at": now,
-                            "kind": str(doc.state),
-                            "detail": f"{doc.operation} {doc.business_key}"
-                            + (f": {doc.error}" if doc.error else ""),
-                        }
-                        for doc_id, doc in zip(ids, docs, strict=True)
-                    ],
-                )
-            conn.execute(
-                update(files)
-                .where(files.c.id == file_id)
-                .values(state=FileState.PARSED, parsed_at=now, updated_at=now)
+
+    def _insert_documents(
+        self,
+        conn: Connection,
+        file_id: int,
+        docs: Sequence[NewDocument],
+        rows: list[dict[str, Any]],
+        *,
+        now: datetime,
+    ) -> list[int]:
+        """Insert a file's documents (refusing repeated keys), their events, and ``parsed``."""
+        seen: dict[str, int | None] = {}
+        repeated: dict[str, int | None] = {}
+        for doc in docs:
+            if doc.idempotency_key in seen:
+                repeated[doc.idempotency_key] = None
+            seen[doc.idempotency_key] = None
+        if seen:
+            existing = conn.execute(self._sql.existing_keys, {"keys": list(seen)}).all()
+            repeated.update({key: doc_id for key, doc_id in existing})
+        if repeated:
+            shown = ", ".join(
+                f"{key} ({'D-' + str(d) if d is not None else 'twice in this file'})"
+                for key, d in list(repeated.items())[:5]
             )
-            failed = sum(1 for d in docs if d.state == DocState.FAILED)
-            self._event(
-                conn,
-                file_id,
-                FileState.PARSED,
-                now=now,
-                detail=f"{len(docs)} document(s), {failed} failed at mapping",
+            msg = f"F-{file_id}: {len(repeated)} idempotency key(s) already used: {shown}"
+            raise DuplicateKeyError(msg, keys=repeated)
+        ids: list[int] = []
+        failed = sum(1 for d in docs if d.state == DocState.FAILED)
+        events_rows: list[dict[str, Any]] = []
+        if rows:
+            result = conn.execute(
+                self._sql.insert_documents, [{**row, "file_id": file_id} for row in rows]
             )
+            ids = list(result.scalars())
+            events_rows = [
+                {
+                    "file_id": file_id,
+                    "document_id": doc_id,
+                    "at": now,
+                    "kind": str(doc.state),
+                    "detail": f"{doc.operation} {doc.business_key}"
+                    + (f": {doc.error}" if doc.error else ""),
+                }
+                for doc_id, doc in zip(ids, docs, strict=True)
+            ]
+        conn.execute(self._sql.file_parsed, {"fid": file_id, "now": now})
+        events_rows.append(
+            {
+                "file_id": file_id,
+                "document_id": None,
+                "at": now,
+                "kind": str(FileState.PARSED),
+                "detail": f"{len(docs)} document(s), {failed} failed at mapping",
+            }
+        )
+        conn.execute(_INSERT_EVENT, events_rows)
         return ids
 
     def claim_due_documents(
@@ -1039,6 +1105,81 @@ class Journal:
                 )
         return [replace(d, claimed_by=node, claimed_until=until) for d in found]
 
+    def claim_for_sending(
+        self,
+        *,
+        now: datetime,
+        node: str,
+        lease_seconds: float,
+        file_id: int | None = None,
+    ) -> DocumentRow | None:
+        """Claim the next due document and record the attempt about to be made, atomically.
+
+        The same choice as :meth:`claim_due_documents` with ``limit=1``, followed by
+        :meth:`mark_sent` for ``node``, in one transaction instead of two: this is every
+        sender's hot path. Returns the document as it now is (``sent``, attempts counted,
+        claimed by ``node``), or ``None`` when nothing is due.
+        """
+        now = _aware(now)
+        until = now + timedelta(seconds=lease_seconds)
+        params: dict[str, Any] = {"now": now, "limit": 1}
+        if file_id is not None:
+            params["fid"] = file_id
+        query = self._sql.claim_one_file if file_id is not None else self._sql.claim
+        with self._write("claim a document to send") as conn:
+            m = conn.execute(query, params).mappings().first()
+            if m is None:
+                return None
+            partner, flow = self._owner(conn, m["file_id"])
+            doc = _doc_row({**m, "partner": partner, "flow": flow})
+            conn.execute(
+                self._sql.claim_and_send,
+                {"doc_id": doc.id, "node": node, "until": until, "now": now},
+            )
+            attempts = doc.attempts + 1
+            happened = []
+            if doc.claimed_by is not None:
+                happened.append(
+                    {
+                        "file_id": doc.file_id,
+                        "document_id": doc.id,
+                        "at": now,
+                        "kind": "lease_expired",
+                        "detail": f"{doc.state}, lease of {doc.claimed_by} ended "
+                        f"{doc.claimed_until.isoformat() if doc.claimed_until else '-'}; "
+                        f"claimed again by {node}",
+                    }
+                )
+            happened.append(
+                {
+                    "file_id": doc.file_id,
+                    "document_id": doc.id,
+                    "at": now,
+                    "kind": str(DocState.SENT),
+                    "detail": f"attempt {attempts} by {node}",
+                }
+            )
+            conn.execute(_INSERT_EVENT, happened)
+        return replace(
+            doc,
+            state=str(DocState.SENT),
+            attempts=attempts,
+            next_attempt_at=None,
+            claimed_by=node,
+            claimed_until=until,
+            updated_at=now,
+        )
+
+    def _owner(self, conn: Connection, file_id: int) -> tuple[str, str]:
+        """(partner, flow) of a file, remembered: it never changes once written."""
+        owner = self._owners.get(file_id)
+        if owner is None:
+            row = conn.execute(self._sql.files_of, {"fids": [file_id]}).one()
+            if len(self._owners) >= 10_000:
+                self._owners.clear()
+            owner = self._owners[file_id] = (row.partner, row.flow)
+        return owner
+
     def _doc_state(self, conn: Connection, doc_id: int) -> RowMapping:
         m = conn.execute(self._sql.doc_state, {"doc_id": doc_id}).mappings().first()
         if m is None:
@@ -1051,28 +1192,32 @@ class Journal:
         value: int | None = conn.execute(self._sql.first_unfinished, {"fid": file_id}).scalar()
         return value
 
-    def _refresh_head(self, conn: Connection, file_id: int) -> None:
-        """Point the file's head at its first unfinished document, whatever happened before."""
+    def _refresh_head(self, conn: Connection, file_id: int) -> bool:
+        """Point the file's head at its first unfinished document, whatever happened before.
+
+        Returns whether the file has no unfinished document left."""
         head = self._first_unfinished(conn, file_id)
         conn.execute(self._sql.clear_heads, {"fid": file_id, "head": -1 if head is None else head})
         if head is not None:
             conn.execute(self._sql.set_head, {"fid": file_id, "head": head})
+        return head is None
 
-    def _advance_head(self, conn: Connection, finished: RowMapping, doc_id: int) -> None:
+    def _advance_head(self, conn: Connection, finished: RowMapping, doc_id: int) -> bool:
         """A document finished: hand the file's head to the next unfinished document.
 
         The usual case (the head finished) is two statements whatever the file's size; any
-        other case (a stale worker, a replay) recomputes the head from scratch.
+        other case (a stale worker, a replay) recomputes the head from scratch. Returns
+        whether the file has no unfinished document left.
         """
         file_id = finished["file_id"]
         if not finished["file_head"]:
-            self._refresh_head(conn, file_id)
-            return
+            return self._refresh_head(conn, file_id)
         head = self._first_unfinished(conn, file_id)
         conn.execute(
             self._sql.move_head,
             {"doc_id": doc_id, "fid": file_id, "head": -1 if head is None else head},
         )
+        return head is None
 
     def claim_holders(self) -> list[str]:
         """The nodes that hold a lease on an unfinished document right now or recently."""
@@ -1145,8 +1290,12 @@ class Journal:
         status: int | None,
         object_id: str | None,
         response: Any,
-    ) -> None:
-        """Record Ecolix's success. Idempotent: a document already done keeps its first answer."""
+    ) -> bool:
+        """Record Ecolix's success. Idempotent: a document already done keeps its first answer.
+
+        Returns whether the file may now be complete (no unfinished document left, or the
+        document was already done): then :meth:`finish_file_if_complete` settles it.
+        """
         now = _aware(now)
         body = _dumps(response, f"Ecolix response of D-{doc_id}")
         with self._write("mark a document done") as conn:
@@ -1166,7 +1315,7 @@ class Journal:
             )
             if finished is None:
                 self._doc_state(conn, doc_id)  # raises for an unknown id
-                return  # already done: the first answer stands
+                return True  # already done: the first answer stands
             self._event(
                 conn,
                 finished["file_id"],
@@ -1175,7 +1324,7 @@ class Journal:
                 document_id=doc_id,
                 detail=f"{status if status is not None else '-'} {object_id or ''}".strip(),
             )
-            self._advance_head(conn, finished, doc_id)
+            return self._advance_head(conn, finished, doc_id)
 
     def mark_retry(
         self, doc_id: int, *, now: datetime, next_attempt_at: datetime, reason: str
@@ -1214,8 +1363,11 @@ class Journal:
         location: str | Location | None = None,
         status: int | None = None,
         response: Any = None,
-    ) -> None:
-        """Fail a document for good with its reason (and source location, Ecolix answer)."""
+    ) -> bool:
+        """Fail a document for good with its reason (and source location, Ecolix answer).
+
+        Returns whether the file has no unfinished document left (see :meth:`mark_done`).
+        """
         now = _aware(now)
         body = _dumps(response, f"Ecolix response of D-{doc_id}")
         where = None if location is None else str(location)
@@ -1247,7 +1399,7 @@ class Journal:
                 document_id=doc_id,
                 detail=reason if where is None else f"{where}: {reason}",
             )
-            self._advance_head(conn, finished, doc_id)
+            return self._advance_head(conn, finished, doc_id)
 
     def reset_for_replay(
         self, doc_id: int, *, payload: Mapping[str, Any], operation: str, now: datetime

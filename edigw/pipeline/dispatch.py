@@ -13,7 +13,7 @@ stored result (``Idempotent-Replayed``): nothing is posted twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -82,21 +82,39 @@ def send_document(
     clock: Callable[[], datetime],
     node: str | None = None,
 ) -> Sent:
-    """Make one attempt at ``doc`` and journal its outcome; never raises an ``EcolixError``.
+    """Record an attempt at a claimed ``doc``, make it, and journal its outcome.
 
     With ``node``, the journal refuses (``LeaseLostError``) when this node's claim expired
-    and another node may be sending the document: nothing is sent then.
+    and another node may be sending the document: nothing is sent then. Senders use
+    ``Journal.claim_for_sending`` + :func:`send_claimed`, which records the attempt in the
+    claim's own transaction.
     """
     journal.mark_sent(doc.id, now=clock(), node=node)
-    attempts = doc.attempts + 1
+    return send_claimed(
+        replace(doc, attempts=doc.attempts + 1),
+        journal=journal,
+        client=client,
+        schedule=schedule,
+        clock=clock,
+    )
+
+
+def send_claimed(
+    doc: DocumentRow,
+    *,
+    journal: Journal,
+    client: EcolixWriter,
+    schedule: RetrySchedule,
+    clock: Callable[[], datetime],
+) -> Sent:
+    """Make the attempt already recorded for ``doc`` (``doc.attempts`` counts it) and
+    journal its outcome; never raises an ``EcolixError``."""
     try:
         response = client.write(
             doc.operation, doc.payload or {}, idempotency_key=doc.idempotency_key
         )
     except EcolixRetriableError as exc:
-        return _retry_or_give_up(
-            doc, attempts, exc, journal=journal, schedule=schedule, clock=clock
-        )
+        return _retry_or_give_up(doc, exc, journal=journal, schedule=schedule, clock=clock)
     except EcolixConflictError as exc:
         return _failed(
             doc, f"refused by Ecolix as a duplicate: {_reason(exc)}", exc, journal, clock
@@ -104,10 +122,8 @@ def send_document(
     except EcolixFinalError as exc:
         return _failed(doc, f"refused by Ecolix: {_reason(exc)}", exc, journal, clock)
     except EcolixError as exc:  # an EcolixError of no subclass: treat as temporary
-        return _retry_or_give_up(
-            doc, attempts, exc, journal=journal, schedule=schedule, clock=clock
-        )
-    journal.mark_done(
+        return _retry_or_give_up(doc, exc, journal=journal, schedule=schedule, clock=clock)
+    complete = journal.mark_done(
         doc.id,
         now=clock(),
         status=response.status,
@@ -115,18 +131,20 @@ def send_document(
         response=response.body,
     )
     detail = "already done (replayed by Ecolix)" if response.replayed else ""
-    return Sent(doc.id, doc.file_id, "done", detail, _finish(doc, journal, clock))
+    return Sent(
+        doc.id, doc.file_id, "done", detail, _finish(doc, journal, clock, complete=complete)
+    )
 
 
 def _retry_or_give_up(
     doc: DocumentRow,
-    attempts: int,
     exc: EcolixError,
     *,
     journal: Journal,
     schedule: RetrySchedule,
     clock: Callable[[], datetime],
 ) -> Sent:
+    attempts = doc.attempts
     if attempts >= schedule.max_attempts:
         return _failed(
             doc,
@@ -152,18 +170,23 @@ def _failed(
     clock: Callable[[], datetime],
 ) -> Sent:
     problem = exc.problem
-    journal.mark_failed(
+    complete = journal.mark_failed(
         doc.id,
         now=clock(),
         reason=reason,
         status=problem.status if problem else None,
         response=problem.raw if problem else None,
     )
-    return Sent(doc.id, doc.file_id, "failed", reason, _finish(doc, journal, clock))
+    return Sent(
+        doc.id, doc.file_id, "failed", reason, _finish(doc, journal, clock, complete=complete)
+    )
 
 
-def _finish(doc: DocumentRow, journal: Journal, clock: Callable[[], datetime]) -> str | None:
-    return journal.finish_file_if_complete(doc.file_id, now=clock())
+def _finish(
+    doc: DocumentRow, journal: Journal, clock: Callable[[], datetime], *, complete: bool
+) -> str | None:
+    """The file's final state when this document was its last unfinished one."""
+    return journal.finish_file_if_complete(doc.file_id, now=clock()) if complete else None
 
 
 def _reason(exc: EcolixError) -> str:

@@ -84,40 +84,45 @@ def ingest(
 
     A file whose bytes are already journalled for this flow and not yet disposed of (a crash
     between taking a file and moving its source away) is *resumed*, never taken twice.
+    The mapping runs on the archived copy before the journal hears of the file, so that
+    the file and its documents are one transaction; a crash in between leaves the source
+    untouched, to be taken again.
     """
     archived = archive.store(source)
-    existing = journal.latest_file_by_hash(
+    earlier = journal.files_with_content(
         partner=flow.partner, flow=flow.flow, sha256=archived.sha256
     )
-    if existing is not None and not journal.source_disposed(existing.id):
-        return _resume(existing, flow=flow, journal=journal, archive=archive, now=now)
+    if earlier and not journal.source_disposed(earlier[-1].id):
+        return _resume(earlier[-1], flow=flow, journal=journal, archive=archive, now=now)
 
-    file_id = journal.add_file(
-        partner=flow.partner,
-        flow=flow.flow,
-        channel=flow.channel,
-        original_name=original_name,
-        source_path=source_path or str(source),
-        size=archived.size,
-        sha256=archived.sha256,
-        archive_path=str(archived.path),
-        now=now,
-    )
-    if flow.duplicates == "skip":
-        earlier = journal.find_done_file(
-            partner=flow.partner, flow=flow.flow, sha256=archived.sha256
+    def add_file(documents: list[NewDocument] | None = None) -> int:
+        return journal.add_file(
+            partner=flow.partner,
+            flow=flow.flow,
+            channel=flow.channel,
+            original_name=original_name,
+            source_path=source_path or str(source),
+            size=archived.size,
+            sha256=archived.sha256,
+            archive_path=str(archived.path),
+            now=now,
+            documents=documents,
         )
-        if earlier is not None and earlier.id != file_id:
-            journal.set_file_state(
-                file_id,
-                "skipped_duplicate",
-                now=now,
-                error=f"same content as F-{earlier.id}, already done",
-            )
-            return Ingested(file_id, "skipped_duplicate", 0, 0)
-    return _map_and_queue(
-        file_id, archived.path, original_name, archived.sha256, flow=flow, journal=journal, now=now
-    )
+
+    done_before = next((f for f in earlier if f.state == "done"), None)
+    if flow.duplicates == "skip" and done_before is not None:
+        file_id = add_file()
+        reason = f"same content as F-{done_before.id}, already done"
+        journal.set_file_state(file_id, "skipped_duplicate", now=now, error=reason)
+        return Ingested(file_id, "skipped_duplicate", 0, 0)
+    mapped = _map(archived.path, original_name, flow=flow)
+    if isinstance(mapped, str):
+        file_id = add_file()
+        journal.set_file_state(file_id, "failed", now=now, error=mapped)
+        return Ingested(file_id, "failed", 0, 0)
+    new_docs = _new_documents(mapped, flow=flow, sha256=archived.sha256)
+    file_id = add_file(new_docs)
+    return _queued(file_id, new_docs, journal=journal, now=now)
 
 
 def _resume(
@@ -125,15 +130,13 @@ def _resume(
 ) -> Ingested:
     if row.state == "received":
         # Crashed after journalling the file, before its documents: map it again.
-        ingested = _map_and_queue(
-            row.id,
-            archive.path_of(row.sha256),
-            row.original_name,
-            row.sha256,
-            flow=flow,
-            journal=journal,
-            now=now,
-        )
+        mapped = _map(archive.path_of(row.sha256), row.original_name, flow=flow)
+        if isinstance(mapped, str):
+            journal.set_file_state(row.id, "failed", now=now, error=mapped)
+            return Ingested(row.id, "failed", 0, 0, resumed=True)
+        new_docs = _new_documents(mapped, flow=flow, sha256=row.sha256)
+        journal.add_documents(row.id, new_docs, now=now)
+        ingested = _queued(row.id, new_docs, journal=journal, now=now)
         return Ingested(
             ingested.file_id, ingested.state, ingested.documents, ingested.failed, resumed=True
         )
@@ -152,45 +155,43 @@ def _resume(
     )
 
 
-def _map_and_queue(
-    file_id: int,
-    archived: Path,
-    original_name: str,
-    sha256: str,
-    *,
-    flow: FlowContext,
-    journal: Journal,
-    now: datetime,
-) -> Ingested:
+def _map(archived: Path, original_name: str, *, flow: FlowContext) -> list[MappedDocument] | str:
+    """The file's documents, or why the file as a whole cannot be read."""
     try:
         mapped = list(
             flow.mapping.map_file(archived, source_name=original_name, encoding=flow.encoding)
         )
     except SourceDataError as exc:
-        journal.set_file_state(file_id, "failed", now=now, error=str(exc))
-        return Ingested(file_id, "failed", 0, 0)
+        return str(exc)
     except EdigwError as exc:
-        journal.set_file_state(file_id, "failed", now=now, error=f"{original_name}: {exc}")
-        return Ingested(file_id, "failed", 0, 0)
+        return f"{original_name}: {exc}"
     if not mapped:
-        journal.set_file_state(
-            file_id,
-            "failed",
-            now=now,
-            error=f"{original_name}: no document found in the file (empty, or every record "
-            "was skipped by the mapping)",
+        return (
+            f"{original_name}: no document found in the file (empty, or every record "
+            "was skipped by the mapping)"
         )
-        return Ingested(file_id, "failed", 0, 0)
+    return mapped
 
-    new_docs = [
+
+def _new_documents(
+    mapped: list[MappedDocument], *, flow: FlowContext, sha256: str
+) -> list[NewDocument]:
+    return [
         _new_document(seq, doc, occurrence, flow=flow, sha256=sha256)
         for seq, (doc, occurrence) in enumerate(
             zip(mapped, occurrences(d.key for d in mapped), strict=True), start=1
         )
     ]
-    journal.add_documents(file_id, new_docs, now=now)
+
+
+def _queued(
+    file_id: int, new_docs: list[NewDocument], *, journal: Journal, now: datetime
+) -> Ingested:
+    """A journalled file's state; settled at once when the mapping failed every document."""
     failed = sum(1 for d in new_docs if d.state == "failed")
-    state = journal.finish_file_if_complete(file_id, now=now) or "parsed"
+    state = "parsed"
+    if failed == len(new_docs):
+        state = journal.finish_file_if_complete(file_id, now=now) or state
     return Ingested(file_id, state, len(new_docs), failed)
 
 

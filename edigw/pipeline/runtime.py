@@ -3,7 +3,7 @@
 Threads, each with one job::
 
     poller (one per inbound flow)  channel.poll → ingest → (file final) → channel.complete
-    sender (N, shared)             journal.claim_due_documents → Ecolix → journal
+    sender (N, shared)             journal.claim_for_sending → Ecolix → journal
     scheduler (one)                export flows whose time has come → run_export
 
 Threads share nothing but the journal (the source of truth), thread-safe parts (client,
@@ -27,7 +27,7 @@ from edigw.channels.base import Disposition, IncomingFile
 from edigw.errors import ChannelError, EdigwError
 from edigw.journal.store import Journal
 from edigw.pipeline.assembly import InboundRuntime, Parts
-from edigw.pipeline.dispatch import DEFAULT_LEASE_SECONDS, Sent, send_document
+from edigw.pipeline.dispatch import DEFAULT_LEASE_SECONDS, Sent, send_claimed
 from edigw.pipeline.inbound import FINAL_FILE_STATES, Ingested, ingest
 
 log = logging.getLogger("edigw.runtime")
@@ -40,12 +40,44 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class WorkSignal:
+    """Wakes *one* idle sender per piece of new work, never a lost wake-up.
+
+    An event would wake every sender for each file taken in, and all but one would find
+    nothing: a wasted claim (a write transaction) and a retry-time query each. A sender
+    reads ``generation`` before it looks for work and waits only while nothing was
+    announced since, so work announced between its look and its wait still wakes it.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        with self._cond:
+            return self._generation
+
+    def announce(self, *, everyone: bool = False) -> None:
+        with self._cond:
+            self._generation += 1
+            if everyone:
+                self._cond.notify_all()
+            else:
+                self._cond.notify()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Sleep up to ``timeout`` unless work was announced after ``generation`` was ``seen``."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._generation != seen, timeout)
+
+
 @dataclass(slots=True)
 class Signals:
     """The few things threads tell each other."""
 
     stop: threading.Event = field(default_factory=threading.Event)
-    work: threading.Event = field(default_factory=threading.Event)
+    work: WorkSignal = field(default_factory=WorkSignal)
     finished_files: queue.Queue[int] = field(default_factory=queue.Queue)
 
 
@@ -132,7 +164,7 @@ class FlowPoller:
         if ingested.state in FINAL_FILE_STATES:
             self.dispose(ingested.file_id)
         else:
-            self.signals.work.set()
+            self.signals.work.announce()
         return ingested
 
     def dispose(self, file_id: int) -> None:
@@ -230,18 +262,13 @@ def send_due(
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> Sent | None:
     """Claim and send one due document; ``None`` when nothing is due."""
-    docs = parts.journal.claim_due_documents(
-        now=clock(), node=parts.node, lease_seconds=lease_seconds, limit=1, file_id=file_id
+    doc = parts.journal.claim_for_sending(
+        now=clock(), node=parts.node, lease_seconds=lease_seconds, file_id=file_id
     )
-    if not docs:
+    if doc is None:
         return None
-    sent = send_document(
-        docs[0],
-        journal=parts.journal,
-        client=parts.client,
-        schedule=parts.schedule,
-        clock=clock,
-        node=parts.node,
+    sent = send_claimed(
+        doc, journal=parts.journal, client=parts.client, schedule=parts.schedule, clock=clock
     )
     if sent.file_state in FINAL_FILE_STATES:
         signals.finished_files.put(sent.file_id)
@@ -250,6 +277,7 @@ def send_due(
 
 def sender_loop(parts: Parts, signals: Signals, *, clock: Callable[[], datetime]) -> None:
     while not signals.stop.is_set():
+        seen = signals.work.generation
         try:
             sent = send_due(parts, signals, clock=clock)
         except EdigwError as exc:
@@ -261,8 +289,7 @@ def sender_loop(parts: Parts, signals: Signals, *, clock: Callable[[], datetime]
         if sent is not None:
             log.info("D-%d -> %s %s", sent.document_id, sent.state, sent.detail)
             continue
-        signals.work.clear()
-        signals.work.wait(_idle_wait(parts.journal, clock))
+        signals.work.wait(seen, _idle_wait(parts.journal, clock))
 
 
 def _idle_wait(journal: Journal, clock: Callable[[], datetime]) -> float:
@@ -332,7 +359,7 @@ class Gateway:
 
     def stop(self) -> None:
         self.signals.stop.set()
-        self.signals.work.set()
+        self.signals.work.announce(everyone=True)
         for poller in self.pollers:
             poller.wake.set()
 
