@@ -1,4 +1,4 @@
-"""The engine's shortcuts (whole rows, whole columns, plain decimals) give exactly what the
+"""The engine's shortcuts (whole rows, lists straight from rows, plain decimals) give exactly what the
 field-by-field path gives: same payloads, same problems, same locations and pointers.
 
 ``explain_file`` maps field by field (it traces every value), so it is the reference here.
@@ -13,7 +13,7 @@ import pytest
 
 from edigw.formats.xml import XmlReader
 from edigw.mapping import load_mapping
-from edigw.mapping.types import _decimal_converter, column_converter, converter
+from edigw.mapping.types import _decimal_converter, converter
 
 CSV_MAPPING = """\
 source: {format: csv, delimiter: ";", decimal: ",", thousands: " "}
@@ -214,10 +214,3 @@ def test_plain_decimals_convert_as_the_general_rules_do(decimal_sep: str, thousa
             return f"error: {exc}"
 
     assert [outcome(fast, v) for v in values] == [outcome(general, v) for v in values]
-    column = column_converter("decimal", fast, decimal_sep=decimal_sep, thousands=thousands)
-    for value in (v for v in values if isinstance(v, str)):
-        try:
-            expected: list[object] | None = [general(value)] * 2
-        except ValueError:
-            expected = None
-        assert column([value, value]) == expected

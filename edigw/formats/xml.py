@@ -121,6 +121,9 @@ class _Paths:
             for tag in {**texts, **nested}
         }
 
+        if not (attributes or nested or others) and all(len(t) == 1 for t in texts.values()):
+            return self._text_filler({tag: indexes[0] for tag, indexes in texts.items()})
+
         def fill(el: Any, out: list[Any]) -> None:
             for i, name in attributes:
                 out[i] = el.get(name)
@@ -141,6 +144,24 @@ class _Paths:
                             break
             for i, accessor in others:
                 out[i] = accessor(el)
+
+        return fill
+
+    @staticmethod
+    def _text_filler(positions: dict[str, int]) -> Callable[[Any, list[Any]], None]:
+        """``_filler`` for distinct plain child names only (a line's cells)."""
+        get = positions.get
+        wanted = len(positions)
+
+        def fill(el: Any, out: list[Any]) -> None:
+            found = 0
+            for child in el:
+                i = get(child.tag)
+                if i is not None and out[i] is None:
+                    out[i] = child.text or ""
+                    found += 1
+                    if found == wanted:
+                        return
 
         return fill
 

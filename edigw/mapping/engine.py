@@ -12,9 +12,9 @@ mapping the document a second time with tracing on (only failed documents pay fo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,10 +34,9 @@ from edigw.mapping.expressions import (
 from edigw.mapping.loader import KeyPath, MappingSource, read_mapping
 from edigw.mapping.lookups import LookupTable, load_table
 from edigw.mapping.types import (
-    ColumnConverter,
     check_format,
-    column_converter,
     converter,
+    plain_decimal,
     to_string,
 )
 from edigw.model import Location, MappedDocument, Reader, Record
@@ -189,6 +188,7 @@ class CompiledMapping:
         self, group: list[Record], trace: dict[str, Trace] | None
     ) -> MappedDocument | None:
         first = group[0]
+        location = group.location if isinstance(group, _Group) else None
         ctx = _Ctx(group, trace)
         if isinstance(first, _GroupProblem):
             ctx.problems.append(first.problem)
@@ -196,11 +196,21 @@ class CompiledMapping:
             first = group[0]
             ctx.records = group
         payload = self._root(first, ctx, "") or {}
-        key_ctx = _Ctx(group, None)
-        key = self._key(first, key_ctx, "")
-        for problem in key_ctx.problems:
-            ctx.problems.append(DataProblem(f"key: {problem.message}", problem.location))
-        location = first.location
+        problems = ctx.problems
+        if trace is None:  # the key's problems join the document's, prefixed
+            mark = len(problems)
+            key = self._key(first, ctx, "")
+            if len(problems) > mark:
+                problems[mark:] = [
+                    DataProblem(f"key: {p.message}", p.location) for p in problems[mark:]
+                ]
+        else:  # untraced: the key is no target field
+            key_ctx = _Ctx(group, None)
+            key = self._key(first, key_ctx, "")
+            for problem in key_ctx.problems:
+                problems.append(DataProblem(f"key: {problem.message}", problem.location))
+        if location is None:
+            location = first.location
         if key is None:
             key = str(location)
         keep = self._document_filter
@@ -253,6 +263,16 @@ def _locate(pointer: str, traces: Mapping[str, Trace], fallback: Record) -> Loca
     return fallback.location
 
 
+class _Group(list[Any]):
+    """A document's records, with the location of its first record (computed once)."""
+
+    __slots__ = ("location",)
+
+    def __init__(self, record: Record, location: Location) -> None:
+        super().__init__((record,))
+        self.location = location
+
+
 class _GroupProblem:
     """A marker heading a group whose records are not consecutive (a data problem)."""
 
@@ -286,20 +306,20 @@ def _consecutive_groups(
             continue
         if current:
             yield current
-        current = [record]
         current_key = key
         if None in key:
             missing = selectors[key.index(None)]
             message = f"the grouping value {missing!r} is empty"
-            current.insert(0, _GroupProblem(DataProblem(message, record.where(missing))))
+            current = [_GroupProblem(DataProblem(message, record.where(missing))), record]
         elif key in seen:
             message = (
                 f"records of {' / '.join(map(str, key))} are not consecutive: this document "
                 f"already started at {seen[key]}; sort the file by {', '.join(selectors)}"
             )
-            current.insert(0, _GroupProblem(DataProblem(message, record.location)))
+            current = [_GroupProblem(DataProblem(message, record.location)), record]
         else:
-            seen[key] = record.location
+            location = seen[key] = record.location
+            current = _Group(record, location)
     if current:
         yield current
 
@@ -335,7 +355,7 @@ class _Compiler:
         # Leaves that read one cell and only trim / case / translate / convert it: objects
         # made of them take the row at once (see ``_object_builder``).
         self.simple: dict[Builder, _Simple] = {}
-        self.columns: dict[Builder, _Columns] = {}
+        self.row_plans: dict[Builder, _RowPlan] = {}
         src = self.data["source"]
         # Readers resolve the files they name (flat-file layouts) against the mapping's folder.
         src.setdefault("_base", str(source.path.parent.resolve()))
@@ -478,9 +498,9 @@ class _Compiler:
             items.append((name, self._field(name, spec, (*keys, name), in_list=in_list, per=per)))
         children = tuple(items)
         root = not keys[:-1] and suffix == ""
-        builder, by_columns = _object_builder(children, self.simple, suffix=suffix, root=root)
-        if by_columns is not None:
-            self.columns[builder] = by_columns
+        builder, row_plan = _object_builder(children, self.simple, suffix=suffix, root=root)
+        if row_plan is not None:
+            self.row_plans[builder] = row_plan
         return builder
 
     def _field(self, name: str, spec: Any, keys: KeyPath, *, in_list: bool, per: str) -> Builder:
@@ -521,8 +541,10 @@ class _Compiler:
         else:
             self._check_selector(each, (*keys, "each"))
         item = self._object(spec["fields"], fields_keys, "", in_list=True, per=per)
-        columns = self.columns.get(item) if when_fn is None else None
-        return _list_builder(item, each, when_fn, required=required, suffix=suffix, columns=columns)
+        row_plan = self.row_plans.get(item) if when_fn is None else None
+        return _list_builder(
+            item, each, when_fn, required=required, suffix=suffix, row_plan=row_plan
+        )
 
     def _leaf(self, spec: Any, keys: KeyPath, suffix: str, *, key: bool = False) -> Builder:
         if not isinstance(spec, dict):
@@ -548,15 +570,17 @@ class _Compiler:
             except ValueError as exc:
                 self.fail((*keys, "format"), str(exc))
                 fmt = None
-        options: dict[str, Any] = {
-            "fmt": fmt,
-            "decimal_sep": spec.get("decimal", self.decimal_sep),
-            "thousands": spec.get("thousands", self.thousands),
-            "scale": spec.get("scale"),
-            "tz": self.tz,
+        decimal_sep = spec.get("decimal", self.decimal_sep)
+        thousands = spec.get("thousands", self.thousands)
+        convert = converter(
+            kind,
+            fmt=fmt,
+            decimal_sep=decimal_sep,
+            thousands=thousands,
+            scale=spec.get("scale"),
+            tz=self.tz,
             **{k: spec[k] for k in ("true_values", "false_values") if k in spec},
-        }
-        convert = converter(kind, **options)
+        )
         expr_fn = self._expression(expr_text, (*keys, "expr")) if expr_text else None
         when = spec.get("when")
         when_fn = self._expression(when, (*keys, "when")) if when else None
@@ -595,9 +619,12 @@ class _Compiler:
                 default=default,
                 required=key or bool(spec.get("required", False)),
                 convert=convert,
-                convert_column=(
-                    None if kind == "string" else column_converter(kind, convert, **options)
+                plain=(
+                    plain_decimal(decimal_sep, thousands, spec.get("scale"))
+                    if kind == "decimal"
+                    else None
                 ),
+                decimal_sep=decimal_sep,
                 kind=kind,
                 origin=_origin(selector, constant, expr_text),
             )
@@ -650,7 +677,8 @@ class _LeafPlan:
     default: Any
     required: bool
     convert: Callable[[Any], Any]
-    convert_column: ColumnConverter | None
+    plain: re.Pattern[str] | None  # decimals: text that converts by replacing decimal_sep
+    decimal_sep: str
     kind: str
     origin: str
 
@@ -816,28 +844,29 @@ def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
         return value
 
     text_only = translation is None or all(v.__class__ is str for v in translation.values())
-    column = plan.convert_column if text_only else _NO_COLUMN
-    return fast_leaf, (selector, trim, case, translation, fast_convert, column)
+    plain = plan.plain.fullmatch if plan.plain is not None else None
+    steps = (trim, case, translation, fast_convert, plain, plan.decimal_sep)
+    return fast_leaf, (selector, steps, text_only)
 
 
 # A leaf that reads one cell and only trims, cases, translates and converts it:
-# (selector, trim, case, translation, convert, column convert). For a present text value, the
-# field's value is exactly what the loop in ``_object_builder`` computes; anything else (an
-# empty cell, a non-text cell, a miss, a conversion error, tracing) goes through the field's
-# own builder. The column converter (``_NO_COLUMN`` when the field cannot be done by columns,
-# e.g. a value map to numbers) serves lists made of such objects (``_column_list``).
-_Simple = tuple[
-    str,
+# (selector, steps, text_only) where steps are (trim, case, translation, converter or None
+# for text, plain decimal match or None, decimal separator). For a present text value, the
+# field's value is exactly what the loops in ``_object_builder`` and ``_rows_to_objects``
+# compute; anything else (an empty cell, a non-text cell, a miss, a conversion error,
+# tracing) goes through the field's own builder. ``text_only`` (no value map to numbers or
+# booleans) lets lists made of such objects be built straight from rows (``_RowList``).
+_Steps = tuple[
     bool,
     Callable[[str], str] | None,
     Mapping[str, Any] | None,
     Callable[[Any], Any] | None,
-    Any,
+    Callable[[str], Any] | None,
+    str,
 ]
-_NO_COLUMN: Any = object()
-# The simple leaves of an object, by columns: names, selectors, (trim, case, translation,
-# column convert) per field.
-_Columns = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[Any, ...], ...]]
+_Simple = tuple[str, _Steps, bool]
+# An object made only of such leaves: names, selectors, (name, *steps) per field.
+_RowPlan = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[Any, ...], ...]]
 _INDEX_POINTERS = tuple(f"/{i}" for i in range(256))
 
 
@@ -860,10 +889,10 @@ def _object_builder(
     *,
     suffix: str,
     root: bool,
-) -> tuple[Builder, _Columns | None]:
+) -> tuple[Builder, _RowPlan | None]:
     """An object's closure. Simple leaves are computed in one loop over the record's row.
 
-    An object made only of simple leaves also gets its ``_Columns`` plan, for lists of it.
+    An object made only of simple leaves also gets its ``_RowPlan``, for lists of it.
     """
 
     def build_object(record: Record, ctx: _Ctx, parent: str) -> Any:
@@ -879,16 +908,16 @@ def _object_builder(
 
     selectors: list[str] = []
     plan: list[tuple[Any, ...]] = []
-    columns: list[tuple[Any, ...]] = []
+    fields: list[tuple[Any, ...]] = []
     for name, build in children:
         leaf = simple.get(build)
         if leaf is None:
-            plan.append((name, build, -1, False, None, None, None))
+            plan.append((name, build, -1, False, None, None, None, None, ""))
         else:
-            selector, trim, case, translation, convert, column = leaf
-            if column is not _NO_COLUMN:
-                columns.append((trim, case, translation, column))
-            plan.append((name, build, len(selectors), trim, case, translation, convert))
+            selector, leaf_steps, text_only = leaf
+            if text_only:
+                fields.append((name, *leaf_steps))
+            plan.append((name, build, len(selectors), *leaf_steps))
             selectors.append(selector)
     if not selectors:
         return build_object, None
@@ -901,7 +930,7 @@ def _object_builder(
         pointer = parent + suffix
         row = row_of(record)
         out: dict[str, Any] = {}
-        for name, build, index, trim, case, translation, convert in steps:
+        for name, build, index, trim, case, translation, convert, plain, sep in steps:
             if index >= 0 and row is not None:
                 value = row[index]
                 if value.__class__ is str:
@@ -913,6 +942,9 @@ def _object_builder(
                         if translation is not None:
                             value = translation.get(value, _MISSING)
                         if value.__class__ is str:
+                            if plain is not None and plain(value):
+                                out[name] = value.replace(sep, ".")
+                                continue
                             if convert is None:
                                 out[name] = value
                                 continue
@@ -928,10 +960,10 @@ def _object_builder(
             return out
         return None
 
-    by_columns = None
-    if len(columns) == len(children):
-        by_columns = (tuple(name for name, _ in children), tuple(selectors), tuple(columns))
-    return build_row_object, by_columns
+    row_plan = None
+    if len(fields) == len(children):
+        row_plan = (tuple(name for name, _ in children), tuple(selectors), tuple(fields))
+    return build_row_object, row_plan
 
 
 def _guarded_object(
@@ -957,19 +989,19 @@ def _guarded_object(
     return build
 
 
-class _ColumnList:
-    """A list of simple objects computed column by column (C loops rather than a Python call
-    per field and line). Its methods return None when any value is not a present text value
-    that translates and converts: the list is then built item by item, which says what is
-    wrong and where.
+class _RowList:
+    """A list of simple objects computed straight from its items' rows, in one loop without
+    a call per field. Its methods return None when any value is not a present text value
+    that translates (to text) and converts: the list is then built item by item, which says
+    what is wrong and where.
     """
 
     __slots__ = ("from_rows", "selectors")
 
-    def __init__(self, columns: _Columns) -> None:
-        names, selectors, fields = columns
+    def __init__(self, plan: _RowPlan) -> None:
+        _, selectors, fields = plan
         self.selectors = selectors
-        self.from_rows = _columns_to_objects(names, fields)
+        self.from_rows = _rows_to_objects(fields)
 
     def from_records(self, items: Sequence[Record]) -> list[Any] | None:
         """The list made of ``items`` (records that offer ``rows_of`` or ``values_of``)."""
@@ -995,40 +1027,43 @@ class _ColumnList:
         return self.from_rows(rows) if rows else None
 
 
-def _columns_to_objects(
-    names: tuple[str, ...], fields: tuple[tuple[Any, ...], ...]
+def _rows_to_objects(
+    fields: tuple[tuple[Any, ...], ...],
 ) -> Callable[[list[Any]], list[Any] | None]:
-    strip = str.strip
-    as_text = str.__str__
-
-    def by_columns(rows: list[Any]) -> list[Any] | None:
-        if None in rows:
-            return None
-        values: list[Any] = []
-        for column, (trim, case, translation, convert) in zip(
-            zip(*rows, strict=True), fields, strict=True
-        ):
-            try:
-                texts: list[Any] = list(map(strip if trim else as_text, column))
-            except TypeError:  # a value that is not text (absent, a number)
+    def by_rows(rows: list[Any]) -> list[Any] | None:
+        out: list[Any] = []
+        append = out.append
+        for row in rows:
+            if row is None:
                 return None
-            if "" in texts:
-                return None
-            if case is not None:
-                texts = list(map(case, texts))
-            if translation is not None:
-                texts = list(map(translation.get, texts))
-                if None in texts:
+            item: dict[str, Any] = {}
+            for (name, trim, case, translation, convert, plain, sep), value in zip(
+                fields, row, strict=False
+            ):
+                if value.__class__ is not str:
                     return None
-            if convert is not None:
-                converted = convert(texts)
-                if converted is None or None in converted:
+                if trim:
+                    value = value.strip()
+                if not value:
                     return None
-                texts = converted
-            values.append(texts)
-        return list(map(dict, map(zip, repeat(names), zip(*values, strict=True))))
+                if case is not None:
+                    value = case(value)
+                if translation is not None:
+                    value = translation.get(value)
+                    if value is None:
+                        return None
+                if plain is not None and plain(value):
+                    value = value.replace(sep, ".")
+                elif convert is not None:
+                    try:
+                        value = convert(value)
+                    except ValueError:
+                        return None
+                item[name] = value
+            append(item)
+        return out
 
-    return by_columns
+    return by_rows
 
 
 def _list_builder(
@@ -1038,18 +1073,18 @@ def _list_builder(
     *,
     required: bool,
     suffix: str,
-    columns: _Columns | None = None,
+    row_plan: _RowPlan | None = None,
 ) -> Builder:
     from_records = each == "records"
-    by_columns = _ColumnList(columns) if columns is not None else None
+    by_rows = _RowList(row_plan) if row_plan is not None else None
 
     def build_list(record: Record, ctx: _Ctx, parent: str) -> Any:
         pointer = parent + suffix
-        if by_columns is not None and ctx.trace is None:
+        if by_rows is not None and ctx.trace is None:
             if from_records:
-                done = by_columns.from_records(ctx.records)
+                done = by_rows.from_records(ctx.records)
             else:
-                done = by_columns.from_children(record, each)
+                done = by_rows.from_children(record, each)
             if done is not None:
                 return done
         items = ctx.records if from_records else record.children(each)

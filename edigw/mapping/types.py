@@ -13,7 +13,7 @@ regular expression, and date conversions are memoised per distinct raw text (a f
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -36,7 +36,6 @@ _DIRECTIVES = {
 }
 
 Converter = Callable[[Any], Any]
-ColumnConverter = Callable[[Sequence[Any]], list[Any] | None]
 
 
 def converter(
@@ -57,7 +56,7 @@ def converter(
         return _int_converter(thousands)
     if kind == "decimal":
         general = _memoised(_decimal_converter(decimal_sep, thousands, scale))
-        plain = _plain_decimal(decimal_sep, thousands, scale)
+        plain = plain_decimal(decimal_sep, thousands, scale)
         if plain is None:
             return general
         fullmatch = plain.fullmatch
@@ -78,33 +77,10 @@ def converter(
     raise ValueError(msg)
 
 
-def column_converter(kind: str, convert: Converter, **options: Any) -> ColumnConverter:
-    """``convert`` over a whole column of text values at once; None when one fails.
-
-    ``options`` are those given to ``converter``. A column of plain decimals (``12,50`` with
-    a decimal comma) is checked with one regular expression pass, without a call per value.
-    """
-    plain = None
-    if kind == "decimal":
-        decimal_sep = options.get("decimal_sep", ".")
-        plain = _plain_decimal(decimal_sep, options.get("thousands", ""), options.get("scale"))
-
-    def column(values: Sequence[Any]) -> list[Any] | None:
-        if plain is not None and all(map(plain.fullmatch, values)):
-            if decimal_sep == ".":
-                return list(values)
-            return [v.replace(decimal_sep, ".") for v in values]
-        try:
-            return list(map(convert, values))
-        except ValueError:
-            return None
-
-    return column
-
-
-def _plain_decimal(decimal_sep: str, thousands: str, scale: int | None) -> re.Pattern[str] | None:
-    """Digits with at most one separator inside (``1234,50``): text that the general decimal
-    conversion returns unchanged but for the separator. None when that shortcut is unsafe."""
+def plain_decimal(decimal_sep: str, thousands: str, scale: int | None) -> re.Pattern[str] | None:
+    """Digits with at most one separator inside (``1234,50``): text that the decimal
+    converter returns as is but for the separator, replaced by a dot. None when that shortcut
+    does not hold for these options (a scale to round to, a digit or ambiguous separator)."""
     if scale is not None or len(decimal_sep) != 1 or decimal_sep.isdigit():
         return None
     if thousands == decimal_sep or thousands.isdigit():
