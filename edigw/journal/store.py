@@ -391,6 +391,10 @@ def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
 _INSERT_EVENT = insert(events)
 
 
+def _state_of_file(state: str) -> ColumnElement[str]:
+    return literal_column(f"'{FileState(state)}'", String())
+
+
 def _state(state: str) -> ColumnElement[str]:
     """A state as an SQL literal, not a parameter: PostgreSQL's generic plans for prepared
     statements then still know which state is asked for and pick the (state, ...) index."""
@@ -556,6 +560,26 @@ class _Statements:
             .order_by(files.c.id)
         )
         self.insert_file = insert(files).returning(files.c.id)
+        self.state_counts = (
+            select(d.c.state, func.count()).where(d.c.file_id == fid).group_by(d.c.state)
+        )
+        self.file_finished = (
+            update(files)
+            .where(files.c.id == fid, files.c.state == _state_of_file(FileState.PARSED))
+            .values(
+                state=bindparam("state"),
+                error=bindparam("error"),
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        self.insert_channel_action = insert(channel_actions)
+        self.remote_seen = select(remote_files.c.path).where(
+            remote_files.c.channel == bindparam("channel"),
+            remote_files.c.path == bindparam("path"),
+            remote_files.c.size == bindparam("size"),
+            remote_files.c.mtime == bindparam("mtime"),
+        )
         self.existing_keys = select(d.c.idempotency_key, d.c.id).where(
             d.c.idempotency_key.in_(bindparam("keys", expanding=True))
         )
@@ -592,6 +616,9 @@ class Journal:
         self._write_lock: AbstractContextManager[object] = (
             nullcontext() if self._pg else threading.Lock()
         )
+        # SQLite: writes are serialised by that lock anyway, so they share one connection
+        # kept open, instead of a pool checkout, reset and check-in per transaction.
+        self._writer: Connection | None = None
         self.url = url
 
     # ----------------------------------------------------------------- lifecycle
@@ -664,6 +691,10 @@ class Journal:
         return journal
 
     def close(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self._engine.dispose()
 
     def __enter__(self) -> Journal:
@@ -731,16 +762,29 @@ class Journal:
 
         (In WAL mode, syncing one commit makes every earlier commit durable too.)
         """
-        with self._write_lock, _translated(what), self._engine.connect() as conn:
+        if self._pg:
+            with _translated(what), self._engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._write_lock, _translated(what):
+            if self._writer is None:
+                self._writer = self._engine.connect()
+            conn = self._writer
             driver = conn.connection.dbapi_connection if barrier and self._barriers else None
-            if driver is not None:
-                driver.execute("PRAGMA synchronous = FULL")
             try:
-                with conn.begin():
-                    yield conn
-            finally:
                 if driver is not None:
-                    driver.execute("PRAGMA synchronous = NORMAL")
+                    driver.execute("PRAGMA synchronous = FULL")
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if driver is not None:
+                        driver.execute("PRAGMA synchronous = NORMAL")
+            except BaseException:
+                # Whatever went wrong (a full disk, a broken connection), start afresh.
+                self._writer = None
+                conn.close()
+                raise
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Connection]:
@@ -1514,11 +1558,7 @@ class Journal:
                 return None
         with self._write("finish a file", barrier=True) as conn:
             counts: dict[str, int] = dict(
-                conn.execute(
-                    select(documents.c.state, func.count())
-                    .where(documents.c.file_id == file_id)
-                    .group_by(documents.c.state)
-                ).all()
+                conn.execute(self._sql.state_counts, {"fid": file_id}).all()  # type: ignore[arg-type]
             )
             if any(counts.get(s, 0) for s in UNFINISHED_DOC_STATES):
                 return None
@@ -1531,9 +1571,8 @@ class Journal:
                 state = FileState.PARTIALLY_FAILED
             error = None if failed == 0 else f"{failed} of {done + failed} document(s) failed"
             result = conn.execute(
-                update(files)
-                .where(files.c.id == file_id, files.c.state == FileState.PARSED)
-                .values(state=state, error=error, finished_at=now, updated_at=now)
+                self._sql.file_finished,
+                {"fid": file_id, "state": str(state), "error": error, "now": now},
             )
             if result.rowcount == 0:
                 return None
@@ -1706,12 +1745,8 @@ class Journal:
         with self._read("look up a remote file") as conn:
             return (
                 conn.execute(
-                    select(remote_files.c.path).where(
-                        remote_files.c.channel == channel,
-                        remote_files.c.path == path,
-                        remote_files.c.size == size,
-                        remote_files.c.mtime == mtime,
-                    )
+                    self._sql.remote_seen,
+                    {"channel": channel, "path": path, "size": size, "mtime": mtime},
                 ).first()
                 is not None
             )
@@ -1737,9 +1772,8 @@ class Journal:
         now = _aware(now)
         with self._write("record a channel action", barrier=True) as conn:
             conn.execute(
-                insert(channel_actions).values(
-                    file_id=file_id, action=action, ok=ok, error=error, at=now
-                )
+                self._sql.insert_channel_action,
+                {"file_id": file_id, "action": action, "ok": ok, "error": error, "at": now},
             )
             if file_id is not None:
                 detail = action if ok else f"{action} failed: {error or 'unknown error'}"

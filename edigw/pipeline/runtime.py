@@ -133,12 +133,21 @@ class FlowPoller:
             return []
         for problem in result.problems:
             self._journal_problem(problem.name, problem.reason, problem.incoming)
-        taken = []
-        for incoming in result.files:
-            if self.signals.stop.is_set():
-                break
-            taken.append(self.take(incoming))
-        return taken
+        taken = (self._take_one(incoming) for incoming in result.files)
+        return [ingested for ingested in taken if ingested is not None]
+
+    def _take_one(self, incoming: IncomingFile) -> Ingested | None:
+        """``take``, except after a stop request; a failure is logged, not raised, so that
+        one file cannot hold up the others of the same poll."""
+        if self.signals.stop.is_set():
+            return None
+        try:
+            return self.take(incoming)
+        except EdigwError as exc:
+            log.error("flow %s: %s: %s", self.runtime.context.id, incoming.name, exc)
+        except Exception:  # a bug must not stop the flow
+            log.exception("flow %s: %s: unexpected error", self.runtime.context.id, incoming.name)
+        return None
 
     def take(self, incoming: IncomingFile) -> Ingested:
         ctx = self.runtime.context
