@@ -356,6 +356,7 @@ class _Compiler:
         # made of them take the row at once (see ``_object_builder``).
         self.simple: dict[Builder, _Simple] = {}
         self.row_plans: dict[Builder, _RowPlan] = {}
+        self.flat_objects: dict[Builder, _FlatObject] = {}
         src = self.data["source"]
         # Readers resolve the files they name (flat-file layouts) against the mapping's folder.
         src.setdefault("_base", str(source.path.parent.resolve()))
@@ -498,9 +499,16 @@ class _Compiler:
             items.append((name, self._field(name, spec, (*keys, name), in_list=in_list, per=per)))
         children = tuple(items)
         root = not keys[:-1] and suffix == ""
-        builder, row_plan = _object_builder(children, self.simple, suffix=suffix, root=root)
+        builder, row_plan = _object_builder(
+            children, self.simple, self.flat_objects, suffix=suffix, root=root
+        )
         if row_plan is not None:
             self.row_plans[builder] = row_plan
+        if not root and all(b in self.simple for _, b in children):
+            self.flat_objects[builder] = (
+                suffix,
+                tuple((name, b, self.simple[b]) for name, b in children),
+            )
         return builder
 
     def _field(self, name: str, spec: Any, keys: KeyPath, *, in_list: bool, per: str) -> Builder:
@@ -867,6 +875,9 @@ _Steps = tuple[
 _Simple = tuple[str, _Steps, bool]
 # An object made only of such leaves: names, selectors, (name, *steps) per field.
 _RowPlan = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[Any, ...], ...]]
+# The same object as its parent sees it: its pointer suffix, (name, builder, leaf) per field.
+_FlatObject = tuple[str, tuple[tuple[str, Builder, _Simple], ...]]
+_NESTED = -2  # a step that opens a child object read from the parent's row
 _INDEX_POINTERS = tuple(f"/{i}" for i in range(256))
 
 
@@ -886,11 +897,13 @@ def _row_reader(selectors: tuple[str, ...]) -> Callable[[Record], Sequence[Any] 
 def _object_builder(
     children: tuple[tuple[str, Builder], ...],
     simple: Mapping[Builder, _Simple],
+    flat: Mapping[Builder, _FlatObject],
     *,
     suffix: str,
     root: bool,
 ) -> tuple[Builder, _RowPlan | None]:
-    """An object's closure. Simple leaves are computed in one loop over the record's row.
+    """An object's closure. Simple leaves, and those of child objects made only of simple
+    leaves (``flat``), are computed in one loop over the record's row.
 
     An object made only of simple leaves also gets its ``_RowPlan``, for lists of it.
     """
@@ -909,29 +922,44 @@ def _object_builder(
     selectors: list[str] = []
     plan: list[tuple[Any, ...]] = []
     fields: list[tuple[Any, ...]] = []
+    nested_names: list[str] = []
     for name, build in children:
         leaf = simple.get(build)
-        if leaf is None:
-            plan.append((name, build, -1, False, None, None, None, None, ""))
-        else:
+        inner = flat.get(build)
+        if leaf is not None:
             selector, leaf_steps, text_only = leaf
             if text_only:
                 fields.append((name, *leaf_steps))
-            plan.append((name, build, len(selectors), *leaf_steps))
+            plan.append((name, build, len(selectors), *leaf_steps, 0, ""))
             selectors.append(selector)
+        elif inner is not None:  # an object of simple leaves: read from this row too
+            inner_suffix, leaves = inner
+            nested_names.append(name)
+            slot = len(nested_names)
+            plan.append((name, build, _NESTED, False, None, None, None, None, "", slot, ""))
+            for leaf_name, leaf_build, (selector, leaf_steps, _) in leaves:
+                step = (leaf_name, leaf_build, len(selectors), *leaf_steps, slot, inner_suffix)
+                plan.append(step)
+                selectors.append(selector)
+        else:
+            plan.append((name, build, -1, False, None, None, None, None, "", 0, ""))
     if not selectors:
         return build_object, None
     steps = tuple(plan)
     row_of = _row_reader(tuple(selectors))
+    nested = tuple(nested_names)
 
     def build_row_object(record: Record, ctx: _Ctx, parent: str) -> Any:
         if ctx.trace is not None:
             return build_object(record, ctx, parent)
-        pointer = parent + suffix
         row = row_of(record)
+        if row is None:
+            return build_object(record, ctx, parent)
+        pointer = parent + suffix
         out: dict[str, Any] = {}
-        for name, build, index, trim, case, translation, convert, plain, sep in steps:
-            if index >= 0 and row is not None:
+        targets = [out]
+        for name, build, index, trim, case, translation, convert, plain, sep, slot, inner in steps:
+            if index >= 0:
                 value = row[index]
                 if value.__class__ is str:
                     if trim:
@@ -943,19 +971,31 @@ def _object_builder(
                             value = translation.get(value, _MISSING)
                         if value.__class__ is str:
                             if plain is not None and plain(value):
-                                out[name] = value.replace(sep, ".")
+                                targets[slot][name] = value.replace(sep, ".")
                                 continue
                             if convert is None:
-                                out[name] = value
+                                targets[slot][name] = value
                                 continue
                             try:
-                                out[name] = convert(value)
+                                targets[slot][name] = convert(value)
                                 continue
                             except ValueError:
                                 pass  # the field's builder reports it, with its location
-            value = build(record, ctx, pointer)
-            if value is not None:
-                out[name] = value
+                value = build(record, ctx, pointer + inner if inner else pointer)
+                if value is not None:
+                    targets[slot][name] = value
+            elif index == _NESTED:
+                target: dict[str, Any] = {}
+                out[name] = target
+                targets.append(target)
+            else:
+                value = build(record, ctx, pointer)
+                if value is not None:
+                    out[name] = value
+        if nested:
+            for name, target in zip(nested, targets[1:], strict=True):
+                if not target:
+                    del out[name]  # an object without values is left out
         if out or root:
             return out
         return None
