@@ -215,3 +215,60 @@ def test_plain_decimals_convert_as_the_general_rules_do(decimal_sep: str, thousa
             return f"error: {exc}"
 
     assert [outcome(fast, v) for v in values] == [outcome(general, v) for v in values]
+
+
+XLSX_MAPPING = """\
+source: {format: xlsx, sheet: Orders}
+documents: {per: group, by: Order}
+target: orders.create
+key: Order
+fields:
+  customer_code: {from: Customer, required: true}
+  external_reference: Order
+  order_date: {from: Date, type: date}
+  lines:
+    each: records
+    fields:
+      article_code: {from: EAN, lookup: {table: eans.csv, key: ean, value: code}}
+      quantity: {from: Qty, type: decimal}
+      unit_price: {from: Price, type: decimal}
+  payment:
+    fields:
+      method: {from: Payment, map: {CB: CARD, Paypal: PAYPAL}}
+      amount: {from: Total, type: decimal}
+      transaction_id: Transaction
+      paid_at: {from: Paid, type: datetime}
+"""
+
+
+def test_excel_documents_match_the_field_by_field_path(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import openpyxl
+
+    (tmp_path / "eans.csv").write_text("ean;code\n3017620420001;ART-1\n3017620420002;ART-2\n")
+    (tmp_path / "m.yaml").write_text(XLSX_MAPPING)
+    day, paid = dt.date(2026, 11, 3), dt.datetime(2026, 11, 3, 10, 15)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Orders"
+    ws.append(["Order", "Date", "Customer", "EAN", "Qty", "Price", "Payment", "Total"])
+    ws["I1"], ws["J1"] = "Transaction", "Paid"
+    rows = [
+        ["W-1", day, "C1", 3017620420001, 2, 1.5, "CB", 3.5, "TX-1", paid],
+        ["W-1", day, "C1", "3017620420002", "1", "2", "CB", 3.5, "TX-1", paid],
+        ["W-2", day, "C2", 3017620420009, 2, 1.5, "Paypal", 3, "TX-2", paid],
+        ["W-3", "03/11/2026", "C3", 3017620420001, True, "x", "CB", 3, 7, "soon"],
+        ["W-4", day, 42, 3017620420002.0, 2.25, 1e-3, "Cash", None, "TX-4", day],
+        ["W-5", day, "C5", 3017620420001, 2, 1.5],
+    ]
+    for row in rows:
+        ws.append(row)
+    data = tmp_path / "orders.xlsx"
+    wb.save(data)
+    assert_same_as_field_by_field(tmp_path / "m.yaml", data)
+    docs = list(load_mapping(tmp_path / "m.yaml").map_file(data, source_name="orders.xlsx"))
+    assert docs[0].ok
+    assert docs[0].payload is not None
+    assert [line["article_code"] for line in docs[0].payload["lines"]] == ["ART-1", "ART-2"]

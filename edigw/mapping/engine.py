@@ -859,11 +859,12 @@ def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
 
 # A leaf that reads one cell and only trims, cases, translates and converts it:
 # (selector, steps, text_only) where steps are (trim, case, translation, converter or None
-# for text, plain decimal match or None, decimal separator). For a present text value, the
-# field's value is exactly what the loops in ``_object_builder`` and ``_rows_to_objects``
-# compute; anything else (an empty cell, a non-text cell, a miss, a conversion error,
-# tracing) goes through the field's own builder. ``text_only`` (no value map to numbers or
-# booleans) lets lists made of such objects be built straight from rows (``_RowList``).
+# for text, plain decimal match or None, decimal separator). For a present value (text, or
+# an Excel number or date, which are neither trimmed nor cased), the field's value is
+# exactly what the loops in ``_object_builder`` and ``_rows_to_objects`` compute; anything
+# else (an empty cell, a miss, a conversion error, tracing) goes through the field's own
+# builder. ``text_only`` (no value map to numbers or booleans) lets lists made of such
+# objects be built straight from rows (``_RowList``).
 _Steps = tuple[
     bool,
     Callable[[str], str] | None,
@@ -981,6 +982,15 @@ def _object_builder(
                                 continue
                             except ValueError:
                                 pass  # the field's builder reports it, with its location
+                elif value is not None:  # a number, a date (Excel): no trim, no case
+                    if translation is not None:
+                        value = translation.get(to_string(value), _MISSING)
+                    if value is not _MISSING:
+                        try:
+                            targets[slot][name] = (convert or to_string)(value)
+                            continue
+                        except ValueError:
+                            pass
                 value = build(record, ctx, pointer + inner if inner else pointer)
                 if value is not None:
                     targets[slot][name] = value
@@ -1081,7 +1091,17 @@ def _rows_to_objects(
                 fields, row, strict=False
             ):
                 if value.__class__ is not str:
-                    return None
+                    if value is None:
+                        return None
+                    if translation is not None:  # a number, a date (Excel): no trim, no case
+                        value = translation.get(to_string(value))
+                        if value is None:
+                            return None
+                    try:
+                        item[name] = (convert or to_string)(value)
+                    except ValueError:
+                        return None
+                    continue
                 if trim:
                     value = value.strip()
                 if not value:
