@@ -231,8 +231,19 @@ class _Paths:
             msg = f"XPath {selector!r} is absolute; lists are read relative to the document element"
             raise ValueError(msg)
         if _CHILD_PATH.fullmatch(selector):
-            path = self.qualify_path(selector)
-            return lambda el: el.findall(path)
+            # What el.findall(path) returns, in the same order, without ElementPath's detour.
+            steps = [self.qualify(step) for step in selector.split("/")]
+            if len(steps) == 1:
+                tag = steps[0]
+                return lambda el: list(el.iterchildren(tag))
+
+            def descendants(el: Any) -> list[Any]:
+                level = [el]
+                for step in steps:
+                    level = [child for node in level for child in node.iterchildren(step)]
+                return level
+
+            return descendants
         xpath = self._xpath(selector)
 
         def elements(el: Any) -> list[Any]:
