@@ -9,6 +9,13 @@ add one entry below, and one ``$defs/source_<name>`` entry in ``edigw/mapping/sc
 A reader may also offer ``check_selector(selector) -> str | None`` (an error message, or
 None when fine): the mapping loader then rejects bad XPaths or unknown layout fields at
 load time rather than on the first file.
+
+Records may offer shortcuts that the engine uses when present (speed only: without them it
+calls ``value`` per field). Each gives the raw values ``value`` would give, except that an
+empty text stays ``''``, or None when it cannot answer (``value`` then says what is wrong):
+``values_of(selectors)`` (one record), ``rows_of(records, selectors)`` (``values_of`` of
+each record of the same file) and ``child_rows(selector, selectors)`` (``values_of`` of each
+of ``children(selector)``, without making their records).
 """
 
 from __future__ import annotations

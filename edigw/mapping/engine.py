@@ -4,6 +4,13 @@ Compilation turns every target field into a function ``build(record, ctx, parent
 that reads, trims, maps, looks up and converts one value. Applying a mapping is then a walk of
 those functions per document, with no interpretation of the YAML left in the hot path.
 
+The common fields (one value read, then only trimmed, cased, mapped, looked up, converted)
+skip even those calls: an object takes its record's row at once (``values_of``, see
+``edigw.formats``) and computes such fields in one loop, those of its child objects made
+only of such fields included; a list of such objects is built straight from its items'
+rows. A value off that path (empty, not found, not convertible) goes through its field's
+own function, so problems, locations and pointers are the same either way.
+
 Problems are collected per document, all at once, each with the source Location and the JSON
 pointer of the target field. Payloads are validated against the contract's request schema of
 the target operation; a schema error is traced back to the source value that produced it by
