@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import tenacity
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -365,6 +366,26 @@ def _doc_select() -> Select[Any]:
     )
 
 
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database to WAL once; nodes opening a new journal together may meet here.
+
+    Changing the journal mode needs the database to itself and SQLite's busy handler does
+    not wait for that, so a connection that finds it locked tries again for a while.
+    """
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    for attempt in tenacity.Retrying(
+        retry=tenacity.retry_if_exception(
+            lambda e: isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
+        ),
+        wait=tenacity.wait_random(0.005, 0.05),
+        stop=tenacity.stop_after_delay(SQLITE_BUSY_TIMEOUT),
+        reraise=True,
+    ):
+        with attempt:
+            cursor.execute("PRAGMA journal_mode = WAL")
+
+
 def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
 
@@ -374,7 +395,7 @@ def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor)
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -619,6 +640,9 @@ class Journal:
         # SQLite: writes are serialised by that lock anyway, so they share one connection
         # kept open, instead of a pool checkout, reset and check-in per transaction.
         self._writer: Connection | None = None
+        self._readers = threading.local()
+        self._readers_lock = threading.Lock()
+        self._reading: list[Connection] = []
         self.url = url
 
     # ----------------------------------------------------------------- lifecycle
@@ -695,6 +719,10 @@ class Journal:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+        with self._readers_lock:
+            for conn in self._reading:
+                conn.close()
+            self._reading.clear()
         self._engine.dispose()
 
     def __enter__(self) -> Journal:
@@ -788,8 +816,28 @@ class Journal:
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Connection]:
-        with _translated(what), self._reader.connect() as conn:
-            yield conn
+        if self._pg:
+            with _translated(what), self._reader.connect() as conn:
+                yield conn
+            return
+        # SQLite: each thread keeps its reading connection open (WAL readers never block
+        # writers); a transaction per read keeps each one's snapshot short.
+        reading: Connection | None = getattr(self._readers, "conn", None)
+        with _translated(what):
+            if reading is None:
+                reading = self._readers.conn = self._reader.connect()
+                with self._readers_lock:
+                    self._reading.append(reading)
+            try:
+                transaction = reading.begin()
+                try:
+                    yield reading
+                finally:
+                    transaction.rollback()  # a read has nothing to commit
+            except BaseException:
+                self._readers.conn = None
+                reading.close()
+                raise
 
     @staticmethod
     def _event(
