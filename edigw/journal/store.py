@@ -581,6 +581,10 @@ class _Statements:
             .order_by(files.c.id)
         )
         self.insert_file = insert(files).returning(files.c.id)
+        self.file = select(files).where(files.c.id == fid)
+        self.next_retry = select(func.min(d.c.next_attempt_at)).where(
+            d.c.state == _state(DocState.RETRY_WAIT)
+        )
         self.state_counts = (
             select(d.c.state, func.count()).where(d.c.file_id == fid).group_by(d.c.state)
         )
@@ -1005,7 +1009,7 @@ class Journal:
 
     def file(self, file_id: int) -> FileRow:
         with self._read("read a file") as conn:
-            m = conn.execute(select(files).where(files.c.id == file_id)).mappings().first()
+            m = conn.execute(self._sql.file, {"fid": file_id}).mappings().first()
         if m is None:
             msg = f"F-{file_id} does not exist in the journal"
             raise UnknownIdError(msg)
@@ -1746,11 +1750,7 @@ class Journal:
     def next_retry_at(self) -> datetime | None:
         """When the earliest document waiting for a retry becomes due (``None``: none waits)."""
         with self._read("find the next retry") as conn:
-            value: datetime | None = conn.execute(
-                select(func.min(documents.c.next_attempt_at)).where(
-                    documents.c.state == DocState.RETRY_WAIT
-                )
-            ).scalar()
+            value: datetime | None = conn.execute(self._sql.next_retry).scalar()
         return value
 
     # ----------------------------------------------------------------- SFTP memory, channel actions
