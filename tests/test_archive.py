@@ -185,9 +185,7 @@ def test_concurrent_stores_of_the_same_content_agree(tmp_path: Path) -> None:
     assert archive.verify(hashlib.sha256(b"shared" * 1000).hexdigest())
 
 
-def test_store_fsyncs_the_file_and_its_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _spy_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     synced: list[str] = []
     real_fsync = os.fsync
 
@@ -196,10 +194,57 @@ def test_store_fsyncs_the_file_and_its_directory(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy)
+    return synced
+
+
+def test_store_fsyncs_the_file_and_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = _spy_fsyncs(monkeypatch)
     stored = Archive(tmp_path / "archive").store(write(tmp_path / "a", b"durable"))
 
     assert any(".tmp/incoming-" in path for path in synced), synced
     assert str(stored.path.parent) in synced
+
+
+def test_a_store_that_is_not_yet_durable_syncs_nothing_until_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = _spy_fsyncs(monkeypatch)
+    archive = Archive(tmp_path / "archive")
+
+    stored = archive.store(write(tmp_path / "a", b"later"), durable=False)
+    assert synced == []
+    assert stored.path.read_bytes() == b"later"
+
+    archive.make_durable(stored.sha256)
+    assert str(stored.path) in synced
+    assert str(stored.path.parent) in synced
+    assert str(stored.path.parent.parent) in synced  # created by this store
+
+    synced.clear()
+    archive.make_durable(stored.sha256)
+    assert synced == []  # once is enough
+
+
+def test_content_found_already_archived_is_synced_in_full_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy written, never synced, by a gateway that then crashed is made durable too."""
+    archive = Archive(tmp_path / "archive")
+    stored = archive.store(write(tmp_path / "a", b"seen before"), durable=False)
+    restarted = Archive(tmp_path / "archive")
+    synced = _spy_fsyncs(monkeypatch)
+
+    restarted.store(write(tmp_path / "again", b"seen before"), durable=False)
+    restarted.make_durable(stored.sha256)
+
+    assert synced == [
+        str(stored.path),
+        str(stored.path.parent),
+        str(stored.path.parent.parent),
+        str(tmp_path / "archive"),
+    ]
 
 
 def test_temporary_files_left_by_a_crash_are_removed_once_old(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -62,6 +63,35 @@ def test_dropped_order_files_become_ecolix_orders_and_sources_move_to_done(
     )
     assert sorted(p.name for p in (inbox / "done").iterdir()) == sorted(states)
     assert not list(inbox.glob("*.csv"))
+
+
+def test_a_source_is_moved_only_after_its_archived_copy_is_on_disk(
+    workspace: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive's fsyncs are deferred off the intake path, never past the source's move."""
+    happened: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        happened.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        happened.append(("replace", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    inbox = workspace.inbox("webshop", "orders")
+    write_order_files(inbox, files=1, orders_per_file=1, prefix="SYNC")
+    [source] = inbox.glob("*.csv")
+    with running_gateway(workspace) as parts:
+        wait_until(files_final(parts, 1), what="the file done")
+        wait_until(lambda: not source.exists(), what="the source moved")
+        [row] = parts.journal.files()
+    moved = happened.index(("replace", str(source)))
+    assert ("fsync", row.archive_path) in happened[:moved]
+    assert ("fsync", str(Path(row.archive_path).parent)) in happened[:moved]
 
 
 def test_one_bad_order_does_not_sink_its_neighbours(workspace: Any, ecolix: Any) -> None:

@@ -7,6 +7,12 @@ and the directory fsync'd. Only after :meth:`Archive.store` returns may a channe
 source: a crash at any point leaves either no archived copy or a complete, verified one.
 Storing the same content twice is a no-op (an existing copy is checked, and repaired if it was
 damaged). Archived files are made read-only.
+
+The gateway stores with ``durable=False`` and calls :meth:`Archive.make_durable` just before
+a channel moves or deletes the source: the disk waits then leave the intake's critical path
+(they were most of it), and the promise is kept where it matters. Until then the source is
+untouched, so a power cut can only cost an archived copy whose original is still in place,
+and taking that original in again rewrites the copy.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -36,8 +43,9 @@ class ArchivedFile:
     size: int
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+def _fsync(path: Path) -> None:
+    """fsync a file or a folder (a folder's entries: a rename into it is then durable)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -59,6 +67,9 @@ class Archive:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # sha256 -> what is still to be fsync'd for a copy stored with durable=False
+        self._not_synced: dict[str, tuple[Path, ...]] = {}
+        self._lock = threading.Lock()
 
     def path_of(self, sha256: str) -> Path:
         """Where content with this hash is (or would be) kept."""
@@ -90,8 +101,13 @@ class Archive:
         except OSError:
             return False
 
-    def store(self, source: Path, *, expected_sha256: str | None = None) -> ArchivedFile:
+    def store(
+        self, source: Path, *, expected_sha256: str | None = None, durable: bool = True
+    ) -> ArchivedFile:
         """Archive ``source`` durably; returns its hash, archive path and size.
+
+        With ``durable=False`` the fsyncs wait for :meth:`make_durable`, which the caller
+        must call before it touches the source.
 
         Raises :class:`ChannelError` when the source cannot be read or changes while being
         copied (a partner still writing it), :class:`JournalError` when the archive cannot be
@@ -124,7 +140,8 @@ class Archive:
                         size += len(chunk)
                         out.write(chunk)
                     out.flush()
-                    os.fsync(out.fileno())
+                    if durable:
+                        os.fsync(out.fileno())
                 try:
                     after = source.stat()
                 except OSError as err:
@@ -137,12 +154,28 @@ class Archive:
                         f"{source} changed while it was being archived: is it still being written?"
                     )
                     raise ChannelError(msg)
-                return self._commit(temp, digest.hexdigest(), size, expected_sha256)
+                return self._commit(
+                    temp, digest.hexdigest(), size, expected_sha256, durable=durable
+                )
             except OSError as err:
                 msg = f"archive: cannot write under {self.root}: {err.strerror or err}"
                 raise JournalError(msg) from err
             finally:
                 temp.unlink(missing_ok=True)
+
+    def make_durable(self, sha256: str) -> None:
+        """fsync what a ``durable=False`` store of this content left to the disk's leisure
+        (the copy and the folders naming it); nothing to do for any other content."""
+        with self._lock:
+            pending = self._not_synced.pop(sha256, ())
+        try:
+            for path in pending:
+                _fsync(path)
+        except OSError as err:
+            with self._lock:
+                self._not_synced[sha256] = pending
+            msg = f"archive: cannot sync {sha256}: {err.strerror or err}"
+            raise JournalError(msg) from err
 
     def store_bytes(self, data: bytes, *, expected_sha256: str | None = None) -> ArchivedFile:
         """Archive bytes held in memory (an outbound file already rendered)."""
@@ -200,7 +233,13 @@ class Archive:
         return Path(name)
 
     def _commit(
-        self, temp: Path, sha256: str, size: int, expected_sha256: str | None
+        self,
+        temp: Path,
+        sha256: str,
+        size: int,
+        expected_sha256: str | None,
+        *,
+        durable: bool = True,
     ) -> ArchivedFile:
         """Check the written copy, then move it to its content address (durably)."""
         if expected_sha256 is not None and expected_sha256 != sha256:
@@ -211,14 +250,27 @@ class Archive:
             msg = f"archive: the copy written to {temp} does not read back as written"
             raise JournalError(msg)
         final = self.path_of(sha256)
+        archived = ArchivedFile(sha256=sha256, path=final, size=size)
         if final.is_file() and _hash_file(final) == (sha256, size):
-            return ArchivedFile(sha256=sha256, path=final, size=size)
+            if not durable:
+                # Perhaps written, unsynced, by a process that crashed: sync it all to be sure.
+                self._defer(sha256, (final, final.parent, final.parent.parent, self.root))
+            return archived
         created = self._make_dirs(final.parent)
         temp.chmod(0o444)
         os.replace(temp, final)
+        if not durable:
+            self._defer(sha256, (final, final.parent, *created))
+            return archived
         for directory in (final.parent, *created):
-            _fsync_dir(directory)
-        return ArchivedFile(sha256=sha256, path=final, size=size)
+            _fsync(directory)
+        return archived
+
+    def _defer(self, sha256: str, paths: tuple[Path, ...]) -> None:
+        with self._lock:
+            self._not_synced[sha256] = tuple(
+                dict.fromkeys((*self._not_synced.get(sha256, ()), *paths))
+            )
 
     def _make_dirs(self, directory: Path) -> list[Path]:
         """Create the fan-out folders; returns the parents whose entries changed (to fsync)."""

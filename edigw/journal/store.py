@@ -56,6 +56,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from edigw.errors import JournalError
@@ -387,7 +388,8 @@ def _use_wal(cursor: sqlite3.Cursor) -> None:
 
 
 def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+    # No pool: the journal keeps its own few connections open (one writer, idle readers).
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT}, poolclass=NullPool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -644,9 +646,8 @@ class Journal:
         # SQLite: writes are serialised by that lock anyway, so they share one connection
         # kept open, instead of a pool checkout, reset and check-in per transaction.
         self._writer: Connection | None = None
-        self._readers = threading.local()
         self._readers_lock = threading.Lock()
-        self._reading: list[Connection] = []
+        self._idle_readers: list[Connection] = []
         self.url = url
 
     # ----------------------------------------------------------------- lifecycle
@@ -724,9 +725,9 @@ class Journal:
                 self._writer.close()
                 self._writer = None
         with self._readers_lock:
-            for conn in self._reading:
+            for conn in self._idle_readers:
                 conn.close()
-            self._reading.clear()
+            self._idle_readers.clear()
         self._engine.dispose()
 
     def __enter__(self) -> Journal:
@@ -824,14 +825,13 @@ class Journal:
             with _translated(what), self._reader.connect() as conn:
                 yield conn
             return
-        # SQLite: each thread keeps its reading connection open (WAL readers never block
-        # writers); a transaction per read keeps each one's snapshot short.
-        reading: Connection | None = getattr(self._readers, "conn", None)
+        # SQLite: reads reuse idle open connections (WAL readers never block writers), one
+        # short transaction per read, instead of a pool checkout and reset each time.
+        with self._readers_lock:
+            reading = self._idle_readers.pop() if self._idle_readers else None
         with _translated(what):
             if reading is None:
-                reading = self._readers.conn = self._reader.connect()
-                with self._readers_lock:
-                    self._reading.append(reading)
+                reading = self._reader.connect()
             try:
                 transaction = reading.begin()
                 try:
@@ -839,9 +839,10 @@ class Journal:
                 finally:
                     transaction.rollback()  # a read has nothing to commit
             except BaseException:
-                self._readers.conn = None
                 reading.close()
                 raise
+        with self._readers_lock:
+            self._idle_readers.append(reading)
 
     @staticmethod
     def _event(

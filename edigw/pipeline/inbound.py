@@ -79,8 +79,12 @@ def ingest(
     archive: Archive,
     now: datetime,
     source_path: str | None = None,
+    durable_archive: bool = True,
 ) -> Ingested:
     """Archive ``source``, journal it and its documents; return the file's state.
+
+    With ``durable_archive=False`` the archived copy is fsync'd later: the caller calls
+    ``archive.make_durable(sha256)`` before it touches the source (the gateway does).
 
     A file whose bytes are already journalled for this flow and not yet disposed of (a crash
     between taking a file and moving its source away) is *resumed*, never taken twice.
@@ -88,7 +92,7 @@ def ingest(
     the file and its documents are one transaction; a crash in between leaves the source
     untouched, to be taken again.
     """
-    archived = archive.store(source)
+    archived = archive.store(source, durable=durable_archive)
     earlier = journal.files_with_content(
         partner=flow.partner, flow=flow.flow, sha256=archived.sha256
     )

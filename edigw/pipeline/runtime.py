@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from edigw.channels.base import Disposition, IncomingFile
 from edigw.errors import ChannelError, EdigwError
-from edigw.journal.store import Journal
+from edigw.journal.store import FileRow, Journal
 from edigw.pipeline.assembly import InboundRuntime, Parts
 from edigw.pipeline.dispatch import DEFAULT_LEASE_SECONDS, Sent, send_claimed
 from edigw.pipeline.inbound import FINAL_FILE_STATES, Ingested, ingest
@@ -86,9 +86,9 @@ def printable_name(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def disposition_of(journal: Journal, file_id: int) -> Disposition:
+def disposition_of(journal: Journal, row: FileRow) -> Disposition:
     """What to tell the channel about a file whose outcome is final."""
-    row = journal.file(file_id)
+    file_id = row.id
     show = f"F-{file_id}"
     if row.state in ("done", "skipped_duplicate"):
         return Disposition(ok=True, reason=row.error or "", show_id=show)
@@ -159,6 +159,7 @@ class FlowPoller:
             archive=self.parts.archive,
             now=self.clock(),
             source_path=incoming.remote_path,
+            durable_archive=False,  # made durable in dispose(), before the source is touched
         )
         log.info(
             "flow %s: %s %s -> %s (%d documents)",
@@ -183,7 +184,10 @@ class FlowPoller:
         channel = self.runtime.channel
         if incoming is None or channel is None:
             return
-        disposition = disposition_of(self.parts.journal, file_id)
+        row = self.parts.journal.file(file_id)
+        if row.sha256:
+            self.parts.archive.make_durable(row.sha256)
+        disposition = disposition_of(self.parts.journal, row)
         result = channel.complete(incoming, disposition)
         self.parts.journal.record_channel_action(
             file_id,
@@ -302,7 +306,11 @@ def sender_loop(parts: Parts, signals: Signals, *, clock: Callable[[], datetime]
 
 
 def _idle_wait(journal: Journal, clock: Callable[[], datetime]) -> float:
-    next_at = journal.next_retry_at()
+    try:
+        next_at = journal.next_retry_at()
+    except EdigwError as exc:  # the journal is unwell: look again later, do not die
+        log.error("sender: %s", exc)
+        return IDLE_WAIT
     if next_at is None:
         return IDLE_WAIT
     return max(0.05, min(IDLE_WAIT, (next_at - clock()).total_seconds()))
