@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -215,6 +216,26 @@ def test_watchdog_wakes_the_poller_when_a_file_arrives(tmp_path: Path) -> None:
                 woken = True
                 break
         assert woken
+    finally:
+        ch.close()
+
+
+def test_reading_and_removing_files_does_not_wake_the_poller(tmp_path: Path) -> None:
+    """The gateway's own reads and moves are not arrivals (they woke it for nothing)."""
+    ch = channel(tmp_path / "in")
+    event = threading.Event()
+    ch.wakeups(event)
+    try:
+        for attempt in range(20):  # wait until the observer is watching
+            write(tmp_path / f"in/probe{attempt}.csv", b"1")
+            if event.wait(timeout=0.5):
+                break
+        time.sleep(0.2)
+        event.clear()
+        for probe in (tmp_path / "in").glob("probe*.csv"):
+            probe.read_bytes()
+            probe.unlink()
+        assert not event.wait(timeout=0.5)
     finally:
         ch.close()
 

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from edigw.channels.base import (
@@ -87,6 +95,17 @@ def _free_path(target: Path) -> Path:
         n += 1
         candidate = target.with_name(numbered_name(target.name, n))
     return candidate
+
+
+#: What can mean a new file to look at. Not opens, reads, deletions nor each write of a
+#: file being written: the gateway's own reads and moves would wake the poller for nothing.
+ARRIVAL_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileClosedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+]
 
 
 class _WakeHandler(FileSystemEventHandler):
@@ -296,7 +315,12 @@ class LocalInboundChannel:
         if self._observer is not None:
             return
         observer = Observer()
-        observer.schedule(_WakeHandler(event), str(self.root), recursive=self.settings.recursive)
+        observer.schedule(
+            _WakeHandler(event),
+            str(self.root),
+            recursive=self.settings.recursive,
+            event_filter=ARRIVAL_EVENTS,
+        )
         observer.daemon = True
         observer.start()
         self._observer = observer
