@@ -521,7 +521,11 @@ class InboundFlow(_FlowBase):
     )
     duplicates: Literal["skip", "process"] = Field(
         default="skip",
-        description="skip: a file whose content was already processed is not sent again.",
+        description=(
+            "skip: a file with the same bytes as one this flow already received is journalled "
+            "skipped_duplicate (to resend what failed, replay the earlier file); process: it "
+            "is posted again as new, under new idempotency keys."
+        ),
     )
     encoding: InboundEncoding = Field(
         default=DEFAULT_ENCODING,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import threading
 import time
@@ -20,7 +21,7 @@ from tests.fixtures.gateway import (
     wait_until,
     write_workspace,
 )
-from tests.support.orderfiles import OrderFactory, write_order_files
+from tests.support.orderfiles import HEADER, OrderFactory, write_order_files
 
 ORDERS_MAPPING = "ecommerce-orders-csv.yaml"
 
@@ -97,14 +98,10 @@ def test_a_source_is_moved_only_after_its_archived_copy_is_on_disk(
 def test_one_bad_order_does_not_sink_its_neighbours(workspace: Any, ecolix: Any) -> None:
     inbox = workspace.inbox("webshop", "orders")
     factory = OrderFactory.from_seed()
-    import random
-
     rng = random.Random(3)
     good = factory.order_rows("MIX-1", rng)
     bad = [row.replace("CUS-", "NOBODY-") for row in factory.order_rows("MIX-2", rng)]
     also_good = factory.order_rows("MIX-3", rng)
-    from tests.support.orderfiles import HEADER
-
     (inbox / "mixed.csv").write_text(
         "\r\n".join([HEADER, *good, *bad, *also_good]) + "\r\n", encoding="utf-8-sig"
     )
@@ -138,6 +135,55 @@ def test_identical_content_dropped_again_is_not_sent_twice(workspace: Any, ecoli
         states = sorted(r.state for r in parts.journal.files())
     assert states == ["done", "skipped_duplicate"]
     assert len(sandbox_orders(ecolix, "TWICE")) == 2
+
+
+def test_content_that_failed_before_is_skipped_with_the_replay_to_use_not_stuck(
+    workspace: Any,
+) -> None:
+    inbox = workspace.inbox("webshop", "orders")
+    factory = OrderFactory.from_seed()
+    rows = factory.order_rows("AGAIN-1", random.Random(5))
+    content = "\r\n".join([HEADER, *(r.replace("CUS-", "NOBODY-") for r in rows)]) + "\r\n"
+    (inbox / "first.csv").write_text(content, encoding="utf-8-sig")
+    with running_gateway(workspace) as parts:
+        wait_until(files_final(parts, 1), what="first file")
+        (inbox / "again.csv").write_text(content, encoding="utf-8-sig")
+        wait_until(files_final(parts, 2), what="second file")
+        wait_until(lambda: not (inbox / "again.csv").exists(), what="the copy moved away")
+        first, again = sorted(parts.journal.files(), key=lambda r: r.id)
+    assert first.state == "failed"
+    assert again.state == "skipped_duplicate"
+    assert again.error is not None and f"edigw replay F-{first.id}" in again.error
+
+
+def test_duplicates_process_sends_identical_content_again_under_new_keys(
+    tmp_path: Path, ecolix: Any
+) -> None:
+    ws = write_workspace(
+        tmp_path / "gw",
+        base_url=ecolix.base_url,
+        token=ecolix.token,
+        flows={
+            "webshop": {
+                "orders": inbound_flow(ORDERS_MAPPING, "webshop", "orders", duplicates="process")
+            }
+        },
+    )
+    inbox = ws.inbox("webshop", "orders")
+    write_order_files(inbox, files=1, orders_per_file=1, prefix="PROC")
+    content = next(inbox.glob("*.csv")).read_bytes()
+    with running_gateway(ws) as parts:
+        wait_until(files_final(parts, 1), what="first file")
+        (inbox / "again.csv").write_bytes(content)
+        wait_until(files_final(parts, 2), what="second file")
+        first, again = sorted(parts.journal.files(), key=lambda r: r.id)
+        [doc_1] = parts.journal.documents_of(first.id)
+        [doc_2] = parts.journal.documents_of(again.id)
+    assert first.state == "done"
+    assert again.state != "skipped_duplicate"
+    assert doc_2.state in ("done", "failed")  # sent: Ecolix's own rules decide
+    assert doc_2.idempotency_key != doc_1.idempotency_key
+    assert doc_2.attempts >= 1
 
 
 def test_documents_wait_while_ecolix_is_down_then_all_go_through_in_file_order(
@@ -227,12 +273,8 @@ def test_replay_with_a_corrected_mapping_sends_only_what_failed(
         },
     )
     inbox = ws.inbox("webshop", "orders")
-    import random
-
     factory = OrderFactory.from_seed()
     rng = random.Random(5)
-    from tests.support.orderfiles import HEADER
-
     good = factory.order_rows("RPL-1", rng)
     odd_payment = [
         r.replace("Carte bancaire", "Paiement fantaisie") for r in factory.order_rows("RPL-2", rng)

@@ -27,6 +27,17 @@ def test_each_part_of_the_origin_changes_the_key() -> None:
     assert len(keys) == 5
 
 
+def test_a_first_reception_keeps_its_key_and_a_later_one_gets_its_own() -> None:
+    """Keys journalled before receptions were numbered stay valid; ``duplicates: process``
+    makes a new key for the same bytes received again."""
+    first = idempotency_key(**BASE)
+    assert idempotency_key(**BASE, reception=1) == first
+    assert (
+        len({first, idempotency_key(**BASE, reception=2), idempotency_key(**BASE, reception=3)})
+        == 3
+    )
+
+
 def test_parts_cannot_be_shifted_into_each_other() -> None:
     assert idempotency_key(**{**BASE, "partner": "a", "flow": "bc"}) != idempotency_key(
         **{**BASE, "partner": "ab", "flow": "c"}

@@ -97,7 +97,14 @@ def ingest(
         partner=flow.partner, flow=flow.flow, sha256=archived.sha256
     )
     if earlier and not journal.source_disposed(earlier[-1].id):
-        return _resume(earlier[-1], flow=flow, journal=journal, archive=archive, now=now)
+        return _resume(
+            earlier[-1],
+            reception=len(earlier),
+            flow=flow,
+            journal=journal,
+            archive=archive,
+            now=now,
+        )
 
     def add_file(documents: list[NewDocument] | None = None) -> int:
         return journal.add_file(
@@ -113,10 +120,9 @@ def ingest(
             documents=documents,
         )
 
-    done_before = next((f for f in earlier if f.state == "done"), None)
-    if flow.duplicates == "skip" and done_before is not None:
+    if earlier and flow.duplicates == "skip":
         file_id = add_file()
-        reason = f"same content as F-{done_before.id}, already done"
+        reason = duplicate_reason(earlier)
         journal.set_file_state(file_id, "skipped_duplicate", now=now, error=reason)
         return Ingested(file_id, "skipped_duplicate", 0, 0)
     mapped = _map(archived.path, original_name, flow=flow)
@@ -124,13 +130,43 @@ def ingest(
         file_id = add_file()
         journal.set_file_state(file_id, "failed", now=now, error=mapped)
         return Ingested(file_id, "failed", 0, 0)
-    new_docs = _new_documents(mapped, flow=flow, sha256=archived.sha256)
+    reception = len(earlier) + 1
+    new_docs = _new_documents(mapped, flow=flow, sha256=archived.sha256, reception=reception)
     file_id = add_file(new_docs)
     return _queued(file_id, new_docs, journal=journal, now=now)
 
 
+def reception_of(row: FileRow, journal: Journal) -> int:
+    """Which reception of its bytes in its flow a journalled file was (1 for the first)."""
+    same = journal.files_with_content(partner=row.partner, flow=row.flow, sha256=row.sha256)
+    return sum(1 for f in same if f.id <= row.id) or 1
+
+
+def duplicate_reason(earlier: list[FileRow]) -> str:
+    """Why a file whose bytes this flow already received is skipped, and what to do instead.
+
+    Sending the same documents again under their first keys would only make Ecolix repeat
+    its first answers; what failed the first time is sent again with ``edigw replay``.
+    """
+    done = next((f for f in earlier if f.state == "done"), None)
+    if done is not None:
+        return f"same content as F-{done.id}, already done"
+    last = earlier[-1]
+    return (
+        f"same content as F-{last.id} ({last.state.replace('_', ' ')}): to send its failed "
+        f"documents again, `edigw replay F-{last.id}`; to post the file again as new, "
+        "set `duplicates: process` on the flow"
+    )
+
+
 def _resume(
-    row: FileRow, *, flow: FlowContext, journal: Journal, archive: Archive, now: datetime
+    row: FileRow,
+    *,
+    reception: int,
+    flow: FlowContext,
+    journal: Journal,
+    archive: Archive,
+    now: datetime,
 ) -> Ingested:
     if row.state == "received":
         # Crashed after journalling the file, before its documents: map it again.
@@ -138,7 +174,7 @@ def _resume(
         if isinstance(mapped, str):
             journal.set_file_state(row.id, "failed", now=now, error=mapped)
             return Ingested(row.id, "failed", 0, 0, resumed=True)
-        new_docs = _new_documents(mapped, flow=flow, sha256=row.sha256)
+        new_docs = _new_documents(mapped, flow=flow, sha256=row.sha256, reception=reception)
         journal.add_documents(row.id, new_docs, now=now)
         ingested = _queued(row.id, new_docs, journal=journal, now=now)
         return Ingested(
@@ -178,10 +214,10 @@ def _map(archived: Path, original_name: str, *, flow: FlowContext) -> list[Mappe
 
 
 def _new_documents(
-    mapped: list[MappedDocument], *, flow: FlowContext, sha256: str
+    mapped: list[MappedDocument], *, flow: FlowContext, sha256: str, reception: int
 ) -> list[NewDocument]:
     return [
-        _new_document(seq, doc, occurrence, flow=flow, sha256=sha256)
+        _new_document(seq, doc, occurrence, flow=flow, sha256=sha256, reception=reception)
         for seq, (doc, occurrence) in enumerate(
             zip(mapped, occurrences(d.key for d in mapped), strict=True), start=1
         )
@@ -200,7 +236,13 @@ def _queued(
 
 
 def _new_document(
-    seq: int, doc: MappedDocument, occurrence: int, *, flow: FlowContext, sha256: str
+    seq: int,
+    doc: MappedDocument,
+    occurrence: int,
+    *,
+    flow: FlowContext,
+    sha256: str,
+    reception: int,
 ) -> NewDocument:
     key = idempotency_key(
         partner=flow.partner,
@@ -208,6 +250,7 @@ def _new_document(
         file_sha256=sha256,
         business_key=doc.key,
         occurrence=occurrence,
+        reception=reception,
     )
     if doc.ok and doc.payload is not None:
         return NewDocument(

@@ -8,7 +8,9 @@ from the mapping's output. So:
   result instead of creating a second object;
 - a replay with a corrected mapping sends the same key too: a document that already
   succeeded stays "already done";
-- a *new* file (other bytes) about the same customer tomorrow gets a new key and goes through.
+- a *new* file (other bytes) about the same customer tomorrow gets a new key and goes through;
+- the same bytes received again go through again only under ``duplicates: process``: that
+  reception is numbered (``reception``, 2 for the second time), which makes new keys.
 """
 
 from __future__ import annotations
@@ -21,10 +23,21 @@ KEY_PREFIX = "edigw-"
 
 
 def idempotency_key(
-    *, partner: str, flow: str, file_sha256: str, business_key: str, occurrence: int = 1
+    *,
+    partner: str,
+    flow: str,
+    file_sha256: str,
+    business_key: str,
+    occurrence: int = 1,
+    reception: int = 1,
 ) -> str:
-    """The key for the ``occurrence``-th document with ``business_key`` in one file."""
-    material = "\x1f".join((partner, flow, file_sha256, business_key, str(occurrence)))
+    """The key for the ``occurrence``-th document with ``business_key`` in one file, in the
+    ``reception``-th file of this flow with these bytes (keys of a first reception do not
+    change with it)."""
+    parts = [partner, flow, file_sha256, business_key, str(occurrence)]
+    if reception > 1:
+        parts.append(f"reception {reception}")
+    material = "\x1f".join(parts)
     return KEY_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
 
 

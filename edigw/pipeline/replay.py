@@ -16,7 +16,7 @@ from edigw.errors import EdigwError
 from edigw.journal.archive import Archive
 from edigw.journal.store import Journal, NewDocument
 from edigw.model import MappedDocument
-from edigw.pipeline.inbound import FlowContext, _new_document, describe_problems
+from edigw.pipeline.inbound import FlowContext, _new_document, describe_problems, reception_of
 from edigw.pipeline.keys import occurrences
 
 
@@ -71,6 +71,7 @@ def replay_file(
     }
     new_rows: list[NewDocument] = []
     next_seq = max((d.seq for d in docs), default=0) + 1
+    reception = reception_of(row, journal)
     for doc, n in zip(mapped, occurrences(d.key for d in mapped), strict=True):
         old = existing.get((doc.key, n))
         label = f"{doc.key}" if n == 1 else f"{doc.key} (#{n})"
@@ -78,7 +79,9 @@ def replay_file(
             continue
         if old is None:
             plan.added.append(label)
-            new_rows.append(_new_document(next_seq, doc, n, flow=flow, sha256=row.sha256))
+            new_rows.append(
+                _new_document(next_seq, doc, n, flow=flow, sha256=row.sha256, reception=reception)
+            )
             next_seq += 1
         elif old.state == "done":
             plan.already_done.append(f"D-{old.id} {label}: {old.ecolix_object_id or 'done'}")
