@@ -125,7 +125,7 @@ def pipeline_run(
         cpu0, t0 = os.times(), time.perf_counter()
         gateway.start()
         while not inbox_empty(inbox):
-            time.sleep(0.01)
+            time.sleep(0.025)
         wall, cpu1 = time.perf_counter() - t0, os.times()
         gateway.stop()
         gateway.join(30)
