@@ -40,14 +40,23 @@ def ecolix(sandbox_factory: Any) -> Any:
     return sandbox_factory()
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, ecolix: Any) -> Any:
+def orders_workspace(
+    root: Path, ecolix: Any, *, retry: dict[str, Any] | None = None, **flow_options: Any
+) -> Any:
+    """A gateway with one flow, webshop/orders (CSV orders), on the ``ecolix`` sandbox."""
+    flow = {**inbound_flow(ORDERS_MAPPING, "webshop", "orders"), **flow_options}
     return write_workspace(
-        tmp_path / "gw",
+        root,
         base_url=ecolix.base_url,
         token=ecolix.token,
-        flows={"webshop": {"orders": inbound_flow(ORDERS_MAPPING, "webshop", "orders")}},
+        flows={"webshop": {"orders": flow}},
+        retry=retry,
     )
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, ecolix: Any) -> Any:
+    return orders_workspace(tmp_path / "gw", ecolix)
 
 
 def test_dropped_order_files_become_ecolix_orders_and_sources_move_to_done(
@@ -159,16 +168,7 @@ def test_content_that_failed_before_is_skipped_with_the_replay_to_use_not_stuck(
 def test_duplicates_process_sends_identical_content_again_under_new_keys(
     tmp_path: Path, ecolix: Any
 ) -> None:
-    ws = write_workspace(
-        tmp_path / "gw",
-        base_url=ecolix.base_url,
-        token=ecolix.token,
-        flows={
-            "webshop": {
-                "orders": inbound_flow(ORDERS_MAPPING, "webshop", "orders", duplicates="process")
-            }
-        },
-    )
+    ws = orders_workspace(tmp_path / "gw", ecolix, duplicates="process")
     inbox = ws.inbox("webshop", "orders")
     write_order_files(inbox, files=1, orders_per_file=1, prefix="PROC")
     content = next(inbox.glob("*.csv")).read_bytes()
@@ -259,19 +259,7 @@ def test_replay_with_a_corrected_mapping_sends_only_what_failed(
 ) -> None:
     mapping_dir = tmp_path / "mapping"
     shutil.copytree(ROOT / "mappings", mapping_dir)
-    ws = write_workspace(
-        tmp_path / "gw",
-        base_url=ecolix.base_url,
-        token=ecolix.token,
-        flows={
-            "webshop": {
-                "orders": {
-                    **inbound_flow(ORDERS_MAPPING, "webshop", "orders"),
-                    "mapping": str(mapping_dir / ORDERS_MAPPING),
-                }
-            }
-        },
-    )
+    ws = orders_workspace(tmp_path / "gw", ecolix, mapping=str(mapping_dir / ORDERS_MAPPING))
     inbox = ws.inbox("webshop", "orders")
     factory = OrderFactory.from_seed()
     rng = random.Random(5)
@@ -323,12 +311,8 @@ def test_replay_with_a_corrected_mapping_sends_only_what_failed(
 def test_a_document_that_keeps_failing_temporarily_fails_after_its_attempts(
     tmp_path: Path, ecolix: Any
 ) -> None:
-    ws = write_workspace(
-        tmp_path / "gw",
-        base_url=ecolix.base_url,
-        token=ecolix.token,
-        flows={"webshop": {"orders": inbound_flow(ORDERS_MAPPING, "webshop", "orders")}},
-        retry={"max_attempts": 2, "first_delay": 0.1, "max_delay": 0.2},
+    ws = orders_workspace(
+        tmp_path / "gw", ecolix, retry={"max_attempts": 2, "first_delay": 0.1, "max_delay": 0.2}
     )
     ecolix.stop()
     write_order_files(ws.inbox("webshop", "orders"), files=1, orders_per_file=1, prefix="GIVEUP")
