@@ -2,10 +2,13 @@
 
     python benchmarks/sftp.py [--small 1000] [--large-mb 100] [--repeat 3]
 
-Inbound: 1,000 small files (~1.4 KB) from the ready listing to staged files (download,
-size check, sha256), and one 100 MB file; each against raw paramiko over one connection in
-the same run (``listdir_attr`` + ``open()+read()``; for the large file ``open()`` +
-``prefetch()`` + ``read()``, paramiko's fastest path). Outbound: ``deliver`` (temp name,
+Inbound: 1,000 small files (~1.4 KB, each its own content) from the ready listing to handed
+over (download, size check against the listing, sha256) and to archived (plus the archive
+write the gateway's intake does: written, read back, renamed to its content address; its
+fsync is deferred to just before the source is touched, as in the gateway), and one 100 MB
+file; each against raw paramiko over one connection in the same run (``listdir_attr`` +
+``open()+read()``; for the large file ``open()`` + ``prefetch()`` + ``read()``, paramiko's
+fastest path). Outbound: ``deliver`` (temp name,
 size check, rename, policy) against raw ``putfo`` to a temp name + ``posix_rename``.
 Medians of ``--repeat`` runs, raw and edigw alternating.
 """
@@ -27,7 +30,7 @@ import paramiko
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edigw.channels.base import AfterAction, MemorySeenFiles, Readiness
+from edigw.channels.base import AfterAction, IncomingFile, MemorySeenFiles, Readiness
 from edigw.channels.sftp import (
     SftpConnections,
     SftpEndpointSettings,
@@ -36,6 +39,7 @@ from edigw.channels.sftp import (
     SftpOutboundChannel,
     SftpOutboundSettings,
 )
+from edigw.journal.archive import Archive
 from tests.fixtures.sshd import SshServer
 
 ROW = b"ORD-000123;CUST-042;2026-11-28;ART-7781;3;12.50;37.50;Livraison express 24h;\n"
@@ -77,6 +81,12 @@ def main() -> None:
         default=Path(".bench-sftp-staging"),
         help="staging folder (like data_dir/staging: on the gateway's disk; removed afterwards)",
     )
+    parser.add_argument(
+        "--archive",
+        type=Path,
+        default=Path(".bench-sftp-archive"),
+        help="archive folder (like data_dir/archive: on the gateway's disk; removed afterwards)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_text, SshServer(Path(tmp_text) / "sshd") as server:
@@ -97,8 +107,8 @@ def main() -> None:
         small = tmp / "small"
         small.mkdir()
         body = ROW * 18  # ~1.4 KB
-        for i in range(args.small):
-            (small / f"order-{i:05}.csv").write_bytes(body)
+        for i in range(args.small):  # same size, each its own content (and archive copy)
+            (small / f"order-{i:05}.csv").write_bytes(f"{i:010d}".encode() + body[10:])
         large = tmp / "large"
         large.mkdir()
         chunk = os.urandom(1 << 20)
@@ -128,8 +138,18 @@ def main() -> None:
                     (args.staging / f"raw-{i}").write_bytes(fh.read())
             shutil.rmtree(args.staging)
 
-        def edigw_poll(folder: Path, staging: Path) -> Callable[[], float]:
+        def archive_all(files: list[IncomingFile], archive: Archive) -> None:
+            """What the gateway's intake does first with each file handed over."""
+            for incoming in files:
+                archive.store(incoming.local_path, durable=False)
+
+        def edigw_poll(
+            folder: Path, staging: Path, *, archive_root: Path | None = None
+        ) -> Callable[[], float]:
             def run() -> float:
+                if archive_root is not None:
+                    shutil.rmtree(archive_root, ignore_errors=True)  # every round from empty
+                    archive = Archive(archive_root)
                 channel = SftpInboundChannel(
                     SftpInboundSettings(
                         endpoint="bench",
@@ -147,6 +167,8 @@ def main() -> None:
                 first_looks.append(time.perf_counter() - start)
                 timed_start = time.perf_counter()
                 files = channel.poll(now=10).files
+                if archive_root is not None:
+                    archive_all(files, archive)
                 elapsed = time.perf_counter() - timed_start
                 assert len(files) == len(list(folder.iterdir())), "not every file was staged"
                 channel.close()
@@ -198,11 +220,18 @@ def main() -> None:
         )
         measures = [
             (
-                f"inbound, {n} files of {len(body)} B: ready listing → staged",
+                f"inbound, {n} files of {len(body)} B: ready listing → handed over",
                 "files/s",
                 n,
                 raw_small,
                 edigw_poll(small, args.staging),
+            ),
+            (
+                f"inbound, {n} files of {len(body)} B: ready listing → archived",
+                "files/s",
+                n,
+                raw_small,
+                edigw_poll(small, args.staging, archive_root=args.archive),
             ),
             (
                 f"inbound, {n} files of {len(body)} B, staging on tmpfs",
@@ -246,6 +275,7 @@ def main() -> None:
         transport.close()
         connections.close()
         shutil.rmtree(args.staging, ignore_errors=True)
+        shutil.rmtree(args.archive, ignore_errors=True)
         shutil.rmtree(tmpfs_staging, ignore_errors=True)
     create_cost = file_create_cost(args.staging)
 
