@@ -49,6 +49,7 @@ from pydantic import (
 )
 
 from edigw.errors import ConfigError
+from edigw.shipped import shipped_folder
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -1127,15 +1128,9 @@ def starter_config_text() -> str:
     return (Path(__file__).parent / STARTER_TEMPLATE).read_text(encoding="utf-8")
 
 
-def _shipped_folder(name: str) -> Path | None:
-    """``mappings/``, ``layouts/`` or ``templates/`` from the source tree edigw runs from."""
-    folder = Path(__file__).resolve().parent.parent / name
-    return folder if folder.is_dir() else None
-
-
 def _starter_copies() -> Iterator[tuple[Path, str]]:
     for name in ("mappings", "layouts", "templates"):
-        folder = _shipped_folder(name)
+        folder = shipped_folder(name)
         if folder is not None:
             yield folder, name
 

@@ -25,6 +25,7 @@ from edigw.pipeline.assembly import Parts, open_parts
 from edigw.pipeline.exports import export_now
 from edigw.pipeline.inbound import FINAL_FILE_STATES
 from edigw.pipeline.runtime import Gateway, utc_now
+from edigw.shipped import shipped_root
 
 DEMO_TOKEN = "demo-token"
 DEMO_RATE_LIMIT = "6000/minute"
@@ -33,8 +34,8 @@ FAST_POLL = 0.2
 
 
 def project_root() -> Path:
-    """The folder holding ``mappings/``, ``samples/`` and ``templates/``."""
-    return Path(__file__).resolve().parent.parent
+    """The folder holding ``mappings/``, ``samples/`` and ``templates/`` (see edigw.shipped)."""
+    return shipped_root()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,7 @@ from typing import Any
 from edigw.errors import ConfigError
 from edigw.sandbox import seedgen
 from edigw.sandbox.store import SandboxStore, Tx
-
-DEFAULT_SEED_PATH = Path(__file__).resolve().parents[2] / "samples" / "sandbox-seed.json"
+from edigw.shipped import shipped_folder
 
 # Numbers Ecolix assigns: (counter, prefix, digits, first value after the seed)
 ORDER_NUMBERS = ("order", "CMD-", 6, 200001)
@@ -21,11 +20,22 @@ DELIVERY_NOTE_NUMBERS = ("delivery_note", "BL-", 6, 1001)
 SUPPLIER_INVOICE_IDS = ("supplier_invoice", "FF-", 6, 1001)
 
 
+def default_seed_path() -> Path | None:
+    """The shipped ``samples/sandbox-seed.json`` (checkout or installed copy), if there is one."""
+    try:
+        samples = shipped_folder("samples")
+    except ConfigError:
+        return None
+    seed = samples / "sandbox-seed.json" if samples is not None else None
+    return seed if seed is not None and seed.is_file() else None
+
+
 def read_seed(path: Path | None) -> dict[str, Any]:
     """The seed at ``path``; without one, the shipped seed (or the generator's output)."""
     if path is None:
-        if DEFAULT_SEED_PATH.is_file():
-            path = DEFAULT_SEED_PATH
+        shipped = default_seed_path()
+        if shipped is not None:
+            path = shipped
         else:
             return seedgen.generate()
     try:
