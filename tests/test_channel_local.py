@@ -426,6 +426,16 @@ def test_missing_folder_is_a_channel_error(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ outbound
 
 
+def test_outbound_folder_that_is_a_file_is_a_channel_error_naming_it(tmp_path: Path) -> None:
+    src = write(tmp_path / "src.csv", b"a;b\n")
+    write(tmp_path / "out", b"not a folder")
+    out = LocalOutboundChannel(LocalOutboundSettings(path=tmp_path / "out"))
+    with pytest.raises(ChannelError, match=f"{tmp_path / 'out'} is not a usable folder") as caught:
+        out.deliver(src, "articles.csv")
+    assert not caught.value.retriable
+    assert (tmp_path / "out").read_bytes() == b"not a folder"
+
+
 def test_outbound_delivery_puts_the_file_in_place_with_a_done_file(tmp_path: Path) -> None:
     src = write(tmp_path / "src.csv", b"a;b\n")
     out = LocalOutboundChannel(

@@ -8,6 +8,7 @@ Symbolic links are followed only when they stay inside the channel folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -332,6 +333,12 @@ class LocalInboundChannel:
             self._observer = None
 
 
+def _discard(temp: Path) -> None:
+    """Remove a half-written temp file; a failure here must not hide the error being reported."""
+    with contextlib.suppress(OSError):
+        temp.unlink(missing_ok=True)
+
+
 class LocalOutboundChannel:
     """Delivers into a local folder: temp name in the same folder, fsync, then rename."""
 
@@ -349,6 +356,10 @@ class LocalOutboundChannel:
         temp = final.with_name(f"{up.temp_prefix}{final.name}{up.temp_suffix}")
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. the folder's path is a file
+            msg = f"cannot deliver {name}: {final.parent} is not a usable folder: {exc.strerror or exc}"
+            raise ChannelError(msg, retriable=False) from exc
+        try:
             if up.if_exists == "rename":
                 final = _free_path(final)
             elif up.if_exists == "fail" and final.exists():
@@ -372,11 +383,11 @@ class LocalOutboundChannel:
                 done.touch()
                 done_path = str(done)
         except FileExistsError as exc:
-            temp.unlink(missing_ok=True)
+            _discard(temp)
             msg = f"{final} appeared during the delivery (if_exists: {up.if_exists})"
             raise ChannelError(msg, retriable=False) from exc
         except OSError as exc:
-            temp.unlink(missing_ok=True)
+            _discard(temp)
             msg = f"cannot deliver {name} to {self.root}: {exc.strerror or exc}"
             raise ChannelError(msg) from exc
         return Delivered(name=final.name, path=str(final), size=size, done_file=done_path)
