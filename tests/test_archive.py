@@ -227,6 +227,24 @@ def test_a_store_that_is_not_yet_durable_syncs_nothing_until_asked(
     assert synced == []  # once is enough
 
 
+def test_bytes_from_memory_not_yet_durable_are_synced_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small inbound file the SFTP channel kept in memory: archived like a stored file."""
+    synced = _spy_fsyncs(monkeypatch)
+    archive = Archive(tmp_path / "archive")
+
+    stored = archive.store_bytes(b"in memory", durable=False)
+    assert synced == []
+    assert stored.path.read_bytes() == b"in memory"
+    assert stored.sha256 == hashlib.sha256(b"in memory").hexdigest()
+
+    archive.make_durable(stored.sha256)
+    assert str(stored.path) in synced
+    assert str(stored.path.parent) in synced
+    assert str(stored.path.parent.parent) in synced
+
+
 def test_content_found_already_archived_is_synced_in_full_when_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

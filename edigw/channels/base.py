@@ -92,6 +92,8 @@ class IncomingFile:
     ``name`` is the partner's name relative to the channel root (``sub/x.csv`` when
     recursing); ``local_path`` is the source itself (local) or the staged download (SFTP);
     ``sha256`` is filled when the channel computed it anyway (SFTP downloads), else ``""``.
+    ``content`` holds the bytes when the channel kept a small download in memory: then
+    ``local_path`` is never written, and the pipeline archives ``content`` instead.
     """
 
     channel: str
@@ -101,6 +103,11 @@ class IncomingFile:
     mtime: float
     remote_path: str
     sha256: str = ""
+    content: bytes | None = field(default=None, repr=False)
+
+    def read_bytes(self) -> bytes:
+        """The file's bytes, from memory or from ``local_path``."""
+        return self.content if self.content is not None else self.local_path.read_bytes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,15 +177,20 @@ class Archive:
             msg = f"archive: cannot sync {sha256}: {err.strerror or err}"
             raise JournalError(msg) from err
 
-    def store_bytes(self, data: bytes, *, expected_sha256: str | None = None) -> ArchivedFile:
-        """Archive bytes held in memory (an outbound file already rendered)."""
+    def store_bytes(
+        self, data: bytes, *, expected_sha256: str | None = None, durable: bool = True
+    ) -> ArchivedFile:
+        """Archive bytes held in memory (an outbound file already rendered, a small inbound
+        download); ``durable=False`` as for :meth:`store`."""
         temp = self._temp_file(self._temp_dir())
         try:
             with temp.open("wb") as out:
                 out.write(data)
                 out.flush()
-                os.fsync(out.fileno())
-            return self._commit(temp, hashlib.sha256(data).hexdigest(), len(data), expected_sha256)
+                if durable:
+                    os.fsync(out.fileno())
+            sha256 = hashlib.sha256(data).hexdigest()
+            return self._commit(temp, sha256, len(data), expected_sha256, durable=durable)
         except OSError as err:
             msg = f"archive: cannot write under {self.root}: {err.strerror or err}"
             raise JournalError(msg) from err

@@ -80,8 +80,12 @@ def ingest(
     now: datetime,
     source_path: str | None = None,
     durable_archive: bool = True,
+    content: bytes | None = None,
 ) -> Ingested:
     """Archive ``source``, journal it and its documents; return the file's state.
+
+    When the channel holds the file's bytes in memory (``content``), those are archived
+    and ``source`` is never read.
 
     With ``durable_archive=False`` the archived copy is fsync'd later: the caller calls
     ``archive.make_durable(sha256)`` before it touches the source (the gateway does).
@@ -92,7 +96,11 @@ def ingest(
     the file and its documents are one transaction; a crash in between leaves the source
     untouched, to be taken again.
     """
-    archived = archive.store(source, durable=durable_archive)
+    archived = (
+        archive.store(source, durable=durable_archive)
+        if content is None
+        else archive.store_bytes(content, durable=durable_archive)
+    )
     earlier = journal.files_with_content(
         partner=flow.partner, flow=flow.flow, sha256=archived.sha256
     )

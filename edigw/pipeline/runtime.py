@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from edigw.channels.base import Disposition, IncomingFile
@@ -160,6 +160,7 @@ class FlowPoller:
             now=self.clock(),
             source_path=incoming.remote_path,
             durable_archive=False,  # made durable in dispose(), before the source is touched
+            content=incoming.content,
         )
         log.info(
             "flow %s: %s %s -> %s (%d documents)",
@@ -169,8 +170,8 @@ class FlowPoller:
             ingested.state,
             ingested.documents,
         )
-        with self._lock:
-            self.pending[ingested.file_id] = incoming
+        with self._lock:  # archived: the bytes the channel held in memory are not needed now
+            self.pending[ingested.file_id] = replace(incoming, content=None)
         if ingested.state in FINAL_FILE_STATES:
             self.dispose(ingested.file_id)
         else:
