@@ -9,14 +9,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
+from edigw.channels import sftp as sftp_module
 from edigw.channels.base import (
     AfterAction,
     Disposition,
@@ -122,7 +124,7 @@ def test_ready_file_is_downloaded_and_moved_to_done_remotely(inbox: Inbox, remot
     put(remote / "inv-1.csv", b"number;total\n1;12.50\n")
     channel = inbox.channel()
     [incoming] = take(channel)
-    assert incoming.local_path.read_bytes() == b"number;total\n1;12.50\n"
+    assert incoming.read_bytes() == b"number;total\n1;12.50\n"
     assert incoming.sha256 == hashlib.sha256(b"number;total\n1;12.50\n").hexdigest()
     assert incoming.remote_path == f"{remote}/inv-1.csv"
     result = channel.complete(incoming, Disposition(ok=True))
@@ -130,6 +132,7 @@ def test_ready_file_is_downloaded_and_moved_to_done_remotely(inbox: Inbox, remot
     assert (remote / "done/inv-1.csv").exists()
     assert not (remote / "inv-1.csv").exists()
     assert not incoming.local_path.exists()  # staging is cleaned once the outcome is committed
+    assert [p for p in inbox.staging.rglob("*") if p.is_file()] == []
 
 
 def test_delete_after_success_removes_the_remote_file(inbox: Inbox, remote: Path) -> None:
@@ -235,7 +238,7 @@ def test_file_written_slowly_is_not_read_until_complete(inbox: Inbox, remote: Pa
         assert channel.poll(now=T0 + step).files == []
     assert channel.poll(now=T0 + 22).files == []  # unchanged, but not yet for 5 s
     [incoming] = channel.poll(now=T0 + 24).files
-    assert incoming.local_path.read_bytes() == b"header\nline 0\nline 1\nline 2\n"
+    assert incoming.read_bytes() == b"header\nline 0\nline 1\nline 2\n"
 
 
 def test_done_file_flow(inbox: Inbox, remote: Path) -> None:
@@ -263,6 +266,116 @@ def test_file_larger_than_max_size_is_not_downloaded_but_claimed_to_fail(
     assert "larger than the limit of 10" in problem.reason
     channel.complete(problem.incoming, Disposition(ok=False, reason=problem.reason))
     assert (remote / "error/big.csv.error.txt").exists()
+
+
+# ------------------------------------------------------------------ small files: in memory, pipelined
+
+
+def staged_files(inbox: Inbox) -> list[str]:
+    return sorted(p.name for p in inbox.staging.rglob("*") if p.is_file())
+
+
+def test_small_files_are_handed_over_from_memory_oldest_first_and_large_ones_staged(
+    inbox: Inbox, remote: Path
+) -> None:
+    contents = {f"order-{i:02}.csv": f"ORD-{i};{'x' * i}\n".encode() for i in range(40)}
+    contents["empty.csv"] = b""
+    contents["medium.csv"] = os.urandom(40 << 10)  # above one read request: fetched alone
+    contents["large.bin"] = os.urandom(2 << 20)  # streamed to a staging file
+    for age, (name, data) in enumerate(reversed(contents.items())):
+        put(remote / name, data, mtime=T0 - 100 - age)
+    channel = inbox.channel(max_files_per_poll=100)
+    files = take(channel)
+    assert [f.name for f in files] == list(contents)  # oldest first, as listed
+    for incoming in files:
+        data = contents[incoming.name]
+        assert incoming.read_bytes() == data
+        assert incoming.size == len(data)
+        assert incoming.sha256 == hashlib.sha256(data).hexdigest()
+        assert (incoming.content is None) == (incoming.name == "large.bin")
+    [large] = [f for f in files if f.name == "large.bin"]
+    assert staged_files(inbox) == [large.local_path.name]  # no small file touched the disk
+    for incoming in files:
+        assert channel.complete(incoming, Disposition(ok=True)).ok
+    assert sorted(p.name for p in (remote / "done").iterdir()) == sorted(contents)
+    assert staged_files(inbox) == []
+
+
+def test_small_files_beyond_the_memory_budget_of_a_poll_are_staged_on_disk(
+    inbox: Inbox, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sftp_module, "_MAX_PENDING", 2500)
+    for i in range(4):
+        put(remote / f"f{i}.csv", bytes([65 + i]) * 1000, mtime=T0 - 100 + i)
+    files = take(inbox.channel())
+    assert [f.name for f in files] == ["f0.csv", "f1.csv", "f2.csv", "f3.csv"]
+    assert [f.content is not None for f in files] == [True, True, False, False]
+    for i, incoming in enumerate(files):
+        assert incoming.read_bytes() == bytes([65 + i]) * 1000
+    assert staged_files(inbox) == sorted(f.local_path.name for f in files[2:])
+
+
+def after_listing(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -> list[int]:
+    """Run ``change`` right after the next listing (between the listing and the downloads)."""
+    listed = sftp_module._listdir_attr
+    calls: list[int] = []
+
+    def listing_then_change(sftp: Any, folder: str) -> Any:
+        entries = listed(sftp, folder)
+        if not calls:
+            change()
+        calls.append(1)
+        return entries
+
+    monkeypatch.setattr(sftp_module, "_listdir_attr", listing_then_change)
+    return calls
+
+
+def test_a_file_whose_size_differs_from_the_listing_is_not_handed_over(
+    inbox: Inbox, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(remote / "grew.csv", b"A;1\n", mtime=T0 - 100)
+    put(remote / "shrank.csv", b"B;1\nB;2\n", mtime=T0 - 99)
+    put(remote / "same.csv", b"C;1\n", mtime=T0 - 98)
+    channel = inbox.channel()
+    channel.poll(now=T0)
+
+    def rewrite() -> None:
+        put(remote / "grew.csv", b"A;1\nA;2\n", mtime=T0 - 100)
+        put(remote / "shrank.csv", b"B;1\n", mtime=T0 - 99)
+
+    after_listing(monkeypatch, rewrite)
+    result = channel.poll(now=T0 + 10)
+    assert [f.name for f in result.files] == ["same.csv"]
+    assert sorted(p.name for p in result.problems) == ["grew.csv", "shrank.csv"]
+    for problem in result.problems:
+        assert "changed during download" in problem.reason and problem.incoming is None
+    # watched again from scratch, then handed over once, with the content as it is now
+    assert channel.poll(now=T0 + 20).files == []
+    later = channel.poll(now=T0 + 30).files
+    assert {f.name: f.read_bytes() for f in later} == {
+        "grew.csv": b"A;1\nA;2\n",
+        "shrank.csv": b"B;1\n",
+    }
+    assert staged_files(inbox) == []
+
+
+def test_a_file_gone_after_the_listing_is_reported_and_its_neighbours_delivered(
+    inbox: Inbox, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(30):
+        put(remote / f"f{i:02}.csv", f"{i}\n".encode(), mtime=T0 - 100 + i)
+    channel = inbox.channel()
+    channel.poll(now=T0)
+    after_listing(monkeypatch, lambda: (remote / "f07.csv").unlink())
+    result = channel.poll(now=T0 + 10)
+    assert [f.name for f in result.files] == [f"f{i:02}.csv" for i in range(30) if i != 7]
+    assert [f.read_bytes() for f in result.files] == [
+        f"{i}\n".encode() for i in range(30) if i != 7
+    ]
+    [problem] = result.problems
+    assert problem.name == "f07.csv" and "will fetch again" in problem.reason
+    assert channel.poll(now=T0 + 20).files == []  # gone: nothing more, nothing twice
 
 
 # ------------------------------------------------------------------ memory across restarts
@@ -313,7 +426,7 @@ def test_same_name_with_new_content_is_processed_but_a_mere_touch_is_not(
     assert take(channel, start=T0 + 100) == []
     put(path, b"A;2\n", mtime=T0 - 20)  # same name, new content
     [second] = take(channel, start=T0 + 200)
-    assert second.local_path.read_bytes() == b"A;2\n"
+    assert second.read_bytes() == b"A;2\n"
 
 
 # ------------------------------------------------------------------ connection failures

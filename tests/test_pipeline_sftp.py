@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,26 @@ def test_an_invoice_file_on_the_partners_sftp_becomes_ecolix_invoices(
         numbers = {i["number"] for i in client.iter_list("supplier_invoices.list")}
     assert docs and {d.state for d in docs} == {"done"}
     assert {d.payload["number"] for d in docs if d.payload} <= numbers
+
+
+def test_a_small_sftp_file_is_archived_from_memory_byte_for_byte(
+    workspace: Any, remote: Path
+) -> None:
+    workspace, _ = workspace
+    sample = next(INVOICES.glob("*.csv"))
+    data = sample.read_bytes()
+    assert len(data) < 32 << 10  # small enough to be handed over in memory
+    (remote / "out" / sample.name).write_bytes(data)
+    with running_gateway(workspace) as parts:
+        wait_until(files_final(parts, 1), what="the SFTP file's outcome")
+        row = parts.journal.files()[0]
+        archived = parts.archive.path_of(row.sha256)
+        assert parts.archive.verify(row.sha256)
+    assert row.state == "done", row.error
+    assert (row.sha256, row.size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert archived.read_bytes() == data
+    assert row.source_path == str(remote / "out" / sample.name)
+    assert (remote / "out" / "done" / sample.name).read_bytes() == data
 
 
 def test_an_export_is_delivered_to_the_partners_sftp_under_its_final_name(

@@ -6,8 +6,10 @@
   failures back off (``Backoff``) so a down partner costs one quick refusal per poll, not a
   connect timeout each time.
 - Host keys are checked strictly against the endpoint's ``known_hosts`` (``known_hosts.py``).
-- ``SftpInboundChannel.poll`` lists, applies readiness, claims, and streams each ready file
-  to a staging file (size checked, sha256 computed on the way); ``complete`` applies the
+- ``SftpInboundChannel.poll`` lists, applies readiness, claims, and fetches each ready file
+  (size checked against the listing, sha256 computed on the way): small files are kept in
+  memory (the pipeline archives the bytes), the smallest fetched several at a time over the
+  one connection; large ones stream to a staging file. ``complete`` applies the
   after-action remotely and reports failures in its result.
 - ``SftpOutboundChannel.deliver`` uploads under a temp name and renames into place.
 
@@ -18,6 +20,7 @@ here and never leaks further.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import itertools
@@ -80,6 +83,10 @@ CONNECT_ATTEMPTS = 3
 _CHUNK = 1 << 20
 _MAX_PENDING = 64 << 20
 _PREFETCH_FROM = 64 << 10
+#: Files smaller than this are fetched with one read request (paramiko's and every server's
+#: request size), several files in flight at once.
+_PIPELINED_BELOW = paramiko.SFTPFile.MAX_REQUEST_SIZE
+_PIPELINE_WINDOW = 16
 
 
 # --------------------------------------------------------------------------- settings
@@ -461,6 +468,103 @@ def _listdir_attr(sftp: paramiko.SFTPClient, folder: str) -> list[paramiko.SFTPA
     return entries
 
 
+class _Answers:
+    """Collects the server's answers to pipelined requests (paramiko's asynchronous hook)."""
+
+    def __init__(self) -> None:
+        self.got: dict[int, tuple[int, paramiko.Message]] = {}
+
+    def _async_response(self, kind: int, msg: paramiko.Message, num: int) -> None:
+        self.got[num] = (kind, msg)
+
+
+def _status_error(code: int, text: str) -> OSError:
+    """The error an SFTP status stands for (as paramiko's own requests raise them)."""
+    if code == paramiko_sftp.SFTP_NO_SUCH_FILE:
+        return FileNotFoundError(errno.ENOENT, text or "No such file")
+    if code == paramiko_sftp.SFTP_PERMISSION_DENIED:
+        return PermissionError(errno.EACCES, text or "Permission denied")
+    return OSError(text or f"SFTP status {code}")
+
+
+def _answer_error(kind: int, msg: paramiko.Message) -> OSError:
+    if kind != paramiko_sftp.CMD_STATUS:
+        return OSError(f"unexpected server answer ({kind})")
+    return _status_error(msg.get_int(), msg.get_text())
+
+
+def _fetch_pipelined(
+    sftp: paramiko.SFTPClient, files: Sequence[tuple[str, int]], *, window: int
+) -> list[bytes | OSError]:
+    """Each ``(path, listed size)`` file's bytes, or why it could not be read.
+
+    Up to ``window`` files are in flight at once: open, then one read of ``size + 1``
+    bytes (so a file that grew since the listing shows it), then close, each request sent
+    as soon as the previous answer for that file arrives, so the round trips overlap
+    instead of adding up. Sizes must be below ``_PIPELINED_BELOW``. A dead connection
+    raises (``_CONNECTION_FAILURES``) and leaves the session out of step: drop it. Trouble
+    with one file is returned in its place. Uses paramiko's request layer.
+    """
+    client: Any = sftp
+    answers = _Answers()
+    results: list[bytes | OSError | None] = [None] * len(files)
+    waiting: dict[int, tuple[int, str]] = {}  # request number -> (file index, step)
+    handles: dict[int, bytes] = {}
+    queue = iter(range(len(files)))
+
+    def start_next() -> None:
+        index = next(queue, None)
+        if index is None:
+            return
+        attrs = paramiko.SFTPAttributes()
+        num = client._async_request(
+            answers, paramiko_sftp.CMD_OPEN, files[index][0], paramiko_sftp.SFTP_FLAG_READ, attrs
+        )
+        waiting[num] = (index, "open")
+
+    def finish(index: int, result: bytes | OSError) -> None:
+        results[index] = result
+        handle = handles.pop(index, None)
+        if handle is not None:
+            num = client._async_request(answers, paramiko_sftp.CMD_CLOSE, handle)
+            waiting[num] = (index, "close")
+        start_next()
+
+    for _ in range(window):
+        start_next()
+    while waiting:
+        while not answers.got:
+            client._read_response()
+        num, (kind, msg) = answers.got.popitem()
+        if num not in waiting:
+            continue
+        index, step = waiting.pop(num)
+        if step == "open":
+            if kind != paramiko_sftp.CMD_HANDLE:
+                finish(index, _answer_error(kind, msg))
+                continue
+            handles[index] = msg.get_binary()
+            num = client._async_request(
+                answers,
+                paramiko_sftp.CMD_READ,
+                handles[index],
+                paramiko_sftp.int64(0),
+                files[index][1] + 1,
+            )
+            waiting[num] = (index, "read")
+        elif step == "read":
+            if kind == paramiko_sftp.CMD_DATA:
+                finish(index, msg.get_binary())
+            elif kind == paramiko_sftp.CMD_STATUS:
+                code, text = msg.get_int(), msg.get_text()
+                eof = code == paramiko_sftp.SFTP_EOF
+                finish(index, b"" if eof else _status_error(code, text))  # EOF: an empty file
+            else:
+                finish(index, _answer_error(kind, msg))
+        # a close's answer needs nothing: the bytes are already in hand
+    return [r if r is not None else OSError("no answer") for r in results]
+
+
 def _move_to_free_name(sftp: paramiko.SFTPClient, source: str, target: str) -> str:
     """Rename ``source`` to ``target`` or ``NAME.n.ext`` beside it; never overwrites."""
     _makedirs(sftp, posixpath.dirname(target))
@@ -637,27 +741,15 @@ class SftpInboundChannel:
                 and not self._seen.seen(self.key, self._remote(f.name), f.size, f.mtime)
             ]
             chosen = self._tracker.take(candidates, now=now, all_names=names)
-            staged: list[tuple[IncomingFile, Future[None] | None]] = []
-            with _StagingWriter() as writer:
-                for index, listed in enumerate(chosen):
-                    if s.max_size is not None and listed.size > s.max_size:
-                        reason = (
-                            f"file is {listed.size} bytes, larger than the limit of {s.max_size}"
-                        )
-                        incoming = self._incoming(listed, None)
-                        problems.append(ChannelProblem(listed.name, reason, incoming=incoming))
-                        continue
-                    try:
-                        download = self._download(sftp, listed, writer)
-                    except ChannelError as exc:
-                        self._failed(listed.name, str(exc), problems)
-                        if not self._connections.connection(s.endpoint).alive:
-                            for rest in chosen[index + 1 :]:
-                                self._tracker.release(rest.name)
-                            break
-                        continue
-                    if download is not None:
-                        staged.append(download)
+            wanted: list[Listed] = []
+            for listed in chosen:
+                if s.max_size is not None and listed.size > s.max_size:
+                    reason = f"file is {listed.size} bytes, larger than the limit of {s.max_size}"
+                    incoming = self._incoming(listed, None)
+                    problems.append(ChannelProblem(listed.name, reason, incoming=incoming))
+                else:
+                    wanted.append(listed)
+            staged = self._fetch(sftp, wanted, problems)
             for incoming, written in staged:  # the writer has finished: collect, in order
                 if written is not None and (error := written.exception()) is not None:
                     incoming.local_path.unlink(missing_ok=True)
@@ -678,7 +770,9 @@ class SftpInboundChannel:
         if reported:
             problems.append(reported)
 
-    def _incoming(self, listed: Listed, staged: Path | None, sha256: str = "") -> IncomingFile:
+    def _incoming(
+        self, listed: Listed, staged: Path | None, sha256: str = "", content: bytes | None = None
+    ) -> IncomingFile:
         return IncomingFile(
             channel=self.key,
             name=listed.name,
@@ -687,44 +781,107 @@ class SftpInboundChannel:
             mtime=listed.mtime,
             remote_path=self._remote(listed.name),
             sha256=sha256,
+            content=content,
         )
 
-    def _download(
-        self, sftp: paramiko.SFTPClient, listed: Listed, writer: _StagingWriter
-    ) -> tuple[IncomingFile, Future[None] | None] | None:
-        """Fetch one file with its sha256; ``None`` when the content was already processed.
+    def _fetch(
+        self, sftp: paramiko.SFTPClient, wanted: Sequence[Listed], problems: list[ChannelProblem]
+    ) -> list[tuple[IncomingFile, Future[None] | None]]:
+        """Download ``wanted`` in order; failures are reported in ``problems`` and un-claimed.
 
-        Small files are read whole and handed to ``writer`` (the disk write overlaps the
-        next download: the future says how it went); larger ones stream straight to disk.
+        Files below ``_PIPELINED_BELOW`` are fetched several at a time; the others one by
+        one. Small files stay in memory while this poll holds less than ``_MAX_PENDING``
+        bytes of them, the rest go to staging on a background thread (the disk write
+        overlaps the next download: the future says how it went).
+        """
+        endpoint = self.settings.endpoint
+        pipelined = [f for f in wanted if f.size < _PIPELINED_BELOW]
+        fetched: dict[str, bytes | OSError] = {}
+        if pipelined:
+            try:
+                answers = _fetch_pipelined(
+                    sftp,
+                    [(self._remote(f.name), f.size) for f in pipelined],
+                    window=_PIPELINE_WINDOW,
+                )
+            except _REMOTE_FAILURES as exc:
+                self._connections.connection(endpoint).drop()  # out of step: never reuse it
+                first = self._remote(pipelined[0].name)
+                msg = f"download of {first} from {endpoint} failed, will fetch again"
+                self._failed(pipelined[0].name, str(_remote_error(msg, exc)), problems)
+                for rest in wanted:
+                    if rest is not pipelined[0]:
+                        self._tracker.release(rest.name)
+                return []
+            fetched = {f.name: answer for f, answer in zip(pipelined, answers, strict=True)}
+        staged: list[tuple[IncomingFile, Future[None] | None]] = []
+        held = 0
+        with _StagingWriter() as writer:
+            for index, listed in enumerate(wanted):
+                try:
+                    answer = fetched.get(listed.name)
+                    if isinstance(answer, OSError):
+                        remote = self._remote(listed.name)
+                        msg = f"download of {remote} from {endpoint} failed, will fetch again"
+                        raise _remote_error(msg, answer)
+                    download = self._download(sftp, listed, writer, data=answer, held=held)
+                except ChannelError as exc:
+                    self._failed(listed.name, str(exc), problems)
+                    if not self._connections.connection(endpoint).alive:
+                        for rest in wanted[index + 1 :]:
+                            self._tracker.release(rest.name)
+                        break
+                    continue
+                if download is not None:
+                    staged.append(download)
+                    if download[0].content is not None:
+                        held += download[0].size
+        return staged
+
+    def _download(
+        self,
+        sftp: paramiko.SFTPClient,
+        listed: Listed,
+        writer: _StagingWriter,
+        *,
+        data: bytes | None,
+        held: int,
+    ) -> tuple[IncomingFile, Future[None] | None] | None:
+        """Fetch one file (unless ``data`` already holds its bytes) with its sha256, check
+        its size against the listing; ``None`` when the content was already processed.
+
+        A small file is kept in memory while the poll holds fewer than ``_MAX_PENDING``
+        bytes (``held``), else handed to ``writer``; a large one streams straight to disk.
         """
         remote = self._remote(listed.name)
         local = self._staging / f"{next(self._sequence):08d}-{PurePosixPath(listed.name).name}"
         digest = hashlib.sha256()
         size = 0
-        data = b""
         try:
-            with sftp.open(remote, "rb") as src:
-                if listed.size < _CHUNK:
-                    if listed.size > _PREFETCH_FROM:
+            if data is None:
+                with sftp.open(remote, "rb") as src:
+                    if listed.size < _CHUNK:
+                        if listed.size > _PREFETCH_FROM:
+                            src.prefetch(listed.size)
+                        data = src.read(_CHUNK)
+                    else:
                         src.prefetch(listed.size)
-                    data = src.read(_CHUNK)  # fewer bytes than asked: end of file reached
-                    digest.update(data)
-                    size = len(data)
-                else:
-                    src.prefetch(listed.size)
-                    with local.open("wb") as dst:
-                        while chunk := src.read(_CHUNK):
-                            dst.write(chunk)
-                            digest.update(chunk)
-                            size += len(chunk)
-                            if len(chunk) < _CHUNK:
-                                break  # a short read is the end of file: spare a round trip
+                        with local.open("wb") as dst:
+                            while chunk := src.read(_CHUNK):
+                                dst.write(chunk)
+                                digest.update(chunk)
+                                size += len(chunk)
+                                if len(chunk) < _CHUNK:
+                                    break  # a short read is the end of file: spare a round trip
         except _REMOTE_FAILURES as exc:
             local.unlink(missing_ok=True)
             if isinstance(exc, _CONNECTION_FAILURES):
                 self._connections.connection(self.settings.endpoint).drop()
             msg = f"download of {remote} from {self.settings.endpoint} failed, will fetch again"
             raise _remote_error(msg, exc) from exc
+        if data is not None:
+            digest.update(data)
+            size = len(data)
         if size != listed.size:
             local.unlink(missing_ok=True)
             msg = f"{remote} changed during download ({size} bytes read, {listed.size} listed); will fetch again once stable"
@@ -736,8 +893,11 @@ class SftpInboundChannel:
             local.unlink(missing_ok=True)
             self._tracker.release(listed.name)
             return None
-        written = writer.write(local, data) if listed.size < _CHUNK else None
-        return self._incoming(listed, local, sha256), written
+        if data is None:
+            return self._incoming(listed, local, sha256), None
+        if held + len(data) <= _MAX_PENDING:
+            return self._incoming(listed, None, sha256, content=data), None
+        return self._incoming(listed, local, sha256), writer.write(local, data)
 
     def complete(self, incoming: IncomingFile, disposition: Disposition) -> ChannelActionResult:
         """Apply the after-action remotely (error folder + report for failures).
