@@ -139,9 +139,12 @@ def main() -> None:
             shutil.rmtree(args.staging)
 
         def archive_all(files: list[IncomingFile], archive: Archive) -> None:
-            """What the gateway's intake does first with each file handed over."""
+            """What the gateway's intake does first with each file handed over (``ingest``)."""
             for incoming in files:
-                archive.store(incoming.local_path, durable=False)
+                if incoming.content is None:
+                    archive.store(incoming.local_path, durable=False)
+                else:
+                    archive.store_bytes(incoming.content, durable=False)
 
         def edigw_poll(
             folder: Path, staging: Path, *, archive_root: Path | None = None
