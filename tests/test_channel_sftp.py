@@ -378,6 +378,23 @@ def test_a_file_gone_after_the_listing_is_reported_and_its_neighbours_delivered(
     assert channel.poll(now=T0 + 20).files == []  # gone: nothing more, nothing twice
 
 
+def test_a_connection_cut_before_the_small_downloads_loses_nothing_and_takes_nothing_twice(
+    inbox: Inbox, remote: Path, sshd: SshServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(20):
+        put(remote / f"f{i:02}.csv", f"{i}\n".encode(), mtime=T0 - 100 + i)
+    channel = inbox.channel()
+    channel.poll(now=T0)
+    after_listing(monkeypatch, sshd.kill_sessions)
+    cut = channel.poll(now=T0 + 10)
+    assert cut.files == []
+    [problem] = cut.problems
+    assert problem.name == "f00.csv" and "will fetch again" in problem.reason
+    handed_out = [f for k in range(2, 5) for f in channel.poll(now=T0 + 10 * k).files]
+    assert sorted(f.name for f in handed_out) == [f"f{i:02}.csv" for i in range(20)]
+    assert all(f.read_bytes() == f"{int(f.name[1:3])}\n".encode() for f in handed_out)
+
+
 # ------------------------------------------------------------------ memory across restarts
 
 
