@@ -23,32 +23,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.fixtures.order_mappings import CSV_ORDERS_MAPPING, XLSX_ORDERS_MAPPING
+
 LINES_PER_ORDER = 5
 ARTICLES = 200
 NS = "urn:example:shop:orders"
 
-CSV_MAPPING = """\
-source: {format: csv, delimiter: ";", encoding: auto, decimal: ",", thousands: " "}
-documents: {per: group, by: Order}
-target: orders.create
-key: Order
-fields:
-  customer_code: {from: Customer, required: true, case: upper}
-  external_reference: Order
-  order_date: {from: Date, type: date, format: "%d/%m/%Y"}
-  lines:
-    each: records
-    fields:
-      article_code: {from: SKU, lookup: {table: articles.csv, key: partner_sku, value: ecolix_code}}
-      quantity: {from: Qty, type: decimal}
-      unit_price: {from: Price, type: decimal}
-  payment:
-    fields:
-      method: {from: Payment, map: {CB: CARD, Paypal: PAYPAL}}
-      amount: {from: Total, type: decimal}
-      transaction_id: Transaction
-      paid_at: {from: Paid, type: datetime, format: "%d/%m/%Y %H:%M"}
-"""
+CSV_MAPPING = CSV_ORDERS_MAPPING
 
 XML_MAPPING = f"""\
 source:
@@ -76,28 +59,7 @@ fields:
       paid_at: {{from: o:Payment/o:PaidAt, type: datetime}}
 """
 
-XLSX_MAPPING = """\
-source: {format: xlsx, sheet: Orders}
-documents: {per: group, by: Order}
-target: orders.create
-key: Order
-fields:
-  customer_code: {from: Customer, required: true}
-  external_reference: Order
-  order_date: {from: Date, type: date}
-  lines:
-    each: records
-    fields:
-      article_code: {from: EAN, lookup: {table: eans.csv, key: ean, value: ecolix_code}}
-      quantity: {from: Qty, type: decimal}
-      unit_price: {from: Price, type: decimal}
-  payment:
-    fields:
-      method: {from: Payment, map: {CB: CARD, Paypal: PAYPAL}}
-      amount: {from: Total, type: decimal}
-      transaction_id: Transaction
-      paid_at: {from: Paid, type: datetime}
-"""
+XLSX_MAPPING = XLSX_ORDERS_MAPPING
 
 
 def order_rows(orders: int, start: int = 0):

@@ -14,29 +14,7 @@ import pytest
 from edigw.formats.xml import XmlReader
 from edigw.mapping import load_mapping
 from edigw.mapping.types import _decimal_converter, converter
-
-CSV_MAPPING = """\
-source: {format: csv, delimiter: ";", decimal: ",", thousands: " "}
-documents: {per: group, by: Order}
-target: orders.create
-key: Order
-fields:
-  customer_code: {from: Customer, required: true, case: upper}
-  external_reference: Order
-  order_date: {from: Date, type: date, format: "%d/%m/%Y"}
-  lines:
-    each: records
-    fields:
-      article_code: {from: SKU, lookup: {table: articles.csv, key: partner_sku, value: code}}
-      quantity: {from: Qty, type: decimal}
-      unit_price: {from: Price, type: decimal}
-  payment:
-    fields:
-      method: {from: Payment, map: {CB: CARD, Paypal: PAYPAL}}
-      amount: {from: Total, type: decimal}
-      transaction_id: Transaction
-      paid_at: {from: Paid, type: datetime, format: "%d/%m/%Y %H:%M"}
-"""
+from tests.fixtures.order_mappings import CSV_ORDERS_MAPPING, XLSX_ORDERS_MAPPING
 
 CSV_ROWS = [
     "Order;Date;Customer;SKU;Qty;Price;Payment;Total;Transaction;Paid",
@@ -75,7 +53,7 @@ fields:
   lines:
     each: o:Lines/o:Line
     fields:
-      article_code: {from: o:Sku, lookup: {table: articles.csv, key: partner_sku, value: code}}
+      article_code: {from: o:Sku, lookup: {table: articles.csv, key: partner_sku, value: ecolix_code}}
       quantity: {from: o:Qty, type: decimal}
       unit_price: {from: o:Price, type: decimal}
   payment:
@@ -122,7 +100,7 @@ XML_ORDERS = [
 
 
 def write(folder: Path, mapping: str, name: str, text: str) -> tuple[Path, Path]:
-    (folder / "articles.csv").write_text("partner_sku;code\nSKU-1;ART-1\nSKU-2;ART-2\n")
+    (folder / "articles.csv").write_text("partner_sku;ecolix_code\nSKU-1;ART-1\nSKU-2;ART-2\n")
     (folder / "m.yaml").write_text(mapping)
     data = folder / name
     data.write_text(text, encoding="utf-8")
@@ -140,7 +118,7 @@ def assert_same_as_field_by_field(mapping_path: Path, data: Path) -> None:
 
 
 def test_csv_documents_match_the_field_by_field_path(tmp_path: Path) -> None:
-    mapping, data = write(tmp_path, CSV_MAPPING, "orders.csv", "\n".join(CSV_ROWS) + "\n")
+    mapping, data = write(tmp_path, CSV_ORDERS_MAPPING, "orders.csv", "\n".join(CSV_ROWS) + "\n")
     assert_same_as_field_by_field(mapping, data)
     docs = list(load_mapping(mapping).map_file(data, source_name="orders.csv"))
     assert docs[0].ok  # the shortcuts did run on a good document
@@ -217,37 +195,15 @@ def test_plain_decimals_convert_as_the_general_rules_do(decimal_sep: str, thousa
     assert [outcome(fast, v) for v in values] == [outcome(general, v) for v in values]
 
 
-XLSX_MAPPING = """\
-source: {format: xlsx, sheet: Orders}
-documents: {per: group, by: Order}
-target: orders.create
-key: Order
-fields:
-  customer_code: {from: Customer, required: true}
-  external_reference: Order
-  order_date: {from: Date, type: date}
-  lines:
-    each: records
-    fields:
-      article_code: {from: EAN, lookup: {table: eans.csv, key: ean, value: code}}
-      quantity: {from: Qty, type: decimal}
-      unit_price: {from: Price, type: decimal}
-  payment:
-    fields:
-      method: {from: Payment, map: {CB: CARD, Paypal: PAYPAL}}
-      amount: {from: Total, type: decimal}
-      transaction_id: Transaction
-      paid_at: {from: Paid, type: datetime}
-"""
-
-
 def test_excel_documents_match_the_field_by_field_path(tmp_path: Path) -> None:
     import datetime as dt
 
     import openpyxl
 
-    (tmp_path / "eans.csv").write_text("ean;code\n3017620420001;ART-1\n3017620420002;ART-2\n")
-    (tmp_path / "m.yaml").write_text(XLSX_MAPPING)
+    (tmp_path / "eans.csv").write_text(
+        "ean;ecolix_code\n3017620420001;ART-1\n3017620420002;ART-2\n"
+    )
+    (tmp_path / "m.yaml").write_text(XLSX_ORDERS_MAPPING)
     day, paid = dt.date(2026, 11, 3), dt.datetime(2026, 11, 3, 10, 15)
     wb = openpyxl.Workbook()
     ws = wb.active
