@@ -190,6 +190,16 @@ def test_a_claimed_file_is_not_handed_out_again_before_complete(tmp_path: Path) 
     assert names(ch, T0 + 2) == []
 
 
+def test_a_released_file_is_handed_out_again_once_it_is_ready_again(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="stable", interval=2))
+    write(tmp_path / "in/a.csv", b"1")
+    ch.poll(now=T0)
+    [incoming] = ch.poll(now=T0 + 2).files
+    ch.release(incoming)  # its intake failed
+    assert names(ch, T0 + 3) == []  # watched again from scratch: one look is not enough
+    assert names(ch, T0 + 5) == ["a.csv"]
+
+
 def test_concurrent_polls_from_events_and_rescans_claim_each_file_once(tmp_path: Path) -> None:
     ch = channel(
         tmp_path / "in", readiness=Readiness(mode="stable", interval=0), max_files_per_poll=1000

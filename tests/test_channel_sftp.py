@@ -135,6 +135,19 @@ def test_ready_file_is_downloaded_and_moved_to_done_remotely(inbox: Inbox, remot
     assert [p for p in inbox.staging.rglob("*") if p.is_file()] == []
 
 
+def test_a_released_file_is_fetched_again_and_its_staged_copy_dropped(
+    inbox: Inbox, remote: Path
+) -> None:
+    put(remote / "big.csv", b"x" * (2 << 20))  # large enough to be staged on disk
+    channel = inbox.channel()
+    [incoming] = take(channel)
+    assert incoming.local_path.exists()
+    channel.release(incoming)  # its intake failed
+    assert not incoming.local_path.exists()
+    [again] = take(channel, start=T0 + 20)
+    assert again.name == "big.csv" and again.sha256 == incoming.sha256
+
+
 def test_delete_after_success_removes_the_remote_file(inbox: Inbox, remote: Path) -> None:
     put(remote / "a.csv", b"1")
     channel = inbox.channel(after=AfterAction(action="delete"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
@@ -102,6 +103,26 @@ def test_a_source_is_moved_only_after_its_archived_copy_is_on_disk(
     moved = happened.index(("replace", str(source)))
     assert ("fsync", row.archive_path) in happened[:moved]
     assert ("fsync", str(Path(row.archive_path).parent)) in happened[:moved]
+
+
+def test_a_file_that_could_not_be_archived_is_taken_in_once_the_archive_works(
+    workspace: Any, ecolix: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = workspace.root / "data" / "archive" / ".tmp"  # the archive's temp folder
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the archive needs a folder")
+    inbox = workspace.inbox("webshop", "orders")
+    numbers = write_order_files(inbox, files=1, orders_per_file=2, prefix="LATER")
+    with caplog.at_level(logging.ERROR), running_gateway(workspace) as parts:
+        wait_until(lambda: "cannot create" in caplog.text, what="the intake failing")
+        assert parts.journal.files() == []
+        blocker.unlink()
+        wait_until(files_final(parts, 1), what="the file taken in and done")
+        states = [r.state for r in parts.journal.files()]
+    assert states == ["done"]
+    assert sorted(o["external_reference"] for o in sandbox_orders(ecolix, "LATER")) == sorted(
+        numbers
+    )
 
 
 def test_one_bad_order_does_not_sink_its_neighbours(workspace: Any, ecolix: Any) -> None:

@@ -184,6 +184,11 @@ class InboundChannel(Protocol):
 
     def complete(self, incoming: IncomingFile, disposition: Disposition) -> ChannelActionResult: ...
 
+    def release(self, incoming: IncomingFile) -> None:
+        """Give back a file that ``poll`` handed out but the pipeline could not take in
+        (the archive or the journal failed): a later poll looks at it again, from scratch."""
+        ...
+
     def wakeups(self, event: threading.Event) -> None:
         """Set ``event`` when new files may be there (no-op for channels that only poll)."""
         ...

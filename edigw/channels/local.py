@@ -299,6 +299,11 @@ class LocalInboundChannel:
             self._tracker.release(incoming.name)
             self._tracker.forget(incoming.name)
 
+    def release(self, incoming: IncomingFile) -> None:
+        """Hand ``incoming`` out again once it is ready again (its intake failed)."""
+        self._tracker.release(incoming.name)
+        self._tracker.forget(incoming.name)
+
     def _remember_if_still_there(self, source: Path, incoming: IncomingFile) -> None:
         """A source the after-action could not move stays: never hand it out a second time."""
         try:

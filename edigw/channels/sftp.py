@@ -956,6 +956,14 @@ class SftpInboundChannel:
         sftp.putfo(io.BytesIO(report), target + ERROR_REPORT_SUFFIX)
         return ChannelActionResult(ok=True, action="error-moved", target=target)
 
+    def release(self, incoming: IncomingFile) -> None:
+        """Fetch ``incoming`` again once it is ready again (its intake failed); its staged
+        copy goes."""
+        if incoming.local_path.parent == self._staging:
+            incoming.local_path.unlink(missing_ok=True)
+        self._tracker.release(incoming.name)
+        self._tracker.forget(incoming.name)
+
     def _remember(self, incoming: IncomingFile) -> None:
         self._seen.remember(
             self.key, incoming.remote_path, incoming.size, incoming.mtime, incoming.sha256

@@ -138,15 +138,24 @@ class FlowPoller:
 
     def _take_one(self, incoming: IncomingFile) -> Ingested | None:
         """``take``, except after a stop request; a failure is logged, not raised, so that
-        one file cannot hold up the others of the same poll."""
+        one file cannot hold up the others of the same poll, and the channel gets the file
+        back to offer it again later (taking in again what the journal already holds
+        resumes it: a retry never duplicates anything)."""
         if self.signals.stop.is_set():
             return None
         try:
             return self.take(incoming)
         except EdigwError as exc:
-            log.error("flow %s: %s: %s", self.runtime.context.id, incoming.name, exc)
+            log.error(
+                "flow %s: %s: not taken in, tried again on a later poll: %s",
+                self.runtime.context.id,
+                incoming.name,
+                exc,
+            )
         except Exception:  # a bug must not stop the flow
             log.exception("flow %s: %s: unexpected error", self.runtime.context.id, incoming.name)
+        if self.runtime.channel is not None:
+            self.runtime.channel.release(incoming)
         return None
 
     def take(self, incoming: IncomingFile) -> Ingested:
