@@ -142,6 +142,11 @@ class EcolixRetriableError(EcolixError):
         self.retry_after = retry_after
 
 
+class EcolixCallCancelled(EcolixError):
+    """The call was not made: the client was told to stop waiting (the gateway is stopping
+    while the call waited for the agreed budget, a server pause or a retry)."""
+
+
 class EcolixFinalError(EcolixError):
     """Ecolix will refuse this request again as long as it is unchanged."""
 

@@ -8,6 +8,7 @@ needs no cleaning; tests that need a special server (rate limit, faults, stopped
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from edigw.ecolix.client import EcolixClient, RetryPolicy
 from edigw.ecolix.limiter import RollingWindowLimiter
 from edigw.errors import (
     EcolixAuthError,
+    EcolixCallCancelled,
     EcolixConflictError,
     EcolixError,
     EcolixFinalError,
@@ -38,8 +40,6 @@ class RecordingSleep:
         self.sleeps: list[float] = []
 
     def __call__(self, seconds: float) -> None:
-        import time
-
         self.sleeps.append(seconds)
         time.sleep(seconds)
 
@@ -358,3 +358,30 @@ def test_threads_sharing_a_client_at_the_agreed_rate_never_see_a_429(
         usage = ecolix.usage
     assert usage.calls == 40
     assert dict(usage.by_status) == {200: 40}
+
+
+def test_stop_waiting_ends_a_wait_for_the_budget_without_making_the_call(
+    sandbox_factory: Callable[..., Any],
+) -> None:
+    server = sandbox_factory()
+    with EcolixClient(server.base_url, server.token, calls_per_minute=1) as ecolix:
+        ecolix.get("articles.list")  # the minute's one call: the next one waits ~60 s
+        outcome: list[BaseException] = []
+
+        def next_call() -> None:
+            try:
+                ecolix.get("articles.list")
+            except EcolixError as exc:
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=next_call)
+        waiter.start()
+        deadline = time.monotonic() + 5
+        while ecolix.usage.waited_seconds == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ecolix.usage.waited_seconds > 0, "the second call never waited"
+        ecolix.stop_waiting()
+        waiter.join(timeout=5)
+        assert not waiter.is_alive()
+        assert [type(e) for e in outcome] == [EcolixCallCancelled]
+        assert ecolix.usage.calls == 1

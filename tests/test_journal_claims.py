@@ -162,6 +162,21 @@ def test_a_pending_document_claimed_by_a_dead_node_is_claimed_again_after_its_le
     assert claim(journal, node="survivor", now=T0 + timedelta(seconds=LEASE)) == [a]
 
 
+def test_a_call_never_made_gives_the_document_back_with_its_attempt_undone(
+    journal: Journal,
+) -> None:
+    [doc_id] = queue_file(journal, 1)
+    doc = journal.claim_for_sending(now=T0, node="node-a", lease_seconds=LEASE)
+    assert doc is not None and doc.attempts == 1
+
+    journal.mark_not_sent(doc_id, now=T0, reason="not sent: the gateway is stopping")
+
+    row = journal.document(doc_id)
+    assert (row.state, row.attempts, row.claimed_by) == ("pending", 0, None)
+    assert journal.events_of_document(doc_id)[-1].detail == "not sent: the gateway is stopping"
+    assert claim(journal, node="node-b") == [doc_id]  # due again at once, for anyone
+
+
 def test_a_node_that_lost_its_lease_may_not_send(journal: Journal) -> None:
     [a] = queue_file(journal, 1)
     claim(journal, node="slow")

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from edigw.ecolix.client import EcolixClient
+from edigw.pipeline.assembly import open_parts
+from edigw.pipeline.runtime import Gateway
 from tests.fixtures.gateway import (
     ROOT,
     files_final,
@@ -246,6 +248,36 @@ def test_documents_wait_while_ecolix_answers_503(workspace: Any, ecolix: Any) ->
         row = parts.journal.files()[0]
     assert row.state == "done"
     assert sorted(o["external_reference"] for o in sandbox_orders(ecolix, "SVC")) == sorted(numbers)
+
+
+def test_stopping_does_not_wait_for_the_call_budget_and_gives_back_what_was_not_sent(
+    tmp_path: Path, ecolix: Any
+) -> None:
+    flow = inbound_flow(ORDERS_MAPPING, "webshop", "orders")
+    workspace = write_workspace(
+        tmp_path / "gw",
+        base_url=ecolix.base_url,
+        token=ecolix.token,
+        flows={"webshop": {"orders": flow}},
+        calls_per_minute=1,  # after the first call, the next one waits about a minute
+    )
+    write_order_files(
+        workspace.inbox("webshop", "orders"), files=1, orders_per_file=3, prefix="CAP"
+    )
+    with open_parts(workspace.load()) as parts:
+        gateway = Gateway(parts, senders=2)
+        gateway.start()
+        try:
+            wait_until(lambda: parts.client.usage.calls == 1, what="the minute's one call")
+            wait_until(lambda: parts.client.usage.waited_seconds > 0, what="a call waiting")
+        finally:
+            gateway.stop()
+            gateway.join(timeout=10)
+        assert not any(thread.is_alive() for thread in gateway.threads)
+        [row] = parts.journal.files()
+        docs = sorted((d.state, d.attempts) for d in parts.journal.documents_of(row.id))
+    assert docs == [("done", 1), ("pending", 0), ("pending", 0)]
+    assert len(sandbox_orders(ecolix, "CAP")) == 1
 
 
 def test_a_file_written_slowly_is_not_read_before_it_is_complete(

@@ -25,6 +25,7 @@ connections alive, which is what makes a call cost ~1 ms on loopback instead of 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from edigw.ecolix.limiter import RollingWindowLimiter
 from edigw.ecolix.usage import CallCounter, UsageSnapshot
 from edigw.errors import (
     EcolixAuthError,
+    EcolixCallCancelled,
     EcolixConflictError,
     EcolixError,
     EcolixFinalError,
@@ -154,6 +156,8 @@ class EcolixClient:
     ``calls_per_minute`` is the agreement: no rolling 60-second window ever holds more calls
     (``None``: no client-side limit). ``transport`` is a test seam (``httpx.MockTransport``);
     ``clock``/``sleep`` drive the limiter and the retry waits, so tests need not wait.
+    :meth:`stop_waiting` ends every wait at once (a stopping gateway must not sit out a
+    60-second window): the waiting calls raise ``EcolixCallCancelled`` without being made.
     """
 
     def __init__(
@@ -168,7 +172,7 @@ class EcolixClient:
         contract: Contract | None = None,
         limiter: RollingWindowLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         if retry.attempts < 1:
             msg = f"RetryPolicy.attempts must be at least 1, got {retry.attempts}"
@@ -177,8 +181,11 @@ class EcolixClient:
         self.calls_per_minute = calls_per_minute
         self.retry_policy = retry
         self._clock = clock
-        self._sleep = sleep
-        self._limiter = limiter or RollingWindowLimiter(calls_per_minute, clock=clock, sleep=sleep)
+        self._stopping = threading.Event()
+        self._sleep = sleep if sleep is not None else self._stopping.wait
+        self._limiter = limiter or RollingWindowLimiter(
+            calls_per_minute, clock=clock, sleep=self._wait
+        )
         self._counter = CallCounter(clock=clock)
         self._http = httpx.Client(
             base_url=base_url,
@@ -214,6 +221,20 @@ class EcolixClient:
     def close(self) -> None:
         """Close the pooled connections."""
         self._http.close()
+
+    def stop_waiting(self) -> None:
+        """End every wait, now and later: calls waiting for the budget, a pause or a retry
+        raise ``EcolixCallCancelled`` without being made; a call already on the wire
+        finishes."""
+        self._stopping.set()
+
+    def _wait(self, seconds: float) -> None:
+        """The limiter's and the retries' sleep, cut short by :meth:`stop_waiting`."""
+        if not self._stopping.is_set():
+            self._sleep(seconds)
+        if self._stopping.is_set():
+            msg = "not sent: the gateway is stopping (the call was waiting its turn)"
+            raise EcolixCallCancelled(msg)
 
     @property
     def usage(self) -> UsageSnapshot:
@@ -398,7 +419,7 @@ class EcolixClient:
             | _StopWhenWaitsExceed(policy.max_total_wait),
             wait=_wait_backoff_or_retry_after(policy),
             retry=tenacity.retry_if_exception(_retry_here),
-            sleep=self._sleep,
+            sleep=self._wait,
             reraise=True,
         )
         attempts = 0

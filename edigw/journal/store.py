@@ -539,6 +539,19 @@ class _Statements:
             )
             .returning(d.c.file_id)
         )
+        self.not_sent = (
+            update(d)
+            .where(d.c.id == doc_id, d.c.state == str(DocState.SENT))
+            .values(
+                state=str(DocState.PENDING),
+                attempts=d.c.attempts - 1,
+                next_attempt_at=None,
+                claimed_by=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+            .returning(d.c.file_id)
+        )
         # One seek in the partial index of unfinished documents, whatever the file's size.
         # (ORDER BY + LIMIT, not min(): without statistics PostgreSQL aggregates the whole file.)
         self.first_unfinished = (
@@ -1450,6 +1463,18 @@ class Journal:
                 document_id=doc_id,
                 detail=f"{reason}; next attempt at {next_attempt_at.isoformat()}",
             )
+
+    def mark_not_sent(self, doc_id: int, *, now: datetime, reason: str) -> None:
+        """Undo the attempt recorded for a call that was never made (the gateway stopped
+        while it waited its turn): the document is pending again, due at once, its claim
+        ended. Does nothing unless the document is ``sent``."""
+        now = _aware(now)
+        with self._write("give back a document not sent") as conn:
+            m = conn.execute(self._sql.not_sent, {"doc_id": doc_id, "now": now}).mappings().first()
+            if m is not None:
+                self._event(
+                    conn, m["file_id"], DocState.PENDING, now=now, document_id=doc_id, detail=reason
+                )
 
     def mark_failed(
         self,

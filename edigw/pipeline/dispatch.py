@@ -20,11 +20,13 @@ from typing import Any, Protocol
 import tenacity
 
 from edigw.errors import (
+    EcolixCallCancelled,
     EcolixConflictError,
     EcolixError,
     EcolixFinalError,
     EcolixRetriableError,
 )
+from edigw.journal.schema import DocState
 from edigw.journal.store import DocumentRow, Journal
 
 DEFAULT_MAX_ATTEMPTS = 8
@@ -113,6 +115,9 @@ def send_claimed(
         response = client.write(
             doc.operation, doc.payload or {}, idempotency_key=doc.idempotency_key
         )
+    except EcolixCallCancelled as exc:
+        journal.mark_not_sent(doc.id, now=clock(), reason=str(exc))
+        return Sent(doc.id, doc.file_id, str(DocState.PENDING), str(exc))
     except EcolixRetriableError as exc:
         return _retry_or_give_up(doc, exc, journal=journal, schedule=schedule, clock=clock)
     except EcolixConflictError as exc:

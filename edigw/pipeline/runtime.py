@@ -386,6 +386,7 @@ class Gateway:
 
     def stop(self) -> None:
         self.signals.stop.set()
+        self.parts.client.stop_waiting()  # a call waiting for the budget is not made
         self.signals.work.announce(everyone=True)
         for poller in self.pollers:
             poller.wake.set()
