@@ -82,6 +82,22 @@ class UploadSettings:
     done_file: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundOptions:
+    """What every inbound channel applies the same way, wherever its folder is: which names
+    it takes, when a file is ready, what happens to it afterwards, and how many per poll."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    readiness: Readiness = field(default_factory=Readiness)
+    after: AfterAction = field(default_factory=AfterAction)
+    error_folder: str = "error"
+    max_size: int | None = None
+    max_files_per_poll: int = DEFAULT_MAX_FILES_PER_POLL
+    recursive: bool = False
+    max_depth: int = 1
+
+
 # --------------------------------------------------------------------------- results
 
 

@@ -29,18 +29,16 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from edigw.channels.base import (
-    DEFAULT_MAX_FILES_PER_POLL,
     ERROR_REPORT_SUFFIX,
-    AfterAction,
     ChannelActionResult,
     ChannelProblem,
     Delivered,
     Disposition,
+    InboundOptions,
     IncomingFile,
     Listed,
     MemorySeenFiles,
     PollResult,
-    Readiness,
     ReadinessTracker,
     SeenFiles,
     UploadSettings,
@@ -55,19 +53,10 @@ _HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
-class LocalInboundSettings:
+class LocalInboundSettings(InboundOptions):
     """A local inbound flow's channel options (mirrors ``edigw.yaml``; paths absolute)."""
 
     path: Path
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    readiness: Readiness = field(default_factory=Readiness)
-    after: AfterAction = field(default_factory=AfterAction)
-    error_folder: str = "error"
-    max_size: int | None = None
-    max_files_per_poll: int = DEFAULT_MAX_FILES_PER_POLL
-    recursive: bool = False
-    max_depth: int = 1
 
 
 @dataclass(frozen=True, slots=True)

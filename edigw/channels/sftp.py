@@ -46,17 +46,15 @@ from paramiko import sftp as paramiko_sftp
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from edigw.channels.base import (
-    DEFAULT_MAX_FILES_PER_POLL,
     ERROR_REPORT_SUFFIX,
-    AfterAction,
     ChannelActionResult,
     ChannelProblem,
     Delivered,
     Disposition,
+    InboundOptions,
     IncomingFile,
     Listed,
     PollResult,
-    Readiness,
     ReadinessTracker,
     SeenFiles,
     UploadSettings,
@@ -72,6 +70,7 @@ from edigw.channels.known_hosts import (
     verify_host_key,
 )
 from edigw.errors import ChannelError, HostKeyError
+from edigw.processes import pid_alive
 
 if TYPE_CHECKING:
     from edigw.config import SftpEndpoint as SftpEndpointConfig
@@ -137,21 +136,12 @@ class SftpEndpointSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class SftpInboundSettings:
+class SftpInboundSettings(InboundOptions):
     """An SFTP inbound flow's channel options (remote paths; relative folders resolve
     against ``path``)."""
 
     endpoint: str
     path: str
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    readiness: Readiness = field(default_factory=Readiness)
-    after: AfterAction = field(default_factory=AfterAction)
-    error_folder: str = "error"
-    max_size: int | None = None
-    max_files_per_poll: int = DEFAULT_MAX_FILES_PER_POLL
-    recursive: bool = False
-    max_depth: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,22 +572,16 @@ def _own_staging(folder: Path) -> Path:
     left them: those files are fetched again) are removed, those of live ones kept."""
     folder.mkdir(parents=True, exist_ok=True)
     for other in folder.iterdir():
-        if other.name.isdigit() and other.name != str(os.getpid()) and not _alive(int(other.name)):
+        if (
+            other.name.isdigit()
+            and other.name != str(os.getpid())
+            and not pid_alive(int(other.name))
+        ):
             shutil.rmtree(other, ignore_errors=True)
     own = folder / str(os.getpid())
     shutil.rmtree(own, ignore_errors=True)
     own.mkdir()
     return own
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _slug(text: str) -> str:

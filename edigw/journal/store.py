@@ -361,6 +361,28 @@ def _run_row(m: RowMapping) -> ExportRunRow:
 _DOC_COLUMNS = [c for c in documents.c if c.name != "file_head"]
 
 
+def _filtered(
+    query: Select[Any],
+    *,
+    partner: str | None,
+    flow: str | None,
+    state: tuple[ColumnElement[Any], str | None],
+    since: tuple[ColumnElement[Any], datetime | None],
+    limit: int | None,
+) -> Select[Any]:
+    """``query`` narrowed to what an operator asked for (a listing's filters): ``state`` and
+    ``since`` pair the column to compare with the wanted value (``None``: any)."""
+    if partner is not None:
+        query = query.where(files.c.partner == partner)
+    if flow is not None:
+        query = query.where(files.c.flow == flow)
+    if state[1] is not None:
+        query = query.where(state[0] == state[1])
+    if since[1] is not None:
+        query = query.where(since[0] >= _aware(since[1], "since"))
+    return query if limit is None else query.limit(limit)
+
+
 def _doc_select() -> Select[Any]:
     return select(*_DOC_COLUMNS, files.c.partner, files.c.flow).join(
         files, files.c.id == documents.c.file_id
@@ -1039,17 +1061,14 @@ class Journal:
         limit: int | None = 100,
     ) -> list[FileRow]:
         """Files, newest first, filtered; ``since`` compares with ``received_at``; no limit: None."""
-        query = select(files).order_by(files.c.id.desc())
-        if partner is not None:
-            query = query.where(files.c.partner == partner)
-        if flow is not None:
-            query = query.where(files.c.flow == flow)
-        if state is not None:
-            query = query.where(files.c.state == FileState(state))
-        if since is not None:
-            query = query.where(files.c.received_at >= _aware(since, "since"))
-        if limit is not None:
-            query = query.limit(limit)
+        query = _filtered(
+            select(files).order_by(files.c.id.desc()),
+            partner=partner,
+            flow=flow,
+            state=(files.c.state, None if state is None else FileState(state)),
+            since=(files.c.received_at, since),
+            limit=limit,
+        )
         with self._read("list files") as conn:
             return [_file_row(m) for m in conn.execute(query).mappings()]
 
@@ -1607,17 +1626,14 @@ class Journal:
         limit: int | None = 100,
     ) -> list[DocumentRow]:
         """Documents, oldest first, filtered; ``since`` compares with ``updated_at``."""
-        query = _doc_select().order_by(documents.c.id)
-        if partner is not None:
-            query = query.where(files.c.partner == partner)
-        if flow is not None:
-            query = query.where(files.c.flow == flow)
-        if state is not None:
-            query = query.where(documents.c.state == DocState(state))
-        if since is not None:
-            query = query.where(documents.c.updated_at >= _aware(since, "since"))
-        if limit is not None:
-            query = query.limit(limit)
+        query = _filtered(
+            _doc_select().order_by(documents.c.id),
+            partner=partner,
+            flow=flow,
+            state=(documents.c.state, None if state is None else DocState(state)),
+            since=(documents.c.updated_at, since),
+            limit=limit,
+        )
         with self._read("list documents") as conn:
             return [_doc_row(m) for m in conn.execute(query).mappings()]
 

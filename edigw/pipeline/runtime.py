@@ -15,7 +15,6 @@ the journal.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -29,6 +28,7 @@ from edigw.journal.store import FileRow, Journal
 from edigw.pipeline.assembly import InboundRuntime, Parts
 from edigw.pipeline.dispatch import DEFAULT_LEASE_SECONDS, Sent, send_claimed
 from edigw.pipeline.inbound import FINAL_FILE_STATES, Ingested, ingest
+from edigw.processes import pid_alive
 
 log = logging.getLogger("edigw.runtime")
 
@@ -254,16 +254,6 @@ def dead_local_holders(holders: list[str], *, host: str, alive: Callable[[int], 
         if holder_host == host and pid.isdigit() and not alive(int(pid)):
             dead.append(holder)
     return dead
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def recover_dead_claims(parts: Parts, *, clock: Callable[[], datetime]) -> int:
