@@ -340,6 +340,59 @@ def replay_command(
         console.print("nothing to replay")
 
 
+@main.command("purge")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    required=True,
+    metavar="DAYS",
+    help="Forget what was received (files) or started (export runs) more than DAYS ago.",
+)
+@click.option(
+    "--include-failed",
+    is_flag=True,
+    help="Also forget failed and partially failed files (default: done and skipped only).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+@config_option
+def purge_command(days: int, *, include_failed: bool, dry_run: bool, config_path: Path) -> None:
+    """Forget old finished exchanges: journal entries and the archived originals behind them.
+
+    Example: edigw purge --older-than 180 --dry-run
+
+    Only files whose outcome is final and whose source was moved, deleted or left are
+    forgotten, never a file still in progress. What edigw remembers of files left on a
+    partner's server stays, so they are not fetched again. Once a file is forgotten, the
+    same bytes received again count as new: keep files at least as long as partners may
+    send them again.
+    """
+    from datetime import timedelta
+
+    from edigw.pipeline.service import purge_history
+
+    config = _load(config_path)
+    before = datetime.now(UTC) - timedelta(days=days)
+    try:
+        report = purge_history(
+            config, before=before, include_failed=include_failed, dry_run=dry_run
+        )
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    j = report.journal
+    verb = "would forget" if dry_run else "forgot"
+    counted = "" if dry_run else f" ({j.documents} documents, {j.events} events)"
+    click.echo(
+        f"{verb} {j.files} files{counted} and {j.export_runs} export runs "
+        f"from before {before:%Y-%m-%d %H:%M} UTC"
+    )
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"{verb} {report.archive_copies} archived copies "
+        f"({report.archive_bytes / 1e6:.1f} MB) that nothing points at any more"
+    )
+
+
 def _render_story(story: FileStory) -> None:
     console = Console()
     f = story.file

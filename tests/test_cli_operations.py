@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,40 @@ def test_replay_needs_something_to_replay(workspace: Any) -> None:
     result = edigw(workspace, "replay")
     assert result.exit_code == 2
     assert "give IDs, --failed or --since" in result.output
+
+
+def test_purge_forgets_finished_exchanges_then_their_archived_originals(
+    workspace: Any, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from edigw.pipeline.service import ARCHIVE_GRACE, purge_history
+
+    source = tmp_path / GOOD.name
+    shutil.copyfile(GOOD, source)
+    assert edigw(workspace, "process", str(source), "--flow", "webshop/customers").exit_code == 0
+    config = workspace.load()
+    [copy] = [p for p in (Path(config.data_dir) / "archive").rglob("*") if p.is_file()]
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+
+    first = purge_history(config, before=tomorrow, include_failed=False, dry_run=False)
+    assert (first.journal.files, first.journal.documents) == (1, 4)
+    assert first.archive_copies == 0 and copy.exists()  # just stored: left for an hour
+    assert "F-1 does not exist" in edigw(workspace, "show", "F-1").output
+
+    aged = copy.stat().st_mtime - ARCHIVE_GRACE - 1
+    os.utime(copy, (aged, aged))
+    second = purge_history(config, before=tomorrow, include_failed=False, dry_run=False)
+    assert (second.journal.files, second.archive_copies) == (0, 1)
+    assert not copy.exists()
+
+
+def test_purge_dry_run_counts_and_changes_nothing(workspace: Any, tmp_path: Path) -> None:
+    source = tmp_path / GOOD.name
+    shutil.copyfile(GOOD, source)
+    edigw(workspace, "process", str(source), "--flow", "webshop/customers")
+    result = edigw(workspace, "purge", "--older-than", "30", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would forget 0 files and 0 export runs from before" in result.output
+    assert "would delete 0 archived copies (0.0 MB)" in result.output
+    assert "F-1" in edigw(workspace, "show", "F-1").output

@@ -22,6 +22,7 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -216,7 +217,48 @@ class Archive:
             raise JournalError(msg) from err
         return removed
 
+    def remove_unreferenced(
+        self, keep: Collection[str], *, untouched_for: float, now: float, dry_run: bool = False
+    ) -> tuple[int, int]:
+        """Delete the copies whose hash is not in ``keep`` (what the journal points at) and
+        that were not stored in the last ``untouched_for`` seconds (``now`` in epoch
+        seconds); returns how many copies and bytes went (or would go, with ``dry_run``).
+
+        The age guard matters: a file is archived a moment before the journal hears of it,
+        and storing content that is already there refreshes the copy's time, so a copy
+        being taken in right now is never removed.
+        """
+        removed = freed = 0
+        try:
+            for first in sorted(self._fan_out(self.root)):
+                for second in sorted(self._fan_out(first)):
+                    for copy in sorted(second.iterdir()):
+                        if copy.name in keep or not _SHA256.fullmatch(copy.name):
+                            continue
+                        st = copy.stat()
+                        if now - st.st_mtime < untouched_for:
+                            continue
+                        if not dry_run:
+                            copy.unlink()
+                        removed += 1
+                        freed += st.st_size
+                    if not dry_run and not any(second.iterdir()):
+                        second.rmdir()
+                if not dry_run and not any(first.iterdir()):
+                    first.rmdir()
+        except OSError as err:
+            msg = f"archive: cannot clean {self.root}: {err.strerror or err}"
+            raise JournalError(msg) from err
+        return removed, freed
+
     # ----------------------------------------------------------------- internals
+
+    @staticmethod
+    def _fan_out(folder: Path) -> list[Path]:
+        """The two-hex-digit folders under ``folder`` (none when it does not exist)."""
+        if not folder.is_dir():
+            return []
+        return [p for p in folder.iterdir() if p.is_dir() and re.fullmatch("[0-9a-f]{2}", p.name)]
 
     def _temp_dir(self) -> Path:
         temp_dir = self.root / TEMP_DIR
@@ -257,6 +299,7 @@ class Archive:
         final = self.path_of(sha256)
         archived = ArchivedFile(sha256=sha256, path=final, size=size)
         if final.is_file() and _hash_file(final) == (sha256, size):
+            os.utime(final)  # in use again: a purge leaves recently stored copies alone
             if not durable:
                 # Perhaps written, unsynced, by a process that crashed: sync it all to be sure.
                 self._defer(sha256, (final, final.parent, final.parent.parent, self.root))
