@@ -285,11 +285,11 @@ class LocalInboundChannel:
             self._remember_if_still_there(source, incoming)
             return ChannelActionResult(ok=False, action=action, detail=detail)
         finally:
-            self._tracker.release(incoming.name)
-            self._tracker.forget(incoming.name)
+            self.release(incoming)
 
     def release(self, incoming: IncomingFile) -> None:
-        """Hand ``incoming`` out again once it is ready again (its intake failed)."""
+        """Hand ``incoming`` out again once it is ready again (its intake failed, or its
+        outcome is committed and it is still, or again, in the folder)."""
         self._tracker.release(incoming.name)
         self._tracker.forget(incoming.name)
 

@@ -907,10 +907,7 @@ class SftpInboundChannel:
             detail = f"{action} of {remote} on {s.endpoint} failed: {_describe(exc)}"
             return ChannelActionResult(ok=False, action=action, detail=detail)
         finally:
-            if incoming.local_path.parent == self._staging:
-                incoming.local_path.unlink(missing_ok=True)
-            self._tracker.release(incoming.name)
-            self._tracker.forget(incoming.name)
+            self.release(incoming)
 
     def _act(
         self,
@@ -941,8 +938,9 @@ class SftpInboundChannel:
         return ChannelActionResult(ok=True, action="error-moved", target=target)
 
     def release(self, incoming: IncomingFile) -> None:
-        """Fetch ``incoming`` again once it is ready again (its intake failed); its staged
-        copy goes."""
+        """Fetch ``incoming`` again once it is ready again (its intake failed, or its
+        outcome is committed and it is still, or again, on the server); its staged copy
+        goes."""
         if incoming.local_path.parent == self._staging:
             incoming.local_path.unlink(missing_ok=True)
         self._tracker.release(incoming.name)

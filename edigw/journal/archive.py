@@ -33,6 +33,7 @@ from edigw.errors import ChannelError, JournalError
 CHUNK = 1024 * 1024
 TEMP_DIR = ".tmp"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_FAN_OUT = re.compile(r"[0-9a-f]{2}")  # the folder levels named by a hash's first bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +259,7 @@ class Archive:
         """The two-hex-digit folders under ``folder`` (none when it does not exist)."""
         if not folder.is_dir():
             return []
-        return [p for p in folder.iterdir() if p.is_dir() and re.fullmatch("[0-9a-f]{2}", p.name)]
+        return [p for p in folder.iterdir() if p.is_dir() and _FAN_OUT.fullmatch(p.name)]
 
     def _temp_dir(self) -> Path:
         temp_dir = self.root / TEMP_DIR

@@ -71,6 +71,11 @@ class Parts:
     node: str = ""
 
 
+def archive_of(config: GatewayConfig) -> Archive:
+    """The gateway's archive of originals: ``data_dir/archive``."""
+    return Archive(Path(config.data_dir) / "archive")
+
+
 def node_name() -> str:
     """This gateway process's name in document leases (host and pid)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -206,7 +211,7 @@ def open_parts(
         parts = Parts(
             config=config,
             journal=journal,
-            archive=Archive(data_dir / "archive"),
+            archive=archive_of(config),
             client=client,
             schedule=RetrySchedule(
                 max_attempts=config.retry.max_attempts,

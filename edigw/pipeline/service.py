@@ -19,9 +19,9 @@ from pathlib import Path
 
 from edigw.config import GatewayConfig, InboundFlow
 from edigw.errors import ConfigError, EdigwError
-from edigw.journal import Archive, FileState, PurgeCounts
+from edigw.journal import FileState, PurgeCounts
 from edigw.journal.store import DocumentRow, EventRow, ExportRunRow, FileRow, Journal
-from edigw.pipeline.assembly import Parts, open_parts
+from edigw.pipeline.assembly import Parts, archive_of, open_parts
 from edigw.pipeline.inbound import FINAL_FILE_STATES, ingest
 from edigw.pipeline.replay import ReplayPlan, replay_file
 from edigw.pipeline.runtime import Gateway, Signals, send_due, utc_now
@@ -263,53 +263,6 @@ def _calls_last_minute(path: Path) -> int | str:
 # --------------------------------------------------------------------------- show
 
 
-#: A purge leaves archive copies stored less than this long ago (seconds): a file is
-#: archived a moment before the journal hears of it.
-ARCHIVE_GRACE = 3600.0
-#: What a purge forgets unless told to take failed files too.
-SETTLED_STATES = (str(FileState.DONE), str(FileState.SKIPPED_DUPLICATE))
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeReport:
-    """What ``purge_history`` removed, or would remove (``dry_run``: the journal counts are
-    those of files and export runs only)."""
-
-    before: datetime
-    dry_run: bool
-    journal: PurgeCounts
-    archive_copies: int
-    archive_bytes: int
-
-
-def purge_history(
-    config: GatewayConfig, *, before: datetime, include_failed: bool, dry_run: bool
-) -> PurgeReport:
-    """Forget finished files received before ``before`` (failed ones only with
-    ``include_failed``) and export runs started before it, then delete the archive copies
-    the journal no longer points at.
-
-    The journal goes first: an interrupted purge leaves copies nothing points at (the next
-    purge removes them), never a journal entry without its original.
-    """
-    journal = Journal.open(config.journal_url)
-    try:
-        states = FINAL_FILE_STATES if include_failed else SETTLED_STATES
-        file_ids = journal.purgeable_files(before=before, states=states)
-        run_ids = journal.old_export_runs(before=before)
-        keep = journal.contents_in_use(except_files=file_ids, except_runs=run_ids)
-        if dry_run:
-            counts = PurgeCounts(files=len(file_ids), export_runs=len(run_ids))
-        else:
-            counts = journal.purge(file_ids=file_ids, run_ids=run_ids)
-        copies, freed = Archive(Path(config.data_dir) / "archive").remove_unreferenced(
-            keep, untouched_for=ARCHIVE_GRACE, now=time.time(), dry_run=dry_run
-        )
-    finally:
-        journal.close()
-    return PurgeReport(before, dry_run, counts, copies, freed)
-
-
 def file_story_from(journal: Journal, file_id: int, *, with_payloads: bool = False) -> FileStory:
     return FileStory(
         file=journal.file(file_id),
@@ -451,3 +404,53 @@ def _replay_one(
     state = parts.journal.file(row.id).state
     outcome = state if state in FINAL_FILE_STATES else f"{state} (documents waiting for a retry)"
     return ReplayResult(item, plan, outcome=outcome)
+
+
+# --------------------------------------------------------------------------- retention
+
+
+#: A purge leaves archive copies stored less than this long ago (seconds): a file is
+#: archived a moment before the journal hears of it.
+ARCHIVE_GRACE = 3600.0
+#: What a purge forgets unless told to take failed files too.
+SETTLED_STATES = (str(FileState.DONE), str(FileState.SKIPPED_DUPLICATE))
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    """What ``purge_history`` removed, or would remove (``dry_run``: the journal counts are
+    those of files and export runs only)."""
+
+    before: datetime
+    dry_run: bool
+    journal: PurgeCounts
+    archive_copies: int
+    archive_bytes: int
+
+
+def purge_history(
+    config: GatewayConfig, *, before: datetime, include_failed: bool, dry_run: bool
+) -> PurgeReport:
+    """Forget finished files received before ``before`` (failed ones only with
+    ``include_failed``) and export runs started before it, then delete the archive copies
+    the journal no longer points at.
+
+    The journal goes first: an interrupted purge leaves copies nothing points at (the next
+    purge removes them), never a journal entry without its original.
+    """
+    journal = Journal.open(config.journal_url)
+    try:
+        states = FINAL_FILE_STATES if include_failed else SETTLED_STATES
+        file_ids = journal.purgeable_files(before=before, states=states)
+        run_ids = journal.old_export_runs(before=before)
+        keep = journal.contents_in_use(except_files=file_ids, except_runs=run_ids)
+        if dry_run:
+            counts = PurgeCounts(files=len(file_ids), export_runs=len(run_ids))
+        else:
+            counts = journal.purge(file_ids=file_ids, run_ids=run_ids)
+        copies, freed = archive_of(config).remove_unreferenced(
+            keep, untouched_for=ARCHIVE_GRACE, now=time.time(), dry_run=dry_run
+        )
+    finally:
+        journal.close()
+    return PurgeReport(before, dry_run, counts, copies, freed)
