@@ -7,8 +7,9 @@ Usage::
 
 * 500 files of two orders each (1-5 lines), ``HEADER,number,buyer,date`` /
   ``LINE,n,article,quantity,description``, mapped in one process (read + map + contract
-  validation; the mapping is compiled once): files/s and orders/s against Bots 3.3, which
-  turns the same batch into 1,000 XML files in about 4.7 s (106 files/s).
+  validation; the mapping is compiled once): files/s and orders/s. This is the mapping
+  alone; edigw against Bots, on the whole pipeline and in the same run, is
+  ``benchmarks/pipeline.py --with-bots DIR``.
 * A fixed-width file (01 consignment + 4 handling units per consignment, with a 99 trailer):
   lines/s and peak RSS of mapping it, against reading and slicing the same lines in plain
   Python (every field cut, no objects).
@@ -30,7 +31,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BOTS_FILES_PER_S = 500 / 4.7
 
 CSV_MAPPING = """\
 source:
@@ -219,7 +219,7 @@ def main() -> None:
     print(
         f"| 500 record-typed CSV files, {orders} orders (read + map + validate) "
         f"| {small['seconds']:.2f} s | {files_s:,.0f} files/s, {orders / small['seconds']:,.0f} orders/s "
-        f"({files_s / BOTS_FILES_PER_S:.0f}× Bots 3.3's 106 files/s) | {small['rss']:.0f} MB |"
+        f"| {small['rss']:.0f} MB |"
     )
     print(
         f"| fixed-width {lines:,} lines ({size_mb:.1f} MB), {fixed['documents']:,} delivery notes "

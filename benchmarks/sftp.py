@@ -39,7 +39,7 @@ from edigw.channels.sftp import (
     SftpOutboundChannel,
     SftpOutboundSettings,
 )
-from edigw.journal.archive import Archive
+from edigw.journal.archive_folder import FolderArchive
 from tests.fixtures.sshd import SshServer
 
 ROW = b"ORD-000123;CUST-042;2026-11-28;ART-7781;3;12.50;37.50;Livraison express 24h;\n"
@@ -138,7 +138,7 @@ def main() -> None:
                     (args.staging / f"raw-{i}").write_bytes(fh.read())
             shutil.rmtree(args.staging)
 
-        def archive_all(files: list[IncomingFile], archive: Archive) -> None:
+        def archive_all(files: list[IncomingFile], archive: FolderArchive) -> None:
             """What the gateway's intake does first with each file handed over (``ingest``)."""
             for incoming in files:
                 if incoming.content is None:
@@ -152,7 +152,7 @@ def main() -> None:
             def run() -> float:
                 if archive_root is not None:
                     shutil.rmtree(archive_root, ignore_errors=True)  # every round from empty
-                    archive = Archive(archive_root)
+                    archive = FolderArchive(archive_root)
                 channel = SftpInboundChannel(
                     SftpInboundSettings(
                         endpoint="bench",

@@ -6,30 +6,36 @@ No business logic lives here; expected failures (``EdigwError``) become one-line
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from edigw import __version__
-from edigw.errors import EdigwError
+from edigw.errors import ConfigError, EdigwError
 
 if TYPE_CHECKING:
     from edigw.channels.sftp import SftpEndpointSettings
     from edigw.config import GatewayConfig
     from edigw.demo import DemoReport
-    from edigw.journal.store import ExportRunRow
+    from edigw.mapping.engine import CompiledMapping
+    from edigw.pipeline.folders import Folder
     from edigw.pipeline.service import FileStory
+    from edigw.sandbox.latency import Latency
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: ``edigw run`` exit status when its supervisor gave up on a loop that kept crashing.
+EXIT_GAVE_UP = 3
+#: ``edigw run`` exit status when loops were still busy as the stop timeout ran out.
+EXIT_STOP_TIMEOUT = 4
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -54,13 +60,23 @@ def init_command(directory: Path, *, force: bool) -> None:
     """
     from edigw.config import DEFAULT_CONFIG_NAME, write_starter
     from edigw.errors import EdigwError
+    from edigw.mapping.editors import write_schemas
 
     try:
         written = write_starter(directory, force=force)
+        schemas = write_schemas(directory)
     except EdigwError as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        msg = f"cannot write the editor schemas in {directory}: {exc}"
+        raise click.ClickException(msg) from exc
     click.echo(
         f"Wrote {directory / DEFAULT_CONFIG_NAME} ({len(written) - 1} mapping and template files copied)."
+    )
+    click.echo(
+        "Editors: "
+        + " and ".join(str(p.relative_to(directory)) for p in schemas)
+        + " give completion and checks as you type (docs/mappings.md, editors)."
     )
     click.echo(
         "Next: set ECOLIX_TOKEN, adapt the partners, then run `edigw run -c "
@@ -97,10 +113,19 @@ def config_check_command(config_path: Path) -> None:
     Example: ECOLIX_TOKEN=T edigw config check -c edigw.yaml
     """
     from edigw.mapping.sample import check_mappings
+    from edigw.outbound.settings import missing_settings
+    from edigw.pipeline.folders import check_folders
 
     config = _load(config_path)
     mappings = sorted({Path(flow.mapping) for flow in config.inbound_flows()})
     problems = [p for result in check_mappings(mappings) for p in result.problems]
+    problems += [
+        f"{config_path} {flow.id}: {problem}"
+        for flow in config.outbound_flows()
+        for problem in missing_settings(Path(flow.template), flow.template_settings)
+    ]
+    folders = check_folders(config)
+    problems += [check.problem for check in folders if check.problem]
     if problems:
         raise click.ClickException("\n".join(problems))
     click.echo(
@@ -108,6 +133,30 @@ def config_check_command(config_path: Path) -> None:
         f"{len(config.inbound_flows())} inbound flows ({len(mappings)} mappings), "
         f"{len(config.outbound_flows())} exports"
     )
+    _echo_missing_folders([check.folder for check in folders if check.missing], config_path)
+
+
+def _echo_missing_folders(missing: list[Folder], config_path: Path) -> None:
+    """One line per missing folder; an inbox's missing done/error folders ride on its line."""
+    if not missing:
+        return
+    base = config_path.resolve().parent
+
+    def shown(path: Path) -> str:
+        return str(path.relative_to(base) if path.is_relative_to(base) else path)
+
+    listed = {folder.path for folder in missing}
+    riders: dict[Path, list[str]] = {}
+    for folder in missing:
+        if folder.moved_from in listed:
+            riders.setdefault(folder.moved_from, []).append(f"{folder.path.name}/")
+    click.echo(f"note: {len(missing)} folders do not exist yet; `edigw run` creates them:")
+    for folder in missing:
+        if folder.moved_from in listed:
+            continue
+        extra = riders.get(folder.path)
+        with_ = f", with {' and '.join(extra)} in it" if extra else ""
+        click.echo(f"  {shown(folder.path)}{with_}  ({folder.purpose})")
 
 
 @config_group.command("schema")
@@ -126,13 +175,42 @@ def config_schema_command() -> None:
 # --------------------------------------------------------------------------- operations
 
 
-def _load(config_path: Path) -> GatewayConfig:
+def _load(config_path: Path, *, secrets: bool = True) -> GatewayConfig:
+    """The configuration; ``secrets=False`` for commands that only read the journal and
+    the archive, which then run without ECOLIX_TOKEN (see ``_need_secrets``)."""
     from edigw.config import load_config
 
     try:
-        return load_config(config_path, environ=os.environ)
+        return load_config(config_path, environ=os.environ, secrets_optional=not secrets)
     except EdigwError as exc:
         raise click.ClickException(_one_line(exc)) from exc
+
+
+def _need_secrets(config: GatewayConfig, why: str) -> None:
+    """One line naming the unset variable (ECOLIX_TOKEN) when a command needs it after all."""
+    try:
+        config.require_secrets(why)
+    except EdigwError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json``: one JSON value on stdout, keys documented in docs/operations.md."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print one JSON value (stable keys, see docs/operations.md) instead of text.",
+    )(func)
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=_json_value))
+
+
+def _json_value(value: object) -> str:
+    """Times as ISO 8601 (UTC), anything else as its text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _one_line(exc: EdigwError) -> str:
@@ -147,9 +225,9 @@ def _one_line(exc: EdigwError) -> str:
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Human-readable lines or one JSON object per line.",
+    default=None,
+    help="text lines, or json: one object a line with the flow, file and document ids "
+    "(default: log_format in edigw.yaml, else text).",
 )
 @click.option(
     "--senders",
@@ -158,23 +236,47 @@ def _one_line(exc: EdigwError) -> str:
     show_default=True,
     help="Threads sending documents to Ecolix (documents of one file stay in order).",
 )
-def run_command(config_path: Path, log_format: str, senders: int) -> None:
+@click.option(
+    "--http",
+    "http",
+    metavar="HOST:PORT",
+    default=None,
+    help="Serve /healthz, /readyz and /metrics (Prometheus) on this address, e.g. "
+    "127.0.0.1:9464 (default: http.listen in edigw.yaml, else none).",
+)
+def run_command(config_path: Path, log_format: str | None, senders: int, http: str | None) -> None:
     """Run the gateway: watch every inbound flow, send documents, run scheduled exports.
 
-    Example: ECOLIX_TOKEN=T edigw run -c edigw.yaml
+    Example: ECOLIX_TOKEN=T edigw run -c edigw.yaml --http 127.0.0.1:9464
 
-    SIGTERM or Ctrl-C finishes the document in flight and stops cleanly; whatever is left
-    is taken up from the journal at the next start.
+    The local folders the configuration names are created first. SIGTERM or Ctrl-C lets
+    the calls in flight and the queued moves finish (supervisor.stop_timeout), then stops;
+    whatever is left is taken up from the journal at the next start. Exit status: 0
+    stopped on request; 1 could not start; 3 a loop kept crashing (let the service
+    manager restart edigw); 4 the stop timeout ran out. Failures, crashes and a call
+    budget used up are told by webhook and e-mail when edigw.yaml has an alerts: section
+    (grouped: the first at once, the rest of the minute as one digest).
+
+    Edits are picked up without a restart: a changed mapping, lookup table, layout or
+    template is reloaded once it passes `edigw mapping check`; SIGHUP reads edigw.yaml
+    again (flows added, removed, changed). A broken edit changes nothing and shows in
+    `edigw status`.
     """
     from edigw.logs import configure_logging
     from edigw.pipeline.service import serve
 
-    configure_logging(log_format)
     config = _load(config_path)
+    configure_logging(log_format or config.log_format)
     try:
-        serve(config, senders=senders)
+        outcome = serve(
+            config, senders=senders, http=http, config_path=config_path, environ=os.environ
+        )
     except EdigwError as exc:
         raise click.ClickException(_one_line(exc)) from exc
+    if outcome.failure:
+        sys.exit(EXIT_GAVE_UP)
+    if outcome.still_busy:
+        sys.exit(EXIT_STOP_TIMEOUT)
 
 
 @main.command("process")
@@ -200,98 +302,272 @@ def process_command(file: Path, flow_id: str, config_path: Path) -> None:
         sys.exit(1)
 
 
+def _render_story(story: FileStory) -> None:
+    from edigw import render
+
+    render.story(Console(), story)
+
+
 @main.command("status")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
 def status_command(config_path: Path, *, as_json: bool) -> None:
-    """Show counts per partner/flow, files waiting, last errors and Ecolix call usage.
+    """Show every flow's files and open failures, exports, last errors and call usage.
 
     Example: edigw status -c edigw.yaml
+
+    Reads the journal only: no ECOLIX_TOKEN needed. Failures resolved with `edigw resolve`
+    are counted apart ("resolved") and left out of the last errors. Each flow's Ecolix calls
+    per finished document count retries (more than 1) and calls spared (less). On a
+    PostgreSQL journal it shows the calls every node counts now against the shared budget
+    (that line needs ECOLIX_TOKEN: the budget is kept per token).
     """
-    import dataclasses
+    from edigw import render
+    from edigw.config import load_config
+    from edigw.pipeline.service import status_with_health
 
-    from edigw.pipeline.service import gateway_status
-
-    config = _load(config_path)
     try:
-        status = gateway_status(config)
+        config = load_config(config_path, environ=os.environ, secrets_optional=True)
+    except ConfigError as exc:
+        _status_unloaded(config_path, exc, as_json=as_json)
+    try:
+        status, published = status_with_health(config)
     except EdigwError as exc:
         raise click.ClickException(_one_line(exc)) from exc
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(status), default=str, indent=2))
+        data = dataclasses.asdict(status)
+        del data["health_problems"]  # the snapshot holds them, with the rest
+        _echo_json({**data, "health": published.to_dict()})
         return
-    console = Console()
-    table = Table(title="Flows")
-    table.add_column("flow", no_wrap=True)
-    for column in (
-        "files",
-        "done",
-        "part. failed",
-        "failed",
-        "busy",
-        "docs waiting",
-        "docs failed",
-    ):
-        table.add_column(column, justify="right")
-    for row in status.flows:
-        table.add_row(
-            Text(row.flow),
-            str(row.files),
-            str(row.done),
-            str(row.partially_failed),
-            str(row.failed),
-            str(row.in_progress),
-            str(row.documents_waiting),
-            str(row.documents_failed),
+    render.status(Console(), status)
+
+
+def _status_unloaded(config_path: Path, error: ConfigError, *, as_json: bool) -> NoReturn:
+    """``edigw status`` with an ``edigw.yaml`` that does not load: the error (file and
+    line), then the health last published and the journal's counts found from the data
+    folder it names (or the default); exits 1."""
+    import dataclasses
+
+    from edigw import render
+    from edigw.pipeline.unloaded import status_without_config
+
+    found = status_without_config(config_path, dict(os.environ))
+    problems = list(error.problems) or [str(error)]
+    if as_json:
+        status = None
+        if found.status is not None:
+            status = dataclasses.asdict(found.status)
+            del status["health_problems"]
+        _echo_json(
+            {
+                "config_error": problems,
+                "data_dir": str(found.data_dir),
+                "health": found.health.to_dict(),
+                "journal": status,
+                "journal_note": found.journal_note or None,
+            }
         )
-    console.print(table)
-    if status.next_retry_at:
-        console.print(f"Next retry: {status.next_retry_at:%Y-%m-%d %H:%M:%S} UTC")
-    console.print(
-        f"Ecolix calls in the last minute: {status.calls_last_minute} "
-        f"of {status.calls_per_minute} agreed per minute"
-    )
-    if status.channel_failures:
-        console.print("[bold]Failed source moves/deletes:[/bold]")
-        for line in status.channel_failures:
-            console.print(f"  {line}", markup=False, highlight=False)
-    if status.last_errors:
-        console.print("[bold]Last errors:[/bold]")
-        for line in status.last_errors:
-            console.print(f"  {line}", markup=False, highlight=False)
+        sys.exit(1)
+    click.echo(f"The configuration is invalid ({config_path}):")
+    for problem in problems:
+        click.echo(f"  {problem}")
+    click.echo(f"Showing what {found.data_dir} holds (the data folder as far as known).")
+    if found.status is not None:
+        render.status(Console(), found.status)
+    else:
+        click.echo(f"Gateway: {found.health.summary}")
+        for problem in found.health.problems():
+            click.echo(f"  {problem}")
+        click.echo(f"Journal: unknown ({found.journal_note})")
+    sys.exit(1)
 
 
 @main.command("show")
 @click.argument("item_id", metavar="ID")
+@click.option(
+    "--all",
+    "all_problems",
+    is_flag=True,
+    help="Print every problem kept, not only the first ones an error text holds.",
+)
+@json_option
 @config_option
-def show_command(item_id: str, config_path: Path) -> None:
+def show_command(item_id: str, config_path: Path, *, all_problems: bool, as_json: bool) -> None:
     """Show the whole story of a file (F-12), a document (D-34) or an export run (R-5).
 
-    Example: edigw show F-12
-    """
-    from edigw.pipeline.service import export_story, file_story, parse_id
+    Example: edigw show F-12 --all
 
-    config = _load(config_path)
+    Reads the journal only: no ECOLIX_TOKEN needed.
+    """
+    from edigw import render, reports
+    from edigw.pipeline.review import parse_id
+    from edigw.pipeline.service import export_story, file_story
+
+    config = _load(config_path, secrets=False)
+    console = Console()
     try:
         kind, number = parse_id(item_id)
         if kind == "R":
-            _render_export(export_story(config, number))
-        else:
-            _render_story(file_story(config, kind, number))
+            run = export_story(config, number)
+            if as_json:
+                _echo_json(reports.export_run_data(run))
+            else:
+                render.export_run(console, run)
+            return
+        story = file_story(config, kind, number, all_problems=all_problems)
     except EdigwError as exc:
         raise click.ClickException(_one_line(exc)) from exc
+    if as_json:
+        _echo_json(reports.story_data(story))
+    else:
+        render.story(console, story)
+
+
+def _since(text: str | None) -> datetime | None:
+    from edigw.pipeline.review import parse_since
+
+    try:
+        return None if text is None else parse_since(text, now=datetime.now(UTC))
+    except EdigwError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command("files")
+@click.option("--flow", "flow_id", help="Only this flow's files (PARTNER/FLOW).")
+@click.option(
+    "--state",
+    type=click.Choice(
+        [
+            "received",
+            "parsed",
+            "done",
+            "partially_failed",
+            "failed",
+            "skipped_duplicate",
+            "unresolved",
+            "resolved",
+        ]
+    ),
+    help="Only files in this state; unresolved: failures nobody resolved yet.",
+)
+@click.option(
+    "--since", "since_text", metavar="WHEN", help="Received since: 2d, 12h, 30m or a date."
+)
+@click.option(
+    "--name",
+    metavar="GLOB",
+    help="File name pattern, any case (commandes_*.csv); plain text matches anywhere.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show at most this many files, newest first.",
+)
+@json_option
+@config_option
+def files_command(
+    flow_id: str | None,
+    state: str | None,
+    since_text: str | None,
+    name: str | None,
+    limit: int,
+    config_path: Path,
+    *,
+    as_json: bool,
+) -> None:
+    """List received files, newest first, with their state and documents done and failed.
+
+    Example: edigw files --flow webshop/orders --since 2d --name '*1128*'
+
+    Reads the journal only: no ECOLIX_TOKEN needed. `edigw show ID` tells a file's story.
+    """
+    from edigw import render, reports
+    from edigw.pipeline.review import list_files
+
+    since = _since(since_text)
+    config = _load(config_path, secrets=False)
+    try:
+        listing = list_files(
+            config, flow=flow_id, state=state, since=since, name=name, limit=limit + 1
+        )
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    more = len(listing) > limit
+    listing = listing[:limit]
+    if as_json:
+        _echo_json([reports.listing_data(item) for item in listing])
+        return
+    if not listing:
+        click.echo("no file matches")
+        return
+    console = Console()
+    render.files(console, listing)
+    if more:
+        click.echo(f"showing the newest {limit}: narrow the search or give --limit")
+
+
+@main.command("resolve")
+@click.argument("item_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--note", required=True, help="Why: what was done, or why nothing needs doing.")
+@click.option("--by", "by", help="Who resolves (default: the user running the command).")
+@config_option
+def resolve_command(
+    item_ids: tuple[str, ...], note: str, by: str | None, config_path: Path
+) -> None:
+    """Acknowledge failed files (F-12) or documents (D-40) so they no longer count as open.
+
+    Example: edigw resolve F-12 --note "partner resends it on Monday"
+
+    The journal keeps who, when and the note, and `edigw show` tells them. A resolved
+    failure leaves the open failures of `edigw status`, `edigw files --state unresolved`
+    and `edigw replay --failed`; if it fails again later (a replay), it is open again.
+    """
+    import getpass
+
+    from edigw.pipeline.review import resolve_items
+
+    config = _load(config_path, secrets=False)
+    try:
+        author = by or getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor the password database
+        author = "unknown"
+    try:
+        results = resolve_items(config, item_ids, by=author, note=note)
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    for result in results:
+        if result.resolution is not None:
+            click.echo(f"{result.ref} resolved by {result.resolution.resolved_by}")
+    errors = [result.error for result in results if result.error]
+    if errors:
+        raise click.ClickException("\n".join(errors))
 
 
 @main.command("replay")
 @click.argument("item_ids", metavar="[ID]...", nargs=-1)
-@click.option("--failed", is_flag=True, help="Replay every file that has failed documents.")
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="Replay every failed or partially failed file not resolved (`edigw resolve`).",
+)
 @click.option(
     "--since",
     type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
     help="Replay files received since this date (UTC).",
 )
 @click.option("--flow", "flow_id", help="Only files of this flow (PARTNER/FLOW).")
-@click.option("--dry-run", is_flag=True, help="Say what would be sent; change nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be sent; change nothing (no token needed)."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also send the upserts journalled unchanged (Ecolix had accepted the same payload),"
+    " e.g. after the customer was edited in Ecolix by hand.",
+)
+@json_option
 @config_option
 def replay_command(
     item_ids: tuple[str, ...],
@@ -300,6 +576,8 @@ def replay_command(
     since: datetime | None,
     flow_id: str | None,
     dry_run: bool,
+    force: bool,
+    as_json: bool,
     config_path: Path,
 ) -> None:
     """Re-run files from their archived originals with the current mapping.
@@ -307,17 +585,25 @@ def replay_command(
     Example: edigw replay --failed --flow supplier/invoices
 
     Documents that already succeeded are reported "already done" (their idempotency keys
-    make a second send a no-op in Ecolix). R-<n> ids re-deliver an export run's file.
+    make a second send a no-op in Ecolix), and upserts journalled "unchanged" are not sent
+    unless --force. R-<n> ids re-deliver an export run's file.
+    A file that ends done has the copy its failure left in the error folder put away
+    (moved to the done folder, or deleted when the flow deletes or leaves its files),
+    with its stale .error.txt.
     """
     from rich.progress import Progress
 
+    from edigw import reports
     from edigw.pipeline.service import replay_items, select_replay
 
     if not item_ids and not failed and since is None:
         msg = "give IDs, --failed or --since"
         raise click.UsageError(msg)
-    config = _load(config_path)
+    config = _load(config_path, secrets=False)
+    if not dry_run:
+        _need_secrets(config, "replay sends documents to Ecolix (--dry-run needs no token)")
     console = Console()
+    progress_console = Console(stderr=True)
     try:
         selection = select_replay(
             config,
@@ -326,16 +612,21 @@ def replay_command(
             since=since.replace(tzinfo=UTC) if since else None,
             flow=flow_id,
         )
-        with Progress(console=console, transient=True) as progress:
+        with Progress(
+            console=progress_console, transient=True, disable=not progress_console.is_terminal
+        ) as progress:
             task = progress.add_task("replaying", total=len(selection))
             results = []
-            for result in replay_items(config, selection, dry_run=dry_run):
+            for result in replay_items(config, selection, dry_run=dry_run, force=force):
                 results.append(result)
                 progress.advance(task)
     except EdigwError as exc:
         raise click.ClickException(_one_line(exc)) from exc
+    if as_json:
+        _echo_json([reports.replay_data(r) for r in results])
+        return
     for line in (line for r in results for line in r.lines()):
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     if not results:
         console.print("nothing to replay")
 
@@ -361,6 +652,7 @@ def purge_command(days: int, *, include_failed: bool, dry_run: bool, config_path
 
     Example: edigw purge --older-than 180 --dry-run
 
+    Works on the journal and the archive only: no ECOLIX_TOKEN needed.
     Only files whose outcome is final and whose source was moved, deleted or left are
     forgotten, never a file still in progress. What edigw remembers of files left on a
     partner's server stays, so they are not fetched again. Once a file is forgotten, the
@@ -371,7 +663,7 @@ def purge_command(days: int, *, include_failed: bool, dry_run: bool, config_path
 
     from edigw.pipeline.service import purge_history
 
-    config = _load(config_path)
+    config = _load(config_path, secrets=False)
     before = datetime.now(UTC) - timedelta(days=days)
     try:
         report = purge_history(
@@ -393,57 +685,98 @@ def purge_command(days: int, *, include_failed: bool, dry_run: bool, config_path
     )
 
 
-def _render_story(story: FileStory) -> None:
-    console = Console()
-    f = story.file
-    console.print(
-        f"F-{f.id} {f.original_name}  ({f.partner}/{f.flow})", highlight=False, markup=False
-    )
-    console.print(f"  state     {f.state}", highlight=False, markup=False)
-    if f.error:
-        console.print(f"  error     {f.error}", highlight=False, markup=False)
-    console.print(f"  sha256    {f.sha256 or '-'}", highlight=False, markup=False)
-    console.print(f"  archive   {f.archive_path or '-'}", highlight=False, markup=False)
-    console.print(f"  source    {f.source_path}", highlight=False, markup=False)
-    console.print(
-        f"  received  {f.received_at:%Y-%m-%d %H:%M:%S} UTC", highlight=False, markup=False
-    )
-    for d in story.documents:
-        console.print(
-            f"  D-{d.id} {d.business_key}  {d.operation}  {d.state}"
-            f"  attempts={d.attempts}  key={d.idempotency_key}",
-            highlight=False,
-            markup=False,
+@main.group("nodes", invoke_without_command=True)
+@json_option
+@config_option
+@click.pass_context
+def nodes_group(ctx: click.Context, config_path: Path, *, as_json: bool) -> None:
+    """List the nodes the journal knows: archive markers and gateway heartbeats.
+
+    Example: edigw nodes -c edigw.yaml
+
+    Reads the journal only: no ECOLIX_TOKEN needed. A node sharing an archive folder
+    (archive: {kind: folder}) is named by host and data folder (gw3:/srv/edigw/data) and
+    shows its marker, and whether the marker file is in the folder; a running gateway
+    (PostgreSQL journal) is named by host and pid (gw3:4242) and shows when it was last
+    seen. "alive": seen within nodes.takeover (a marker node: any gateway of its host).
+    A node retired for good keeps its marker row; `edigw nodes forget NODE` removes it.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from edigw.journal.node_roster import roster
+
+    config = _load(config_path, secrets=False)
+    try:
+        known = roster(
+            config.journal_url, takeover=config.nodes.takeover, folder=_shared_folder(config)
         )
-        if d.ecolix_status is not None:
-            console.print(
-                f"      Ecolix {d.ecolix_status} {d.ecolix_object_id or ''}",
-                highlight=False,
-                markup=False,
-            )
-        if d.error:
-            where = f" at {d.error_location}" if d.error_location else ""
-            console.print(f"      error{where}: {d.error}", highlight=False, markup=False)
-        if story.with_payloads and d.payload is not None:
-            console.print_json(json.dumps(d.payload, ensure_ascii=False))
-    for e in story.events:
-        console.print(f"  {e.at:%H:%M:%S} {e.kind} {e.detail or ''}", highlight=False, markup=False)
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    if as_json:
+        _echo_json([dataclasses.asdict(node) for node in known])
+        return
+    if not known:
+        click.echo("the journal knows no node (no shared archive folder, no heartbeat)")
+        return
+    for node in known:
+        if node.marker is not None:
+            where = {True: "in the folder", False: "MISSING from the folder", None: ""}
+            seen = f"marker written {node.marker_written_at:%Y-%m-%d %H:%M} UTC"
+            detail = f"{node.marker} {where[node.marker_present]}".rstrip()
+        else:
+            seen = f"last seen {node.seen_at:%Y-%m-%d %H:%M:%S} UTC"
+            detail = "no archive marker"
+        state = "alive" if node.alive else "not seen"
+        click.echo(f"{node.node}  {state}, {seen}  {detail}")
 
 
-def _render_export(run: ExportRunRow) -> None:
-    console = Console()
-    console.print(f"R-{run.id} {run.partner}/{run.flow}  {run.mode}  {run.state}", markup=False)
-    for label, value in (
-        ("window", f"{run.window_from} → {run.window_to}"),
-        ("records", run.records),
-        ("calls", run.calls),
-        ("file", run.file_name),
-        ("sha256", run.sha256),
-        ("archive", run.archive_path),
-        ("error", run.error),
-    ):
-        if value not in (None, ""):
-            console.print(f"  {label:<9} {value}", highlight=False, markup=False)
+def _shared_folder(config: GatewayConfig) -> Path | None:
+    """The archive folder every node shares, when ``archive: {kind: folder}``."""
+    from edigw.config import FolderArchiveSettings
+
+    chosen = config.archive
+    return Path(chosen.path) if isinstance(chosen, FolderArchiveSettings) else None
+
+
+@nodes_group.command("forget")
+@click.argument("node")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Forget it even though a gateway of its host was seen within nodes.takeover.",
+)
+@config_option
+def nodes_forget_command(node: str, config_path: Path, *, force: bool) -> None:
+    """Forget a node retired for good: its archive marker row and file, its heartbeat row.
+
+    Example: edigw nodes forget gw3:/srv/edigw/data -c edigw.yaml
+
+    Needed once a retired node's marker file is gone from the shared archive folder: every
+    other node refuses to start until then. Refused while a gateway of NODE's host was seen
+    within nodes.takeover (the journal does not say which process uses which data folder):
+    stop it first, or --force when that gateway is another node of the same host. A node
+    that starts again later simply writes a new marker. Reads and writes the journal only:
+    no ECOLIX_TOKEN needed.
+    """
+    from edigw.journal.node_roster import forget
+
+    config = _load(config_path, secrets=False)
+    try:
+        gone = forget(
+            config.journal_url,
+            node,
+            takeover=config.nodes.takeover,
+            folder=_shared_folder(config),
+            force=force,
+        )
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    removed = [
+        *(["its archive marker row"] if gone.marker_row else []),
+        *([f"its marker file {gone.marker_file}"] if gone.marker_file is not None else []),
+        *(["its heartbeat row"] if gone.heartbeat_row else []),
+    ]
+    click.echo(f"forgot node {node}: removed {' and '.join(removed)}")
 
 
 @main.command("export")
@@ -462,14 +795,25 @@ def _render_export(run: ExportRunRow) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Write the file into DIR instead of the partner's channel (the mark does not move).",
 )
+@json_option
 @config_option
 def export_command(
-    flow_id: str, config_path: Path, to_dir: Path | None, *, full: bool, dry_run: bool
+    flow_id: str,
+    config_path: Path,
+    to_dir: Path | None,
+    *,
+    full: bool,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Run one export of an outbound flow now and say what was delivered.
 
     Example: edigw export webshop/articles --dry-run -c edigw.yaml
+
+    With --json, one object tells the run (a dry run then prints no file: give --to DIR
+    to keep it).
     """
+    from edigw import reports
     from edigw.config import OutboundFlow
     from edigw.pipeline.assembly import open_parts
     from edigw.pipeline.exports import export_now
@@ -486,6 +830,13 @@ def export_command(
             )
     except EdigwError as exc:
         raise click.ClickException(_one_line(exc)) from exc
+    if as_json:
+        data = reports.export_result_data(flow.id, result, dry_run=dry_run)
+        if dry_run and to_dir is None and result.path is not None:
+            result.path.unlink(missing_ok=True)  # rendered to count, not kept
+            data["path"] = None
+        _echo_json(data)
+        return
     where = f"{result.show_id} " if result.show_id else ""
     if result.state == "empty":
         click.echo(
@@ -505,9 +856,11 @@ def export_command(
         )
         return
     target = result.delivered.path if result.delivered else result.path
+    left_out = f", {result.left_out} left out by the flow's filters" if result.left_out else ""
+    files = f"{len(result.files)} files, the last " if len(result.files) > 1 else ""
     click.echo(
-        f"{where}{result.state if not dry_run else 'dry run'}: {result.file_name} → {target} "
-        f"({result.mode}, {result.records} records, {result.calls} Ecolix calls)"
+        f"{where}{result.state if not dry_run else 'dry run'}: {files}{result.file_name} → {target} "
+        f"({result.mode}, {result.records} records{left_out}, {result.calls} Ecolix calls)"
     )
 
 
@@ -542,6 +895,13 @@ def template_group() -> None:
     help="Validate XML output against this XSD.",
 )
 @click.option("--now", "now_text", help="The run time the template sees (ISO 8601; default: now).")
+@click.option(
+    "--set",
+    "set_values",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A setting the template reads as settings.NAME (as edigw.yaml's settings: give it).",
+)
 def template_test_command(
     template: Path,
     data_path: Path,
@@ -549,6 +909,7 @@ def template_test_command(
     encoding: str,
     xsd: Path | None,
     now_text: str | None,
+    set_values: tuple[str, ...],
 ) -> None:
     """Render a template on sample records and print the file it would deliver.
 
@@ -570,11 +931,25 @@ def template_test_command(
     except (OSError, ValueError) as exc:
         msg = f"{data_path}: cannot read JSON sample data: {exc}"
         raise click.ClickException(msg) from exc
+    settings = {}
+    for item in set_values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            msg = f"--set {item!r}: write NAME=VALUE, e.g. --set company_name='Outils Martin'"
+            raise click.ClickException(msg)
+        settings[name.strip()] = value
     with tempfile.TemporaryDirectory(prefix="edigw-template-") as tmp:
         out = Path(tmp) / "rendered"
         try:
             count = render_sample(
-                template, sample, out, now=now, timezone=timezone, encoding=encoding, xsd=xsd
+                template,
+                sample,
+                out,
+                now=now,
+                timezone=timezone,
+                encoding=encoding,
+                xsd=xsd,
+                settings=settings,
             )
         except EdigwError as exc:
             raise click.ClickException(_one_line(exc)) from exc
@@ -619,48 +994,25 @@ def demo_command(directory: Path | None, *, keep_running: bool) -> None:
 
 
 def _render_demo(report: DemoReport) -> None:
-    console = Console()
-    table = Table(title="Inbound files")
-    for column in ("id", "flow", "file", "state", "docs done", "failed", "waiting", "reason"):
-        table.add_column(column, overflow="fold")
-    for f in report.files:
-        table.add_row(
-            *(
-                Text(value)
-                for value in (
-                    f.show_id,
-                    f.flow,
-                    f.name,
-                    f.state,
-                    str(f.done),
-                    str(f.failed),
-                    str(f.waiting),
-                    f.reason[:100],
-                )
-            )
-        )
-    console.print(table)
-    created = ", ".join(f"{n} {op}" for op, n in sorted(report.objects.items())) or "none"
-    console.print(f"Ecolix objects created or updated: {created}", highlight=False)
-    exports = Table(title="Exports")
-    for column in ("id", "flow", "state", "records", "calls", "file"):
-        exports.add_column(column, overflow="fold")
-    for e in report.exports:
-        exports.add_row(
-            *(Text(v) for v in (e.show_id, e.flow, e.state, str(e.records), str(e.calls), e.file))
-        )
-    console.print(exports)
-    console.print(
-        f"{len(report.files)} files, {report.calls} Ecolix calls, {report.seconds:.1f} s.\n"
-        f"Sandbox: {report.base_url}\n"
-        f"Look closer: edigw show F-1 -c {report.config_path}  ·  "
-        f"edigw status -c {report.config_path}  ·  inboxes, error folders and outboxes "
-        f"under {report.workspace}",
-        highlight=False,
-    )
+    from edigw import render
+
+    render.demo(Console(), report)
 
 
 # --------------------------------------------------------------------------- sandbox
+
+
+def _latency_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> Latency | None:
+    from edigw.sandbox.latency import parse_latency
+
+    if value is None:
+        return None
+    try:
+        return parse_latency(value)
+    except EdigwError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 @main.command("sandbox")
@@ -699,6 +1051,12 @@ def _render_demo(report: DemoReport) -> None:
     show_default=True,
     help="Server log level; debug also logs every request.",
 )
+@click.option(
+    "--latency",
+    callback=_latency_option,
+    default=None,
+    help="Delay every answer as a remote Ecolix would: 50ms, 0.05s, 50ms±10ms (default: none).",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -707,6 +1065,7 @@ def sandbox_command(
     rate_limit: str,
     seed: Path | None,
     log_level: str,
+    latency: Latency | None,
 ) -> None:
     """Run the Ecolix sandbox: the whole contract over SQLite, for demos, tests and onboarding.
 
@@ -714,7 +1073,10 @@ def sandbox_command(
     """
     from edigw.sandbox.server import SandboxOptions, serve
 
-    click.echo(f"Ecolix sandbox on http://{host}:{port}/api/v1 (database {db_path})", err=True)
+    delayed = f", every answer delayed {latency}" if latency else ""
+    click.echo(
+        f"Ecolix sandbox on http://{host}:{port}/api/v1 (database {db_path}{delayed})", err=True
+    )
     try:
         serve(
             SandboxOptions(
@@ -725,6 +1087,7 @@ def sandbox_command(
                 rate_limit=rate_limit,
                 seed=seed,
                 log_level=log_level,
+                latency=latency,
             )
         )
     except EdigwError as exc:
@@ -833,7 +1196,7 @@ def sftp_check_command(endpoint: str, config_path: Path) -> None:
 
 @main.group("mapping")
 def mapping_group() -> None:
-    """Check mapping files and try them on samples, offline (no call to Ecolix).
+    """Check mapping files and try them on samples, offline or against Ecolix (a dry run).
 
     Example: edigw mapping check mappings/
     """
@@ -841,16 +1204,29 @@ def mapping_group() -> None:
 
 @mapping_group.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-def mapping_check_command(paths: tuple[Path, ...]) -> None:
+@click.option(
+    "--sample",
+    type=click.Path(exists=True, path_type=Path),
+    help="A sample file (or folder of them): check the columns or elements the mapping reads "
+    "against it (CSV and Excel header, XML elements).",
+)
+def mapping_check_command(paths: tuple[Path, ...], sample: Path | None) -> None:
     """Validate mapping files and their lookup tables, reporting every problem with its line.
 
-    Example: edigw mapping check mappings/ecommerce-orders-csv.yaml
+    Example: edigw mapping check mappings/ecommerce-orders-csv.yaml --sample orders.csv
 
-    PATHS are mapping files or folders of them (default: ./mappings).
+    PATHS are mapping files or folders of them (default: ./mappings). Beyond the file's
+    shape: unknown functions, filters and names in expressions, columns or fields the source
+    does not have, fields and types Ecolix would refuse on every document.
     """
-    from edigw.mapping.sample import check_mappings
+    from edigw.mapping.sample import check_mappings, mapping_files, sample_files
 
-    results = check_mappings(paths or (Path("mappings"),))
+    paths = paths or (Path("mappings"),)
+    samples = sample_files(sample) if sample is not None else []
+    if samples and len(list(mapping_files(paths))) != 1:
+        msg = "--sample checks one mapping: name one mapping file"
+        raise click.ClickException(msg)
+    results = check_mappings(paths, samples=samples)
     if not results:
         msg = "no mapping file (*.yaml) found"
         raise click.ClickException(msg)
@@ -869,6 +1245,114 @@ def mapping_check_command(paths: tuple[Path, ...]) -> None:
         raise click.ClickException(msg)
 
 
+@mapping_group.command("schema")
+@click.option(
+    "--layout",
+    "layout",
+    is_flag=True,
+    help="Print the schema of flat-file layouts instead of mappings.",
+)
+def mapping_schema_command(*, layout: bool) -> None:
+    """Print the JSON Schema of mapping files (or layouts), for editors' completion and checks.
+
+    Example: edigw mapping schema > mappings/edigw-mapping.schema.json
+
+    Then start each mapping with `# yaml-language-server: $schema=edigw-mapping.schema.json`
+    (docs/mappings.md shows the VS Code and JetBrains set-up). `edigw init` writes both.
+    """
+    from edigw.mapping.editors import layout_schema_text, mapping_schema_text
+
+    click.echo(layout_schema_text() if layout else mapping_schema_text(), nl=False)
+
+
+@mapping_group.command("new")
+@click.option(
+    "--sample",
+    "sample",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The partner's sample file (CSV, Excel, XML, e-invoice, or a flat file with --layout).",
+)
+@click.option(
+    "--target",
+    "target",
+    required=True,
+    help="The Ecolix write operation, e.g. orders.create.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the mapping here (default: print it).",
+)
+@click.option(
+    "--layout",
+    "layout",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The layout of a flat file (record types and fields).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+def mapping_new_command(
+    sample: Path, target: str, out: Path | None, layout: Path | None, *, force: bool
+) -> None:
+    """Scaffold a commented mapping from a sample file and the target operation's schema.
+
+    Example: edigw mapping new --sample orders.csv --target orders.create --out mappings/acme.yaml
+
+    Every field of the operation gets the column whose name and values fit best, or a TODO;
+    the sample's columns are listed at the end. The new mapping is then checked and tried on
+    the sample at once (on stderr).
+    """
+    import tempfile
+
+    from edigw.errors import EdigwError
+    from edigw.mapping.scaffold_text import scaffold
+
+    if out is not None and out.exists() and not force:
+        msg = f"{out} already exists (use --force to overwrite it)"
+        raise click.ClickException(msg)
+    try:
+        text, _ = scaffold(sample, target, out=out, layout=layout)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+            click.echo(f"Wrote {out}", err=True)
+            _try_scaffold(out, sample)
+            return
+        click.echo(text, nl=False)
+        with tempfile.TemporaryDirectory() as folder:
+            probe = Path(folder) / "new-mapping.yaml"
+            probe.write_text(
+                scaffold(sample, target, out=probe, layout=layout, absolute=True)[0],
+                encoding="utf-8",
+            )
+            _try_scaffold(probe, sample)
+    except EdigwError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _try_scaffold(mapping: Path, sample: Path) -> None:
+    """`mapping check --sample` and `mapping test` on a new scaffold, summed up on stderr."""
+    from edigw.mapping.sample import try_mapping
+
+    trial = try_mapping(mapping, sample)
+    if trial.problems:
+        click.echo(f"check: {len(trial.problems)} problem(s):", err=True)
+        for problem in trial.problems:
+            click.echo(f"  {problem}", err=True)
+        msg = "the scaffold does not pass `edigw mapping check`; please report it"
+        raise click.ClickException(msg)
+    click.echo(f"check: ok ({mapping.name} -> {trial.target})", err=True)
+    click.echo(
+        f"test: {trial.documents} document(s) from {sample.name}: {trial.valid} valid, "
+        f"{trial.documents - trial.valid} with problems",
+        err=True,
+    )
+    if trial.first_problem:
+        click.echo(f"  first problem: {trial.first_problem}", err=True)
+        click.echo(f"  see them all: edigw mapping test {mapping} {sample}", err=True)
+
+
 @mapping_group.command("test")
 @click.argument("mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("sample", type=click.Path(exists=True, path_type=Path))
@@ -879,42 +1363,143 @@ def mapping_check_command(paths: tuple[Path, ...]) -> None:
     help="Golden JSON file: print a diff and exit 1 when the output differs.",
 )
 @click.option("--encoding", default=None, help="Override the mapping's encoding (e.g. cp1252).")
+@click.option(
+    "--against-ecolix",
+    "against_ecolix",
+    is_flag=True,
+    help="Also ask Ecolix (the one of -c edigw.yaml, with ECOLIX_TOKEN) whether it would "
+    "accept each document: a dry run that creates nothing and costs one call per write.",
+)
+@config_option
 def mapping_test_command(
-    mapping: Path, sample: Path, *, explain: bool, expect: Path | None, encoding: str | None
+    mapping: Path,
+    sample: Path,
+    *,
+    explain: bool,
+    expect: Path | None,
+    encoding: str | None,
+    against_ecolix: bool,
+    config_path: Path,
 ) -> None:
     """Print, as JSON, the Ecolix operations a sample file (or folder of samples) would produce.
 
     Example: edigw mapping test mappings/ecommerce-orders-csv.yaml samples/ecommerce/ecommerce-orders-csv
 
-    Nothing is sent to Ecolix. Without --expect, the exit code is 1 when a document has
-    problems or a file cannot be read.
+    Each document is printed as soon as it is mapped (a big file is never held whole), then
+    a summary on stderr. Nothing is sent to Ecolix, unless --against-ecolix: then each
+    document is also sent to Ecolix as a dry run (business rules included, nothing created),
+    and each refusal is shown with the source cell of every value refused. Without --expect,
+    the exit code is 1 when a document has problems, is refused, or a file cannot be read.
     """
-    from edigw.errors import EdigwError
-    from edigw.mapping import load_mapping
     from edigw.mapping.sample import diff_expected, run_samples
 
-    try:
-        compiled = load_mapping(mapping)
-        run = run_samples(compiled, sample, explain=explain, encoding=encoding)
-        difference = diff_expected(run, expect) if expect else None
-    except EdigwError as exc:
-        problems = getattr(exc, "problems", None)
-        if isinstance(problems, list) and len(problems) > 1:
-            raise click.ClickException("\n".join(str(p) for p in problems)) from exc
-        raise click.ClickException(str(exc)) from exc
+    if against_ecolix:
+        if expect is not None:
+            msg = "--against-ecolix and --expect do not go together: compare with the golden file first"
+            raise click.ClickException(msg)
+        _mapping_dry_run(mapping, sample, explain=explain, encoding=encoding, config=config_path)
+        return
+    if expect is None:
+        _stream_mapping_test(mapping, sample, explain=explain, encoding=encoding)
+        return
+    with _mapping_errors():
+        run = run_samples(_compiled(mapping), sample, explain=explain, encoding=encoding)
+        difference = diff_expected(run, expect)
     for note in run.notes:
         click.echo(note, err=True)
     for line in run.explanations:
         click.echo(line, err=True)
     click.echo(run.to_json(), nl=False)
-    if expect is not None:
-        if difference:
-            click.echo("\n".join(difference), err=True)
-            msg = f"output differs from {expect}"
-            raise click.ClickException(msg)
-        click.echo(f"output matches {expect}", err=True)
-    elif not run.ok:
+    if difference:
+        click.echo("\n".join(difference), err=True)
+        msg = f"output differs from {expect}"
+        raise click.ClickException(msg)
+    click.echo(f"output matches {expect}", err=True)
+
+
+def _stream_mapping_test(
+    mapping: Path, sample: Path, *, explain: bool, encoding: str | None
+) -> None:
+    """``mapping test`` without ``--expect``: each document printed as it is mapped (the
+    JSON array is written piece by piece, a big file is never held), ``--explain`` lines
+    and reader notes on stderr as they come, a summary at the end."""
+    from edigw.mapping.sample import JsonArrayWriter, SampleStream
+
+    def explained(lines: list[str]) -> None:
+        for line in lines:
+            click.echo(line, err=True)
+
+    shown = 0
+    out = JsonArrayWriter(lambda text: click.echo(text, nl=False))
+    with _mapping_errors():
+        stream = SampleStream(
+            _compiled(mapping), sample, explain=explain, encoding=encoding, explained=explained
+        )
+        for entry in stream.entries():
+            for note in stream.notes[shown:]:
+                click.echo(note, err=True)
+            shown = len(stream.notes)
+            out.add(entry)
+    out.close()
+    for note in stream.notes[shown:]:
+        click.echo(note, err=True)
+    click.echo(f"mapping test: {stream.summary()}", err=True)
+    if not stream.ok:
         msg = 'some documents have problems (see "problems" above)'
+        raise click.ClickException(msg)
+
+
+def _compiled(mapping: Path) -> CompiledMapping:
+    from edigw.mapping import load_mapping
+
+    return load_mapping(mapping)
+
+
+@contextmanager
+def _mapping_errors() -> Iterator[None]:
+    """A mapping or a sample that cannot be used, as a command-line error (each problem on
+    its own line when there are several)."""
+    try:
+        yield
+    except EdigwError as exc:
+        problems = getattr(exc, "problems", None)
+        if isinstance(problems, list) and len(problems) > 1:
+            raise click.ClickException("\n".join(str(p) for p in problems)) from exc
+        raise click.ClickException(str(exc)) from exc
+
+
+def _mapping_dry_run(
+    mapping: Path, sample: Path, *, explain: bool, encoding: str | None, config: Path
+) -> None:
+    """``mapping test --against-ecolix``: the documents with Ecolix's answers (JSON on
+    stdout), each answer and the calls it cost for people (stderr)."""
+    from edigw.mapping import load_mapping
+    from edigw.mapping.dryrun import dry_run, lines_of
+    from edigw.mapping.sample import run_samples
+    from edigw.pipeline.assembly import ecolix_client
+
+    if not config.is_file():
+        msg = (
+            f"{config} not found: --against-ecolix takes the Ecolix address and token from "
+            "the gateway configuration (-c PATH, or `edigw init DIR` to make one)"
+        )
+        raise click.ClickException(msg)
+    settings = _load(config, secrets=False)
+    _need_secrets(settings, "mapping test --against-ecolix asks Ecolix")
+    try:
+        compiled = load_mapping(mapping)
+        if explain:
+            for line in run_samples(compiled, sample, explain=True, encoding=encoding).explanations:
+                click.echo(line, err=True)
+        with ecolix_client(settings) as client:
+            run = dry_run(compiled, sample, client, encoding=encoding)
+    except EdigwError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    for line in lines_of(run):
+        click.echo(line, err=True)
+    _echo_json(run.data())
+    if not run.ok:
+        msg = "some documents were refused by Ecolix or not sent (see above)"
         raise click.ClickException(msg)
 
 

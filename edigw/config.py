@@ -25,9 +25,9 @@ import re
 import shutil
 import string
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -49,19 +49,26 @@ from pydantic import (
 )
 
 from edigw.errors import ConfigError
+from edigw.filemodes import DEFAULT_FILE_MODE, FileModes, check_file_mode
+from edigw.formats import limits as budget
+from edigw.outbound import naming
 from edigw.shipped import shipped_folder
+from edigw.validation.policy import ValidationPolicy
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
     "AfterDelete",
     "AfterLeave",
     "AfterMove",
+    "AlertSettings",
     "CronSchedule",
     "DoneFileReadiness",
     "EcolixSettings",
     "EcolixTimeouts",
+    "EmailAlerts",
     "EverySchedule",
     "ExportQuery",
+    "FlowLimits",
     "GatewayConfig",
     "InboundFlow",
     "LocalChannel",
@@ -69,11 +76,14 @@ __all__ = [
     "OutboundFlow",
     "Partner",
     "RetryPolicy",
+    "SecuritySettings",
     "SftpChannel",
     "SftpEndpoint",
     "SftpTimeouts",
     "StableReadiness",
+    "SupervisorSettings",
     "UploadPolicy",
+    "WebhookAlert",
     "load_config",
     "parse_duration",
     "parse_size",
@@ -93,6 +103,20 @@ DEFAULT_RETRY_MAX_ATTEMPTS = 8
 DEFAULT_RETRY_FIRST_DELAY = 30.0
 DEFAULT_RETRY_MAX_DELAY = 3600.0
 DEFAULT_SFTP_PORT = 22
+DEFAULT_MAX_RESTARTS = 5
+DEFAULT_RESTART_WINDOW = 600.0
+DEFAULT_RESTART_FIRST_DELAY = 1.0
+DEFAULT_RESTART_MAX_DELAY = 60.0
+DEFAULT_STOP_TIMEOUT = 30.0
+#: Seconds within which another node takes over the flows of a node that died.
+DEFAULT_TAKEOVER = 15.0
+DEFAULT_ALERT_WINDOW = 60.0
+DEFAULT_ALERT_RETRY_WAIT = 3600.0
+DEFAULT_ALERT_BUDGET_AFTER = 300.0
+DEFAULT_ALERT_ATTEMPTS = 5
+DEFAULT_ALERT_TIMEOUT = 10.0
+DEFAULT_SMTP_PORT = 587
+DEFAULT_ECOLIX_CHECK_EVERY = 30.0
 DEFAULT_SFTP_CONNECT_TIMEOUT = 10.0
 DEFAULT_SFTP_OPERATION_TIMEOUT = 30.0
 DEFAULT_SFTP_KEEPALIVE = 15.0
@@ -129,6 +153,7 @@ ExportResource = Literal[
     "purchase_orders.list",
     "delivery_notes.list",
     "supplier_invoices.list",
+    "supplier_invoice_states.list",
     "suppliers.list",
 ]
 
@@ -196,8 +221,25 @@ def parse_size(value: Any) -> int:
     return size
 
 
+def parse_file_mode(value: Any) -> int:
+    """A mode from ``"0640"``/``"640"``/``"0o640"`` (octal text), or from the number YAML makes
+    of an unquoted ``0640``; checked by :func:`edigw.filemodes.check_file_mode`."""
+    if isinstance(value, bool):
+        msg = "expected a file mode such as '0600' or '0640'"
+        raise ValueError(msg)
+    if isinstance(value, int):
+        mode = value
+    elif isinstance(value, str) and re.fullmatch(r"(0o?)?[0-7]{3}", value.strip()):
+        mode = int(value.strip().removeprefix("0o"), 8)
+    else:
+        msg = f"expected a file mode such as '0600' or '0640' (octal), got {value!r}"
+        raise ValueError(msg)
+    return check_file_mode(mode)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
+FileMode = Annotated[int, BeforeValidator(parse_file_mode)]
 
 # --- Paths -------------------------------------------------------------------------------
 
@@ -291,7 +333,8 @@ class EcolixSettings(_Model):
     calls_per_minute: int = Field(
         default=DEFAULT_CALLS_PER_MINUTE,
         gt=0,
-        description="Calls per rolling minute agreed with the vendor; edigw never exceeds it.",
+        description="Calls per rolling minute agreed with the vendor; edigw never exceeds it (one "
+        "budget for all the nodes of a PostgreSQL journal).",
     )
     timeouts: EcolixTimeouts = Field(
         default_factory=EcolixTimeouts, description="Connect and read timeouts, in seconds."
@@ -304,6 +347,13 @@ class EcolixSettings(_Model):
             msg = f"must be an http:// or https:// URL, got {value!r}"
             raise ValueError(msg)
         return value.rstrip("/")
+
+
+def _check_delays_ordered(first_delay: float, max_delay: float) -> None:
+    """A doubling delay's cap below its start is a typo, not a policy: refuse it."""
+    if max_delay < first_delay:
+        msg = "max_delay must not be shorter than first_delay"
+        raise ValueError(msg)
 
 
 class RetryPolicy(_Model):
@@ -324,10 +374,254 @@ class RetryPolicy(_Model):
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> RetryPolicy:
-        if self.max_delay < self.first_delay:
-            msg = "max_delay must not be shorter than first_delay"
+        _check_delays_ordered(self.first_delay, self.max_delay)
+        return self
+
+
+class SupervisorSettings(_Model):
+    """How ``edigw run`` looks after its loops (pollers, senders, exporter, mover, watchers)."""
+
+    max_restarts: int = Field(
+        default=DEFAULT_MAX_RESTARTS,
+        ge=0,
+        description="A loop that crashes more often than this within `window` stops the "
+        "process with exit status 3, so that systemd (or another service manager) restarts it.",
+    )
+    window: Duration = Field(
+        default=DEFAULT_RESTART_WINDOW,
+        gt=0,
+        description="The period over which a loop's crashes are counted (e.g. 10m).",
+    )
+    first_delay: Duration = Field(
+        default=DEFAULT_RESTART_FIRST_DELAY,
+        description="Wait before restarting a loop after its first crash; doubles each time.",
+    )
+    max_delay: Duration = Field(
+        default=DEFAULT_RESTART_MAX_DELAY,
+        description="Upper bound of the wait before a loop is restarted.",
+    )
+    stop_timeout: Duration = Field(
+        default=DEFAULT_STOP_TIMEOUT,
+        description="On SIGTERM, how long queued source moves and calls in flight may take "
+        "to finish before the process exits anyway (what is left resumes at the next start).",
+    )
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> SupervisorSettings:
+        _check_delays_ordered(self.first_delay, self.max_delay)
+        return self
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_MAIL_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+
+
+def _mail_address(value: str) -> str:
+    if not _MAIL_ADDRESS.match(value):
+        msg = f"not an e-mail address: {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+MailAddress = Annotated[str, AfterValidator(_mail_address)]
+
+
+class WebhookAlert(_Model):
+    """One webhook that receives alerts as a JSON POST."""
+
+    url: SecretStr = Field(
+        description="The webhook URL (http:// or https://); it usually holds a secret: write "
+        "${SLACK_WEBHOOK_URL}, never the URL itself."
+    )
+    format: Literal["json", "slack", "teams"] = Field(
+        default="json",
+        description="json: edigw's own payload (each alert with flow, file, reason and the "
+        '`edigw show` command); slack: a Slack incoming webhook ({"text": ...}); teams: a '
+        "Microsoft Teams incoming webhook or workflow (an Adaptive Card).",
+    )
+    send_timeout: Duration = Field(
+        default=DEFAULT_ALERT_TIMEOUT, gt=0, description="Seconds one POST may take."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not re.match(r"^https?://[^/\s]+", value.get_secret_value()):
+            msg = "must be an http:// or https:// URL"
+            raise ValueError(msg)
+        return value
+
+
+class EmailAlerts(_Model):
+    """Alerts by e-mail, through an SMTP server."""
+
+    host: str = Field(min_length=1, description="SMTP server name or address.")
+    port: int = Field(
+        default=DEFAULT_SMTP_PORT,
+        ge=1,
+        le=65535,
+        description="TCP port: 587 for STARTTLS (submission), 465 for implicit TLS.",
+    )
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls: upgrade the connection (required, never falls back to clear "
+        "text); tls: TLS from the first byte (port 465); none: clear text, only allowed "
+        "without a password or to a server on this machine.",
+    )
+    username: str | None = Field(default=None, description="Login name, when the server asks.")
+    password: SecretStr | None = Field(
+        default=None, description="Password, from the environment: ${EDIGW_SMTP_PASSWORD}."
+    )
+    ca_file: ExistingFile | None = Field(
+        default=None,
+        description="PEM file of the certificate authorities to trust for this server (an "
+        "internal relay with its own CA); default: the system's.",
+    )
+    sender: MailAddress = Field(description="The From address, e.g. edigw@example.fr.")
+    recipients: list[MailAddress] = Field(
+        min_length=1, description="Who receives the alerts (one address or more)."
+    )
+    send_timeout: Duration = Field(
+        default=DEFAULT_ALERT_TIMEOUT, gt=0, description="Seconds one SMTP conversation may take."
+    )
+
+    @model_validator(mode="after")
+    def _login_safe(self) -> EmailAlerts:
+        if (self.username is None) != (self.password is None):
+            msg = "username and password go together (both or neither)"
+            raise ValueError(msg)
+        if (
+            self.security == "none"
+            and self.password is not None
+            and self.host not in _LOOPBACK_HOSTS
+        ):
+            msg = (
+                "security: none would send the SMTP password in clear text to "
+                f"{self.host}; use starttls or tls"
+            )
             raise ValueError(msg)
         return self
+
+
+class AlertSettings(_Model):
+    """Who is told when something fails, and how alerts are grouped."""
+
+    window: Duration = Field(
+        default=DEFAULT_ALERT_WINDOW,
+        gt=0,
+        description="Grouping window: the first alert after a quiet period goes out at once, "
+        "the others of the window as one digest when it closes (e.g. 1m).",
+    )
+    retry_wait_after: Duration = Field(
+        default=DEFAULT_ALERT_RETRY_WAIT,
+        gt=0,
+        description="Alert when a document has waited in retry longer than this (e.g. 1h).",
+    )
+    budget_exhausted_after: Duration = Field(
+        default=DEFAULT_ALERT_BUDGET_AFTER,
+        gt=0,
+        description="Alert when the Ecolix call budget stays used up this long (e.g. 5m).",
+    )
+    delivery_attempts: int = Field(
+        default=DEFAULT_ALERT_ATTEMPTS,
+        ge=1,
+        description="Tries of a channel that is down for one message, with pauses that "
+        "double (2 s, 4 s, ...); then the message is given up and logged.",
+    )
+    webhooks: dict[Name, WebhookAlert] = Field(
+        default_factory=dict, description="Webhooks that receive alerts, by name."
+    )
+    email: EmailAlerts | None = Field(default=None, description="Alerts by e-mail (SMTP).")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhooks) or self.email is not None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``127.0.0.1:9464``, ``[::1]:9464``) as ``(host, port)``; ``ValueError``
+    saying what is wrong otherwise."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        msg = f"expected HOST:PORT, e.g. 127.0.0.1:9464, got {value!r}"
+        raise ValueError(msg)
+    return host, int(port)
+
+
+class NodeSettings(_Model):
+    """Several `edigw run` nodes on one PostgreSQL journal (ignored on SQLite: one node)."""
+
+    takeover: Duration = Field(
+        default=DEFAULT_TAKEOVER,
+        ge=1,
+        description="When a node dies (or loses the database), another node takes its flows "
+        "over within this time (e.g. 15s); each node renews its flow leases every fifth of it.",
+    )
+
+
+class HttpSettings(_Model):
+    """The health and metrics endpoints of ``edigw run`` (``/healthz``, ``/readyz``,
+    ``/metrics``); off unless ``listen`` is set (or ``edigw run --http``)."""
+
+    listen: str | None = Field(
+        default=None,
+        description="HOST:PORT to serve on, e.g. 127.0.0.1:9464; keep it on a private "
+        "address: the endpoints have no authentication.",
+    )
+    ecolix_check_every: Duration = Field(
+        default=DEFAULT_ECOLIX_CHECK_EVERY,
+        gt=0,
+        description="How often /readyz may find out whether Ecolix answers: calls the "
+        "gateway makes anyway count; it calls Ecolix itself (one cheap read) at most this "
+        "often, and only when no call was made meanwhile.",
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)
+        return value
+
+
+class SecuritySettings(_Model):
+    """Who may read what edigw keeps on disk."""
+
+    file_mode: FileMode = Field(
+        default=DEFAULT_FILE_MODE,
+        description="Mode of the files edigw creates for itself: archive copies (read-only), "
+        "the SQLite journal and its -wal/-shm, SFTP staging, error reports in local error "
+        "folders, usage.json. '0600' (default): the gateway's user only; '0640': its group "
+        "may read too. Folders it creates get the matching 0700/0750. Files delivered to "
+        "partners keep what their folder gives.",
+    )
+
+    @property
+    def modes(self) -> FileModes:
+        return FileModes(self.file_mode)
+
+
+class FolderArchiveSettings(_Model):
+    """The archive in a folder every node mounts (NFS or similar); each node checks at start
+    that it sees the same folder as the others."""
+
+    kind: Literal["folder"] = Field(description="A folder shared by every node.")
+    path: ConfigPath = Field(
+        description="The shared folder, mounted at the same place on every node."
+    )
+
+
+class PostgresArchiveSettings(_Model):
+    """The archive in the journal's PostgreSQL database (large objects), for nodes that
+    share no storage; only with a PostgreSQL journal."""
+
+    kind: Literal["postgresql"] = Field(description="Large objects in the journal database.")
+
+
+ArchiveSettings = Annotated[
+    FolderArchiveSettings | PostgresArchiveSettings, Field(discriminator="kind")
+]
 
 
 class SftpTimeouts(_Model):
@@ -475,6 +769,58 @@ class AfterLeave(_Model):
 After = Annotated[AfterMove | AfterDelete | AfterLeave, Field(discriminator="action")]
 
 
+class FlowLimits(_Model):
+    """What one file may cost the readers (``edigw.formats.limits``): a file over a limit
+    fails alone, named, with its size and the limit; the gateway goes on."""
+
+    max_cells: int = Field(
+        default=budget.MAX_CELLS,
+        gt=0,
+        description="Excel: rows x columns of the area a sheet's cells span (read densely).",
+    )
+    max_value_chars: int = Field(
+        default=budget.MAX_VALUE_CHARS,
+        gt=0,
+        description="One value: a CSV field, an XML text or attribute, an Excel cell.",
+    )
+    max_line_chars: int = Field(
+        default=budget.MAX_LINE_CHARS,
+        gt=0,
+        description="One line of a CSV or flat file.",
+    )
+    max_expanded_bytes: Size = Field(
+        default=budget.MAX_EXPANDED_BYTES,
+        description="Excel: the workbook uncompressed, and the text it repeats from shared strings.",
+    )
+    max_document_bytes: Size = Field(
+        default=budget.MAX_DOCUMENT_BYTES,
+        description="XML: one document element (an order and what it holds).",
+    )
+    max_document_tags: int = Field(
+        default=budget.MAX_DOCUMENT_TAGS,
+        gt=0,
+        description="XML: tags in one document element (its tree is built in memory).",
+    )
+    max_lines_per_document: int = Field(
+        default=budget.MAX_LINES_PER_DOCUMENT,
+        gt=0,
+        description="Records of one document (an order's lines); a larger one fails before it is built.",
+    )
+    max_seconds: Duration = Field(
+        default=budget.MAX_SECONDS,
+        gt=0,
+        description="Seconds to read and map one file (or '5m').",
+    )
+    control_characters: Literal["refuse", "allow"] = Field(
+        default=budget.CONTROL_CHARACTERS,
+        description="NUL and other C0 control characters (tab, CR, LF aside): refuse the file, or allow them.",
+    )
+
+    def reader_limits(self) -> budget.ReaderLimits:
+        """The value object the readers take."""
+        return budget.ReaderLimits(**self.model_dump())
+
+
 class _FlowBase(_Model):
     _partner: str = PrivateAttr(default="")
     _name: str = PrivateAttr(default="")
@@ -541,7 +887,21 @@ class InboundFlow(_FlowBase):
     max_files_per_poll: int = Field(
         default=DEFAULT_MAX_FILES_PER_POLL,
         ge=1,
-        description="At most this many files per scan, oldest first.",
+        description=(
+            "At most this many files per scan, oldest first; after a full batch the next "
+            "scan follows at once, without waiting poll_interval."
+        ),
+    )
+    limits: FlowLimits = Field(
+        default_factory=FlowLimits,
+        description="What one file may cost the readers (sizes, time, control characters).",
+    )
+    validation: ValidationPolicy | None = Field(
+        default=None,
+        description=(
+            "E-invoice flows: what each validation layer does to a file (block, warn, off); "
+            "unset, they use xsd: block, en16931: block, br_fr: warn. Other flows ignore it."
+        ),
     )
 
     @property
@@ -554,9 +914,25 @@ class ExportQuery(_Model):
     """The Ecolix list an export reads."""
 
     resource: ExportResource = Field(description="Ecolix list operation, e.g. articles.list.")
-    filters: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Query parameters passed to the list operation."
+    filters: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Filters named after the list's query parameters: one value (status: confirmed), "
+            "any of several (status: [confirmed, prepared]) or none of them "
+            "(status: {not: [cancelled, invoiced]}); values are checked against the contract."
+        ),
     )
+
+    @field_validator("filters")
+    @classmethod
+    def _known_filters(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from edigw.outbound.query import filter_problems
+
+        resource = info.data.get("resource")
+        problems = filter_problems(resource, value) if resource else []
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 class EverySchedule(_Model):
@@ -630,19 +1006,26 @@ def _filename_pattern(value: str) -> str:
     except ValueError as exc:
         msg = f"invalid file-name pattern {value!r}: {exc}"
         raise ValueError(msg) from None
-    unknown = sorted(fields - FILENAME_FIELDS)
-    if unknown:
+    per_record = {f for f in fields if naming.split_field(f)[0] == naming.RECORD}
+    unknown = sorted(fields - FILENAME_FIELDS - per_record)
+    if unknown or any(not naming.split_field(f)[1] for f in per_record):
         allowed = ", ".join(sorted(FILENAME_FIELDS))
-        msg = f"unknown placeholder {{{unknown[0]}}} in file-name pattern (allowed: {allowed})"
+        first = unknown[0] if unknown else sorted(per_record)[0]
+        msg = (
+            f"unknown placeholder {{{first}}} in file-name pattern (allowed: {allowed}; "
+            "{record[FIELD]} with split: record)"
+            if per_record
+            else f"unknown placeholder {{{first}}} in file-name pattern (allowed: {allowed})"
+        )
         raise ValueError(msg)
     try:
-        rendered = value.format(partner="p", flow="f", now=datetime(2000, 1, 2, 3, 4, 5), seq=1)  # noqa: DTZ001
-    except (ValueError, TypeError) as exc:
-        msg = f"invalid file-name pattern {value!r}: {exc}"
+        naming.check_pattern(value, per_record=True)
+    except ConfigError as exc:
+        if "not a plain file name" in str(exc):
+            msg = f"file-name pattern {value!r} must give a plain file name (no folders)"
+        else:
+            msg = f"invalid file-name pattern {value!r}: {str(exc).split(': ', 1)[-1]}"
         raise ValueError(msg) from None
-    if "/" in rendered or "\\" in rendered or not rendered.strip("."):
-        msg = f"file-name pattern {value!r} must give a plain file name (no folders)"
-        raise ValueError(msg)
     return value
 
 
@@ -688,6 +1071,33 @@ class OutboundFlow(_FlowBase):
     upload: UploadPolicy = Field(
         default_factory=UploadPolicy, description="Temporary name, overwrite policy, done file."
     )
+    settings: dict[Name, str] = Field(
+        default_factory=dict,
+        description="Values the template reads as settings.NAME, over the top-level settings.",
+    )
+    split: Literal["file", "record"] = Field(
+        default="file",
+        description=(
+            "file: one file per run with every record; record: one file per record (e.g. one "
+            "status message per change), named with {record[FIELD]}."
+        ),
+    )
+    _shared_settings: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _record_names_need_split(self) -> OutboundFlow:
+        if self.split != "record" and naming.uses_record(self.filename):
+            msg = (
+                f"file-name pattern {self.filename!r} names record fields, which only a flow "
+                "writing one file per record has: add split: record"
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def template_settings(self) -> dict[str, str]:
+        """What the template sees as ``settings``: the top-level ones, the flow's over them."""
+        return {**self._shared_settings, **self.settings}
 
     @property
     def zone(self) -> ZoneInfo:
@@ -719,8 +1129,41 @@ class GatewayConfig(_Model):
         default=None,
         description="SQLAlchemy URL of the journal; default sqlite:///<data_dir>/journal.sqlite.",
     )
+    archive: ArchiveSettings | None = Field(
+        default=None,
+        description="Where every original is archived: {kind: folder, path: ...} (a folder "
+        "every node mounts) or {kind: postgresql} (the journal database); default: "
+        "<data_dir>/archive, read by this node only.",
+    )
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy, description="Retry policy after temporary Ecolix errors."
+    )
+    supervisor: SupervisorSettings = Field(
+        default_factory=SupervisorSettings,
+        description="Restarts of crashed loops, when to give up, and how long a stop may take.",
+    )
+    alerts: AlertSettings = Field(
+        default_factory=AlertSettings,
+        description="Alerts by webhook and e-mail when files fail, loops crash or the call "
+        "budget stays used up; grouped into digests.",
+    )
+    nodes: NodeSettings = Field(
+        default_factory=NodeSettings,
+        description="Several nodes on one PostgreSQL journal: how soon a dead node's flows "
+        "are taken over.",
+    )
+    http: HttpSettings = Field(
+        default_factory=HttpSettings,
+        description="Health and metrics endpoints for monitoring (off unless listen is set).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="How `edigw run` logs: text lines, or json (one object a line, with the "
+        "flow, file and document ids); `edigw run --log-format` overrides it.",
+    )
+    security: SecuritySettings = Field(
+        default_factory=SecuritySettings,
+        description="Who may read the files edigw keeps (archive, journal, staging, reports).",
     )
     sftp_endpoints: dict[Name, SftpEndpoint] = Field(
         default_factory=dict, description="Partner SFTP servers by name."
@@ -728,6 +1171,17 @@ class GatewayConfig(_Model):
     partners: dict[Name, Partner] = Field(
         default_factory=dict, description="Trading partners by name."
     )
+    settings: dict[Name, str] = Field(
+        default_factory=dict,
+        description=(
+            "Values templates need that Ecolix does not hold (your company's name and "
+            "identifiers...), read as settings.NAME; a flow's own settings: win over these."
+        ),
+    )
+    # Secrets whose environment variable was not set when the file was loaded with
+    # ``secrets_optional`` (where -> variable): commands that only read the journal run
+    # without them; those that need them call ``require_secrets``.
+    _missing_secrets: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("journal")
     @classmethod
@@ -744,12 +1198,29 @@ class GatewayConfig(_Model):
             raise ValueError(msg) from None
         return value
 
+    @field_validator("archive")
+    @classmethod
+    def _archive_with_its_journal(
+        cls, value: FolderArchiveSettings | PostgresArchiveSettings | None, info: ValidationInfo
+    ) -> FolderArchiveSettings | PostgresArchiveSettings | None:
+        if isinstance(value, PostgresArchiveSettings):
+            journal = info.data.get("journal") or ""
+            if not journal.startswith("postgresql"):
+                msg = (
+                    "kind postgresql keeps the archive in the journal database: set journal: "
+                    "to a PostgreSQL URL, or use kind folder"
+                )
+                raise ValueError(msg)
+        return value
+
     @model_validator(mode="after")
     def _name_flows(self) -> GatewayConfig:
         for partner_name, partner in self.partners.items():
             for flow_name, flow in partner.flows.items():
                 flow._partner = partner_name
                 flow._name = flow_name
+                if isinstance(flow, OutboundFlow):
+                    flow._shared_settings = dict(self.settings)
         return self
 
     @property
@@ -772,6 +1243,19 @@ class GatewayConfig(_Model):
         known = ", ".join(flow.id for flow in self.flows()) or "none configured"
         msg = f"unknown flow {name!r} (flows: {known})"
         raise ConfigError(msg)
+
+    def require_secrets(self, why: str) -> None:
+        """Refuse (``ConfigError``, one line) when a secret was left unset at loading.
+
+        ``why`` says what needs it: ``ECOLIX_TOKEN is not set: replay sends documents to
+        Ecolix (edigw.yaml:4 ecolix.token)``.
+        """
+        if self._missing_secrets:
+            names = " and ".join(sorted(set(self._missing_secrets.values())))
+            verb = "is" if len(set(self._missing_secrets.values())) == 1 else "are"
+            where = "; ".join(self._missing_secrets)
+            msg = f"{names} {verb} not set: {why} ({where})"
+            raise ConfigError(msg)
 
     def inbound_flows(self) -> list[InboundFlow]:
         """The flows that take partner files in, in file order."""
@@ -801,6 +1285,8 @@ _UNION_TAGS = frozenset(
         "leave",
         "every-schedule",
         "cron-schedule",
+        "folder",
+        "postgresql",
     }
 )
 
@@ -810,10 +1296,13 @@ Path_ = tuple[str | int, ...]
 class _Built:
     """The plain data of a YAML file plus the line of every key, and problems on the way."""
 
-    def __init__(self, file_name: str) -> None:
+    def __init__(self, file_name: str, *, secrets_optional: bool = False) -> None:
         self.file_name = file_name
         self.lines: dict[Path_, int] = {}
         self.problems: list[tuple[int, str]] = []
+        self.secrets_optional = secrets_optional
+        #: ${NAME} left unset, when secrets are optional: (line, path, NAME)
+        self.unset: list[tuple[int, Path_, str]] = []
 
     def problem(self, line: int, path: Path_, message: str) -> None:
         self.problems.append((line, _format_problem(self.file_name, line, path, message)))
@@ -856,10 +1345,22 @@ def _interpolate(
         default = match.group(2)
         if default is not None:
             return default
-        built.problem(line, path, f"environment variable {name} is not set")
+        if built.secrets_optional:
+            built.unset.append((line, path, name))  # a problem unless the key is a secret
+        else:
+            built.problem(line, path, f"environment variable {name} is not set")
         return ""
 
     return _INTERPOLATION_RE.sub(replace, text)
+
+
+def interpolated(text: str, environ: Mapping[str, str]) -> str | None:
+    """``text`` with ``${NAME}``, ``${NAME:-default}`` and ``$${`` read as the loader reads
+    them; ``None`` when a reference is unset or malformed (for a reader of the raw file,
+    such as ``edigw status`` while the file does not load)."""
+    built = _Built("")
+    value = _interpolate(text, environ, built, 0, ())
+    return None if built.problems else value
 
 
 def _build(
@@ -1065,10 +1566,61 @@ def _shared_folders(config: GatewayConfig) -> Iterator[tuple[Path_, str]]:
             )
 
 
-def load_config(path: Path, *, environ: Mapping[str, str]) -> GatewayConfig:
+def _unwrap(annotation: Any) -> Any:
+    """``Annotated[X, ...]`` → X; ``X | None`` → X."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            kept = [a for a in get_args(annotation) if a is not type(None)]
+            if len(kept) != 1:
+                return annotation
+            annotation = kept[0]
+        else:
+            return annotation
+
+
+def _is_secret(path: Path_) -> bool:
+    """Whether the key at ``path`` is a secret (``SecretStr``), from the models' types."""
+    annotation: Any = GatewayConfig
+    for part in path:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return False
+            annotation = field.annotation
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return False
+    return _unwrap(annotation) is SecretStr
+
+
+def _set_aside_secrets(built: _Built) -> dict[str, str]:
+    """Unset ``${NAME}`` in secret keys, as ``{where: NAME}``; anywhere else they stay
+    problems (a journal URL or a folder from the environment is needed by every command)."""
+    missing = {}
+    for line, where, name in built.unset:
+        if _is_secret(where):
+            missing[f"{built.file_name}:{line} {_format_path(where)}"] = name
+        else:
+            built.problem(line, where, f"environment variable {name} is not set")
+    return missing
+
+
+def load_config(
+    path: Path, *, environ: Mapping[str, str], secrets_optional: bool = False
+) -> GatewayConfig:
     """Read, interpolate and validate ``edigw.yaml``; every problem at once in ``ConfigError``.
 
     ``environ`` is the only source of ``${NAME}`` values (the CLI passes ``os.environ``).
+
+    With ``secrets_optional``, a secret (the Ecolix token, SFTP passwords) whose variable is
+    not set is no problem: commands that only read the journal (``status``, ``show``,
+    ``files``...) run without ``ECOLIX_TOKEN``; a command that needs a secret calls
+    :meth:`GatewayConfig.require_secrets` first.
     """
     file_name = path.name
     try:
@@ -1080,8 +1632,9 @@ def load_config(path: Path, *, environ: Mapping[str, str]) -> GatewayConfig:
         msg = f"{path}: cannot read the configuration file: {exc}"
         raise ConfigError(msg) from None
 
-    built = _Built(file_name)
+    built = _Built(file_name, secrets_optional=secrets_optional)
     data = _parse_yaml(text, environ, built)
+    missing_secrets = _set_aside_secrets(built)
     if data is None and not built.problems:
         built.problem(1, (), "the file is empty")
     elif data is not None and not isinstance(data, dict):
@@ -1104,6 +1657,7 @@ def load_config(path: Path, *, environ: Mapping[str, str]) -> GatewayConfig:
                     (line or 0, _format_problem(file_name, line, where, _message(error)))
                 )
         else:
+            config._missing_secrets.update(missing_secrets)
             for where, message in _shared_folders(config):
                 line = built.lines.get(where)
                 built.problems.append((line or 0, _format_problem(file_name, line, where, message)))

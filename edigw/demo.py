@@ -8,6 +8,7 @@ outcome, runs every export once, and reports what happened and where to look.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import time
 from collections import Counter
@@ -20,7 +21,9 @@ from typing import Any
 import yaml
 
 from edigw.config import DEFAULT_CONFIG_NAME, GatewayConfig, load_config, write_starter
+from edigw.ecolix.client import EcolixClient
 from edigw.errors import EdigwError
+from edigw.journal.rows import DocumentRow, FileRow
 from edigw.pipeline.assembly import Parts, open_parts
 from edigw.pipeline.exports import export_now
 from edigw.pipeline.inbound import FINAL_FILE_STATES
@@ -30,6 +33,9 @@ from edigw.shipped import shipped_root
 DEMO_TOKEN = "demo-token"
 DEMO_RATE_LIMIT = "6000/minute"
 DEMO_TIMEOUT = 120.0
+DEMO_COMPANY = "Démo edigw (sandbox)"
+DEMO_SIREN = "552081317"
+"""A SIREN with a valid check digit, for the demo's lifecycle statuses (not a real buyer's)."""
 FAST_POLL = 0.2
 
 
@@ -48,6 +54,8 @@ class FileLine:
     failed: int
     waiting: int
     reason: str
+    #: documents a ``skip_if`` rule skipped (cancelled or unpaid web-shop orders): not failures
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +76,21 @@ class DemoReport:
     files: list[FileLine] = field(default_factory=list)
     objects: Counter[str] = field(default_factory=Counter)
     exports: list[ExportLine] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
     calls: int = 0
     seconds: float = 0.0
+
+    @property
+    def look_closer(self) -> list[str]:
+        """Commands to look closer, as printed: they only read the journal, so they work
+        in a fresh shell without ECOLIX_TOKEN (the sandbox is gone by then)."""
+        config = shlex.quote(str(self.config_path.resolve()))
+        first = next((f.show_id for f in self.files if f.state != "done"), "F-1")
+        return [
+            f"edigw show {first} -c {config}",
+            f"edigw files --state unresolved -c {config}",
+            f"edigw status -c {config}",
+        ]
 
 
 def samples_for(mapping: Path, root: Path) -> list[Path]:
@@ -84,6 +105,12 @@ def tune_for_demo(config_path: Path) -> None:
     """Make the starter configuration react in a blink: demo files are complete when dropped."""
     data: dict[str, Any] = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     data["retry"] = {"max_attempts": 3, "first_delay": 0.5, "max_delay": 2}
+    # the company the starter asks for (EDIGW_COMPANY_NAME): the demo's, said as such
+    data["settings"] = {
+        **(data.get("settings") or {}),
+        "company_name": DEMO_COMPANY,
+        "company_siren": DEMO_SIREN,
+    }
     for partner in data.get("partners", {}).values():
         for flow in partner.get("flows", {}).values():
             if flow.get("direction") == "inbound":
@@ -122,7 +149,9 @@ def wait_for_outcomes(parts: Parts, expected: int, *, timeout: float) -> None:
         if len(rows) >= expected and parts.journal.next_retry_at() is not None:
             pending = [r for r in rows if r.state not in FINAL_FILE_STATES]
             docs = [d for r in pending for d in parts.journal.documents_of(r.id)]
-            if all(d.state in ("retry_wait", "failed", "done") for d in docs):
+            if all(
+                d.state in ("retry_wait", "failed", "done", "skipped", "unchanged") for d in docs
+            ):
                 return
         time.sleep(0.1)
 
@@ -131,9 +160,6 @@ def collect(parts: Parts, report: DemoReport) -> None:
     for row in sorted(parts.journal.files(limit=10_000), key=lambda r: r.id):
         docs = parts.journal.documents_of(row.id)
         states = Counter(d.state for d in docs)
-        reasons = [f"D-{d.id} {d.business_key}: {d.error}" for d in docs if d.error]
-        if row.error:
-            reasons.append(row.error)
         report.files.append(
             FileLine(
                 show_id=f"F-{row.id}",
@@ -143,12 +169,28 @@ def collect(parts: Parts, report: DemoReport) -> None:
                 done=states["done"],
                 failed=states["failed"],
                 waiting=states["retry_wait"] + states["pending"] + states["sent"],
-                reason=(reasons[0].splitlines()[0] if reasons else ""),
+                reason=reason_of(row, docs),
+                skipped=states["skipped"],
             )
         )
         for d in docs:
             if d.state == "done":
                 report.objects[d.operation] += 1
+
+
+def reason_of(row: FileRow, docs: list[DocumentRow]) -> str:
+    """Why a file is not done, whole: its first document's first problem (or the file's
+    own error), and how many more problems ``edigw show`` tells."""
+    reasons = [
+        f"{d.ref} {d.business_key}: {d.error}" for d in docs if d.error and d.state != "skipped"
+    ]
+    if not reasons and row.error:
+        reasons = [row.error]
+    lines = [line for reason in reasons for line in reason.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    more = len(lines) - 1
+    return lines[0] + (f" (and {more} more: edigw show {row.ref})" if more else "")
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -169,6 +211,23 @@ def sandbox(workspace: Path, root: Path) -> Iterator[str]:
         seed=root / "samples" / "sandbox-seed.json",
     ) as base_url:
         yield base_url
+
+
+DEMO_REFUSAL = {"code": "TX_TVA_ERR", "text": "Taux de TVA erroné sur la ligne 1"}
+
+
+def decide_supplier_invoices(client: EcolixClient) -> list[str]:
+    """Refuse one received supplier invoice and approve another, as the accounts team would in
+    Ecolix, so that the statuses export has lifecycle changes to send to the platform."""
+    registered = [i for i in client.list_supplier_invoices() if i.get("status") == "registered"]
+    decided: list[str] = []
+    for invoice, status in zip(registered, ("refused", "approved"), strict=False):
+        body: dict[str, Any] = {"id": invoice["id"], "status": status}
+        if status == "refused":
+            body["reason"] = DEMO_REFUSAL
+        client.set_supplier_invoice_status(body, idempotency_key=f"demo-{status}-{invoice['id']}")
+        decided.append(f"{invoice['number']} {status}")
+    return decided
 
 
 def run_demo(
@@ -201,6 +260,7 @@ def run_demo(
                 gateway.stop()
                 gateway.join(timeout=30)
             collect(parts, report)
+            report.decisions = decide_supplier_invoices(parts.client)
             for flow in config.outbound_flows():
                 try:
                     result = export_now(parts, flow, now=utc_now())

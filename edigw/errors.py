@@ -6,9 +6,11 @@ The class decides what happens next, so callers catch by class, never by message
     ├── ConfigError            edigw.yaml is wrong: fix the file, restart (path + line)
     ├── SourceDataError        a partner file or one of its documents is wrong (Location)
     │   └── MalformedFileError the whole file cannot be read (encoding, truncated XML, ...)
+    │       └── NotAnInvoiceError  an e-invoice flow got something else (an order, a status, ...)
     ├── MappingError           a mapping file or lookup table is wrong (file + line + key)
     ├── EcolixError            Ecolix refused or could not answer
     │   ├── EcolixRetriableError   network, timeout, 429, 502/503/504: retry-wait
+    │   │   └── EcolixNotSentError     the request never left: retry-wait, no attempt counted
     │   └── EcolixFinalError       any other 4xx: the document fails with the reason
     │       ├── EcolixAuthError        401/403
     │       ├── EcolixNotFoundError    404
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edigw.model import Location
+from edigw.problems import MAX_MESSAGE, cut, summarize
 
 
 class EdigwError(Exception):
@@ -59,13 +62,19 @@ class DataProblem:
 
 
 class SourceDataError(EdigwError):
-    """Source data is wrong; carries every problem found (not only the first)."""
+    """Source data is wrong; carries every problem found (not only the first).
+
+    Its message names the first problems only (``MAX_MESSAGE`` characters, then "… and N
+    more problems"): ``problems`` has them all.
+    """
 
     def __init__(self, problems: Sequence[DataProblem] | DataProblem) -> None:
         if isinstance(problems, DataProblem):
             problems = [problems]
         self.problems = list(problems)
-        super().__init__("; ".join(str(p) for p in self.problems))
+        super().__init__(
+            summarize((str(p) for p in self.problems), sep="; ", total=len(self.problems))
+        )
 
     @property
     def location(self) -> Location | None:
@@ -74,6 +83,18 @@ class SourceDataError(EdigwError):
 
 class MalformedFileError(SourceDataError):
     """The file as a whole cannot be read: nothing in it is processed."""
+
+
+class NotAnInvoiceError(MalformedFileError):
+    """An e-invoice flow received a file that is no e-invoice; ``found`` names what it is.
+
+    ``found`` is a short stable key (``order-x``, ``cdar``, ``ubl-order``, ``zugferd-1``,
+    ``pdf-without-invoice``, ``html``, ...) for code; the message says it for people.
+    """
+
+    def __init__(self, problem: DataProblem, *, found: str) -> None:
+        super().__init__(problem)
+        self.found = found
 
 
 class MappingError(EdigwError):
@@ -104,12 +125,21 @@ class Problem:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
+        """``422 Unknown customer: /customer_code: unknown customer 'CUS-9'``: each reason
+        once (Ecolix often repeats its field errors in ``detail``), within ``MAX_MESSAGE``."""
         head = f"{self.status} {self.title or self.type}"
         if self.detail:
-            head += f": {self.detail}"
-        for err in self.errors:
-            head += f"; {err.pointer or '/'}: {err.message}"
-        return head
+            head += f": {cut(self.detail, MAX_MESSAGE // 2)}"
+        errors = [e for e in self.errors if not (e.message and e.message in self.detail)]
+        if not errors:
+            return head
+        text = summarize(
+            (f"{err.pointer or '/'}: {err.message}" for err in errors),
+            limit=MAX_MESSAGE - len(head),
+            sep="; ",
+            total=len(errors),
+        )
+        return f"{head}; {text}"
 
 
 class EcolixError(EdigwError):
@@ -140,6 +170,12 @@ class EcolixRetriableError(EcolixError):
     ) -> None:
         super().__init__(message, operation=operation, problem=problem)
         self.retry_after = retry_after
+
+
+class EcolixNotSentError(EcolixRetriableError):
+    """Temporary, and the request never left: connection refused, name not resolved, connect
+    or pool timeout, or a pause Ecolix asked for. Ecolix cannot have seen it, so the
+    document waits without an attempt counted (an outage never uses up its attempts)."""
 
 
 class EcolixCallCancelled(EcolixError):

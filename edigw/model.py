@@ -28,7 +28,9 @@ class Location:
 
     ``file`` is the name the partner gave the file. The other fields are filled when the
     format knows them: line/column (CSV, XML, flat files), XPath (XML), cell (Excel,
-    ``Sheet!C12``), record type, field name and column range (flat files).
+    ``Sheet!C12``), record type, field name and column range (flat files). ``part`` names a
+    file inside the file (the XML attached to a Factur-X PDF: ``invoice.pdf!factur-x.xml:12``)
+    and ``term`` the business term a value stands for (e-invoices: ``BT-115 totals.payable``).
     """
 
     file: str
@@ -39,9 +41,11 @@ class Location:
     record_type: str | None = None
     field: str | None = None
     columns: tuple[int, int] | None = None
+    part: str | None = None
+    term: str | None = None
 
     def __str__(self) -> str:
-        text = self.file
+        text = self.file if self.part is None else f"{self.file}!{self.part}"
         if self.cell:
             return f"{text} {self.cell}"
         if self.line is not None:
@@ -56,6 +60,8 @@ class Location:
             text += f" field {self.field}"
         if self.columns:
             text += f" (columns {self.columns[0]}-{self.columns[1]})"
+        if self.term:
+            text += f" ({self.term})"
         return text
 
 
@@ -91,12 +97,25 @@ class Reader(Protocol):
     def records(self, path: Path, *, source_name: str) -> Iterator[Record]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class MappedStep:
+    """A further write of a document's chain (a mapping's ``before:`` or ``then:``).
+
+    Its payload may hold placeholders resolved when it is sent (``edigw.mapping.steps``):
+    a value of the first step's Ecolix answer, or the archived original file.
+    """
+
+    operation: str
+    payload: dict[str, Any]
+
+
 @dataclass(slots=True)
 class MappedDocument:
     """What the mapping engine makes of one business document found in a file.
 
     ``payload`` is ``None`` when ``problems`` is not empty: a document is sent whole or not
-    at all, and all its problems are reported at once.
+    at all, and all its problems are reported at once. ``steps`` are the follow-up writes
+    (empty for most mappings), sent in order after ``operation`` succeeded.
     """
 
     key: str
@@ -104,10 +123,26 @@ class MappedDocument:
     location: Location
     payload: dict[str, Any] | None
     problems: list[DataProblem] = field(default_factory=list)
+    steps: tuple[MappedStep, ...] = ()
+    #: Writes made *before* ``operation`` (a mapping's ``before:``): the customer an order
+    #: needs, upserted first. Each is a step of the chain, like ``steps``.
+    before: tuple[MappedStep, ...] = ()
+    #: Why the mapping skipped the document (a ``skip_if`` rule): it is journalled, never sent.
+    skipped: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def writes(self) -> list[MappedStep]:
+        """The chain in order: ``before`` steps, the document's own write, ``steps``."""
+        assert self.payload is not None
+        return [*self.before, MappedStep(self.operation, self.payload), *self.steps]
+
+    @property
+    def main_position(self) -> int:
+        """The chain position (1-based) of the document's own write."""
+        return len(self.before) + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,3 +15,37 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def start_ticks(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, Linux), ``""`` when unknown.
+
+    With the pid, it names one process for good: a pid is reused, a (pid, start) pair is not
+    (a gateway in a container is pid 1 after every restart).
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return ""
+    # Field 22 counted after the command name, which is in parentheses and may hold spaces.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode("ascii") if len(fields) > 19 else ""
+
+
+def process_identity(host: str) -> str:
+    """This process as ``host:pid:start``: what the journal records as a file's reader."""
+    pid = os.getpid()
+    return f"{host}:{pid}:{start_ticks(pid)}"
+
+
+def identity_alive(identity: str, *, host: str) -> bool | None:
+    """Whether the process named ``host:pid:start`` still runs; ``None`` when it ran on
+    another host (only a lease can tell then)."""
+    name, _, start = identity.rpartition(":")
+    holder_host, _, pid = name.rpartition(":")
+    if holder_host != host:
+        return None
+    if not pid.isdigit() or not pid_alive(int(pid)):
+        return False
+    return not start or start_ticks(int(pid)) in ("", start)

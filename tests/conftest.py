@@ -9,4 +9,6 @@ pytest_plugins: list[str] = [
     "tests.fixtures.sshd",
     "tests.fixtures.databases",
     "tests.fixtures.sandbox",
+    "tests.fixtures.isolation",
+    "tests.fixtures.receivers",
 ]

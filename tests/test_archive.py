@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edigw.errors import ChannelError, JournalError
-from edigw.journal import Archive
+from edigw.journal import ArchiveMissingCopy, FolderArchive
 from edigw.journal.archive import CHUNK
 
 
@@ -23,7 +23,7 @@ def write(path: Path, data: bytes) -> Path:
 def test_a_stored_file_lives_at_its_content_address(tmp_path: Path) -> None:
     data = "Référence;Quantité\nA-1;3\n".encode("cp1252")
     sha = hashlib.sha256(data).hexdigest()
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
 
     stored = archive.store(write(tmp_path / "orders.csv", data))
 
@@ -36,17 +36,17 @@ def test_a_stored_file_lives_at_its_content_address(tmp_path: Path) -> None:
 
 def test_the_source_is_left_untouched(tmp_path: Path) -> None:
     source = write(tmp_path / "orders.csv", b"a;b\n")
-    Archive(tmp_path / "archive").store(source)
+    FolderArchive(tmp_path / "archive").store(source)
     assert source.read_bytes() == b"a;b\n"
 
 
 def test_archived_files_are_read_only(tmp_path: Path) -> None:
-    stored = Archive(tmp_path / "archive").store(write(tmp_path / "a", b"x"))
+    stored = FolderArchive(tmp_path / "archive").store(write(tmp_path / "a", b"x"))
     assert stat.S_IMODE(stored.path.stat().st_mode) & 0o222 == 0
 
 
 def test_storing_the_same_content_twice_is_idempotent(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     first = archive.store(write(tmp_path / "monday.csv", b"same bytes"))
     inode = first.path.stat().st_ino
 
@@ -58,7 +58,7 @@ def test_storing_the_same_content_twice_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_different_content_gets_different_addresses(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     a = archive.store(write(tmp_path / "a", b"one"))
     b = archive.store(write(tmp_path / "b", b"two"))
     assert a.path != b.path
@@ -68,7 +68,7 @@ def test_different_content_gets_different_addresses(tmp_path: Path) -> None:
 def test_a_damaged_archived_copy_is_repaired_when_the_content_is_stored_again(
     tmp_path: Path,
 ) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     stored = archive.store(write(tmp_path / "a", b"precious"))
     stored.path.chmod(0o644)
     stored.path.write_bytes(b"bit rot!")
@@ -89,39 +89,41 @@ def test_a_large_file_is_streamed_in_chunks_and_hashed_whole(tmp_path: Path) -> 
         out.write(b"tail")
     expected = hashlib.sha256(block * 5 + b"tail").hexdigest()
 
-    stored = Archive(tmp_path / "archive").store(source)
+    stored = FolderArchive(tmp_path / "archive").store(source)
 
     assert stored.sha256 == expected
     assert stored.size == 5 * CHUNK + 4
 
 
 def test_an_empty_file_is_archived_too(tmp_path: Path) -> None:
-    stored = Archive(tmp_path / "archive").store(write(tmp_path / "empty.csv", b""))
+    stored = FolderArchive(tmp_path / "archive").store(write(tmp_path / "empty.csv", b""))
     assert stored.sha256 == hashlib.sha256(b"").hexdigest()
     assert stored.size == 0
 
 
 def test_open_reads_back_the_archived_bytes(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     stored = archive.store(write(tmp_path / "a", b"<Order/>"))
     with archive.open(stored.sha256) as stream:
         assert stream.read() == b"<Order/>"
 
 
-def test_opening_unknown_content_is_a_journal_error(tmp_path: Path) -> None:
-    with pytest.raises(JournalError, match=r"no file with sha256 0{64}"):
-        Archive(tmp_path / "archive").open("0" * 64)
+def test_opening_unknown_content_is_a_journal_error_naming_the_copy(tmp_path: Path) -> None:
+    with pytest.raises(ArchiveMissingCopy, match=r"archived copy .*/00/00/0{64} is missing"):
+        FolderArchive(tmp_path / "archive").open("0" * 64)
+    with pytest.raises(JournalError, match=r"archived copy .*/00/00/0{64} is missing"):
+        FolderArchive(tmp_path / "archive").local_copy("0" * 64)
 
 
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "ABCDEF" + "0" * 58, "0" * 63])
 def test_only_sha256_digests_address_the_archive(tmp_path: Path, bad: str) -> None:
     with pytest.raises(JournalError, match="not a sha256"):
-        Archive(tmp_path / "archive").path_of(bad)
+        FolderArchive(tmp_path / "archive").path_of(bad)
 
 
 def test_a_missing_source_is_a_channel_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ChannelError, match=r"cannot read .*gone\.csv"):
-        Archive(tmp_path / "archive").store(tmp_path / "gone.csv")
+        FolderArchive(tmp_path / "archive").store(tmp_path / "gone.csv")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
@@ -129,11 +131,11 @@ def test_an_unreadable_source_is_a_channel_error(tmp_path: Path) -> None:
     source = write(tmp_path / "locked.csv", b"x")
     source.chmod(0)
     with pytest.raises(ChannelError, match=r"locked\.csv"):
-        Archive(tmp_path / "archive").store(source)
+        FolderArchive(tmp_path / "archive").store(source)
 
 
 def test_a_hash_other_than_expected_is_refused_and_nothing_is_archived(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     with pytest.raises(JournalError, match="expected " + "f" * 64):
         archive.store(write(tmp_path / "a", b"data"), expected_sha256="f" * 64)
     assert not archive.exists(hashlib.sha256(b"data").hexdigest())
@@ -143,7 +145,7 @@ def test_a_hash_other_than_expected_is_refused_and_nothing_is_archived(tmp_path:
 def test_a_source_growing_while_archived_is_refused(tmp_path: Path) -> None:
     """A partner still writing: the copy would be a torn file, so it is not archived."""
     source = write(tmp_path / "slow.csv", b"x" * (3 * CHUNK))
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     real_open = Path.open
 
     def open_and_append(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -161,14 +163,14 @@ def test_a_source_growing_while_archived_is_refused(tmp_path: Path) -> None:
 
 
 def test_store_bytes_archives_an_outbound_file(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     stored = archive.store_bytes(b"code;label\n")
     assert stored.path.read_bytes() == b"code;label\n"
     assert stored.sha256 == hashlib.sha256(b"code;label\n").hexdigest()
 
 
 def test_concurrent_stores_of_the_same_content_agree(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     sources = [write(tmp_path / f"copy{n}", b"shared" * 1000) for n in range(6)]
     results: list[object] = []
 
@@ -201,7 +203,7 @@ def test_store_fsyncs_the_file_and_its_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced = _spy_fsyncs(monkeypatch)
-    stored = Archive(tmp_path / "archive").store(write(tmp_path / "a", b"durable"))
+    stored = FolderArchive(tmp_path / "archive").store(write(tmp_path / "a", b"durable"))
 
     assert any(".tmp/incoming-" in path for path in synced), synced
     assert str(stored.path.parent) in synced
@@ -211,7 +213,7 @@ def test_a_store_that_is_not_yet_durable_syncs_nothing_until_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced = _spy_fsyncs(monkeypatch)
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
 
     stored = archive.store(write(tmp_path / "a", b"later"), durable=False)
     assert synced == []
@@ -232,7 +234,7 @@ def test_bytes_from_memory_not_yet_durable_are_synced_when_asked(
 ) -> None:
     """A small inbound file the SFTP channel kept in memory: archived like a stored file."""
     synced = _spy_fsyncs(monkeypatch)
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
 
     stored = archive.store_bytes(b"in memory", durable=False)
     assert synced == []
@@ -249,9 +251,9 @@ def test_content_found_already_archived_is_synced_in_full_when_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A copy written, never synced, by a gateway that then crashed is made durable too."""
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     stored = archive.store(write(tmp_path / "a", b"seen before"), durable=False)
-    restarted = Archive(tmp_path / "archive")
+    restarted = FolderArchive(tmp_path / "archive")
     synced = _spy_fsyncs(monkeypatch)
 
     restarted.store(write(tmp_path / "again", b"seen before"), durable=False)
@@ -266,7 +268,7 @@ def test_content_found_already_archived_is_synced_in_full_when_asked(
 
 
 def test_temporary_files_left_by_a_crash_are_removed_once_old(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     archive.store_bytes(b"creates the folders")
     temp_dir = tmp_path / "archive" / ".tmp"
     crashed = temp_dir / "incoming-crashed"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,9 +16,12 @@ import pytest
 from edigw.channels.base import (
     AfterAction,
     Disposition,
+    IncomingFile,
     MemorySeenFiles,
     Readiness,
     UploadSettings,
+    change_since_read,
+    error_report_name,
     is_candidate,
     name_problem,
 )
@@ -230,6 +236,18 @@ def test_watchdog_wakes_the_poller_when_a_file_arrives(tmp_path: Path) -> None:
         ch.close()
 
 
+def test_a_missing_folder_is_rescanned_not_watched_and_stops_nothing(tmp_path: Path) -> None:
+    """`edigw run` on a fresh `edigw init` workspace: no inbox folder yet. The watcher is not
+    started (it used to kill the flow's poll thread); each poll says the folder is missing."""
+    ch = LocalInboundChannel(LocalInboundSettings(path=tmp_path / "missing"))
+    try:
+        ch.wakeups(threading.Event())
+        with pytest.raises(ChannelError, match="does not exist"):
+            ch.poll(now=T0)
+    finally:
+        ch.close()
+
+
 def test_reading_and_removing_files_does_not_wake_the_poller(tmp_path: Path) -> None:
     """The gateway's own reads and moves are not arrivals (they woke it for nothing)."""
     ch = channel(tmp_path / "in")
@@ -314,6 +332,38 @@ def test_failed_file_goes_to_error_folder_with_a_report(tmp_path: Path) -> None:
     assert "edigw show F-7" in report
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("f" + "x" * 244 + ".csv", id="ascii-249-bytes"),
+        pytest.param("é" * 125 + ".csv", id="two-byte-characters"),
+    ],
+)
+def test_a_failed_file_with_a_name_near_the_limit_keeps_its_report(
+    tmp_path: Path, name: str
+) -> None:
+    """``NAME.error.txt`` would be over 255 bytes: the report's name is cut, not lost."""
+    ch = channel(tmp_path / "in")
+    write(tmp_path / "in" / name, b"1")
+    result = ch.complete(
+        ready_one(ch),  # type: ignore[arg-type]
+        Disposition(ok=False, reason="line 3: NUL", show_id="F-7"),
+    )
+    assert result.ok and result.action == "error-moved", result.detail
+    assert (tmp_path / "in/error" / name).read_bytes() == b"1"
+    [report] = (tmp_path / "in/error").glob("*.error.txt")
+    assert report.name == error_report_name(name)
+    assert len(report.name.encode()) <= 255
+    assert report.name.startswith(name[:50])
+    assert "Reason: line 3: NUL" in report.read_text()
+
+
+def test_cut_report_names_of_two_long_names_differ() -> None:
+    first, second = "a" * 250 + "1.csv", "a" * 250 + "2.csv"
+    assert error_report_name(first) != error_report_name(second)
+    assert error_report_name("a.csv") == "a.csv.error.txt"
+
+
 def test_a_failed_after_action_is_returned_not_raised(tmp_path: Path) -> None:
     ch = channel(tmp_path / "in")
     write(tmp_path / "in/a.csv", b"1")
@@ -375,8 +425,8 @@ def test_a_file_gone_between_listing_and_claim_is_released_silently(
     ch.poll(now=T0)
     scan = ch._scan
 
-    def scan_then_gone() -> object:
-        found = scan()
+    def scan_then_gone(in_progress: Collection[str]) -> object:
+        found = scan(in_progress)
         path.unlink()
         return found
 
@@ -488,3 +538,177 @@ def test_outbound_fail_policy_refuses_and_leaves_no_temp_file(tmp_path: Path) ->
     with pytest.raises(ChannelError, match="already exists"):
         out.deliver(write(tmp_path / "src", b"new"), "a.csv")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.csv"]
+
+
+# ------------------------------------------------------------------ changed after reading
+
+
+def as_read(incoming: object, data: bytes) -> IncomingFile:
+    """``incoming`` as the pipeline hands it back to ``complete``: with what it archived."""
+    assert isinstance(incoming, IncomingFile)
+    return replace(incoming, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def test_a_source_that_grew_after_it_was_read_is_left_in_place_and_offered_again(
+    tmp_path: Path,
+) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(interval=0))
+    source = write(tmp_path / "in/a.csv", b"8 orders", mtime=T0 - 100)
+    incoming = as_read(ready_one(ch), b"8 orders")
+    write(source, b"8 orders + 12 more", mtime=T0 - 50)  # the writer went on
+
+    result = ch.complete(incoming, Disposition(ok=True))
+
+    assert (result.ok, result.action) == (True, "kept-changed")
+    assert result.detail == "it changed after it was read (8 bytes read, 18 bytes now)"
+    assert source.read_bytes() == b"8 orders + 12 more"
+    assert not (tmp_path / "in/done").exists()
+    ch.poll(now=T0 + 61)
+    [again] = ch.poll(now=T0 + 120).files
+    assert (again.name, again.size) == ("a.csv", 18)
+
+
+def test_a_failed_source_that_changed_is_not_moved_to_the_error_folder(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    source = write(tmp_path / "in/a.csv", b"truncated", mtime=T0 - 100)
+    incoming = as_read(ready_one(ch), b"truncated")
+    write(source, b"truncated no more", mtime=T0 - 50)
+
+    result = ch.complete(incoming, Disposition(ok=False, reason="line 2: cut short"))
+
+    assert result.action == "kept-changed"
+    assert source.exists()
+    assert not (tmp_path / "in/error").exists()
+
+
+def test_a_source_touched_but_unchanged_is_moved(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    source = write(tmp_path / "in/a.csv", b"same bytes", mtime=T0 - 100)
+    incoming = as_read(ready_one(ch), b"same bytes")
+    os.utime(source, (T0 - 10, T0 - 10))
+
+    assert ch.complete(incoming, Disposition(ok=True)).action == "moved"
+    assert (tmp_path / "in/done/a.csv").read_bytes() == b"same bytes"
+
+
+def test_a_source_rewritten_with_the_same_size_is_left_in_place(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", after=AfterAction(action="delete"))
+    source = write(tmp_path / "in/a.csv", b"CMD-1;2", mtime=T0 - 100)
+    incoming = as_read(ready_one(ch), b"CMD-1;2")
+    write(source, b"CMD-1;3", mtime=T0 - 10)
+
+    result = ch.complete(incoming, Disposition(ok=True))
+
+    assert result.action == "kept-changed"
+    assert result.detail == "it changed after it was read (same size, 7 bytes, other content)"
+    assert source.read_bytes() == b"CMD-1;3"
+
+
+def test_a_left_source_that_changed_is_not_remembered_as_processed(tmp_path: Path) -> None:
+    seen = MemorySeenFiles()
+    (tmp_path / "in").mkdir()
+    settings = LocalInboundSettings(
+        path=tmp_path / "in", after=AfterAction(action="leave"), readiness=Readiness(interval=0)
+    )
+    ch = LocalInboundChannel(settings, seen=seen)
+    source = write(tmp_path / "in/a.csv", b"8 orders", mtime=T0 - 100)
+    incoming = as_read(ready_one(ch), b"8 orders")
+    write(source, b"8 orders + 12 more", mtime=T0 - 50)
+
+    assert ch.complete(incoming, Disposition(ok=True)).action == "kept-changed"
+    assert not seen.seen(ch.key, "a.csv", 8, T0 - 100)
+
+
+@pytest.mark.parametrize(
+    ("size", "mtime", "content", "expected"),
+    [
+        pytest.param(8, T0, b"", None, id="same size and mtime: no hash read"),
+        pytest.param(9, T0, b"", "(8 bytes read, 9 bytes now)", id="other size"),
+        pytest.param(8, T0 + 1, b"12345678", None, id="touched: same hash"),
+        pytest.param(8, T0 + 1, b"87654321", "(same size, 8 bytes, other content)", id="rewritten"),
+    ],
+)
+def test_whether_a_source_is_still_what_was_read(
+    size: int, mtime: float, content: bytes, expected: str | None
+) -> None:
+    read = IncomingFile(
+        channel="c",
+        name="a.csv",
+        local_path=Path("a.csv"),
+        size=8,
+        mtime=T0,
+        remote_path="a.csv",
+        sha256=hashlib.sha256(b"12345678").hexdigest(),
+    )
+
+    def digest() -> str:
+        assert content, "the hash is read only when size and mtime leave a doubt"
+        return hashlib.sha256(content).hexdigest()
+
+    found = change_since_read(read, size=size, mtime=mtime, digest=digest)
+    assert found == (None if expected is None else f"it changed after it was read {expected}")
+
+
+# ------------------------------------------------------------------ clearing the error folder
+
+
+def failed_into_error(ch: LocalInboundChannel, folder: Path, name: str = "a.csv") -> str:
+    """A file taken in and failed: its copy and report now sit in the error folder."""
+    write(folder / name, b"1")
+    result = ch.complete(
+        ready_one(ch),  # type: ignore[arg-type]
+        Disposition(ok=False, reason="unknown customer", show_id="F-7"),
+    )
+    return result.target
+
+
+def test_a_replayed_files_error_copy_goes_to_the_done_folder_and_its_report_away(
+    tmp_path: Path,
+) -> None:
+    ch = channel(tmp_path / "in")
+    target = failed_into_error(ch, tmp_path / "in")
+
+    result = ch.clear_error("a.csv", target)
+
+    assert (result.ok, result.action) == (True, "error-cleared")
+    assert result.target == str((tmp_path / "in/done/a.csv").resolve())
+    assert (tmp_path / "in/done/a.csv").read_bytes() == b"1"
+    assert list((tmp_path / "in/error").iterdir()) == []
+
+
+@pytest.mark.parametrize("action", ["delete", "leave"])
+def test_a_replayed_files_error_copy_is_deleted_when_the_flow_does_not_move_files(
+    tmp_path: Path, action: str
+) -> None:
+    ch = channel(tmp_path / "in", after=AfterAction(action=action))  # type: ignore[arg-type]
+    target = failed_into_error(ch, tmp_path / "in")
+
+    result = ch.clear_error("a.csv", target)
+
+    assert (result.ok, result.target) == (True, "")
+    assert list((tmp_path / "in/error").iterdir()) == []
+    assert not (tmp_path / "in/done").exists()
+
+
+def test_clearing_an_error_copy_someone_removed_still_removes_its_stale_report(
+    tmp_path: Path,
+) -> None:
+    ch = channel(tmp_path / "in")
+    target = failed_into_error(ch, tmp_path / "in")
+    Path(target).unlink()
+
+    result = ch.clear_error("a.csv", target)
+
+    assert (result.ok, result.target) == (True, "")
+    assert list((tmp_path / "in/error").iterdir()) == []
+
+
+def test_clearing_refuses_a_path_outside_the_error_folder(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    elsewhere = write(tmp_path / "in/keep.csv", b"mine")
+
+    result = ch.clear_error("keep.csv", str(elsewhere))
+
+    assert not result.ok
+    assert "is not in the flow's error folder" in result.detail
+    assert elsewhere.read_bytes() == b"mine"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -237,6 +238,24 @@ def test_staging_leftovers_of_a_dead_process_are_removed_those_of_a_live_one_kep
     channel.close()
 
 
+def test_closing_the_old_channel_of_a_changed_flow_keeps_the_new_ones_staged_files(
+    inbox: Inbox, remote: Path
+) -> None:
+    old = inbox.channel()  # a reload changed the flow: a new channel on the same folder
+    new = inbox.channel()
+    put(remote / "inv-1.csv", b"number;total\n1;12.50\n")
+    [incoming] = take(new)
+
+    old.close()  # the old flow's files are all disposed of
+
+    assert incoming.read_bytes() == b"number;total\n1;12.50\n"
+    put(remote / "inv-2.csv", b"number;total\n2;7.00\n")
+    [second] = take(new, start=T0 + 100)  # it still stages
+    assert (second.name, second.read_bytes()) == ("inv-2.csv", b"number;total\n2;7.00\n")
+    new.close()
+    assert not incoming.local_path.parent.exists()  # the last one out removes the folder
+
+
 # ------------------------------------------------------------------ readiness
 
 
@@ -457,6 +476,66 @@ def test_same_name_with_new_content_is_processed_but_a_mere_touch_is_not(
     put(path, b"A;2\n", mtime=T0 - 20)  # same name, new content
     [second] = take(channel, start=T0 + 200)
     assert second.read_bytes() == b"A;2\n"
+
+
+def test_staged_downloads_are_readable_by_the_gateway_only(inbox: Inbox, remote: Path) -> None:
+    put(remote / "big.bin", os.urandom(2 << 20))  # over the in-memory size: staged on disk
+    previous = os.umask(0)
+    try:
+        [incoming] = take(inbox.channel(file_mode=0o640))
+    finally:
+        os.umask(previous)
+    assert incoming.content is None
+    assert stat.S_IMODE(incoming.local_path.stat().st_mode) == 0o640
+    assert stat.S_IMODE(incoming.local_path.parent.stat().st_mode) == 0o750
+    assert stat.S_IMODE(inbox.staging.stat().st_mode) == 0o750
+
+
+# ------------------------------------------------------------------ changed after reading
+
+
+def test_a_remote_source_that_grew_after_it_was_read_is_left_and_fetched_again(
+    inbox: Inbox, remote: Path
+) -> None:
+    path = put(remote / "orders.csv", b"8 orders\n", mtime=T0 - 100)
+    channel = inbox.channel()
+    [incoming] = take(channel)
+    put(path, b"8 orders\n12 more\n", mtime=T0 - 50)  # the partner's writer went on
+
+    result = channel.complete(incoming, Disposition(ok=True))
+
+    assert (result.ok, result.action) == (True, "kept-changed")
+    assert result.detail == "it changed after it was read (9 bytes read, 17 bytes now)"
+    assert path.read_bytes() == b"8 orders\n12 more\n"
+    assert not (remote / "done").exists()
+    [again] = take(channel, start=T0 + 100)
+    assert again.read_bytes() == b"8 orders\n12 more\n"
+
+
+def test_a_remote_source_rewritten_with_the_same_size_is_left_but_a_touch_is_not(
+    inbox: Inbox, remote: Path
+) -> None:
+    path = put(remote / "a.csv", b"CMD-1;2\n", mtime=T0 - 100)
+    channel = inbox.channel(after=AfterAction(action="delete"))
+    [incoming] = take(channel)
+    put(path, b"CMD-1;3\n", mtime=T0 - 50)
+    assert channel.complete(incoming, Disposition(ok=True)).action == "kept-changed"
+
+    [again] = take(channel, start=T0 + 100)
+    os.utime(path, (T0 - 10, T0 - 10))  # touched only: the same bytes
+    assert channel.complete(again, Disposition(ok=True)).action == "deleted"
+    assert not path.exists()
+
+
+def test_a_left_remote_source_that_changed_is_fetched_again(inbox: Inbox, remote: Path) -> None:
+    path = put(remote / "stock.csv", b"A;1\n", mtime=T0 - 100)
+    channel = inbox.channel(after=AfterAction(action="leave"))
+    [incoming] = take(channel)
+    put(path, b"A;1\nB;2\n", mtime=T0 - 50)
+
+    assert channel.complete(incoming, Disposition(ok=True)).action == "kept-changed"
+    [again] = take(channel, start=T0 + 100)
+    assert again.read_bytes() == b"A;1\nB;2\n"
 
 
 # ------------------------------------------------------------------ connection failures
@@ -748,3 +827,22 @@ def test_a_crash_mid_upload_leaves_no_file_under_its_final_name(
     assert (remote / "orders.csv").read_bytes() == b"ok"
     assert delivered.size == 2
     assert not temp.exists()
+
+
+def test_a_replayed_files_remote_error_copy_goes_to_done_and_its_report_away(
+    inbox: Inbox, remote: Path
+) -> None:
+    put(remote / "a.csv", b"1")
+    channel = inbox.channel()
+    [incoming] = take(channel)
+    failed = channel.complete(incoming, Disposition(ok=False, reason="refused", show_id="F-3"))
+
+    result = channel.clear_error("a.csv", failed.target)
+
+    assert (result.ok, result.action, result.target) == (
+        True,
+        "error-cleared",
+        f"{remote}/done/a.csv",
+    )
+    assert (remote / "done/a.csv").read_bytes() == b"1"
+    assert list((remote / "error").iterdir()) == []

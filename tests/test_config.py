@@ -29,6 +29,7 @@ from edigw.config import (
     parse_size,
 )
 from edigw.errors import ConfigError
+from edigw.validation import LayerMode, ValidationPolicy
 
 ENV = {"ECOLIX_TOKEN": "secret-token", "ACME_SFTP_PASSWORD": "pw"}
 
@@ -72,7 +73,7 @@ partners:
         mapping: mappings/orders.yaml
       articles:
         direction: outbound
-        query: {resource: articles.list, filters: {family: GARDEN}}
+        query: {resource: orders.list, filters: {status: [confirmed, prepared]}}
         template: templates/articles.csv.j2
         channel: {type: local, path: outbox}
         schedule: {cron: "*/15 * * * *"}
@@ -129,7 +130,7 @@ def test_full_example_loads_with_every_option(workdir: Path) -> None:
     )
     articles = config.flow("webshop/articles")
     assert isinstance(articles, OutboundFlow)
-    assert articles.query.filters == {"family": "GARDEN"}
+    assert articles.query.filters == {"status": ["confirmed", "prepared"]}
     assert articles.schedule == CronSchedule(cron="*/15 * * * *")
     assert (articles.mode, articles.encoding) == ("full", "utf-8-sig")
 
@@ -339,6 +340,35 @@ def test_the_process_environment_is_never_read(
     monkeypatch.setenv("ECOLIX_TOKEN", "from-os-environ")
     problems = problems_of(workdir, HEAD, environ={})
     assert problems == ["edigw.yaml:3 ecolix.token: environment variable ECOLIX_TOKEN is not set"]
+
+
+def test_secrets_may_be_unset_for_commands_that_only_read_the_journal(workdir: Path) -> None:
+    config = load_config(write(workdir, FULL), environ={}, secrets_optional=True)
+
+    assert config.ecolix.token.get_secret_value() == ""
+    with pytest.raises(ConfigError) as caught:
+        config.require_secrets("replay sends documents to Ecolix")
+    assert str(caught.value) == (
+        "ACME_SFTP_PASSWORD and ECOLIX_TOKEN are not set: replay sends documents to Ecolix "
+        "(edigw.yaml:3 ecolix.token; edigw.yaml:13 sftp_endpoints.acme.password)"
+    )
+
+
+def test_a_configuration_with_its_secrets_requires_nothing(workdir: Path) -> None:
+    config = load_config(write(workdir, FULL), environ=ENV, secrets_optional=True)
+    config.require_secrets("replay sends documents to Ecolix")  # no error
+
+
+def test_unset_variables_outside_secrets_stay_problems_when_secrets_are_optional(
+    workdir: Path,
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            write(workdir, HEAD + "journal: ${JOURNAL_URL}\n"), environ={}, secrets_optional=True
+        )
+    problems = caught.value.problems
+    assert "edigw.yaml:4 journal: environment variable JOURNAL_URL is not set" in problems
+    assert not any("ECOLIX_TOKEN" in problem for problem in problems)
 
 
 # --- Durations and sizes ------------------------------------------------------------------
@@ -589,6 +619,26 @@ partners:
             id="filename-with-folder",
         ),
         pytest.param(
+            "        filename: '{record[number]}.xml'\n",
+            "edigw.yaml:7 partners.acme.flows.articles: file-name pattern '{record[number]}.xml' "
+            "names record fields, which only a flow writing one file per record has: add "
+            "split: record",
+            id="record-field-without-split",
+        ),
+        pytest.param(
+            "        split: record\n        filename: '{record}.xml'\n",
+            "edigw.yaml:13 partners.acme.flows.articles.filename: unknown placeholder {record} "
+            "in file-name pattern (allowed: flow, now, partner, seq; {record[FIELD]} with "
+            "split: record)",
+            id="whole-record-in-filename",
+        ),
+        pytest.param(
+            "        split: invoice\n",
+            "edigw.yaml:12 partners.acme.flows.articles.split: must be one of 'file' or "
+            "'record', got 'invoice'",
+            id="bad-split",
+        ),
+        pytest.param(
             "        timezone: Europe/Lutece\n",
             "edigw.yaml:12 partners.acme.flows.articles.timezone: unknown time zone "
             "'Europe/Lutece' (e.g. Europe/Paris, UTC)",
@@ -618,7 +668,8 @@ def test_outbound_query_must_be_an_ecolix_list(workdir: Path) -> None:
         "edigw.yaml:9 partners.acme.flows.articles.query.resource: must be one of "
         "'articles.list', 'stock.list', 'customers.list', 'quotes.list', 'orders.list', "
         "'order_states.list', 'purchase_orders.list', 'delivery_notes.list', "
-        "'supplier_invoices.list' or 'suppliers.list', got 'orders.create'"
+        "'supplier_invoices.list', 'supplier_invoice_states.list' or 'suppliers.list', got "
+        "'orders.create'"
     ]
 
 
@@ -743,3 +794,44 @@ def test_an_export_cannot_write_into_an_inbox(workdir: Path) -> None:
         "edigw.yaml:21 partners.acme.flows.articles.channel: writes into the folder "
         "acme/orders reads from: its files would come back in"
     ]
+
+
+# --- E-invoice validation policy ----------------------------------------------------------
+
+EINVOICES = (
+    HEAD
+    + """\
+partners:
+  suppliers:
+    flows:
+      invoices:
+        direction: inbound
+        channel: {type: local, path: in}
+        mapping: mappings/orders.yaml
+"""
+)
+
+
+def test_an_inbound_flow_has_no_validation_policy_unless_given(workdir: Path) -> None:
+    flow = load_config(write(workdir, EINVOICES), environ=ENV).inbound_flows()[0]
+
+    assert flow.validation is None
+
+
+def test_a_validation_policy_keeps_the_defaults_it_does_not_name(workdir: Path) -> None:
+    text = EINVOICES + "        validation: {br_fr: block}\n"
+
+    flow = load_config(write(workdir, text), environ=ENV).inbound_flows()[0]
+
+    assert flow.validation == ValidationPolicy(
+        xsd=LayerMode.BLOCK, en16931=LayerMode.BLOCK, br_fr=LayerMode.BLOCK
+    )
+
+
+def test_a_validation_mode_must_be_block_warn_or_off(workdir: Path) -> None:
+    text = EINVOICES + "        validation: {xsd: maybe}\n"
+
+    [problem] = problems_of(workdir, text)
+
+    assert problem.startswith("edigw.yaml:11 partners.suppliers.flows.invoices.validation.xsd:")
+    assert "'block', 'warn' or 'off'" in problem

@@ -27,6 +27,7 @@ from edigw.errors import (
     EcolixError,
     EcolixFinalError,
     EcolixNotFoundError,
+    EcolixNotSentError,
     EcolixRetriableError,
 )
 
@@ -232,6 +233,8 @@ def test_a_long_retry_after_is_handed_back_to_the_pipeline_at_once(
             ecolix.get("articles.list")
         usage = ecolix.usage
     assert caught.value.status == 429
+    assert not isinstance(caught.value, EcolixNotSentError)  # this one was sent: it counts
+    assert isinstance(paused.value, EcolixNotSentError)
     assert caught.value.retry_after is not None
     assert caught.value.retry_after > 3000
     assert paused.value.retry_after is not None
@@ -239,7 +242,7 @@ def test_a_long_retry_after_is_handed_back_to_the_pipeline_at_once(
     assert usage.calls == 1
 
 
-def test_ecolix_down_is_retriable_and_no_httpx_error_leaks(
+def test_ecolix_down_is_retriable_not_sent_and_no_httpx_error_leaks(
     sandbox_factory: Callable[..., Any],
 ) -> None:
     server = sandbox_factory()
@@ -250,7 +253,7 @@ def test_ecolix_down_is_retriable_and_no_httpx_error_leaks(
             ecolix.get("articles.list")
         server.start()
         assert ecolix.get("articles.list")["items"]
-    assert type(caught.value) is EcolixRetriableError
+    assert type(caught.value) is EcolixNotSentError  # refused: no request left
     assert not isinstance(caught.value, httpx.HTTPError)
     assert isinstance(caught.value.__cause__, httpx.TransportError)
 

@@ -21,6 +21,7 @@ from edigw.errors import (
     EcolixError,
     EcolixFinalError,
     EcolixNotFoundError,
+    EcolixNotSentError,
     EcolixRetriableError,
 )
 
@@ -105,12 +106,12 @@ def ok(body: object, status: int = 200, headers: dict[str, str] | None = None) -
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        pytest.param(httpx.ConnectError("refused"), EcolixRetriableError, id="connect"),
-        pytest.param(httpx.ConnectTimeout("slow"), EcolixRetriableError, id="connect-timeout"),
+        pytest.param(httpx.ConnectError("refused"), EcolixNotSentError, id="connect"),
+        pytest.param(httpx.ConnectTimeout("slow"), EcolixNotSentError, id="connect-timeout"),
         pytest.param(httpx.ReadTimeout("slow"), EcolixRetriableError, id="read-timeout"),
         pytest.param(httpx.ReadError("reset"), EcolixRetriableError, id="read-error"),
         pytest.param(httpx.RemoteProtocolError("garbage"), EcolixRetriableError, id="protocol"),
-        pytest.param(httpx.PoolTimeout("busy"), EcolixRetriableError, id="pool-timeout"),
+        pytest.param(httpx.PoolTimeout("busy"), EcolixNotSentError, id="pool-timeout"),
         pytest.param(httpx.UnsupportedProtocol("ftp"), EcolixFinalError, id="bad-scheme"),
     ],
 )
@@ -193,6 +194,64 @@ def test_a_retry_after_longer_than_the_cap_is_left_to_the_pipeline(
     assert caught.value.retry_after == 3600
     assert len(recorder.requests) == 1
     assert fake_time.sleeps == []
+
+
+# -- calls never sent ----------------------------------------------------------------------------
+
+
+def test_a_call_refused_at_every_try_was_never_sent(
+    make_client: Callable[..., EcolixClient],
+) -> None:
+    recorder = Recorder(httpx.ConnectError("refused"))
+    client = make_client(recorder)
+    with pytest.raises(EcolixNotSentError, match="not sent"):
+        client.upsert_customer(CUSTOMER, idempotency_key="k1")
+    assert len(recorder.requests) == 4  # retried within the call, none of them left
+
+
+def test_a_call_whose_first_request_timed_out_counts_even_if_the_next_is_refused(
+    make_client: Callable[..., EcolixClient],
+) -> None:
+    recorder = Recorder(httpx.ReadTimeout("slow"), httpx.ConnectError("refused"))
+    client = make_client(recorder)
+    with pytest.raises(EcolixRetriableError) as caught:
+        client.upsert_customer(CUSTOMER, idempotency_key="k1")
+    assert not isinstance(caught.value, EcolixNotSentError)
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+def test_a_call_held_back_by_a_long_pause_is_not_sent(
+    make_client: Callable[..., EcolixClient],
+) -> None:
+    recorder = Recorder(problem(503, headers={"Retry-After": "3600"}), ok(CUSTOMER))
+    client = make_client(recorder)
+    with pytest.raises(EcolixRetriableError):
+        client.upsert_customer(CUSTOMER, idempotency_key="k1")
+    with pytest.raises(EcolixNotSentError) as caught:
+        client.upsert_customer(CUSTOMER, idempotency_key="k2")
+    assert caught.value.retry_after is not None and caught.value.retry_after > 30
+    assert len(recorder.requests) == 1
+
+
+def test_a_stop_while_waiting_to_retry_a_sent_call_still_counts_it(
+    fake_time: FakeTime,
+) -> None:
+    recorder = Recorder(httpx.ReadTimeout("slow"), ok(CUSTOMER))
+
+    def stop_during_the_wait(seconds: float) -> None:
+        client.stop_waiting()
+
+    client = EcolixClient(
+        BASE_URL,
+        "secret-token",
+        transport=httpx.MockTransport(recorder),
+        clock=fake_time.clock,
+        sleep=stop_during_the_wait,
+    )
+    with client, pytest.raises(EcolixRetriableError) as caught:
+        client.upsert_customer(CUSTOMER, idempotency_key="k1")
+    assert not isinstance(caught.value, EcolixNotSentError)
+    assert len(recorder.requests) == 1
 
 
 def test_an_http_date_retry_after_is_understood(

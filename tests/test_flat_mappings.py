@@ -76,7 +76,12 @@ def write_mapping(folder: Path, layout: str) -> Path:
         "documents: {per: record}\n"
         "key: ref\n"
         "fields:\n"
-        "  booking_reference: ref\n",
+        "  booking_reference: ref\n"
+        "  order_number: {value: CMD-1}\n"
+        "  carrier_code: {value: KUEHNE}\n"
+        "  appointment_date: {value: '2026-12-03', type: date}\n"
+        "  slot_start: {value: '08:00'}\n"
+        "  slot_end: {value: '10:00'}\n",
         encoding="utf-8",
     )
     return mapping

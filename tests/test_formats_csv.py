@@ -129,13 +129,27 @@ def test_bytes_invalid_in_the_declared_encoding_fail_the_file_with_a_line(tmp_pa
         read(path, encoding="utf-8")
     message = str(caught.value)
     assert message.startswith("f.csv:")
-    assert message.startswith("f.csv:5: cannot decode bytes b'\\xe9\\n' as utf-8;")
+    assert message.startswith("f.csv:5:4: cannot decode bytes b'\\xe9\\n' as utf-8;")
 
 
 def test_an_oversized_field_is_refused_cleanly(tmp_path: Path) -> None:
-    path = write(tmp_path, 'a\n"' + "x" * (2 << 20) + '"\n')
-    with pytest.raises(MalformedFileError, match=r"f\.csv:2: unreadable CSV: field larger"):
+    path = write(tmp_path, 'a\n"' + ("x" * 600_000 + "\n") * 3 + '"\n')
+    with pytest.raises(
+        MalformedFileError,
+        match=r"^f\.csv:2: a value has more than 1,000,000 characters, over the limit of "
+        r"1,000,000 \(limits\.max_value_chars\)$",
+    ):
         read(path)
+
+
+def test_an_oversized_line_is_refused_before_it_is_split(tmp_path: Path) -> None:
+    path = write(tmp_path, "a;b\n1;2\n" + ";" * 2_000_000 + "\n")
+    with pytest.raises(
+        MalformedFileError,
+        match=r"^f\.csv:3: the line has more than 1,000,000 characters, over the limit of "
+        r"1,000,000 \(limits\.max_line_chars\)$",
+    ):
+        read(path, delimiter=";")
 
 
 def test_a_repeated_header_label_is_addressed_with_its_rank(tmp_path: Path) -> None:

@@ -247,3 +247,28 @@ def test_the_latest_file_with_the_same_content_is_found_whatever_its_state(
 
     assert found is not None and found.id == second != first
     assert journal.latest_file_by_hash(partner="w", flow="other", sha256="d" * 64) is None
+
+
+def test_a_whole_listing_is_looked_up_in_the_remote_files_memory_at_once(
+    journal: Journal,
+) -> None:
+    for n in range(1_201):  # more than two batches of SEEN_BATCH paths
+        journal.remember_remote_file(
+            channel="acme:/in",
+            path=f"/in/{n}.csv",
+            size=n,
+            mtime=1700000000.5,
+            sha256="c" * 64,
+            file_id=None,
+            now=T0,
+        )
+    listing = {f"/in/{n}.csv": (n, 1700000000.5) for n in range(1_201)}
+    listing["/in/7.csv"] = (8, 1700000000.5)  # another size since
+    listing["/in/9.csv"] = (9, 1700000001.5)  # another mtime since
+    listing["/in/new.csv"] = (3, 1700000000.5)  # never remembered
+
+    seen = journal.remote_files_seen(channel="acme:/in", versions=listing)
+
+    assert seen == {f"/in/{n}.csv" for n in range(1_201)} - {"/in/7.csv", "/in/9.csv"}
+    assert journal.remote_files_seen(channel="other:/in", versions=listing) == set()
+    assert journal.remote_files_seen(channel="acme:/in", versions={}) == set()

@@ -10,21 +10,34 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from edigw.errors import JournalError
 from edigw.journal import Journal
 from edigw.journal.schema import VERSION_TABLE, metadata
+from edigw.journal.store import HEAD_REVISION
 
 TABLES = {
     "files",
+    "accepted_payloads",
     "documents",
     "events",
     "remote_files",
     "channel_actions",
+    "resolutions",
     "export_runs",
     "export_cursors",
     "export_sequences",
+    "export_deliveries",
+    "problems",
+    "validation_findings",
+    "nodes",
+    "flow_leases",
+    "file_claims",
+    "call_budget",
+    "archive_objects",
+    "archive_markers",
     VERSION_TABLE,
 }
 
@@ -84,6 +97,35 @@ def test_opening_without_create_refuses_a_journal_that_is_not_at_head(journal_ur
 
     with pytest.raises(JournalError, match="schema revision none, this edigw needs"):
         Journal.open(journal_url, create=False)
+
+
+def stamp(journal_url: str, revision: str) -> None:
+    """Set the journal's schema revision, as another edigw's migration would have."""
+    engine = create_engine(journal_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = :v"), {"v": revision})
+    engine.dispose()
+
+
+@pytest.mark.parametrize("create", [True, False], ids=["migrating", "read-only"])
+def test_a_journal_migrated_by_a_newer_edigw_is_refused_and_left_as_it_is(
+    journal_url: str, create: bool
+) -> None:
+    Journal.open(journal_url).close()
+    stamp(journal_url, "0099")
+
+    with pytest.raises(JournalError) as refused:
+        Journal.open(journal_url, create=create)
+
+    assert str(refused.value).startswith("the journal at ")
+    assert str(refused.value).endswith(
+        " was migrated by a newer edigw (revision 0099); upgrade edigw"
+    )
+    engine = create_engine(journal_url)
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        assert current.get_current_revision() == "0099"
+    engine.dispose()
 
 
 def test_opening_a_missing_sqlite_journal_without_create_says_where(tmp_path: Path) -> None:
@@ -161,3 +203,177 @@ def test_a_journal_at_the_first_revision_upgrades_with_its_documents(journal_url
 def test_an_unreachable_postgresql_server_is_a_journal_error() -> None:
     with pytest.raises(JournalError, match=r"journal: cannot migrate the schema: .*127\.0\.0\.1"):
         Journal.open("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+def _upgrade_to(url: str, revision: str, *statements: str) -> None:
+    """Bring an empty database to ``revision`` with the shipped migrations, then run
+    ``statements`` on it (rows an older edigw wrote)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = Journal._alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def _downgrade_to(url: str, revision: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = Journal._alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def _file_columns(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        return [c["name"] for c in inspect(engine).get_columns("files")]
+    finally:
+        engine.dispose()
+
+
+def _add_reading(journal: Journal, name: str) -> int:
+    return journal.add_file(
+        partner="p",
+        flow="f",
+        channel="c",
+        original_name=name,
+        source_path=name,
+        size=1,
+        sha256="1" * 64,
+        archive_path="a",
+        now=datetime(2026, 1, 2, tzinfo=UTC),
+        reader="host:12:345",
+    )
+
+
+def _assert_state_check_of_0004(journal: Journal, file_id: int) -> None:
+    """The files' state CHECK is 0004's: ``superseded`` allowed, anything else refused."""
+    now = datetime(2026, 1, 3, tzinfo=UTC)
+    journal.set_file_state(file_id, "superseded", now=now)
+    assert journal.file(file_id).state == "superseded"
+    engine = create_engine(journal.url)
+    try:
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE files SET state = 'lost' WHERE id = {file_id}")
+    finally:
+        engine.dispose()
+
+
+OLD_FAILED_FILE = (
+    "INSERT INTO files (partner, flow, channel, original_name, source_path, size, sha256,"
+    " archive_path, state, error, received_at, updated_at) VALUES ('p', 'f', 'c', 'a.csv',"
+    " 's', 1, 'h', 'a', 'failed', 'bad', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+)
+
+
+@pytest.mark.parametrize("old", ["0002", "0003"], ids=["before-resolutions", "resolutions"])
+def test_an_older_journal_gets_the_rebuilt_files_table_then_the_reading_marker(
+    journal_url: str, old: str
+) -> None:
+    _upgrade_to(journal_url, old, OLD_FAILED_FILE)
+
+    journal = Journal.open(journal_url)
+    try:
+        assert journal.revision() == Journal.head_revision() == "0014"
+        [old_file] = journal.files_with_content(partner="p", flow="f", sha256="h")
+        assert (old_file.state, old_file.error, old_file.reader) == ("failed", "bad", None)
+        reading = _add_reading(journal, "b.csv")
+        assert [r.id for r in journal.readings()] == [reading]
+        _assert_state_check_of_0004(journal, reading)
+    finally:
+        journal.close()
+
+
+def test_the_reading_marker_goes_and_comes_back_keeping_0004s_files_table(
+    journal_url: str,
+) -> None:
+    journal = Journal.open(journal_url)
+    try:
+        kept = _add_reading(journal, "a.csv")
+    finally:
+        journal.close()
+
+    _downgrade_to(journal_url, "0004")  # SQLite: files rebuilt without the column
+    assert "reader" not in _file_columns(journal_url)
+
+    journal = Journal.open(journal_url)  # upgraded to head again
+    try:
+        assert journal.revision() == Journal.head_revision()
+        row = journal.file(kept)
+        assert (row.original_name, row.state, row.reader) == ("a.csv", "received", None)
+        assert journal.readings() == []
+        _assert_state_check_of_0004(journal, kept)
+    finally:
+        journal.close()
+    test_the_migrations_build_exactly_the_schema_module(journal_url)
+
+
+def test_a_journal_before_skipped_documents_upgrades_keeping_its_documents_and_indexes(
+    journal_url: str,
+) -> None:
+    engine = create_engine(journal_url)
+    with engine.begin() as conn:
+        config = Journal._alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+        conn.exec_driver_sql(
+            "INSERT INTO files (id, partner, flow, channel, original_name, source_path, size,"
+            " sha256, archive_path, state, received_at, updated_at) VALUES (1, 'p', 'f', 'c',"
+            " 'a.csv', 's', 1, 'h', 'a', 'parsed', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO documents (id, file_id, seq, business_key, operation, idempotency_key,"
+            " state, file_head, attempts, created_at, updated_at) VALUES (1, 1, 1, 'K',"
+            " 'orders.create', 'k1', 'failed', false, 0, '2026-01-01 00:00:00',"
+            " '2026-01-01 00:00:00')"
+        )
+    engine.dispose()
+
+    journal = Journal.open(journal_url)
+    try:
+        now = datetime(2026, 1, 2, tzinfo=UTC)
+        journal.mark_skipped(1, now=now, reason="skipped: cancelled on the shop")
+        assert journal.document(1).state == "skipped"
+        assert journal.finish_file_if_complete(1, now=now) == "done"
+    finally:
+        journal.close()
+    engine = create_engine(journal_url)
+    try:
+        indexes = {i["name"] for i in inspect(engine).get_indexes("documents")}
+    finally:
+        engine.dispose()
+    assert {"ix_documents_heads", "ix_documents_unfinished"} <= indexes
+
+
+OLD_DOCUMENT = (
+    "INSERT INTO documents (file_id, seq, business_key, operation, idempotency_key, state,"
+    " file_head, attempts, not_sent, created_at, updated_at) VALUES (1, 1, 'K', 'orders.create',"
+    " 'key-1', 'failed', false, 0, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+)
+
+
+def test_documents_journalled_before_0011_have_no_mapping_version(journal_url: str) -> None:
+    _upgrade_to(journal_url, "0010", OLD_FAILED_FILE, OLD_DOCUMENT)
+
+    journal = Journal.open(journal_url)
+    try:
+        [doc] = journal.documents_of(1)
+        assert (doc.business_key, doc.mapping_version) == ("K", None)
+    finally:
+        journal.close()
+    _downgrade_to(journal_url, "0010")
+
+
+def test_the_head_revision_known_without_alembic_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(Journal._alembic_config())
+    assert script.get_current_head() == HEAD_REVISION

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edigw.errors import JournalError
-from edigw.journal import Archive, Journal, NewDocument
+from edigw.journal import FolderArchive, Journal, NewDocument
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(days=200)
@@ -128,7 +128,7 @@ def test_contents_in_use_leave_out_what_is_about_to_be_forgotten(journal: Journa
 
 
 def test_old_copies_nothing_points_at_are_deleted_and_the_rest_kept(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     kept = archive.store_bytes(b"kept")
     gone = archive.store_bytes(b"gone")
     fresh = archive.store_bytes(b"fresh, not journalled yet")
@@ -146,7 +146,7 @@ def test_old_copies_nothing_points_at_are_deleted_and_the_rest_kept(tmp_path: Pa
 
 
 def test_storing_content_already_archived_marks_it_in_use_again(tmp_path: Path) -> None:
-    archive = Archive(tmp_path / "archive")
+    archive = FolderArchive(tmp_path / "archive")
     copy = archive.store_bytes(b"received again")
     os.utime(copy.path, (1.0, 1.0))
 

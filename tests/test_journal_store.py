@@ -447,6 +447,32 @@ def test_status_counts_per_partner_flow_with_waiting_and_last_errors(journal: Jo
     ]
 
 
+def test_status_counts_the_calls_made_per_finished_document(journal: Journal) -> None:
+    file_id = add_file(journal)
+    retried, once, refused, waiting = journal.add_documents(
+        file_id, [doc(n, file_id) for n in (1, 2, 3, 4)], now=T0
+    )
+    for doc_id in (retried, retried, retried, once, waiting):
+        journal.mark_sent(doc_id, now=T0)  # one call each time
+    journal.mark_done(retried, now=T0, status=201, object_id="A", response=None)
+    journal.mark_done(once, now=T0, status=201, object_id="B", response=None)
+    journal.mark_failed(refused, now=T0, reason="422", location=None)  # never sent
+    [row] = journal.status_counts()
+    assert row.calls == {"done": 4, "failed": 0, "sent": 1}
+    # 4 calls for the 3 finished documents; the one still in flight is not counted yet
+    assert row.calls_per_document == pytest.approx(4 / 3)
+
+
+def test_no_calls_per_document_before_one_is_finished(journal: Journal) -> None:
+    file_id = add_file(journal)
+    [doc_id] = journal.add_documents(file_id, [doc(1, file_id)], now=T0)
+    journal.mark_sent(doc_id, now=T0)
+
+    [row] = journal.status_counts()
+
+    assert row.calls_per_document is None
+
+
 def test_next_retry_at_is_the_earliest_waiting_document(journal: Journal) -> None:
     assert journal.next_retry_at() is None
     file_id = add_file(journal)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edigw.ecolix.limiter import RollingWindowLimiter
+from edigw.ecolix.limiter import Grant, LocalLedger, RollingWindowLimiter
 
 PERIOD = 60.0
 
@@ -192,3 +192,57 @@ def test_no_rolling_window_ever_holds_more_than_the_limit(
     clock.advance_to(float("inf"))
 
     assert max_calls_in_any_window(intervals) <= limit
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    limit=st.integers(min_value=1, max_value=15),
+    nodes=st.integers(min_value=2, max_value=4),
+    calls=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3),  # which node calls
+            st.floats(min_value=0.0, max_value=40.0, allow_nan=False),  # call duration
+            st.floats(min_value=0.0, max_value=20.0, allow_nan=False),  # node think time
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+)
+def test_nodes_sharing_one_ledger_never_hold_more_than_the_limit_together(
+    limit: int, nodes: int, calls: list[tuple[int, float, float]]
+) -> None:
+    # Each node has a limiter of its own (its own turn and pauses); the budget is one ledger.
+    clock = SimClock()
+    ledger = LocalLedger(clock)
+    limiters = [
+        RollingWindowLimiter(limit, period=PERIOD, clock=clock, sleep=clock.sleep, ledger=ledger)
+        for _ in range(nodes)
+    ]
+    clock.limiter = limiters[0]  # any node's release gives the slot back to the one ledger
+    free_at = [0.0] * nodes
+    intervals: list[tuple[float, float]] = []
+    for node, duration, think in calls:
+        node %= nodes
+        clock.advance_to(free_at[node])
+        limiters[node].acquire()
+        start = clock.now
+        clock.complete_at(start + duration)
+        intervals.append((start, start + duration))
+        free_at[node] = start + duration + think
+    clock.advance_to(float("inf"))
+
+    assert max_calls_in_any_window(intervals) <= limit
+
+
+def test_a_ledger_that_cannot_be_read_stops_the_call_and_holds_no_slot() -> None:
+    class Unreachable:
+        def take(self, calls: int, period: float) -> Grant:
+            raise ConnectionError("database down")
+
+        def give_back(self, slot: int) -> None:  # pragma: no cover - never reached
+            raise AssertionError
+
+    limiter = RollingWindowLimiter(5, ledger=Unreachable())
+    with pytest.raises(ConnectionError), limiter.slot():
+        pytest.fail("the call ran without a slot")  # pragma: no cover
+    assert limiter.waited == 0.0

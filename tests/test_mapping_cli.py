@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
 from edigw.cli import main
+from edigw.mapping import load_mapping
+from edigw.mapping.sample import JsonArrayWriter, run_samples
 
 DATA = Path(__file__).parent / "data" / "mapping"
 
@@ -113,7 +116,7 @@ def test_documents_with_problems_are_printed_and_fail_the_command(tmp_path: Path
         {
             "location": "orders.csv:4:4 field SKU",
             "pointer": "/lines/0/article_code",
-            "message": "'SKU-X' not found in lookup table articles.csv",
+            "message": "'SKU-X' not found in lookup table articles.csv (key column 'partner_sku')",
         }
     ]
     assert "some documents have problems" in err
@@ -131,3 +134,52 @@ def test_a_malformed_file_becomes_an_error_entry(tmp_path: Path) -> None:
             "(columns: 'Nope', 'Other')",
         }
     ]
+
+
+def whole_run_json(sample: Path, *, explain: bool = False) -> str:
+    """What ``mapping test`` printed when it held every document before printing them."""
+    mapping = load_mapping(DATA / "orders-csv.yaml")
+    return run_samples(mapping, sample, explain=explain).to_json()
+
+
+def test_test_prints_each_document_as_it_is_mapped_exactly_as_the_whole_list(
+    tmp_path: Path,
+) -> None:
+    for name in ("a.csv", "b.csv"):
+        shutil.copy(DATA / "orders.csv", tmp_path / name)
+    (tmp_path / "c.csv").write_text("Nope;Other\n1;2\n")
+    for args, explain in (([], False), (["--explain"], True)):
+        _, out, _ = invoke("mapping", "test", *args, str(DATA / "orders-csv.yaml"), str(tmp_path))
+        assert out == whole_run_json(tmp_path, explain=explain)
+
+
+def test_test_of_an_empty_folder_prints_an_empty_list(tmp_path: Path) -> None:
+    code, out, err = invoke("mapping", "test", str(DATA / "orders-csv.yaml"), str(tmp_path))
+    assert (code, out) == (0, "[]\n")
+    assert "mapping test: 0 document(s) from 0 file(s)" in err
+
+
+def test_test_ends_with_a_summary_on_stderr(tmp_path: Path) -> None:
+    shutil.copy(DATA / "orders.csv", tmp_path / "a.csv")
+    (tmp_path / "b.csv").write_text("Nope;Other\n1;2\n")
+    code, _, err = invoke("mapping", "test", str(DATA / "orders-csv.yaml"), str(tmp_path))
+    assert code == 1
+    assert (
+        "mapping test: 2 document(s) from 2 file(s): 2 without problems, 0 with problems; "
+        "1 file(s) could not be read"
+    ) in err
+
+
+def test_the_json_array_writer_writes_what_json_dumps_writes() -> None:
+    cases: list[list[Any]] = [
+        [],
+        [{"a": 1}],
+        [{"key": "é\nà", "payload": {"lines": [{"q": 1}, {"q": [2, {}]}], "none": None}}, [], 3],
+    ]
+    for items in cases:
+        written: list[str] = []
+        writer = JsonArrayWriter(written.append)
+        for item in items:
+            writer.add(item)
+        writer.close()
+        assert "".join(written) == json.dumps(items, indent=2, ensure_ascii=False) + "\n"

@@ -75,7 +75,7 @@ def test_every_problem_of_a_document_is_reported_at_once_with_location_and_point
     assert doc.payload is None
     assert [str(p) for p in doc.problems] == [
         "orders.csv:2:2 field Date [/order_date]: '31/02/2026' is not a date in the format %d/%m/%Y",
-        "orders.csv:2:4 field SKU [/lines/0/article_code]: 'SKU-9' not found in lookup table articles.csv",
+        "orders.csv:2:4 field SKU [/lines/0/article_code]: 'SKU-9' not found in lookup table articles.csv (key column 'partner_sku')",
         "orders.csv:3:5 field Qty [/lines/1/quantity]: 'deux' is not a decimal number",
         "orders.csv:2:7 field Payment [/payment/method]: 'Cash' is not in the value map (known: 'CB', 'Paypal', 'Virement')",
     ]
@@ -276,6 +276,33 @@ def test_a_lookup_table_with_conflicting_entries_is_refused(tmp_path: Path) -> N
     assert any(
         "articles.csv:3: 'A' already maps to 'X' at line 2" in p for p in caught.value.problems
     )
+
+
+def test_a_lookup_miss_kept_as_it_is_names_the_table_and_key_when_it_fails_later(
+    tmp_path: Path,
+) -> None:
+    """``on_miss: passthrough`` keeps an unknown value; when that value then cannot be
+    converted, the message says it was a miss of which table and key column, not only that
+    the value is no number."""
+    text = (DATA / "orders-csv.yaml").read_text()
+    text = text.replace(
+        "      quantity: {from: Qty, type: decimal}",
+        "      quantity:\n"
+        "        from: SKU\n"
+        "        lookup: {table: quantities.csv, key: sku, value: qty}\n"
+        "        on_miss: passthrough\n"
+        "        type: decimal",
+    )
+    path = write_mapping(tmp_path, text)
+    (tmp_path / "articles.csv").write_text("partner_sku;ecolix_code\nSKU-1;ART-0001\nSKU-2;ART-2\n")
+    (tmp_path / "quantities.csv").write_text("sku;qty\nSKU-1;3\n")
+    docs = run(load_mapping(path), tmp_path, HEADER + row(sku="SKU-1") + row(sku="SKU-2"))
+    assert docs[0].payload is None
+    assert [str(p) for p in docs[0].problems] == [
+        "orders.csv:3:4 field SKU [/lines/1/quantity]: 'SKU-2' is not a decimal number "
+        "('SKU-2' not found in lookup table quantities.csv (key column 'sku'); "
+        "on_miss: passthrough kept it as it is)"
+    ]
 
 
 INVOICE = """\

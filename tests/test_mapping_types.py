@@ -100,3 +100,75 @@ def test_ints_refuse_fractions() -> None:
 def test_a_format_without_directives_is_refused() -> None:
     with pytest.raises(ValueError, match="has no % directive"):
         check_format("dd/mm/yyyy", "date")
+
+
+# -- dates as the field writes them (issue 16) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "raw", "expected"),
+    [
+        pytest.param(
+            "%Y-%m-%d %H:%M:%S %z",
+            "2026-11-28 14:03:11 +0100",
+            "2026-11-28T14:03:11+01:00",
+            id="shopify",
+        ),
+        pytest.param(
+            "%Y-%m-%d %H:%M:%S %z",
+            "2026-11-28 14:03:11 +01:00",
+            "2026-11-28T14:03:11+01:00",
+            id="offset-with-colon",
+        ),
+        pytest.param(
+            "%Y-%m-%dT%H:%M:%S%z", "2026-11-28T13:03:11Z", "2026-11-28T13:03:11+00:00", id="zulu"
+        ),
+        pytest.param(None, "2026-11-28 14:03:11 +0100", "2026-11-28T14:03:11+01:00", id="iso"),
+        pytest.param(None, "2026-11-28T14:03:11", "2026-11-28T14:03:11+01:00", id="iso-local"),
+        pytest.param(None, "2026-11-28", "2026-11-28T00:00:00+01:00", id="iso-date-only"),
+        pytest.param(None, "46329.5", "2026-11-03T12:00:00+01:00", id="excel-serial-as-text"),
+    ],
+)
+def test_date_times_with_offsets_iso_and_excel_serials_are_read(
+    fmt: str | None, raw: str, expected: str
+) -> None:
+    if fmt is not None:
+        check_format(fmt, "datetime")
+    assert converter("datetime", fmt=fmt, tz=PARIS)(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("fmt", "raw"),
+    [
+        pytest.param(None, "2026-11-28 14:03:11 +0100", id="iso-with-time-and-offset"),
+        pytest.param(None, "2026-11-28T14:03:11Z", id="iso-zulu"),
+        pytest.param(None, "46354", id="excel-serial-as-text"),
+        pytest.param("%Y-%m-%d %H:%M:%S %z", "2026-11-28 14:03:11 +0100", id="shopify-format"),
+    ],
+)
+def test_a_date_field_takes_the_day_as_written(fmt: str | None, raw: str) -> None:
+    assert converter("date", fmt=fmt)(raw) == "2026-11-28"
+
+
+def test_a_date_time_keeps_the_calendar_day_it_was_written_on_not_another_zones() -> None:
+    assert converter("date")("2026-11-28T23:30:00-05:00") == "2026-11-28"
+
+
+@pytest.mark.parametrize("kind", ["date", "datetime"])
+def test_a_format_with_an_offset_is_accepted_at_load_time(kind: str) -> None:
+    check_format("%Y-%m-%d %H:%M:%S %z", kind)  # used to fail, quoting a made-up value
+
+
+def test_an_offset_the_format_does_not_expect_is_named_with_the_value_quoted_exactly() -> None:
+    with pytest.raises(ValueError) as caught:
+        converter("datetime", fmt="%Y-%m-%d %H:%M:%S", tz=PARIS)("2026-11-28 14:03:11 +0100")
+    assert str(caught.value) == (
+        "'2026-11-28 14:03:11 +0100' is not a date and time in the format %Y-%m-%d %H:%M:%S; "
+        "it ends with a time-zone offset '+0100': add %z to the format"
+    )
+
+
+def test_a_date_that_does_not_match_names_the_expected_format() -> None:
+    with pytest.raises(ValueError) as caught:
+        converter("date", fmt="%d/%m/%Y")("2026-11-28")
+    assert str(caught.value) == "'2026-11-28' is not a date in the format %d/%m/%Y"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,7 +24,7 @@ from edigw.channels.base import UploadSettings
 from edigw.channels.local import LocalOutboundChannel, LocalOutboundSettings
 from edigw.ecolix.client import EcolixClient
 from edigw.errors import ChannelError, SourceDataError
-from edigw.journal.archive import Archive
+from edigw.journal.archive_folder import FolderArchive
 from edigw.journal.store import Journal
 from edigw.outbound.export import ExportFlow, ExportResult, replay_export_run, run_export
 from tests.fixtures.sandbox_data import customer_body, unique
@@ -49,7 +50,7 @@ class Gateway:
     sandbox: Any
     client: EcolixClient
     journal: Journal
-    archive: Archive
+    archive: FolderArchive
     outbox: Path
     work: Path
 
@@ -100,7 +101,12 @@ def _gateway(sandbox: Any, tmp_path: Path) -> Iterator[Gateway]:
     client = EcolixClient(sandbox.base_url, sandbox.token)
     journal = Journal.open(f"sqlite:///{tmp_path / 'journal.sqlite'}")
     yield Gateway(
-        sandbox, client, journal, Archive(tmp_path / "archive"), tmp_path / "out", tmp_path / "work"
+        sandbox,
+        client,
+        journal,
+        FolderArchive(tmp_path / "archive"),
+        tmp_path / "out",
+        tmp_path / "work",
     )
     journal.close()
     client.close()
@@ -195,13 +201,22 @@ def test_quotes_xml_holds_every_quote_with_lines_and_totals(gw):
         )
 
 
+def spreadsheet_safe(text: str) -> str:
+    """What a partner's CSV holds for a text: a would-be formula gets a leading apostrophe.
+
+    The sandbox is shared by the session, and other tests create customers whose names are
+    formula injections (``=cmd|...``); those must reach the file neutralised, the rest as is.
+    """
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def test_crm_customers_csv_holds_every_customer_and_address(gw):
     customers = gw.listing("/customers")
     rows = read_csv(delivered(gw.run(gw.flow("crm-customers.csv.j2", "customers.list"))))
     assert [r["code"] for r in rows] == [c["code"] for c in customers]
     for row, cust in zip(rows, customers, strict=True):
-        assert row["name"] == cust["name"]
-        assert row["billing_city"] == cust["billing_address"]["city"]
+        assert row["name"] == spreadsheet_safe(cust["name"])
+        assert row["billing_city"] == spreadsheet_safe(cust["billing_address"]["city"])
         assert row["siret"] == (cust["siret"] or "")
         first = cust["delivery_addresses"][0] if cust["delivery_addresses"] else {}
         assert row["delivery_city"] == first.get("city", "")
@@ -271,10 +286,19 @@ def test_carrier_orders_xml_is_valid_against_its_xsd_and_holds_every_shipment(gw
 def test_supplier_purchase_orders_xml_is_ubl_like_and_complete(gw):
     pos = gw.listing("/purchase-orders")
     suppliers = {s["code"]: s for s in gw.listing("/suppliers")}
-    path = delivered(gw.run(gw.flow("supplier-purchase-orders.xml.j2", "purchase_orders.list")))
+    flow = gw.flow(
+        "supplier-purchase-orders.xml.j2",
+        "purchase_orders.list",
+        settings={"company_name": "Outillage Durand SAS"},  # the buyer: us (edigw.yaml settings)
+    )
+    path = delivered(gw.run(flow))
     orders = etree.parse(str(path)).getroot().findall("ubl:Order", UBL)
     assert [o.findtext("cbc:ID", namespaces=UBL) for o in orders] == [p["number"] for p in pos]
     for element, po in zip(orders, pos, strict=True):
+        buyer = element.findtext(
+            "cac:BuyerCustomerParty/cac:Party/cac:PartyName/cbc:Name", namespaces=UBL
+        )
+        assert buyer == "Outillage Durand SAS"
         seller = element.find("cac:SellerSupplierParty/cac:Party", UBL)
         assert (
             seller.findtext("cac:PartyName/cbc:Name", namespaces=UBL)
@@ -343,6 +367,16 @@ def test_second_delta_run_exports_exactly_the_changed_records(fresh):
     assert fresh.journal.cursor("p", flow.flow) == second.window_to
 
 
+def test_a_node_with_an_empty_disk_carries_on_without_sending_the_boundary_again(fresh, tmp_path):
+    flow = fresh.flow("webshop-articles.csv.j2", "articles.list")
+    fresh.run(flow)
+    touched = fresh.sandbox.touch("articles", keys=["ART-0007", "ART-0123"])
+    fresh.work = tmp_path / "another-node" / "work"  # the mark is in the journal only
+    second = fresh.run(flow)
+    assert [r["code"] for r in read_csv(delivered(second))] == touched
+    assert not (tmp_path / "another-node" / "export-marks").exists()
+
+
 def test_empty_delta_writes_no_file_unless_the_flow_says_so(fresh):
     flow = fresh.flow("webshop-stock.csv.j2", "stock.list")
     fresh.run(flow)
@@ -376,6 +410,86 @@ def test_a_failed_delivery_keeps_the_mark_and_the_next_run_sends_those_records(f
     assert fresh.journal.cursor("p", flow.flow) == first.window_to
     again = fresh.run(flow)
     assert [r["code"] for r in read_csv(delivered(again))] == touched
+
+
+class NodeDied(BaseException):
+    """SIGKILL: the process ends where it stands and writes nothing more."""
+
+
+def test_a_node_killed_between_delivering_a_file_and_moving_the_mark_sends_no_record_twice(
+    fresh, monkeypatch
+):
+    flow = fresh.flow("webshop-articles.csv.j2", "articles.list")
+    fresh.run(flow)
+    touched = fresh.sandbox.touch("articles", keys=["ART-0004", "ART-0005"])
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise NodeDied
+
+    with monkeypatch.context() as dying:
+        dying.setattr(fresh.journal, "finish_export_run", killed)
+        with pytest.raises(NodeDied):
+            fresh.run(flow)  # the file is at the partner's, the journal never learns it
+    fresh.run(flow)  # the next leader's run
+    _full, *later = sorted(fresh.outbox.iterdir())
+    sent = [r["code"] for path in later for r in read_csv(path)]
+    assert sorted(sent) == sorted(touched)
+
+
+def _killed_between_delivering_and_journalling(fresh: Gateway, flow: ExportFlow) -> None:
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise NodeDied
+
+    with pytest.MonkeyPatch.context() as dying:
+        dying.setattr(fresh.journal, "finish_export_run", killed)
+        with pytest.raises(NodeDied):
+            fresh.run(flow)
+
+
+def test_a_file_found_at_the_partner_after_a_kill_is_only_journalled_and_the_mark_moved(fresh):
+    flow = fresh.flow("webshop-articles.csv.j2", "articles.list")
+    first = fresh.run(flow)
+    fresh.sandbox.touch("articles", keys=["ART-0004"])
+    _killed_between_delivering_and_journalling(fresh, flow)
+    [pending] = fresh.journal.pending_export_deliveries("p", flow.flow)
+    assert fresh.journal.export_run(pending.run_id).state == "running"
+    sent = (fresh.outbox / pending.file_name).read_bytes()
+
+    after = fresh.run(flow)
+
+    assert after.state == "empty"
+    assert sorted(p.name for p in fresh.outbox.iterdir()) == [first.file_name, pending.file_name]
+    assert (fresh.outbox / pending.file_name).read_bytes() == sent
+    run = fresh.journal.export_run(pending.run_id)
+    assert (run.state, run.file_name, run.records) == ("delivered", pending.file_name, 1)
+    assert fresh.journal.cursor("p", flow.flow) == run.window_to == pending.mark_at
+    assert fresh.journal.pending_export_deliveries("p", flow.flow) == []
+
+
+def test_a_file_that_never_reached_the_partner_is_delivered_again_byte_for_byte(fresh):
+    flow = fresh.flow("webshop-articles.csv.j2", "articles.list")
+    first = fresh.run(flow)
+    touched = fresh.sandbox.touch("articles", keys=["ART-0004", "ART-0005"])
+
+    def killed_while_sending(self: Any, local_file: Path, name: str) -> None:
+        raise NodeDied
+
+    with pytest.MonkeyPatch.context() as dying:
+        dying.setattr(LocalOutboundChannel, "deliver", killed_while_sending)
+        with pytest.raises(NodeDied):
+            fresh.run(flow)
+    [pending] = fresh.journal.pending_export_deliveries("p", flow.flow)
+    assert not (fresh.outbox / pending.file_name).exists()
+
+    fresh.run(flow)
+
+    assert sorted(p.name for p in fresh.outbox.iterdir()) == [first.file_name, pending.file_name]
+    resent = fresh.outbox / pending.file_name
+    with fresh.archive.open(pending.sha256) as archived:
+        assert resent.read_bytes() == archived.read()
+    assert [r["code"] for r in read_csv(resent)] == touched
+    assert fresh.journal.export_run(pending.run_id).state == "delivered"
+    assert fresh.journal.cursor("p", flow.flow) == pending.mark_at
 
 
 def test_each_run_is_journaled_with_window_records_calls_file_and_archive(fresh):
@@ -457,8 +571,13 @@ def test_a_character_cp1252_cannot_hold_fails_the_run_naming_the_record(fresh):
 # --------------------------------------------------------------------------- over SFTP
 
 
-@pytest.mark.sftp
-def test_an_export_is_delivered_over_sftp_and_a_later_delta_too(fresh, sshd, tmp_path):
+@contextmanager
+def _sftp_carrier(
+    sshd: Any, tmp_path: Path, upload: UploadSettings | None = None
+) -> Iterator[tuple[Any, Path]]:
+    """An SFTP outbound channel to the suite's sshd (endpoint ``carrier``), delivering into a
+    fresh ``remote`` folder (with ``upload`` settings, or the defaults); its connections are
+    closed afterwards."""
     from edigw.channels.sftp import (
         SftpConnections,
         SftpEndpointSettings,
@@ -480,7 +599,16 @@ def test_an_export_is_delivered_over_sftp_and_a_later_delta_too(fresh, sshd, tmp
     remote.mkdir()
     connections = SftpConnections({"carrier": endpoint})
     try:
-        channel = SftpOutboundChannel(SftpOutboundSettings("carrier", str(remote)), connections)
+        settings = SftpOutboundSettings("carrier", str(remote), upload or UploadSettings())
+        channel = SftpOutboundChannel(settings, connections)
+        yield channel, remote
+    finally:
+        connections.close()
+
+
+@pytest.mark.sftp
+def test_an_export_is_delivered_over_sftp_and_a_later_delta_too(fresh, sshd, tmp_path):
+    with _sftp_carrier(sshd, tmp_path) as (channel, remote):
         flow = fresh.flow(
             "carrier-orders.xml.j2", "orders.list", xsd=TEMPLATES / "carrier-orders.xsd"
         )
@@ -500,5 +628,31 @@ def test_an_export_is_delivered_over_sftp_and_a_later_delta_too(fresh, sshd, tmp
             "carrier-orders_0001.xml",
             "carrier-orders_0002.xml",
         ]
-    finally:
-        connections.close()
+
+
+@pytest.mark.sftp
+def test_after_a_kill_a_file_on_the_sftp_server_is_read_back_not_sent_again(fresh, sshd, tmp_path):
+    with _sftp_carrier(sshd, tmp_path) as (channel, remote):
+        flow = fresh.flow("webshop-articles.csv.j2", "articles.list")
+        fresh.run(flow, channel=channel)
+        fresh.sandbox.touch("articles", keys=["ART-0009"])
+
+        def killed(*args: Any, **kwargs: Any) -> None:
+            raise NodeDied
+
+        with pytest.MonkeyPatch.context() as dying:
+            dying.setattr(fresh.journal, "finish_export_run", killed)
+            with pytest.raises(NodeDied):
+                fresh.run(flow, channel=channel)
+        [pending] = fresh.journal.pending_export_deliveries("p", flow.flow)
+        assert channel.holds(pending.file_name, size=pending.size, sha256=pending.sha256)
+        assert not channel.holds(pending.file_name, size=pending.size, sha256="0" * 64)
+        assert not channel.holds("nothing-here.csv", size=pending.size, sha256=pending.sha256)
+
+        assert fresh.run(flow, channel=channel).state == "empty"
+        assert sorted(p.name for p in remote.iterdir()) == [
+            "webshop-articles_0001.csv",
+            "webshop-articles_0002.csv",
+        ]
+        assert fresh.journal.export_run(pending.run_id).state == "delivered"
+        assert fresh.journal.cursor("p", flow.flow) == pending.mark_at

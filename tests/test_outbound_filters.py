@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -39,6 +40,87 @@ from edigw.outbound.filters import (
 )
 def test_decimal_formats_with_separator_and_precision(value, args, expected):
     assert format_decimal(value, *args) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(Decimal("105.67") * (100 + Decimal("20.00")) / 100, "126,80", id="vat-incl"),
+        pytest.param(Decimal("0.005"), "0,01", id="half-up"),
+        pytest.param(Decimal("-0.005"), "-0,01", id="half-up-negative"),
+        pytest.param(Decimal("-0.004"), "0,00", id="no-negative-zero"),
+        pytest.param(Decimal("1E+3"), "1000,00", id="exponent"),
+        pytest.param(Decimal("1000.0"), "1000,00", id="same-number-other-exponent"),
+        pytest.param(2.675, "2,68", id="float-as-written"),
+        pytest.param(Decimal("-1E-1500"), "0,00", id="tiny-computed"),
+        pytest.param(Decimal("1E+20"), "1" + "0" * 20 + ",00", id="big-computed"),
+    ],
+)
+def test_decimal_formats_computed_numbers_like_their_text(value, expected):
+    assert format_decimal(value, 2, ",") == expected
+    decimal = make_filters()["decimal"]
+    assert [decimal(value, 2, ","), decimal(value, 2, ",")] == [expected, expected]
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%d/%m/%Y",
+        "%Y%m%d",
+        "%H:%M",
+        "100%% %Y",
+        "%Y-%m-%d%",
+        "%Y-%m-%dT%H:%M:%S%z",
+        "%d %B %Y",
+    ],
+)
+@pytest.mark.parametrize(
+    "moment",
+    [
+        pytest.param(datetime(2026, 7, 1, 22, 30, 5, tzinfo=UTC), id="aware"),
+        pytest.param(datetime(2026, 7, 1, 9, 3), id="naive"),
+        pytest.param(date(2026, 1, 2), id="date"),
+        pytest.param(datetime(999, 1, 2, 3, 4, 5), id="year-999"),
+    ],
+)
+def test_date_writes_what_strftime_writes(moment, fmt):
+    local = (
+        moment.astimezone(ZoneInfo("Europe/Paris"))
+        if isinstance(moment, datetime) and moment.tzinfo
+        else moment
+    )
+    assert format_date(moment, fmt, "Europe/Paris") == local.strftime(fmt)
+    assert format_date(moment.isoformat(), fmt, "Europe/Paris") == local.strftime(fmt)
+
+
+def test_the_decimal_filter_answers_repeated_values_exactly_as_the_first_time():
+    decimal = make_filters()["decimal"]
+    calls = [
+        (("12.5",), {}, "12.50"),
+        (("12.5", 2, ","), {}, "12,50"),
+        (("12.5", 0), {}, "13"),
+        (("1234.5", 2, ",", " "), {}, "1 234,50"),
+        (("", 2), {"empty": "-"}, "-"),
+        (("", 2), {}, ""),
+        ((None, 2), {"empty": "n/a"}, "n/a"),
+    ]
+    for _ in range(2):  # the second time from the filter's own cache
+        assert [decimal(*args, **kwargs) for args, kwargs, _ in calls] == [
+            expected for _, _, expected in calls
+        ]
+
+
+def test_the_dec_filter_answers_repeated_values_exactly_as_the_first_time():
+    dec = make_filters()["dec"]
+    for _ in range(2):
+        assert dec("12.50") == Decimal("12.50")
+        assert str(dec("12.50")) == "12.50"  # the same exponent, not only the same number
+        assert dec(None, 0) == 0
+        with pytest.raises(FilterError, match="expected a number, got nothing"):
+            dec("")
+        with pytest.raises(FilterError, match="expected a number, got 'abc'"):
+            dec("abc")
 
 
 def test_decimal_refuses_text_that_is_not_a_number():

@@ -169,3 +169,32 @@ def test_render_consumes_records_lazily(tmp_path):
     assert seen == []
     render_to_file(tpl, gen, tmp_path / "o.csv")
     assert seen == [0, 1, 2]
+
+
+def test_a_field_named_like_a_dict_method_reads_the_record(tmp_path):
+    tpl = _template(
+        tmp_path, "m.csv.j2", "{% for r in records %}{{ r.items }};{{ r.keys }}\n{% endfor %}"
+    )
+    out = tmp_path / "m.csv"
+    render_to_file(tpl, iter([{"items": "3", "keys": "k"}]), out)
+    assert out.read_text() == "3;k\n"
+
+
+def test_fields_of_values_that_are_not_plain_dicts_are_read_through_the_sandbox(tmp_path):
+    text = (
+        "{% for r in records %}{% set c = r.code %}{{ c.lower() }};{{ loop.index }}\n{% endfor %}"
+    )
+    tpl = _template(tmp_path, "v.csv.j2", text)
+    out = tmp_path / "v.csv"
+    render_to_file(tpl, iter(RECORDS), out)
+    assert out.read_text() == "a1;1\na2;2\n"
+
+
+def test_a_line_and_its_line_break_name_the_record_they_come_from(tmp_path):
+    tpl = _template(
+        tmp_path, "n.csv.j2", "head\n{% for r in records %}[{{ r.code }}]\n{% endfor %}"
+    )
+    out = tmp_path / "n.csv"
+    records = [{"code": "A1"}, {"code": "A\u0151"}]
+    with pytest.raises(SourceDataError, match=r"n.csv:3:.*record 2 \(code=A\u0151\)"):
+        render_to_file(tpl, iter(records), out, encoding="cp1252")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from edigw.journal.store import Journal, NewDocument
+from edigw.journal.rows import NewDocument
+from edigw.journal.store import Journal
 from edigw.pipeline.runtime import dead_local_holders
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

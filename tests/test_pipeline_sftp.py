@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,7 @@ def workspace(tmp_path: Path, sandbox_factory: Any, sshd: Any, remote: Path) -> 
                     "direction": "outbound",
                     "query": {"resource": "purchase_orders.list"},
                     "template": str(ROOT / "templates" / "supplier-purchase-orders.xml.j2"),
+                    "settings": {"company_name": "Outillage Durand SAS"},  # the buyer
                     "filename": "{partner}_{flow}_{seq:05d}.xml",
                     "channel": {"type": "sftp", "endpoint": "lefort", "path": str(remote / "in")},
                     "schedule": {"every": 3600},
@@ -131,3 +135,49 @@ def test_an_export_is_delivered_to_the_partners_sftp_under_its_final_name(
     delivered = sorted(p.name for p in (remote / "in").iterdir())
     assert delivered == ["supplier_purchase-orders_00001.xml"]
     assert b"<" in (remote / "in" / delivered[0]).read_bytes()
+
+
+# paramiko's read-ahead thread dies with its own EOFError when the connection is cut while it
+# still sends read requests; the download itself fails cleanly, which is what is checked here.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_transfer_cut_midway_is_superseded_once_the_file_is_fetched_whole(
+    workspace: Any, remote: Path, sshd: Any
+) -> None:
+    workspace, _ = workspace
+    data = os.urandom(1 << 20) * 32  # not invoices: the whole file then fails, on its own row
+    staging = workspace.root / "data" / "staging"
+    killed = threading.Event()
+
+    def kill_when_download_started() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for path in staging.rglob("*big.csv"):
+                try:
+                    if path.stat().st_size >= 1 << 20:
+                        sshd.kill_sessions()
+                        killed.set()
+                        return
+                except FileNotFoundError:
+                    pass
+            time.sleep(0.001)
+
+    def fetched_whole() -> bool:
+        rows = parts.journal.files()
+        return any(r.sha256 and r.state in ("done", "failed") for r in rows)
+
+    (remote / "out" / "big.csv").write_bytes(data)
+    killer = threading.Thread(target=kill_when_download_started)
+    killer.start()
+    with running_gateway(workspace) as parts:
+        wait_until(fetched_whole, timeout=120, what="the file fetched whole after the cut")
+        killer.join()
+        cut, whole = sorted(parts.journal.files(), key=lambda r: r.id)
+        [status] = parts.journal.status_counts()
+        events = parts.journal.events_of(cut.id)
+    assert killed.is_set()
+    assert cut.state == "superseded"
+    assert "will fetch again" in (cut.error or "")
+    assert events[-1].detail == f"taken in whole as F-{whole.id}"
+    assert whole.sha256 == hashlib.sha256(data).hexdigest()
+    assert status.files == {"superseded": 1, whole.state: 1}
+    assert all(e.ref != f"F-{cut.id}" for e in status.last_errors)

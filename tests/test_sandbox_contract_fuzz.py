@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from edigw.ecolix.contract import load_contract
-from tests.fixtures.sandbox import SandboxProcess, seeded_database
+from tests.fixtures.sandbox import SandboxProcess, own_sandbox
 
 EXAMPLES_PER_OPERATION = 25
 
@@ -31,11 +31,8 @@ schema = schemathesis.openapi.from_dict(load_contract().document)
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
     """A sandbox of its own: generated writes must not litter the shared session sandbox."""
-    folder = tmp_path_factory.mktemp("fuzz")
-    seeded_database(folder / "sandbox.sqlite", None, tmp_path_factory.getbasetemp())
-    server = SandboxProcess(folder / "sandbox.sqlite").start()
-    yield server
-    server.stop()
+    with own_sandbox(tmp_path_factory, "fuzz") as server:
+        yield server
 
 
 @schema.parametrize()

@@ -13,17 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.sandbox import SandboxProcess, seeded_database
+from tests.fixtures.sandbox import SandboxProcess, own_sandbox
 from tests.fixtures.sandbox_data import customer_body, key, order_body, seed, unique
 
 
 @pytest.fixture(scope="module")
 def ecolix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    folder = tmp_path_factory.mktemp("rules")
-    seeded_database(folder / "sandbox.sqlite", None, tmp_path_factory.getbasetemp())
-    server = SandboxProcess(folder / "sandbox.sqlite").start()
-    yield server
-    server.stop()
+    with own_sandbox(tmp_path_factory, "rules") as server:
+        yield server
 
 
 @pytest.fixture
@@ -86,6 +83,74 @@ def test_an_order_is_priced_from_the_catalogue_with_each_articles_vat(http: http
     assert order["totals"]["gross"] == order["payment"]["amount"]
     assert order["status"] == "received"
     assert order["number"].startswith("CMD-")
+
+
+def test_a_known_customer_is_kept_as_it_is_with_if_exists_keep(http: httpx.Client) -> None:
+    body = customer_body()
+    path = f"/customers/{body['code']}"
+    created = http.put(path, json=body, headers={"Idempotency-Key": key()})
+    web = {**body, "name": "Jeanne Martin", "siret": None, "if_exists": "keep"}
+    del web["siret"]
+    kept = http.put(path, json=web, headers={"Idempotency-Key": key()})
+    assert (created.status_code, kept.status_code) == (201, 200)
+    assert kept.json() == created.json()
+    assert http.get(path).json()["name"] == "Quincaillerie Martin"
+
+
+def test_a_new_customer_is_created_with_if_exists_keep(http: httpx.Client) -> None:
+    body = customer_body(if_exists="keep")
+    created = http.put(f"/customers/{body['code']}", json=body, headers={"Idempotency-Key": key()})
+    assert created.status_code == 201
+    assert "if_exists" not in created.json()
+
+
+def test_a_web_shop_order_incl_vat_with_shipping_and_discount_is_created(
+    http: httpx.Client,
+) -> None:
+    body = order_body(
+        lines=[
+            {"article_code": "ART-0001", "quantity": "2", "unit_price": "24.90"},
+            {
+                "article_code": "ART-0007",
+                "quantity": "1",
+                "unit_price": "5.49",
+                "discount": {"percentage": "10"},
+            },
+        ]
+    )
+    body.update(
+        currency="EUR",
+        prices_include_vat=True,
+        discount={"amount": "5.00", "reason": "BIENVENUE5"},
+        shipping={"service": "Colissimo", "amount": "6.90", "vat_rate": "20.00"},
+        billing_address={
+            "name": "Jeanne Martin",
+            "line1": "2 rue du Lac",
+            "postal_code": "74000",
+            "city": "Annecy",
+            "country": "FR",
+        },
+        customer_note="Livrer chez la voisine si absente",
+    )
+    # 49.80 + (5.49 - 0.55) - 5.00 + 6.90 = 56.64
+    body["payment"]["amount"] = "56.64"
+    response = post(http, "/orders", body)
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert order["totals"]["gross"] == "56.64"
+    assert order["shipping"]["gross_amount"] == "6.90"
+    assert order["customer_note"] == "Livrer chez la voisine si absente"
+    assert http.get(f"/orders/{order['number']}").json() == order
+
+
+def test_a_discount_with_both_an_amount_and_a_percentage_breaks_the_contract(
+    http: httpx.Client,
+) -> None:
+    body = order_body()
+    body["discount"] = {"amount": "1.00", "percentage": "10"}
+    response = post(http, "/orders", body)
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/validation-failed")
 
 
 def test_an_order_whose_payment_differs_from_the_total_is_refused(http: httpx.Client) -> None:
@@ -444,7 +509,7 @@ def test_a_supplier_invoice_finds_its_supplier_by_any_identifier(
 
 
 def test_a_supplier_invoice_for_an_unknown_or_ambiguous_supplier_is_422(http: httpx.Client) -> None:
-    unknown = post(http, "/supplier-invoices", invoice({"siret": "12345678900010"}))
+    unknown = post(http, "/supplier-invoices", invoice({"siret": "40212345900016"}))
     ambiguous = post(
         http, "/supplier-invoices", invoice({"code": "SUP-002", "siret": SUP1["siret"]})
     )
@@ -455,17 +520,17 @@ def test_a_supplier_invoice_for_an_unknown_or_ambiguous_supplier_is_422(http: ht
 
 def test_supplier_invoice_totals_must_add_up(http: httpx.Client) -> None:
     body = invoice({"code": "SUP-001"})
-    body["lines"][0]["net_amount"] = "13.50"
-    body["vat_breakdown"][1]["amount"] = "0.99"
+    body["lines"][0]["net_amount"] = "13.50"  # not 10 x 1.25
+    body["vat_breakdown"][1]["amount"] = "0.99"  # 5.5 % of 12.30 is 0.68: within BR-CO-17's 1
     body["totals"] = {"net": "24.80", "vat": "3.18", "gross": "28.00"}
     response = post(http, "/supplier-invoices", body)
     assert response.status_code == 422
-    assert pointers(response) == [
-        "/lines/0/net_amount",
-        "/vat_breakdown/0/base",
-        "/vat_breakdown/1/amount",
-        "/totals/vat",
-        "/totals/gross",
+    assert [(e["pointer"], e.get("rule")) for e in response.json()["errors"]] == [
+        ("/lines/0/net_amount", "EN16931-BT-131"),
+        ("/vat_breakdown/0/base", "BR-S-08"),
+        ("/totals/net", "BR-CO-13"),
+        ("/totals/vat", "BR-CO-14"),
+        ("/totals/gross", "BR-CO-15"),
     ]
 
 
@@ -479,29 +544,30 @@ def test_the_same_supplier_and_number_twice_is_a_409_duplicate(http: httpx.Clien
     assert by_vat.json()["existing_id"] == first.json()["id"]
 
 
-def test_a_credit_note_names_an_invoice_of_the_same_supplier(http: httpx.Client) -> None:
+def test_a_credit_note_links_the_invoices_it_credits_when_ecolix_knows_them(
+    http: httpx.Client,
+) -> None:
     seeded_invoice = seeded("supplier_invoices", supplier_code="SUP-001")[0]
+    refs = [{"number": seeded_invoice["number"], "issue_date": "2026-11-15"}, {"number": "F-NOPE"}]
     good = post(
         http,
         "/supplier-invoices",
-        invoice(
-            {"code": "SUP-001"},
-            document_type="credit_note",
-            credited_invoice=seeded_invoice["number"],
-        ),
+        invoice({"code": "SUP-001"}, document_type="credit_note", preceding_invoices=refs),
     )
-    unknown = post(
-        http,
-        "/supplier-invoices",
-        invoice({"code": "SUP-001"}, document_type="credit_note", credited_invoice="F-NOPE"),
-    )
-    missing = post(
+    alone = post(
         http, "/supplier-invoices", invoice({"code": "SUP-001"}, document_type="credit_note")
     )
-    assert good.status_code == 201
-    assert good.json()["credited_invoice"] == seeded_invoice["number"]
-    assert unknown.status_code == 422 and pointers(unknown) == ["/credited_invoice"]
-    assert missing.status_code == 422 and pointers(missing) == ["/credited_invoice"]
+    assert (good.status_code, alone.status_code) == (201, 201)
+    assert good.json()["preceding_invoices"] == [
+        {
+            "number": seeded_invoice["number"],
+            "issue_date": "2026-11-15",
+            "registered_id": "FF-000002",
+        },
+        {"number": "F-NOPE", "issue_date": None, "registered_id": None},
+    ]
+    assert alone.json()["preceding_invoices"] == []
+    assert (good.json()["type_code"], alone.json()["type_code"]) == ("381", "381")
 
 
 def test_a_supplier_invoice_refers_only_to_that_suppliers_purchase_orders(
@@ -537,7 +603,7 @@ def test_an_invoice_and_a_credit_note_may_share_a_number(http: httpx.Client) -> 
     body = invoice(
         {"code": "SUP-001"},
         document_type="credit_note",
-        credited_invoice=seeded_invoice["number"],
+        preceding_invoices=[{"number": seeded_invoice["number"]}],
         number=seeded_invoice["number"],
     )
     first = post(http, "/supplier-invoices", body)

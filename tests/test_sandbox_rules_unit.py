@@ -131,47 +131,6 @@ def test_a_quote_is_still_valid_on_its_last_day() -> None:
     assert order["totals"] == {"net": "2.00", "vat": "0.40", "gross": "2.40"}
 
 
-def _invoice(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "issue_date": "2026-11-01",
-        "due_date": "2026-12-01",
-        "lines": [
-            {"quantity": "3", "unit_price": "0.333", "net_amount": "1.00", "vat_rate": "20.00"},
-            {"quantity": "1", "unit_price": "2.00", "net_amount": "2.00", "vat_rate": "20.00"},
-        ],
-        "vat_breakdown": [{"rate": "20.00", "base": "3.00", "amount": "0.60"}],
-        "totals": {"net": "3.00", "vat": "0.60", "gross": "3.60"},
-    }
-    body.update(changes)
-    return body
-
-
-def test_an_invoice_that_adds_up_within_a_cent_has_no_problem() -> None:
-    assert rules.invoice_arithmetic_problems(_invoice()) == []
-
-
-def test_a_rate_used_by_lines_needs_a_breakdown_row() -> None:
-    body = _invoice()
-    body["lines"].append(
-        {"quantity": "1", "unit_price": "1.00", "net_amount": "1.00", "vat_rate": "5.50"}
-    )
-    problems = rules.invoice_arithmetic_problems(body)
-    assert [p.pointer for p in problems] == ["/vat_breakdown"]
-
-
-def test_a_due_date_before_the_issue_date_is_refused() -> None:
-    problems = rules.invoice_arithmetic_problems(_invoice(due_date="2026-10-01"))
-    assert [p.pointer for p in problems] == ["/due_date"]
-
-
-def test_supplier_identifiers_naming_two_suppliers_are_ambiguous() -> None:
-    with pytest.raises(BusinessRuleError) as caught:
-        rules.resolve_supplier(
-            {"code": "S1", "siret": "1"}, {"code": {"code": "S1"}, "siret": {"code": "S2"}}
-        )
-    assert [e.pointer for e in caught.value.errors] == ["/supplier"]
-
-
 @pytest.mark.parametrize(
     ("value", "text"),
     [

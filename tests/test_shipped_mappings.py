@@ -12,8 +12,10 @@ a change by hand with ``--expect tests/golden/<name>/<file>.json``.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,9 @@ UBL_EXAMPLES = {
     ),
     "supplier/supplier-confirmations-ubl/UBL-OrderResponse-2.1-Example.xml": (
         "a5f109d4d7ce3fe836d4ad4bcddb58b11d93e713e6b8222ff4840d4a08d0fe33"
+    ),
+    "ecommerce/buyer-orders-ubl/UBL-Order-2.1-Example.xml": (
+        "738c54aa2768df26ed3c83f44c0cc93aaa1fa970ae570400fc44c214bcc51ff2"
     ),
 }
 
@@ -108,8 +113,12 @@ def test_every_golden_file_belongs_to_a_sample() -> None:
 
 def test_every_sample_folder_names_a_shipped_mapping() -> None:
     names = {m.stem for m in shipped_mappings()}
+    # samples/einvoices and samples/ordering are corpora (their own README and tests), not
+    # mapping samples.
     folders = {
-        p.name for p in SAMPLES.glob("*/*") if p.is_dir() and p.parent.name not in ("bad", "tools")
+        p.name
+        for p in SAMPLES.glob("*/*")
+        if p.is_dir() and p.parent.name not in ("bad", "tools", "einvoices", "ordering")
     }
     assert folders <= names
 
@@ -120,16 +129,36 @@ def test_shipped_mappings_and_their_lookup_tables_pass_mapping_check() -> None:
     assert len(results) == len(shipped_mappings())
 
 
+@pytest.mark.parametrize(
+    "sample",
+    [
+        *sorted((SAMPLES / "supplier" / "supplier-einvoices").iterdir()),
+        *sorted((SAMPLES / "ecommerce" / "buyer-orders-orderx").iterdir()),
+    ],
+    ids=lambda p: p.name,
+)
+def test_einvoice_samples_are_unchanged_copies_of_the_corpus(sample: Path) -> None:
+    copies = [p for p in (SAMPLES / "einvoices").rglob(sample.name) if p.is_file()]
+    assert len(copies) == 1
+    assert copies[0].read_bytes() == sample.read_bytes()
+
+
 @pytest.mark.parametrize(("relative", "sha256"), list(UBL_EXAMPLES.items()))
 def test_ubl_samples_are_the_unchanged_oasis_examples(relative: str, sha256: str) -> None:
     assert hashlib.sha256((SAMPLES / relative).read_bytes()).hexdigest() == sha256
 
 
-def test_ubl_credit_note_is_posted_as_a_credit_note_of_a_registered_invoice() -> None:
-    golden = GOLDEN / "supplier-credit-notes-ubl" / "UBL-CreditNote-2.1-Example.xml.json"
-    (document,) = json.loads(golden.read_text(encoding="utf-8"))
-    assert document["payload"]["document_type"] == "credit_note"
-    assert document["payload"]["credited_invoice"] == "F2026-701"
+def test_ubl_credit_note_is_posted_as_a_credit_note_with_the_invoices_it_names() -> None:
+    folder = GOLDEN / "supplier-credit-notes-ubl"
+    (named,) = json.loads((folder / "AV-2026-0051_visserie-du-rhone.xml.json").read_text("utf-8"))
+    (oasis,) = json.loads((folder / "UBL-CreditNote-2.1-Example.xml.json").read_text("utf-8"))
+    assert named["payload"]["document_type"] == "credit_note"
+    assert named["payload"]["preceding_invoices"] == [
+        {"number": "F2026-702", "issue_date": "2026-11-15"}
+    ]
+    # The OASIS example names no invoice: posted without, never with its own number.
+    assert oasis["payload"]["document_type"] == "credit_note"
+    assert "preceding_invoices" not in oasis["payload"]
 
 
 def test_ubl_return_lines_keep_their_sign() -> None:
@@ -143,7 +172,14 @@ def test_ubl_return_lines_keep_their_sign() -> None:
         ("-1", "-25.00"),
         ("250", "187.50"),
     ]
-    assert document["payload"]["totals"] == {"net": "1436.50", "vat": "292.20", "gross": "1728.70"}
+    assert document["payload"]["totals"] == {
+        "net": "1436.50",
+        "vat": "292.20",
+        "gross": "1728.70",
+        "prepaid": "1000.00",
+        "rounding": "0.30",
+        "payable": "729.00",
+    }
 
 
 def test_every_target_operation_is_covered() -> None:
@@ -186,13 +222,63 @@ def test_sample_payloads_are_accepted_by_the_sandbox(
 
     refused = []
     for document in mapped(mapping, sample):
-        key = f"shipped-{mapping.stem}-{sample.name}-{document['key']}"
-        try:
-            answer = ecolix.write(document["operation"], document["payload"], idempotency_key=key)
-        except EcolixError as exc:
-            refused.append(f"{document['key']}: {exc}")
+        if "skipped" in document:  # journalled by the gateway, never sent
             continue
-        assert answer.status in (200, 201)
-        assert answer.object_id, answer.body
-        assert not answer.replayed
+        writes = [*document.get("before", []), document]  # a customer before its order
+        for n, write in enumerate(writes, start=1):
+            key = f"shipped-{mapping.stem}-{sample.name}-{document['key']}-{n}"
+            try:
+                answer = ecolix.write(write["operation"], write["payload"], idempotency_key=key)
+            except EcolixError as exc:
+                refused.append(f"{document['key']}: {exc}")
+                break
+            assert answer.status in (200, 201)
+            assert answer.object_id, answer.body
+            assert not answer.replayed
     assert refused == []
+
+
+# --- Money computed in the mappings: exact decimals, rounded as Ecolix keeps them -----------
+
+
+def test_a_woocommerce_unit_price_that_does_not_divide_is_rounded_to_4_places(
+    tmp_path: Path,
+) -> None:
+    """3 at 9.99 excl. VAT: WooCommerce's line is 29.97 + 5.99 VAT (its tax rounded per
+    line), 11.98666... incl. VAT a unit. Sent to 4 places, quantity x price is the line again
+    to the cent (Ecolix's first rule), so the order's total stays the shop's."""
+    sample = next(SAMPLES.glob("*/woocommerce-orders-csv/*.csv"))
+    with sample.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        fields = list(reader.fieldnames or [])
+        row = next(reader)
+    row |= {"item_quantity": "3", "item_subtotal": "29.97", "item_subtotal_tax": "5.99",
+            "item_total": "29.97", "item_total_tax": "5.99"}  # fmt: skip
+    one = tmp_path / "one-line.csv"
+    with one.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerow(row)
+
+    [document] = mapped(MAPPINGS / "woocommerce-orders-csv.yaml", one)
+
+    [line] = document["payload"]["lines"]
+    assert line["unit_price"] == "11.9867"
+    amount = (Decimal(line["quantity"]) * Decimal(line["unit_price"])).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+    assert amount == Decimal("29.97") + Decimal("5.99")
+
+
+def test_a_ubl_order_price_for_several_units_is_rounded_to_4_places(tmp_path: Path) -> None:
+    """PriceAmount 50 for a BaseQuantity of 3: 16.6667 a unit, not 28 digits Ecolix refuses."""
+    sample = SAMPLES / "ecommerce" / "buyer-orders-ubl" / "UBL-Order-2.1-Example.xml"
+    text = sample.read_text(encoding="utf-8")
+    base = '<cbc:BaseQuantity unitCode="LTR">1</cbc:BaseQuantity>'
+    assert base in text
+    order = tmp_path / "order.xml"
+    order.write_text(text.replace(base, base.replace(">1<", ">3<")), encoding="utf-8")
+
+    [document] = mapped(MAPPINGS / "buyer-orders-ubl.yaml", order)
+
+    assert document["payload"]["lines"][0]["unit_price"] == "16.6667"

@@ -7,6 +7,8 @@ The pipeline drives an inbound channel in three steps::
     for incoming in result.files:               # local_path is readable: archive it first
         ... journal, map, send ...
         channel.complete(incoming, Disposition(ok=..., reason=..., show_id="F-12"))
+        # complete() first checks that the source is still what was read (size, mtime, hash
+        # if in doubt): one that changed is left in place (KEPT_CHANGED) and offered again
     for problem in result.problems:             # per-file trouble, journal it (never only log)
         ...
 
@@ -21,13 +23,19 @@ pure function here, shared by both channels and tested without I/O.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import heapq
 import threading
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
+
+from edigw.errors import ChannelError
+from edigw.filemodes import DEFAULT_FILE_MODE, FileModes
+from edigw.problems import MAX_MESSAGE, bounded
 
 #: Names skipped on every channel, whatever the flow's globs say (plus dotfiles).
 ALWAYS_SKIPPED = ("*.tmp", "*.part")
@@ -36,6 +44,14 @@ DEFAULT_MIN_AGE = 10.0
 DEFAULT_DONE_SUFFIX = ".ok"
 DEFAULT_MAX_FILES_PER_POLL = 100
 ERROR_REPORT_SUFFIX = ".error.txt"
+#: Bytes of a file name most file systems take (NAME_MAX of ext4, XFS, btrfs; SFTP servers').
+NAME_MAX = 255
+#: ``complete``'s action for a source left in place because it changed after it was read.
+KEPT_CHANGED = "kept-changed"
+#: The channel action of a failed file's error copy put away after a successful replay.
+ERROR_CLEARED = "error-cleared"
+#: Characters of the reason in an error report: a few documents' error texts.
+ERROR_REPORT_LIMIT = 4 * MAX_MESSAGE
 
 
 # --------------------------------------------------------------------------- settings
@@ -85,7 +101,8 @@ class UploadSettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InboundOptions:
     """What every inbound channel applies the same way, wherever its folder is: which names
-    it takes, when a file is ready, what happens to it afterwards, and how many per poll."""
+    it takes, when a file is ready, what happens to it afterwards, how many per poll, and
+    the mode of the files it writes for itself (staged downloads, local error reports)."""
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -96,6 +113,11 @@ class InboundOptions:
     max_files_per_poll: int = DEFAULT_MAX_FILES_PER_POLL
     recursive: bool = False
     max_depth: int = 1
+    file_mode: int = DEFAULT_FILE_MODE
+
+    @property
+    def modes(self) -> FileModes:
+        return FileModes(self.file_mode)
 
 
 # --------------------------------------------------------------------------- results
@@ -108,6 +130,8 @@ class IncomingFile:
     ``name`` is the partner's name relative to the channel root (``sub/x.csv`` when
     recursing); ``local_path`` is the source itself (local) or the staged download (SFTP);
     ``sha256`` is filled when the channel computed it anyway (SFTP downloads), else ``""``.
+    Before ``complete``, the pipeline sets ``size`` and ``sha256`` to what it archived, so
+    that the channel can tell whether the source is still what was read.
     ``content`` holds the bytes when the channel kept a small download in memory: then
     ``local_path`` is never written, and the pipeline archives ``content`` instead.
     """
@@ -157,7 +181,9 @@ class PollResult:
 
 @dataclass(frozen=True, slots=True)
 class ChannelActionResult:
-    """What ``complete`` did: ``action`` is moved/deleted/left/error-moved; ``ok`` False on failure."""
+    """What ``complete`` did: ``action`` is moved/deleted/left/error-moved, or kept-changed
+    (the source changed after it was read: left in place, ``detail`` says how); ``ok`` is
+    False on failure."""
 
     ok: bool
     action: str
@@ -175,6 +201,16 @@ class Delivered:
     done_file: str | None = None
 
 
+class DeliveredIncompletely(ChannelError):
+    """The file is in place under its final name, but a step after that failed (its done
+    file, tidying the temp name): it *is* delivered, and sending it again would deliver its
+    records twice. Never retried as a delivery; ``delivered`` says where it landed."""
+
+    def __init__(self, message: str, delivered: Delivered) -> None:
+        super().__init__(message, retriable=False)
+        self.delivered = delivered
+
+
 # --------------------------------------------------------------------------- protocols
 
 
@@ -188,6 +224,11 @@ class SeenFiles(Protocol):
 
     def seen(self, channel: str, path: str, size: int, mtime: float) -> bool: ...
 
+    def seen_among(self, channel: str, versions: Mapping[str, tuple[int, float]]) -> set[str]:
+        """The paths of ``versions`` (path -> size, mtime) that ``seen`` is true for, asked
+        at once (a listing costs a few queries, not one per file)."""
+        ...
+
     def seen_hash(self, channel: str, path: str, sha256: str) -> bool: ...
 
     def remember(self, channel: str, path: str, size: int, mtime: float, sha256: str) -> None: ...
@@ -195,6 +236,8 @@ class SeenFiles(Protocol):
 
 class InboundChannel(Protocol):
     key: str
+    #: Whether the channel can tell of new files (``wakeups``); if not, only polls find them.
+    notifies: bool
 
     def poll(self, *, now: float) -> PollResult: ...
 
@@ -205,8 +248,22 @@ class InboundChannel(Protocol):
         (the archive or the journal failed): a later poll looks at it again, from scratch."""
         ...
 
+    def clear_error(self, name: str, target: str) -> ChannelActionResult:
+        """A file that failed is done since (a replay): its copy at ``target`` in the error
+        folder goes where a done file goes (moved to the done folder, or deleted when the
+        flow deletes or leaves its files), and its stale error report is removed. Never
+        raises for I/O; ``action`` is ``error-cleared``."""
+        ...
+
     def wakeups(self, event: threading.Event) -> None:
-        """Set ``event`` when new files may be there (no-op for channels that only poll)."""
+        """Set ``event`` when new files may be there (no-op for channels that only poll).
+
+        Called again when ``watching()`` turns false, it watches anew; raises
+        ``ChannelError`` when the folder cannot be watched (polls still find the files)."""
+        ...
+
+    def watching(self) -> bool:
+        """Whether the wake-ups asked for still come (false once the watcher died)."""
         ...
 
     def close(self) -> None: ...
@@ -216,6 +273,10 @@ class OutboundChannel(Protocol):
     key: str
 
     def deliver(self, local_file: Path, name: str) -> Delivered: ...
+
+    def holds(self, name: str, *, size: int, sha256: str) -> bool:
+        """Whether ``name`` is at the destination with exactly these bytes."""
+        ...
 
     def close(self) -> None: ...
 
@@ -232,6 +293,13 @@ class MemorySeenFiles:
         with self._lock:
             known = self._files.get((channel, path))
         return known is not None and known[:2] == (size, float(mtime))
+
+    def seen_among(self, channel: str, versions: Mapping[str, tuple[int, float]]) -> set[str]:
+        return {
+            path
+            for path, (size, mtime) in versions.items()
+            if self.seen(channel, path, size, mtime)
+        }
 
     def seen_hash(self, channel: str, path: str, sha256: str) -> bool:
         with self._lock:
@@ -260,6 +328,10 @@ class RemoteFileJournal(Protocol):
 
     def remote_file_seen(self, *, channel: str, path: str, size: int, mtime: float) -> bool: ...
 
+    def remote_files_seen(
+        self, *, channel: str, versions: Mapping[str, tuple[int, float]]
+    ) -> set[str]: ...
+
     def remote_file_seen_with_hash(self, *, channel: str, path: str, sha256: str) -> bool: ...
 
 
@@ -274,6 +346,9 @@ class JournalSeenFiles:
 
     def seen(self, channel: str, path: str, size: int, mtime: float) -> bool:
         return self._journal.remote_file_seen(channel=channel, path=path, size=size, mtime=mtime)
+
+    def seen_among(self, channel: str, versions: Mapping[str, tuple[int, float]]) -> set[str]:
+        return self._journal.remote_files_seen(channel=channel, versions=versions)
 
     def seen_hash(self, channel: str, path: str, sha256: str) -> bool:
         return bool(sha256) and self._journal.remote_file_seen_with_hash(
@@ -312,6 +387,20 @@ class Observation:
     mtime: float
     since: float
     looks: int = 1
+
+
+def error_report_name(name: str) -> str:
+    """The name of ``name``'s error report: ``NAME.error.txt``, unless that is longer than a
+    file name may be; then ``NAME`` is cut and a digest of it keeps two such reports apart
+    (a partner's 250-byte name must not lose its report to ``File name too long``)."""
+    report = name + ERROR_REPORT_SUFFIX
+    if len(report.encode("utf-8")) <= NAME_MAX:
+        return report
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    tail = f"~{digest}{ERROR_REPORT_SUFFIX}"
+    room = NAME_MAX - len(tail.encode())
+    head = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return head + tail
 
 
 def name_problem(name: str) -> str | None:
@@ -362,6 +451,8 @@ def observe(previous: Observation | None, listed: Listed, now: float) -> Observa
     """The new observation of ``listed``: ``since`` restarts whenever size or mtime change."""
     if previous is None or (previous.size, previous.mtime) != (listed.size, listed.mtime):
         return Observation(size=listed.size, mtime=listed.mtime, since=now)
+    if previous.looks >= 2:  # all readiness asks of the looks: kept as is, nothing allocated
+        return previous
     return replace(previous, looks=previous.looks + 1)
 
 
@@ -382,8 +473,9 @@ def is_ready(
 
 
 def oldest_first(files: Iterable[Listed], cap: int) -> list[Listed]:
-    """Oldest first (mtime, then name), capped after sorting so old files are never starved."""
-    return sorted(files, key=lambda f: (f.mtime, f.name))[: max(cap, 0)]
+    """Oldest first (mtime, then name), capped after sorting so old files are never starved
+    (the ``cap`` oldest are picked without sorting a whole backlog)."""
+    return heapq.nsmallest(max(cap, 0), files, key=lambda f: (f.mtime, f.name))
 
 
 def numbered_name(name: str, n: int) -> str:
@@ -394,15 +486,39 @@ def numbered_name(name: str, n: int) -> str:
     return str(path.with_name(f"{stem}.{n}{suffix}"))
 
 
+def change_since_read(
+    incoming: IncomingFile, *, size: int, mtime: float, digest: Callable[[], str]
+) -> str | None:
+    """How the source (now ``size`` bytes, modified at ``mtime``) differs from what was read,
+    or ``None`` when it is still those bytes.
+
+    ``incoming`` holds what was read: its size and sha256 (the archived copy) and the mtime
+    the listing showed. Another size settles it; the same size with another mtime (a touch,
+    or a rewrite) is settled by the hash (``digest`` reads the source); the same size and
+    mtime are the same bytes (no hash: this check is on every file's path).
+    """
+    if size != incoming.size:
+        return f"it changed after it was read ({incoming.size} bytes read, {size} bytes now)"
+    if mtime == incoming.mtime:
+        return None
+    if incoming.sha256 and digest() == incoming.sha256:
+        return None
+    return f"it changed after it was read (same size, {incoming.size} bytes, other content)"
+
+
 def error_report(name: str, disposition: Disposition, *, when: str) -> str:
-    """The ``NAME.error.txt`` text a partner or operator reads beside a failed file."""
+    """The ``NAME.error.txt`` text a partner or operator reads beside a failed file.
+
+    The reason may list many failed documents: it is cut at ``ERROR_REPORT_LIMIT``
+    characters ("… and N more lines"), the journal keeping everything (``edigw show``).
+    """
     lines = [
         f"File: {name}",
         f"Failed at: {when}",
-        f"Reason: {disposition.reason or 'unknown'}",
+        f"Reason: {bounded(disposition.reason or 'unknown', limit=ERROR_REPORT_LIMIT)}",
     ]
     if disposition.show_id:
-        lines.append(f"Reference: {disposition.show_id} (edigw show {disposition.show_id})")
+        lines.append(f"Reference: {disposition.show_id} (edigw show {disposition.show_id} --all)")
     return "\n".join(lines) + "\n"
 
 
@@ -459,6 +575,11 @@ class ReadinessTracker:
     def is_claimed(self, name: str) -> bool:
         with self.lock:
             return name in self._claimed
+
+    def claimed(self) -> frozenset[str]:
+        """The names handed out and not released yet (files in progress), as of now."""
+        with self.lock:
+            return frozenset(self._claimed)
 
     def report_once(self, name: str, reason: str) -> ChannelProblem | None:
         """A problem to report, or ``None`` when this exact one was already reported."""

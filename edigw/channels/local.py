@@ -9,10 +9,13 @@ Symbolic links are followed only when they stay inside the channel folder.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import logging
 import os
 import stat
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,10 +32,12 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from edigw.channels.base import (
-    ERROR_REPORT_SUFFIX,
+    ERROR_CLEARED,
+    KEPT_CHANGED,
     ChannelActionResult,
     ChannelProblem,
     Delivered,
+    DeliveredIncompletely,
     Disposition,
     InboundOptions,
     IncomingFile,
@@ -42,14 +47,22 @@ from edigw.channels.base import (
     ReadinessTracker,
     SeenFiles,
     UploadSettings,
+    change_since_read,
     error_report,
+    error_report_name,
     is_candidate,
     name_problem,
     numbered_name,
 )
+from edigw.channels.seen_memory import SeenAnswers
 from edigw.errors import ChannelError
+from edigw.filemodes import write_private
+
+log = logging.getLogger(__name__)
 
 _HASH_CHUNK = 1 << 20
+#: Names whose checks (usable? a candidate?) are remembered between polls.
+NAME_CACHE = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +127,18 @@ class LocalInboundChannel:
         self.root = settings.path.resolve()
         self.key = f"local:{self.root}"
         self._seen: SeenFiles = seen if seen is not None else MemorySeenFiles()
+        self._answers = SeenAnswers(self._seen, self.key)
+        done_suffix = settings.readiness.suffix if settings.readiness.mode == "done_file" else None
+        # pure functions of a name, asked of every file not in progress at every poll
+        self._is_candidate = functools.lru_cache(maxsize=NAME_CACHE)(
+            functools.partial(
+                is_candidate,
+                include=settings.include,
+                exclude=settings.exclude,
+                done_suffix=done_suffix,
+            )
+        )
+        self._name_problem = functools.lru_cache(maxsize=NAME_CACHE)(name_problem)
         self._tracker = ReadinessTracker(settings.readiness, max_files=settings.max_files_per_poll)
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._skip_dirs = {
@@ -134,8 +159,16 @@ class LocalInboundChannel:
 
     # ------------------------------------------------------------------ scanning
 
-    def _scan(self) -> tuple[list[Listed], set[str], list[tuple[str, str]]]:
-        """Every regular file (relative name, size, mtime), every name seen, and problems."""
+    def _scan(
+        self, in_progress: Collection[str]
+    ) -> tuple[list[Listed], set[str], list[tuple[str, str]]]:
+        """Every regular file (relative name, size, mtime) but those ``in_progress``, every
+        name seen, and problems.
+
+        A file in progress (handed out, not given back yet) is only named: not examined nor
+        even statted, its source is checked when it is completed. So a scan costs the folder's
+        listing (in C) plus O(files not in progress) in Python, not O(folder) of each.
+        """
         if not self.root.is_dir():
             msg = f"inbound folder {self.root} does not exist or is not a folder"
             raise ChannelError(msg)
@@ -143,37 +176,42 @@ class LocalInboundChannel:
         names: set[str] = set()
         problems: list[tuple[str, str]] = []
         depth_limit = self.settings.max_depth if self.settings.recursive else 1
-        stack: list[tuple[Path, str, int]] = [(self.root, "", 1)]
+        stack: list[tuple[str, str, int]] = [(str(self.root), "", 1)]
         while stack:
             folder, prefix, depth = stack.pop()
             try:
-                entries = list(os.scandir(folder))
+                entries = os.listdir(folder)
             except OSError as exc:
                 problems.append((prefix or ".", f"cannot list folder: {exc.strerror}"))
                 continue
-            for entry in entries:
-                name = prefix + entry.name
-                names.add(name)
-                if entry.name.startswith("."):
+            here = {prefix + entry for entry in entries} if prefix else set(entries)
+            names |= here
+            for name in sorted(here.difference(in_progress)):
+                base = name[len(prefix) :]
+                if base.startswith("."):
                     continue
-                bad = name_problem(name)
+                bad = self._name_problem(name)
                 if bad:
                     problems.append((name, bad))
                     continue
-                full = Path(entry.path)
+                full = os.path.join(folder, base)
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if depth < depth_limit and full.resolve() not in self._skip_dirs:
+                    st = os.lstat(full)
+                    if stat.S_ISDIR(st.st_mode):
+                        if depth < depth_limit and Path(full).resolve() not in self._skip_dirs:
                             stack.append((full, name + "/", depth + 1))
                         continue
-                    if entry.is_symlink() and not full.resolve().is_relative_to(self.root):
-                        problems.append((name, "symbolic link points outside the channel folder"))
-                        continue
-                    st = entry.stat(follow_symlinks=True)
+                    if stat.S_ISLNK(st.st_mode):
+                        if not Path(full).resolve().is_relative_to(self.root):
+                            problems.append(
+                                (name, "symbolic link points outside the channel folder")
+                            )
+                            continue
+                        st = os.stat(full)
                 except FileNotFoundError:
                     # Gone since the listing (the gateway itself moves finished files away):
                     # nothing to report. Still there, it is a link to nothing.
-                    if os.path.lexists(entry.path):
+                    if os.path.lexists(full):
                         problems.append((name, "cannot read: vanished or dangling link"))
                     continue
                 except OSError as exc:
@@ -189,26 +227,23 @@ class LocalInboundChannel:
     def poll(self, *, now: float) -> PollResult:
         """Ready files, claimed, oldest first, at most ``max_files_per_poll``; per-file
         problems reported once. Raises ``ChannelError`` when the folder itself is missing."""
-        listing, names, scan_problems = self._scan()
+        listing, names, scan_problems = self._scan(self._tracker.claimed())
         s = self.settings
-        done_suffix = s.readiness.suffix if s.readiness.mode == "done_file" else None
-        candidates = []
-        for listed in listing:
-            if not is_candidate(
-                listed.name, include=s.include, exclude=s.exclude, done_suffix=done_suffix
-            ):
-                continue
-            if self._seen.seen(self.key, listed.name, listed.size, listed.mtime):
-                continue
-            candidates.append(listed)
+        candidates = self._answers.unseen(
+            [listed for listed in listing if self._is_candidate(listed.name)], present=names
+        )
         problems: list[ChannelProblem] = []
         for name, reason in scan_problems:
-            if is_candidate(name, include=s.include, exclude=s.exclude, done_suffix=done_suffix):
+            if self._is_candidate(name):
                 reported = self._tracker.report_once(name, reason)
                 if reported:
                     problems.append(reported)
+        chosen = self._tracker.take(candidates, now=now, all_names=names)
+        chosen, processed = self._answers.confirm(chosen)
+        for listed in processed:  # remembered since it was first asked about (another node)
+            self._tracker.release(listed.name)
         files: list[IncomingFile] = []
-        for listed in self._tracker.take(candidates, now=now, all_names=names):
+        for listed in chosen:
             path = self.root / listed.name
             incoming = IncomingFile(
                 channel=self.key,
@@ -247,7 +282,12 @@ class LocalInboundChannel:
         return target
 
     def complete(self, incoming: IncomingFile, disposition: Disposition) -> ChannelActionResult:
-        """Apply the after-action (or the error folder + report); never raises for I/O."""
+        """Apply the after-action (or the error folder + report); never raises for I/O.
+
+        A source that changed after it was read (a writer that paused longer than the
+        readiness interval, then wrote on) is left in place and offered again once ready:
+        moving it would carry the rest of its content away unread.
+        """
         s = self.settings
         source = self.root / incoming.name
         done = (
@@ -256,13 +296,14 @@ class LocalInboundChannel:
             else None
         )
         try:
+            changed = self._changed(source, incoming)
+            if changed is not None:
+                return ChannelActionResult(ok=True, action=KEPT_CHANGED, detail=changed)
             if not disposition.ok:
                 target = self._move(source, s.error_folder, incoming.name)
-                report = target.with_name(target.name + ERROR_REPORT_SUFFIX)
-                report.write_text(
-                    error_report(incoming.name, disposition, when=_utc_now_text()),
-                    encoding="utf-8",
-                )
+                report = target.with_name(error_report_name(target.name))
+                text = error_report(incoming.name, disposition, when=_utc_now_text())
+                write_private(report, text.encode("utf-8"), s.modes)
                 if done is not None and done.exists():
                     self._move(done, s.error_folder, incoming.name + s.readiness.suffix)
                 return ChannelActionResult(ok=True, action="error-moved", target=str(target))
@@ -277,7 +318,7 @@ class LocalInboundChannel:
                     done.unlink(missing_ok=True)
                 return ChannelActionResult(ok=True, action="deleted")
             digest = incoming.sha256 or sha256_file(source)
-            self._seen.remember(self.key, incoming.name, incoming.size, incoming.mtime, digest)
+            self._remember(incoming.name, incoming.size, incoming.mtime, digest)
             return ChannelActionResult(ok=True, action="left")
         except OSError as exc:
             action = "error-move" if not disposition.ok else s.after.action
@@ -286,6 +327,49 @@ class LocalInboundChannel:
             return ChannelActionResult(ok=False, action=action, detail=detail)
         finally:
             self.release(incoming)
+
+    @staticmethod
+    def _changed(source: Path, incoming: IncomingFile) -> str | None:
+        """How ``source`` differs from what was read (``None``: the same, or gone: the
+        after-action then reports what it finds)."""
+        try:
+            st = source.stat()
+        except FileNotFoundError:
+            return None
+        return change_since_read(
+            incoming, size=st.st_size, mtime=st.st_mtime, digest=lambda: sha256_file(source)
+        )
+
+    def clear_error(self, name: str, target: str) -> ChannelActionResult:
+        """Put a replayed file's error copy where a done file goes; remove its report."""
+        s = self.settings
+        copy = Path(target)
+        report = copy.with_name(error_report_name(copy.name))
+        marker = (
+            copy.with_name(copy.name + s.readiness.suffix)
+            if s.readiness.mode == "done_file"
+            else None
+        )
+        error_folder = self._folder(s.error_folder).resolve()
+        if not copy.parent.resolve().is_relative_to(error_folder):
+            detail = f"{copy} is not in the flow's error folder {error_folder}; left as it is"
+            return ChannelActionResult(ok=False, action=ERROR_CLEARED, detail=detail)
+        try:
+            moved = ""
+            if copy.exists():
+                if s.after.action == "move":
+                    moved = str(self._move(copy, s.after.to, name))
+                    if marker is not None and marker.exists():
+                        self._move(marker, s.after.to, name + s.readiness.suffix)
+                else:
+                    copy.unlink()
+            if marker is not None:
+                marker.unlink(missing_ok=True)
+            report.unlink(missing_ok=True)
+        except OSError as exc:
+            detail = f"clearing {copy} from the error folder failed: {exc.strerror or exc}"
+            return ChannelActionResult(ok=False, action=ERROR_CLEARED, detail=detail)
+        return ChannelActionResult(ok=True, action=ERROR_CLEARED, target=moved)
 
     def release(self, incoming: IncomingFile) -> None:
         """Hand ``incoming`` out again once it is ready again (its intake failed, or its
@@ -300,25 +384,49 @@ class LocalInboundChannel:
             digest = incoming.sha256 or sha256_file(source)
         except OSError:
             return
-        self._seen.remember(self.key, incoming.name, st.st_size, st.st_mtime, digest)
+        self._remember(incoming.name, st.st_size, st.st_mtime, digest)
+
+    def _remember(self, name: str, size: int, mtime: float, digest: str) -> None:
+        """Remember a file left in place as processed: in the journal, and for the polls."""
+        self._seen.remember(self.key, name, size, mtime, digest)
+        self._answers.remembered(name, size, mtime)
 
     # ------------------------------------------------------------------ wake-ups
 
+    notifies = True
+
     def wakeups(self, event: threading.Event) -> None:
         """Set ``event`` on any change in the folder (the periodic rescan still runs:
-        events are lost on network shares and while the gateway is down)."""
-        if self._observer is not None:
+        events are lost on network shares and while the gateway is down).
+
+        A watcher that died (the folder was removed or replaced) is replaced; a folder that
+        does not exist is not watched until it does (``poll`` reports it missing)."""
+        if self.watching():
+            return
+        self.close()
+        if not self.root.is_dir():
             return
         observer = Observer()
-        observer.schedule(
-            _WakeHandler(event),
-            str(self.root),
-            recursive=self.settings.recursive,
-            event_filter=ARRIVAL_EVENTS,
-        )
-        observer.daemon = True
-        observer.start()
+        try:
+            observer.schedule(
+                _WakeHandler(event),
+                str(self.root),
+                recursive=self.settings.recursive,
+                event_filter=ARRIVAL_EVENTS,
+            )
+            observer.daemon = True
+            observer.start()
+        except OSError as exc:  # e.g. the system's inotify watch limit is reached
+            msg = f"cannot watch {self.root} for new files: {exc.strerror or exc}"
+            raise ChannelError(msg) from exc
         self._observer = observer
+
+    def watching(self) -> bool:
+        """Whether the folder watcher and its emitter thread still run."""
+        observer = self._observer
+        if observer is None or not observer.is_alive():
+            return False
+        return bool(observer.emitters) and all(e.is_alive() for e in observer.emitters)
 
     def close(self) -> None:
         if self._observer is not None:
@@ -360,6 +468,7 @@ class LocalOutboundChannel:
                 msg = f"{final} already exists (if_exists: fail)"
                 raise ChannelError(msg, retriable=False)
             size = 0
+            placed = None
             with local_file.open("rb") as src, temp.open("wb") as dst:
                 while chunk := src.read(_HASH_CHUNK):
                     dst.write(chunk)
@@ -370,7 +479,8 @@ class LocalOutboundChannel:
                 os.replace(temp, final)
             else:
                 os.link(temp, final)  # refuses to overwrite a file that appeared meanwhile
-                temp.unlink()
+            placed = Delivered(name=final.name, path=str(final), size=size)
+            temp.unlink(missing_ok=True)
             done_path = None
             if up.done_file:
                 done = final.with_name(final.name + up.done_file)
@@ -382,9 +492,46 @@ class LocalOutboundChannel:
             raise ChannelError(msg, retriable=False) from exc
         except OSError as exc:
             _discard(temp)
+            if placed is not None:
+                msg = f"{final} delivered, but the step after failed: {exc.strerror or exc}"
+                raise DeliveredIncompletely(msg, placed) from exc
             msg = f"cannot deliver {name} to {self.root}: {exc.strerror or exc}"
             raise ChannelError(msg) from exc
         return Delivered(name=final.name, path=str(final), size=size, done_file=done_path)
+
+    def holds(self, name: str, *, size: int, sha256: str) -> bool:
+        """Whether ``name`` is in the folder with exactly these bytes (a delivery whose
+        journalling a killed node never finished: ``edigw.outbound.pending``)."""
+        return not name_problem(name) and self._same(self.root / name, size, sha256) is True
+
+    def delivered_as(self, name: str, *, size: int, sha256: str) -> str | None:
+        """The name under which a delivery asked as ``name`` holds exactly these bytes, or
+        ``None``: ``name`` itself or, with ``if_exists: rename``, the numbered names rename
+        gives, looked at in its order up to the first free one (where it would have put it)."""
+        if name_problem(name):
+            return None
+        rename = self.settings.upload.if_exists == "rename"
+        n = 0
+        candidate = name
+        while (same := self._same(self.root / candidate, size, sha256)) is not None:
+            if same:
+                return candidate
+            if not rename:
+                return None
+            n += 1
+            candidate = numbered_name(name, n)
+        return None
+
+    @staticmethod
+    def _same(final: Path, size: int, sha256: str) -> bool | None:
+        """Whether ``final`` holds these bytes; ``None`` when there is no such file."""
+        try:
+            return final.stat().st_size == size and sha256_file(final) == sha256
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            msg = f"cannot read {final} back: {exc.strerror or exc}"
+            raise ChannelError(msg) from exc
 
     def close(self) -> None:
         """Nothing to release."""

@@ -46,10 +46,12 @@ from paramiko import sftp as paramiko_sftp
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from edigw.channels.base import (
-    ERROR_REPORT_SUFFIX,
+    ERROR_CLEARED,
+    KEPT_CHANGED,
     ChannelActionResult,
     ChannelProblem,
     Delivered,
+    DeliveredIncompletely,
     Disposition,
     InboundOptions,
     IncomingFile,
@@ -58,7 +60,9 @@ from edigw.channels.base import (
     ReadinessTracker,
     SeenFiles,
     UploadSettings,
+    change_since_read,
     error_report,
+    error_report_name,
     is_candidate,
     name_problem,
     numbered_name,
@@ -70,6 +74,7 @@ from edigw.channels.known_hosts import (
     verify_host_key,
 )
 from edigw.errors import ChannelError, HostKeyError
+from edigw.filemodes import FileModes, make_folders, open_private, write_private
 from edigw.processes import pid_alive
 
 if TYPE_CHECKING:
@@ -396,6 +401,12 @@ class SftpConnections:
 # --------------------------------------------------------------------------- remote helpers
 
 
+def _report_path(target: str) -> str:
+    """Where the error report of the remote ``target`` goes: beside it."""
+    folder, _, name = target.rpartition("/")
+    return f"{folder}/{error_report_name(name)}" if folder else error_report_name(name)
+
+
 def _join(folder: str, name: str) -> str:
     return posixpath.join(folder, name) if name else folder
 
@@ -567,10 +578,10 @@ def _move_to_free_name(sftp: paramiko.SFTPClient, source: str, target: str) -> s
     return candidate
 
 
-def _own_staging(folder: Path) -> Path:
+def _own_staging(folder: Path, modes: FileModes) -> Path:
     """This process's staging folder under ``folder``; folders of dead processes (a crash
     left them: those files are fetched again) are removed, those of live ones kept."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folders(folder, modes)
     for other in folder.iterdir():
         if (
             other.name.isdigit()
@@ -580,16 +591,41 @@ def _own_staging(folder: Path) -> Path:
             shutil.rmtree(other, ignore_errors=True)
     own = folder / str(os.getpid())
     shutil.rmtree(own, ignore_errors=True)
-    own.mkdir()
+    make_folders(own, modes)
     return own
+
+
+#: Staging folders in use by this process's inbound channels, and by how many: a flow a
+#: reload changed has its new channel on the same folder while the old one still disposes
+#: of its files, so the folder is emptied by its first user and removed by its last.
+_staging_users: dict[Path, int] = {}
+_staging_lock = threading.Lock()
+#: Staged files' numbers, unique in the process (two channels may share a folder).
+_staged_names = itertools.count(1)
+
+
+def _use_staging(folder: Path, modes: FileModes) -> Path:
+    """This process's staging folder under ``folder`` (``_own_staging`` for its first user)."""
+    with _staging_lock:
+        own = folder / str(os.getpid())
+        if not _staging_users.get(own):
+            own = _own_staging(folder, modes)
+        _staging_users[own] = _staging_users.get(own, 0) + 1
+        return own
+
+
+def _leave_staging(own: Path) -> None:
+    """A channel is done with its staging folder: removed when no other channel uses it."""
+    with _staging_lock:
+        users = _staging_users.pop(own, 1) - 1
+        if users > 0:
+            _staging_users[own] = users
+        else:
+            shutil.rmtree(own, ignore_errors=True)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "channel"
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
 
 
 class _StagingWriter:
@@ -597,7 +633,8 @@ class _StagingWriter:
     a file costs 0.1-0.3 ms here) overlaps the network; at most ``_MAX_PENDING`` bytes wait
     in memory. Leaving the ``with`` block waits for every write."""
 
-    def __init__(self) -> None:
+    def __init__(self, modes: FileModes) -> None:
+        self._modes = modes
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edigw-staging")
         self._pending: deque[tuple[int, Future[None]]] = deque()
         self._bytes = 0
@@ -607,7 +644,7 @@ class _StagingWriter:
             size, oldest = self._pending.popleft()
             wait([oldest])
             self._bytes -= size
-        future = self._pool.submit(_write_file, path, data)
+        future = self._pool.submit(write_private, path, data, self._modes)
         self._pending.append((len(data), future))
         self._bytes += len(data)
         return future
@@ -645,8 +682,9 @@ class SftpInboundChannel:
         self._connections = connections
         self._seen = seen
         self._tracker = ReadinessTracker(settings.readiness, max_files=settings.max_files_per_poll)
-        self._staging = _own_staging(staging_dir / _slug(self.key))
-        self._sequence = itertools.count(1)  # staging names (os.urandom costs ~70 µs here)
+        self._staging = _use_staging(staging_dir / _slug(self.key), settings.modes)
+        self._closed = False
+        self._sequence = _staged_names  # staging names (os.urandom costs ~70 µs here)
         root = settings.path.rstrip("/") or "/"
         self._root = root
         self._skip = {
@@ -716,14 +754,24 @@ class SftpInboundChannel:
                     reported = self._tracker.report_once(name, reason)
                     if reported:
                         problems.append(reported)
-            candidates = [
+            matching = [
                 f
                 for f in listing
                 if is_candidate(
                     f.name, include=s.include, exclude=s.exclude, done_suffix=done_suffix
                 )
-                and not self._seen.seen(self.key, self._remote(f.name), f.size, f.mtime)
             ]
+            # one batched question for the listing; files in progress are not asked about
+            in_progress = self._tracker.claimed()
+            seen = self._seen.seen_among(
+                self.key,
+                {
+                    self._remote(f.name): (f.size, f.mtime)
+                    for f in matching
+                    if f.name not in in_progress
+                },
+            )
+            candidates = [f for f in matching if self._remote(f.name) not in seen]
             chosen = self._tracker.take(candidates, now=now, all_names=names)
             wanted: list[Listed] = []
             for listed in chosen:
@@ -800,7 +848,7 @@ class SftpInboundChannel:
             fetched = {f.name: answer for f, answer in zip(pipelined, answers, strict=True)}
         staged: list[tuple[IncomingFile, Future[None] | None]] = []
         held = 0
-        with _StagingWriter() as writer:
+        with _StagingWriter(self.settings.modes) as writer:
             for index, listed in enumerate(wanted):
                 try:
                     answer = fetched.get(listed.name)
@@ -850,7 +898,7 @@ class SftpInboundChannel:
                         data = src.read(_CHUNK)
                     else:
                         src.prefetch(listed.size)
-                        with local.open("wb") as dst:
+                        with os.fdopen(open_private(local, self.settings.modes), "wb") as dst:
                             while chunk := src.read(_CHUNK):
                                 dst.write(chunk)
                                 digest.update(chunk)
@@ -887,7 +935,9 @@ class SftpInboundChannel:
         """Apply the after-action remotely (error folder + report for failures).
 
         Never raises for I/O: a failed remote move/delete comes back with ``ok=False`` and
-        the file is remembered so it is not fetched and processed a second time.
+        the file is remembered so it is not fetched and processed a second time. A source
+        that changed after it was read is left in place (``kept-changed``) and fetched again
+        once ready.
         """
         s = self.settings
         remote = incoming.remote_path
@@ -895,9 +945,11 @@ class SftpInboundChannel:
         action = "error-move" if not disposition.ok else s.after.action
         try:
             if action == "leave":
-                self._remember(incoming)
-                return ChannelActionResult(ok=True, action="left")
+                return self._leave(incoming)
             with self._connections.session(s.endpoint) as sftp:
+                changed = self._changed(sftp, incoming)
+                if changed is not None:
+                    return ChannelActionResult(ok=True, action=KEPT_CHANGED, detail=changed)
                 return self._act(sftp, action, incoming, disposition, remote, done)
         except ChannelError as exc:
             self._remember(incoming)
@@ -934,8 +986,78 @@ class SftpInboundChannel:
             return ChannelActionResult(ok=True, action="moved", target=target)
         when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         report = error_report(incoming.name, disposition, when=when).encode("utf-8")
-        sftp.putfo(io.BytesIO(report), target + ERROR_REPORT_SUFFIX)
+        sftp.putfo(io.BytesIO(report), _report_path(target))
         return ChannelActionResult(ok=True, action="error-moved", target=target)
+
+    def _leave(self, incoming: IncomingFile) -> ChannelActionResult:
+        """Leave the source, remembered as processed unless it changed after it was read.
+
+        When the server cannot be asked, the source is remembered as it was read: a changed
+        one then differs from that memory and is fetched again all the same.
+        """
+        try:
+            with self._connections.session(self.settings.endpoint) as sftp:
+                changed = self._changed(sftp, incoming)
+        except (ChannelError, *_REMOTE_FAILURES):
+            changed = None
+        if changed is not None:
+            return ChannelActionResult(ok=True, action=KEPT_CHANGED, detail=changed)
+        self._remember(incoming)
+        return ChannelActionResult(ok=True, action="left")
+
+    @staticmethod
+    def _changed(sftp: paramiko.SFTPClient, incoming: IncomingFile) -> str | None:
+        """How the remote source differs from what was read (``None``: the same, or gone:
+        the after-action then reports what it finds)."""
+        remote = incoming.remote_path
+        try:
+            attrs = sftp.stat(remote)
+        except FileNotFoundError:
+            return None
+
+        def digest() -> str:
+            hashed = hashlib.sha256()
+            with sftp.open(remote, "rb") as src:
+                src.prefetch(attrs.st_size or 0)
+                while chunk := src.read(_CHUNK):
+                    hashed.update(chunk)
+            return hashed.hexdigest()
+
+        return change_since_read(
+            incoming, size=attrs.st_size or 0, mtime=attrs.st_mtime or 0, digest=digest
+        )
+
+    def clear_error(self, name: str, target: str) -> ChannelActionResult:
+        """Put a replayed file's error copy where a done file goes; remove its report."""
+        s = self.settings
+        error_folder = self._folder(s.error_folder).rstrip("/") + "/"
+        if not posixpath.normpath(target).startswith(error_folder):
+            detail = f"{target} is not in the flow's error folder {error_folder}; left as it is"
+            return ChannelActionResult(ok=False, action=ERROR_CLEARED, detail=detail)
+        marker = target + s.readiness.suffix if s.readiness.mode == "done_file" else None
+        moved = ""
+        try:
+            with self._connections.session(s.endpoint) as sftp:
+                if _exists(sftp, target):
+                    if s.after.action == "move":
+                        done = _join(self._folder(s.after.to), name)
+                        moved = _move_to_free_name(sftp, target, done)
+                        if marker is not None and _exists(sftp, marker):
+                            _move_to_free_name(sftp, marker, moved + s.readiness.suffix)
+                    else:
+                        sftp.remove(target)
+                for leftover in (marker, _report_path(target)):
+                    if leftover is not None:
+                        with contextlib.suppress(FileNotFoundError):
+                            sftp.remove(leftover)
+        except ChannelError as exc:
+            return ChannelActionResult(ok=False, action=ERROR_CLEARED, detail=str(exc))
+        except _REMOTE_FAILURES as exc:
+            detail = (
+                f"clearing {target} on {s.endpoint} from the error folder failed: {_describe(exc)}"
+            )
+            return ChannelActionResult(ok=False, action=ERROR_CLEARED, detail=detail)
+        return ChannelActionResult(ok=True, action=ERROR_CLEARED, target=moved)
 
     def release(self, incoming: IncomingFile) -> None:
         """Fetch ``incoming`` again once it is ready again (its intake failed, or its
@@ -951,12 +1073,20 @@ class SftpInboundChannel:
             self.key, incoming.remote_path, incoming.size, incoming.mtime, incoming.sha256
         )
 
+    notifies = False
+
     def wakeups(self, event: threading.Event) -> None:
         """SFTP has no change notifications: the pipeline's periodic poll is the only trigger."""
 
+    def watching(self) -> bool:
+        return False
+
     def close(self) -> None:
-        """The connection belongs to ``SftpConnections``; drop staged leftovers only."""
-        shutil.rmtree(self._staging, ignore_errors=True)
+        """The connection belongs to ``SftpConnections``; drop staged leftovers only (once,
+        and not while another channel of this process stages into the same folder)."""
+        if not self._closed:
+            self._closed = True
+            _leave_staging(self._staging)
 
 
 # --------------------------------------------------------------------------- outbound
@@ -984,6 +1114,7 @@ class SftpOutboundChannel:
         final = _join(s.path, name)
         folder, base = posixpath.split(final)
         temp = _join(folder, f"{up.temp_prefix}{base}{up.temp_suffix}")
+        placed: str | None = None
         with self._connections.session(s.endpoint) as sftp:
             try:
                 with local_file.open("rb") as src:
@@ -998,12 +1129,67 @@ class SftpOutboundChannel:
                 self._cleanup(sftp, temp)
                 raise
             except _REMOTE_FAILURES as exc:
+                if placed is not None:  # in place: delivered, whatever failed after
+                    landed = Delivered(name=posixpath.basename(placed), path=placed, size=size)
+                    msg = (
+                        f"{s.endpoint}:{placed} delivered, the step after failed: {_describe(exc)}"
+                    )
+                    raise DeliveredIncompletely(msg, landed) from exc
                 self._cleanup(sftp, temp)
                 msg = f"upload of {name} to {s.endpoint}:{final} failed"
                 raise _remote_error(msg, exc) from exc
         return Delivered(
             name=posixpath.basename(placed), path=placed, size=size, done_file=done_path
         )
+
+    def holds(self, name: str, *, size: int, sha256: str) -> bool:
+        """Whether ``name`` is in the remote folder with exactly these bytes: a stat, then
+        (same size only) the file read back and hashed (a delivery whose journalling a
+        killed node never finished: ``edigw.outbound.pending``)."""
+        if name_problem(name):
+            return False
+        s = self.settings
+        with self._connections.session(s.endpoint) as sftp:
+            return self._same(sftp, _join(s.path, name), size, sha256) is True
+
+    def delivered_as(self, name: str, *, size: int, sha256: str) -> str | None:
+        """The name under which a delivery asked as ``name`` holds exactly these bytes, or
+        ``None``: ``name`` itself or, with ``if_exists: rename``, the numbered names rename
+        gives, looked at in its order up to the first free one (where it would have put it)."""
+        if name_problem(name):
+            return None
+        s = self.settings
+        rename = s.upload.if_exists == "rename"
+        n = 0
+        candidate = name
+        with self._connections.session(s.endpoint) as sftp:
+            while (same := self._same(sftp, _join(s.path, candidate), size, sha256)) is not None:
+                if same:
+                    return candidate
+                if not rename:
+                    return None
+                n += 1
+                candidate = numbered_name(name, n)
+        return None
+
+    def _same(self, sftp: paramiko.SFTPClient, final: str, size: int, sha256: str) -> bool | None:
+        """Whether remote ``final`` holds these bytes; ``None`` when there is no such file."""
+        try:
+            try:
+                attrs = sftp.stat(final)
+            except FileNotFoundError:
+                return None
+            if attrs.st_size != size:
+                return False
+            digest = hashlib.sha256()
+            with sftp.open(final, "rb") as remote:
+                remote.prefetch(size)
+                while chunk := remote.read(1 << 20):
+                    digest.update(chunk)
+        except _REMOTE_FAILURES as exc:
+            msg = f"cannot read {self.settings.endpoint}:{final} back"
+            raise _remote_error(msg, exc) from exc
+        return digest.hexdigest() == sha256
 
     def _place(self, sftp: paramiko.SFTPClient, temp: str, final: str) -> str:
         policy = self.settings.upload.if_exists

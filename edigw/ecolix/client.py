@@ -16,7 +16,18 @@ Every call goes the same way::
   5xx) is retriable for the pipeline but not retried here (it tends to repeat at once), and
   when Ecolix asked for a pause longer than the policy's wait cap, calls fail fast with
   ``retry_after`` instead of blocking a worker.
+- A call none of whose requests left (connection refused, name not resolved, connect or
+  pool timeout, a server pause) raises :class:`EcolixNotSentError`: the pipeline backs off
+  without counting an attempt. A request that may have reached Ecolix (read timeout, a
+  connection cut after sending) is a plain retriable error: it counts.
+- List reads are conditional: the last page read per URL is kept with its ETag
+  (``edigw.ecolix.pages``) and sent back in ``If-None-Match``; on 304 the kept page is used.
+  A 304 is a call like another, in the budget and the usage counts.
 - httpx exceptions never leave this module; they become the ``edigw.errors`` tree.
+- A dry run (``write(..., dry_run=True)``, ``validate``, ``validate_chain`` for writes that
+  need each other) gets the answer a write would get and creates nothing; it is a call like
+  any other, in the budget. A dry run Ecolix does not confirm (``Dry-Run: true``) is an error:
+  the write may have been made.
 
 One client is shared by all worker threads: ``httpx.Client`` is thread-safe and keeps
 connections alive, which is what makes a call cost ~1 ms on loopback instead of ~20 ms.
@@ -27,7 +38,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -41,7 +54,8 @@ import tenacity
 
 from edigw import __version__
 from edigw.ecolix.contract import Contract, OperationSpec, load_contract
-from edigw.ecolix.limiter import RollingWindowLimiter
+from edigw.ecolix.limiter import DEFAULT_PERIOD, CallLedger, RollingWindowLimiter
+from edigw.ecolix.pages import PageCache, page_key
 from edigw.ecolix.usage import CallCounter, UsageSnapshot
 from edigw.errors import (
     EcolixAuthError,
@@ -50,13 +64,23 @@ from edigw.errors import (
     EcolixError,
     EcolixFinalError,
     EcolixNotFoundError,
+    EcolixNotSentError,
     EcolixRetriableError,
     FieldError,
+    JournalError,
     Problem,
 )
 
 MAX_PAGE_SIZE = 1000
+DRY_RUN_PARAMETER = "dry_run"
+DRY_RUN_HEADER = "Dry-Run"
+DRY_RUN_KEY_PREFIX = "edigw-dry-run-"
+DRY_RUNS_OPERATION = "dry_runs.create"
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+NOT_MODIFIED = 304
+#: httpx errors raised before any byte of the request is sent: no connection was made
+#: (refused, name not resolved, connect timeout) or none was free in the pool.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAX_SERVER_PAUSE = 120.0  # never trust a rate-limit header asking for a longer pause
 _EPOCH_THRESHOLD = 1_000_000_000  # an X-RateLimit-Reset above this is a Unix time
 
@@ -95,6 +119,8 @@ class EcolixResponse:
     ``replayed`` is True when Ecolix returned the stored answer of an earlier request with the
     same idempotency key (nothing new was created); ``object_id`` is the created or updated
     object's number or code, read from the field the contract names for this operation.
+    ``dry_run``: the answer to a validation-only call; nothing was created (an ``object_id``
+    is then what the write would have been given, and is not reserved).
     """
 
     operation: str
@@ -102,19 +128,46 @@ class EcolixResponse:
     body: dict[str, Any]
     replayed: bool
     object_id: str | None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChainAnswer:
+    """What one write of a dry-run chain would get: its status, and its answer's body or
+    its problem (a refusal)."""
+
+    operation: str
+    status: int
+    body: dict[str, Any]
+    problem: Problem | None
+
+
+def _chain_answer(item: Any, reason: str) -> ChainAnswer:
+    if not isinstance(item, dict):
+        msg = f"Ecolix answered {DRY_RUNS_OPERATION} with a result that is not an object"
+        raise EcolixFinalError(msg, operation=DRY_RUNS_OPERATION)
+    status = int(item.get("status") or 0)
+    raw = item.get("problem")
+    problem = _problem_from(raw, status, reason) if isinstance(raw, dict) else None
+    body = item.get("body")
+    return ChainAnswer(
+        str(item.get("operation", "")), status, body if isinstance(body, dict) else {}, problem
+    )
 
 
 class Listing(Iterator[dict[str, Any]]):
     """The items of a list operation, fetched lazily one page at a time.
 
     ``pages`` and ``calls`` (HTTP requests, retries included) grow as you iterate, so an
-    export run can record how many calls it cost.
+    export run can record how many calls it cost; ``not_modified`` counts the pages Ecolix
+    answered 304 to, taken from the client's kept pages (``edigw.ecolix.pages``).
     """
 
     def __init__(self, client: EcolixClient, operation: str, params: dict[str, str]) -> None:
         self.operation = operation
         self.pages = 0
         self.calls = 0
+        self.not_modified = 0
         self.next_cursor: str | None = None
         self._client = client
         self._params = params
@@ -134,9 +187,10 @@ class Listing(Iterator[dict[str, Any]]):
         if self.next_cursor is not None:
             params["cursor"] = self.next_cursor
         spec = self._client.contract.operation(self.operation)
-        body, _, attempts = self._client._send(self.operation, spec, spec.path, params=params)
+        body, attempts, reused = self._client._read_page(self.operation, spec, params)
         self.calls += attempts
         self.pages += 1
+        self.not_modified += reused
         items = body.get("items")
         if not isinstance(items, list):
             msg = f"Ecolix answered {self.operation} without an 'items' list"
@@ -156,6 +210,10 @@ class EcolixClient:
     ``calls_per_minute`` is the agreement: no rolling 60-second window ever holds more calls
     (``None``: no client-side limit). ``transport`` is a test seam (``httpx.MockTransport``);
     ``clock``/``sleep`` drive the limiter and the retry waits, so tests need not wait.
+    ``budget`` is where the agreement's calls are kept: this process (``None``) or a ledger
+    every node of a PostgreSQL journal shares (``edigw.journal.budget.SharedLedger``); when it
+    cannot be read, calls raise ``EcolixNotSentError`` and nothing is sent.
+    ``period`` is the agreement's window (60 s; shorter only in tests and benchmarks).
     :meth:`stop_waiting` ends every wait at once (a stopping gateway must not sit out a
     60-second window): the waiting calls raise ``EcolixCallCancelled`` without being made.
     """
@@ -171,8 +229,11 @@ class EcolixClient:
         transport: httpx.BaseTransport | None = None,
         contract: Contract | None = None,
         limiter: RollingWindowLimiter | None = None,
+        budget: CallLedger | None = None,
+        period: float = DEFAULT_PERIOD,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
+        pages: PageCache | None = None,
     ) -> None:
         if retry.attempts < 1:
             msg = f"RetryPolicy.attempts must be at least 1, got {retry.attempts}"
@@ -184,9 +245,11 @@ class EcolixClient:
         self._stopping = threading.Event()
         self._sleep = sleep if sleep is not None else self._stopping.wait
         self._limiter = limiter or RollingWindowLimiter(
-            calls_per_minute, clock=clock, sleep=self._wait
+            calls_per_minute, period=period, clock=clock, sleep=self._wait, ledger=budget
         )
         self._counter = CallCounter(clock=clock)
+        #: the last list page read per URL, with its ETag (``edigw.ecolix.pages``)
+        self.pages = pages if pages is not None else PageCache()
         self._http = httpx.Client(
             base_url=base_url,
             headers={
@@ -246,13 +309,27 @@ class EcolixClient:
     # -- writes ------------------------------------------------------------------------------
 
     def write(
-        self, operation: str, payload: Mapping[str, Any], *, idempotency_key: str
+        self,
+        operation: str,
+        payload: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        dry_run: bool = False,
     ) -> EcolixResponse:
-        """Send one write by operation id; path parameters are taken from ``payload``."""
+        """Send one write by operation id; path parameters are taken from ``payload``.
+
+        ``dry_run``: validation only (``?dry_run=true``): Ecolix answers what the write would
+        get, refusals included, and creates nothing; the call counts in the budget. A success
+        without Ecolix's ``Dry-Run: true`` raises ``EcolixFinalError``: that Ecolix did not
+        understand the dry run, and the write may have been made.
+        """
         _check_idempotency_key(idempotency_key)
         spec = self.contract.operation(operation)
         if spec.kind != "write":
             msg = f"{operation} is a read operation; use get() or iter_list()"
+            raise ValueError(msg)
+        if not spec.target:
+            msg = f"{operation} is not a write of business data; use validate_chain()"
             raise ValueError(msg)
         path = _fill_path(operation, spec, payload, source="body")
         content = json.dumps(
@@ -262,9 +339,17 @@ class EcolixClient:
             operation,
             spec,
             path,
+            params={DRY_RUN_PARAMETER: "true"} if dry_run else None,
             content=content.encode(),
             headers={"Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
         )
+        if dry_run and response.headers.get(DRY_RUN_HEADER, "").lower() != "true":
+            msg = (
+                f"Ecolix answered the dry run of {operation} with {response.status_code} but "
+                f"without '{DRY_RUN_HEADER}: true': it may have made the write for real; "
+                "check in Ecolix before sending this document"
+            )
+            raise EcolixFinalError(msg, operation=operation)
         object_id = body.get(spec.object_id_field) if spec.object_id_field else None
         return EcolixResponse(
             operation=operation,
@@ -272,7 +357,46 @@ class EcolixClient:
             body=body,
             replayed=response.headers.get("Idempotent-Replayed", "").lower() == "true",
             object_id=None if object_id is None else str(object_id),
+            dry_run=dry_run,
         )
+
+    def validate(self, operation: str, payload: Mapping[str, Any]) -> EcolixResponse:
+        """A dry run of a write under a key of its own (never stored, so never reused):
+        the answer Ecolix would give ``payload``, refusals raised as typed errors as for a
+        write, and nothing created. One call, counted in the budget."""
+        return self.write(
+            operation,
+            payload,
+            idempotency_key=f"{DRY_RUN_KEY_PREFIX}{uuid.uuid4().hex}",
+            dry_run=True,
+        )
+
+    def validate_chain(self, writes: Sequence[tuple[str, Mapping[str, Any]]]) -> list[ChainAnswer]:
+        """A dry run of a chain of writes (``POST /dry-runs``): what each would get, each on
+        what the earlier ones would have made, up to the first refusal; nothing created. One
+        call, counted in the budget. A refusal of a write is in its answer, not raised; a
+        refusal of the request itself (token, malformed) raises as any call does."""
+        spec = self.contract.operation(DRY_RUNS_OPERATION)
+        content = json.dumps(
+            {"writes": [{"operation": op, "body": dict(body)} for op, body in writes]},
+            sort_keys=True,
+            separators=(",", ":"),
+            default=_json_default,
+        )
+        body, response, _ = self._send(
+            DRY_RUNS_OPERATION,
+            spec,
+            spec.path,
+            content=content.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        results = body.get("results")
+        if response.headers.get(DRY_RUN_HEADER, "").lower() != "true" or not isinstance(
+            results, list
+        ):
+            msg = f"Ecolix answered {DRY_RUNS_OPERATION} without the results of a dry run"
+            raise EcolixFinalError(msg, operation=DRY_RUNS_OPERATION)
+        return [_chain_answer(item, response.reason_phrase) for item in results]
 
     def upsert_customer(
         self, payload: Mapping[str, Any], *, idempotency_key: str
@@ -305,6 +429,12 @@ class EcolixClient:
     ) -> EcolixResponse:
         """POST /supplier-invoices: a supplier's invoice or credit note."""
         return self.write("supplier_invoices.create", payload, idempotency_key=idempotency_key)
+
+    def set_supplier_invoice_status(
+        self, payload: Mapping[str, Any], *, idempotency_key: str
+    ) -> EcolixResponse:
+        """POST /supplier-invoices/{id}/status: a lifecycle status (refused, approved...)."""
+        return self.write("supplier_invoices.set_status", payload, idempotency_key=idempotency_key)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -361,6 +491,9 @@ class EcolixClient:
     def get_purchase_order(self, number: str) -> dict[str, Any]:
         return self.get("purchase_orders.get", number=number)
 
+    def get_supplier_invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self.get("supplier_invoices.get", id=invoice_id)
+
     def list_articles(self, *, updated_since: datetime | None = None) -> Listing:
         return self.iter_list("articles.list", updated_since=updated_since)
 
@@ -390,8 +523,34 @@ class EcolixClient:
     def list_supplier_invoices(self, *, updated_since: datetime | None = None) -> Listing:
         return self.iter_list("supplier_invoices.list", updated_since=updated_since)
 
+    def list_supplier_invoice_states(self, *, updated_since: datetime | None = None) -> Listing:
+        return self.iter_list("supplier_invoice_states.list", updated_since=updated_since)
+
     def list_suppliers(self, *, updated_since: datetime | None = None) -> Listing:
         return self.iter_list("suppliers.list", updated_since=updated_since)
+
+    def _read_page(
+        self, operation: str, spec: OperationSpec, params: Mapping[str, str]
+    ) -> tuple[dict[str, Any], int, bool]:
+        """One list page: (body, requests made, whether it was the kept page, Ecolix
+        answering 304 to its ETag)."""
+        key = page_key(spec.path, params)
+        kept = self.pages.get(key)
+        headers = {"If-None-Match": kept.etag} if kept is not None else None
+        body, response, attempts = self._send(
+            operation, spec, spec.path, params=params, headers=headers
+        )
+        if response.status_code == NOT_MODIFIED:
+            if kept is None:
+                msg = f"Ecolix answered {operation} with 304 to a read that held no page"
+                raise EcolixFinalError(msg, operation=operation)
+            return _success_body(operation, kept.body), attempts, True
+        etag = response.headers.get("ETag")
+        if etag:
+            self.pages.put(key, etag, response.content)
+        else:
+            self.pages.forget(key)
+        return body, attempts, False
 
     # -- the one way out -----------------------------------------------------------------------
 
@@ -412,7 +571,12 @@ class EcolixClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], httpx.Response, int]:
-        """One logical call, retried per the policy: (JSON body, response, requests made)."""
+        """One logical call, retried per the policy: (JSON body, response, requests made).
+
+        Raises :class:`EcolixNotSentError` only when no request of the call left (each was
+        refused before it was sent); once one may have reached Ecolix, a failure is a plain
+        :class:`EcolixRetriableError` (the attempt counts), even a stop during a retry wait.
+        """
         policy = self.retry_policy
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(policy.attempts)
@@ -423,23 +587,43 @@ class EcolixClient:
             reraise=True,
         )
         attempts = 0
+        reached = False  # whether a request of this call may have reached Ecolix
         try:
             for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    response = self._attempt(
-                        operation,
-                        spec,
-                        path,
-                        params=params,
-                        content=content,
-                        headers=headers,
-                        retry=attempts > 1,
-                    )
+                    try:
+                        response = self._attempt(
+                            operation,
+                            spec,
+                            path,
+                            params=params,
+                            content=content,
+                            headers=headers,
+                            retry=attempts > 1,
+                        )
+                    except (EcolixNotSentError, EcolixCallCancelled):
+                        raise
+                    except EcolixError:
+                        reached = True
+                        raise
                     return _success_body(operation, response), response, attempts
+        except EcolixCallCancelled as exc:
+            if not reached:
+                raise
+            msg = f"{operation}: stopped while waiting to retry a call that may have reached Ecolix"
+            raise EcolixRetriableError(msg, operation=operation) from exc
         except EcolixRetriableError as exc:
             if attempts > 1:  # same error, same cause (the httpx error), clearer message
                 exc.args = (f"{exc} (gave up after {attempts} attempts)",)
+            if reached and isinstance(exc, EcolixNotSentError):  # an earlier request went out
+                sent = EcolixRetriableError(
+                    f"{exc}; an earlier request of this call may have reached Ecolix",
+                    operation=operation,
+                    problem=exc.problem,
+                    retry_after=exc.retry_after,
+                )
+                raise sent from exc.__cause__
             raise
         msg = "unreachable: tenacity neither returned nor raised"  # pragma: no cover
         raise AssertionError(msg)  # pragma: no cover
@@ -458,13 +642,19 @@ class EcolixClient:
         pause = self._limiter.paused_for()
         if pause > self.retry_policy.max_total_wait:  # the pipeline waits that long, not us
             msg = f"Ecolix asked for a pause: {operation} not sent, next call in {pause:.0f} s"
-            raise EcolixRetriableError(msg, operation=operation, retry_after=pause)
-        with self._limiter.slot():
+            raise EcolixNotSentError(msg, operation=operation, retry_after=pause)
+        with self._budget_slot(operation):
             self._counter.record(operation, retry=retry)
             try:
                 response = self._http.request(
                     spec.method, path, params=params, content=content, headers=headers
                 )
+            except _NEVER_SENT as exc:
+                # No connection, so no byte of the request went out (a reused connection
+                # that breaks fails later, as a read or protocol error: that one counts).
+                self._counter.record_status(0)
+                msg = f"cannot reach Ecolix for {operation} (not sent): {_describe(exc)}"
+                raise EcolixNotSentError(msg, operation=operation) from exc
             except httpx.TimeoutException as exc:
                 self._counter.record_status(0)
                 msg = f"Ecolix did not answer {operation} in time ({type(exc).__name__})"
@@ -481,7 +671,23 @@ class EcolixClient:
         self._heed_rate_headers(response)
         if response.is_success:
             return response
+        if response.status_code == NOT_MODIFIED and headers and "If-None-Match" in headers:
+            return response  # the page the caller holds is still the one (no body)
         raise _error_for(operation, response, retry_after=self._retry_after(response))
+
+    @contextmanager
+    def _budget_slot(self, operation: str) -> Iterator[None]:
+        """A slot of the call budget for one request; a budget that cannot be read sends
+        nothing (another node's calls may fill it: never guess)."""
+        try:
+            slot = self._limiter.acquire()
+        except JournalError as exc:
+            msg = f"{operation} not sent: the shared Ecolix call budget cannot be read ({exc})"
+            raise EcolixNotSentError(msg, operation=operation) from exc
+        try:
+            yield
+        finally:
+            self._limiter.release(slot)
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         """Seconds the server asked us to wait (``Retry-After``), also pausing other threads."""
@@ -525,6 +731,10 @@ class EcolixClient:
 # -- small pure helpers ------------------------------------------------------------------------
 
 
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
 def _check_idempotency_key(key: str) -> None:
     if not isinstance(key, str) or not key or not key.isascii() or not key.isprintable():
         msg = f"a write needs a non-empty printable ASCII idempotency key, got {key!r}"
@@ -554,14 +764,16 @@ def _json_default(value: object) -> str:
     raise TypeError(msg)
 
 
-def _success_body(operation: str, response: httpx.Response) -> dict[str, Any]:
-    if not response.content:
+def _success_body(operation: str, response: httpx.Response | bytes) -> dict[str, Any]:
+    content = response if isinstance(response, bytes) else response.content
+    if not content:
         return {}
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError as exc:
-        msg = f"Ecolix answered {operation} with {response.status_code} but a body that is not JSON"
-        problem = Problem(status=response.status_code, title="Invalid response body")
+        status = 200 if isinstance(response, bytes) else response.status_code
+        msg = f"Ecolix answered {operation} with {status} but a body that is not JSON"
+        problem = Problem(status=status, title="Invalid response body")
         raise EcolixRetriableError(msg, operation=operation, problem=problem) from exc
     return body if isinstance(body, dict) else {"items": body}
 
@@ -575,18 +787,22 @@ def _problem_of(response: httpx.Response) -> Problem:
     if not isinstance(raw, dict):
         text = response.text.strip()[:500]
         return Problem(status=response.status_code, title=response.reason_phrase, detail=text)
+    return _problem_from(raw, response.status_code, response.reason_phrase)
+
+
+def _problem_from(raw: Mapping[str, Any], status: int, reason: str) -> Problem:
     errors = [
         FieldError(pointer=str(err.get("pointer", "")), message=str(err.get("message", "")))
         for err in raw.get("errors") or []
         if isinstance(err, dict)
     ]
     return Problem(
-        status=response.status_code,
+        status=status,
         type=str(raw.get("type") or "about:blank"),
-        title=str(raw.get("title") or response.reason_phrase),
+        title=str(raw.get("title") or reason),
         detail=str(raw.get("detail") or ""),
         errors=errors,
-        raw=raw,
+        raw=dict(raw),
     )
 
 

@@ -49,7 +49,8 @@ class OperationSpec:
 
     ``path`` is relative to the API base URL (``/api/v1``), with ``{name}`` placeholders
     listed in ``path_params``; for a write each placeholder is also a required property of
-    the body. ``request_schema`` is None for reads; ``response_schema`` is the schema of the
+    the body. ``target``: a write a mapping may target (``x-edigw-target: false`` in the
+    contract says otherwise, e.g. ``dry_runs.create``). ``request_schema`` is None for reads; ``response_schema`` is the schema of the
     success answer (for lists: ``{"items": [...], "next_cursor": ...}``).
     """
 
@@ -66,6 +67,11 @@ class OperationSpec:
     summary: str = ""
     is_list: bool = False
     item_schema: dict[str, Any] | None = field(default=None, compare=False)
+    #: whether a mapping may target it: a write of business data (not ``dry_runs.create``)
+    target: bool = True
+    #: ``x-edigw-upsert``: a write that sets its object (the path) to the body, so the same
+    #: body twice changes nothing the second time (``edigw.journal.accepted``)
+    upsert: bool = False
 
     def url_path(self, values: Mapping[str, Any]) -> str:
         """The path with its placeholders filled from ``values`` (a body or a dict)."""
@@ -193,6 +199,8 @@ def _build_operation(
         summary=op.get("summary", ""),
         is_list=is_list,
         item_schema=item_schema,
+        target=kind == "write" and op.get("x-edigw-target", True) is not False,
+        upsert=kind == "write" and op.get("x-edigw-upsert", False) is True,
     )
 
 

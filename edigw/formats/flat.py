@@ -18,6 +18,8 @@ from typing import Any, Protocol
 from edigw.errors import DataProblem, MalformedFileError
 from edigw.formats.encoding import decode_error, resolve_encoding
 from edigw.formats.layout import Child, FlatField, Layout, LayoutError, RecordLayout, load_layout
+from edigw.formats.limits import DEFAULT_LIMITS, ReaderLimits, over
+from edigw.formats.text import check_text_file
 from edigw.model import Location
 
 __all__ = ["FlatReader", "FlatRecord", "Parsed", "assemble", "cut_number", "fail"]
@@ -28,7 +30,7 @@ Parsed = tuple[int, RecordLayout, list[str | None]]
 class FlatRecord:
     """One record of a flat file; a header record carries its document below it."""
 
-    __slots__ = ("file", "fixed", "kids", "layout", "line", "values")
+    __slots__ = ("file", "fixed", "kids", "layout", "line", "problem", "values")
 
     def __init__(
         self, file: str, layout: RecordLayout, values: list[str | None], line: int, *, fixed: bool
@@ -39,6 +41,9 @@ class FlatRecord:
         self.line = line
         self.fixed = fixed
         self.kids: dict[str, list[FlatRecord]] | None = None
+        # Set on a header whose document went over the size limit: the engine fails the
+        # document with it instead of mapping it (its records past the limit were not kept).
+        self.problem: DataProblem | None = None
 
     @property
     def record_type(self) -> str:
@@ -137,10 +142,21 @@ class _Open:
 
 
 def assemble(
-    parsed: Iterable[Parsed], layout: Layout, file: str, *, fixed: bool
+    parsed: Iterable[Parsed],
+    layout: Layout,
+    file: str,
+    *,
+    fixed: bool,
+    max_records: int | None = None,
 ) -> Iterator[FlatRecord]:
-    """Header records with their documents below them, checking the declared structure."""
+    """Header records with their documents below them, checking the declared structure.
+
+    A document of more than ``max_records`` records is not held: its header carries a
+    problem, and its further records are only counted (for the trailer's checks).
+    """
     stack: list[_Open] = []
+    in_document = 0
+    oversized = False
     totals: dict[str, int] = {}
     everything = 0
     sums: dict[tuple[str, str], Decimal] = {
@@ -202,6 +218,7 @@ def assemble(
                 close(0, line, rtype)
                 yield document
             stack.append(_Open(record, layout.children))
+            in_document, oversized = 0, False
             continue
         if rtype == layout.trailer:
             if stack:
@@ -214,6 +231,22 @@ def assemble(
                 trailer = record
                 _check_trailer(layout, record, totals, everything, sums)
             continue
+        if stack and rtype != layout.trailer:
+            in_document += 1
+            if oversized:
+                continue
+            if max_records is not None and in_document > max_records:
+                oversized = True
+                header = stack[0].record
+                del stack[1:]
+                msg = (
+                    f"the document of the {header.layout.type} record at line {header.line} "
+                    f"has more than {max_records:,} records, "
+                    f"{over(max_records, 'max_lines_per_document')}"
+                )
+                header.problem = DataProblem(msg, header.location)
+                header.kids = None
+                continue
         parent_type = layout.parents.get(rtype)
         if parent_type is None:
             msg = f"{rtype} record is not part of the declared structure (header {layout.header})"
@@ -333,24 +366,42 @@ class FlatReader:
 
     fixed = False
 
-    def __init__(self, layout: Layout, *, encoding: str | None = None) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        *,
+        encoding: str | None = None,
+        limits: ReaderLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.layout = layout
         self.encoding = encoding if encoding not in (None, "auto") else layout.encoding
+        self.limits = limits
         self.notes: list[str] = []
+        self.path: Path | None = None  # the file being read, to locate quotes on errors
+        self.text_encoding = ""
+        self.physical_lines = -1  # as counted before reading, to check that all were read
 
     @classmethod
-    def from_source(cls, source: Mapping[str, Any]) -> FlatReader:
+    def from_source(
+        cls, source: Mapping[str, Any], *, limits: ReaderLimits = DEFAULT_LIMITS
+    ) -> FlatReader:
         """From a mapping's ``source`` block: ``layout`` inline or a file (``_base`` resolves it)."""
         spec = source.get("layout")
         if spec is None:
             msg = "source.layout is required: the record layout, inline or as a layout file"
             raise LayoutError(msg)
-        base = source.get("_base")
-        layout = load_layout(spec, base=Path(base) if base else None)
+        pinned = source.get("_layout")
+        if isinstance(pinned, Layout):
+            # the version compiled with the mapping: an edit of the layout file reaches
+            # this flow only when the mapping is reloaded, whole (``edigw.pipeline.reload``)
+            layout = pinned
+        else:
+            base = source.get("_base")
+            layout = load_layout(spec, base=Path(base) if base else None)
         if layout.kind != ("fixed" if cls.fixed else "delimited"):
             msg = f"layout {layout.name} is {layout.kind}, not for format {source.get('format')}"
             raise LayoutError(msg)
-        return cls(layout, encoding=source.get("encoding"))
+        return cls(layout, encoding=source.get("encoding"), limits=limits)
 
     def check_selector(self, selector: str) -> str | None:
         """Load-time check: a field of some record, or a record type/alias (for ``each:``)."""
@@ -362,9 +413,17 @@ class FlatReader:
         raise NotImplementedError
 
     def open_text(self, path: Path, source_name: str) -> tuple[str, Any]:
-        encoding, detected = resolve_encoding(path, self.encoding)
+        encoding, detected = resolve_encoding(path, self.encoding, source_name=source_name)
         if detected:
             self.notes.append(f"{source_name}: encoding {encoding} (detected)")
+        self.physical_lines = check_text_file(
+            path,
+            source_name=source_name,
+            encoding=encoding,
+            limits=self.limits,
+            check_lines=not (self.fixed and self.layout.record_length),
+        )
+        self.path, self.text_encoding = path, encoding
         return encoding, path.open(encoding=encoding, newline="")
 
     def records(self, path: Path, *, source_name: str) -> Iterator[FlatRecord]:
@@ -372,7 +431,11 @@ class FlatReader:
         try:
             with handle:
                 yield from assemble(
-                    self.cut(handle, source_name), self.layout, source_name, fixed=self.fixed
+                    self.cut(handle, source_name),
+                    self.layout,
+                    source_name,
+                    fixed=self.fixed,
+                    max_records=self.limits.max_lines_per_document,
                 )
         except UnicodeDecodeError as exc:
             raise decode_error(path, source_name, encoding) from exc

@@ -5,26 +5,33 @@ and gives formulas as their cached values and date-formatted cells as dates. It 
 number as a float: the mapping's ``string`` type turns ``3017620422003.0`` back into the EAN13
 ``"3017620422003"`` exactly (floats are exact up to 2**53).
 
-The workbook is a zip archive: it is inspected before parsing and refused when corrupt,
-suspiciously compressed (zip bombs) or larger than ``max_size`` once uncompressed.
-Location: ``Sheet!C12``.
+The workbook is a zip archive: it is inspected before parsing (``xlsx_guard``) and refused
+when corrupt, suspiciously compressed (zip bombs), larger than ``max_size`` once
+uncompressed, or when reading it would go over the flow's limits (a cell at ``XFD1048576``,
+a huge cell, shared strings repeated into gigabytes). Location: ``Sheet!C12``.
 """
 
 from __future__ import annotations
 
-import zipfile
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import python_calamine
 
+from edigw import suggest
 from edigw.errors import DataProblem, MalformedFileError
+from edigw.formats.columns import ColumnRecord, Columns, Getter
+from edigw.formats.limits import DEFAULT_LIMITS, ReaderLimits
+from edigw.formats.text import control_problem
+from edigw.formats.xlsx_guard import DEFAULT_MAX_SIZE, inspect_workbook
+from edigw.formats.xlsx_guard import check_archive as guard_archive
 from edigw.model import Location
 
-DEFAULT_MAX_SIZE = 200 * 1024 * 1024  # uncompressed bytes
-MAX_ENTRIES = 10_000
-MAX_RATIO = 200  # uncompressed / compressed, per member of a reasonable size
+__all__ = ["DEFAULT_MAX_SIZE", "XlsxReader", "XlsxRecord", "check_archive", "column_letter"]
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def column_letter(index: int) -> str:
@@ -49,8 +56,8 @@ def column_index(names: Sequence[str]) -> dict[str, int]:
     return index
 
 
-class _Sheet:
-    __slots__ = ("file", "header_row", "index", "letters", "names", "sheet")
+class _Sheet(Columns):
+    __slots__ = ("file", "getters", "header_row", "index", "letters", "names", "sheet")
 
     def __init__(self, file: str, sheet: str, names: list[str], header_row: int) -> None:
         self.file = file
@@ -59,16 +66,33 @@ class _Sheet:
         self.header_row = header_row
         self.index = column_index(names)
         self.letters = [column_letter(i) for i in range(len(names))]
+        self.getters: dict[tuple[str, ...], Getter | None] = {}
 
     def cell(self, column: int, row: int) -> Location:
         letter = column_letter(column)
         return Location(self.file, line=row, cell=f"{self.sheet}!{letter}{row}")
 
+    def unknown(self, selector: str) -> MalformedFileError:
+        msg = suggest.unknown(
+            f"column {selector!r} not found in the header row",
+            selector,
+            list(self.index),
+            noun="columns",
+        )
+        where = Location(
+            self.file,
+            line=self.header_row,
+            cell=f"{self.sheet}!{self.header_row}:{self.header_row}",
+        )
+        return MalformedFileError(DataProblem(msg, where))
 
-class XlsxRecord:
+
+class XlsxRecord(ColumnRecord):
     """One data row; ``value("EAN")`` is the raw cell (str, float, bool, date), None if empty."""
 
     __slots__ = ("_sheet", "cells", "row")
+    _sheet: _Sheet
+    problem = None  # no reader-made problem (see edigw.formats): read fast by the engine
 
     def __init__(self, sheet: _Sheet, cells: list[Any], row: int) -> None:
         self._sheet = sheet
@@ -85,14 +109,7 @@ class XlsxRecord:
         except IndexError:
             return None
         except KeyError:
-            known = ", ".join(repr(n) for n in self._sheet.names if n) or "none"
-            msg = f"column {selector!r} not found in the header row (columns: {known})"
-            where = Location(
-                self._sheet.file,
-                line=self._sheet.header_row,
-                cell=f"{self._sheet.sheet}!{self._sheet.header_row}:{self._sheet.header_row}",
-            )
-            raise MalformedFileError(DataProblem(msg, where)) from None
+            raise self._sheet.unknown(selector) from None
         return None if value == "" else value
 
     def where(self, selector: str) -> Location:
@@ -103,7 +120,11 @@ class XlsxRecord:
 
 
 class XlsxReader:
-    """Reads one sheet: header row, first data row, stop at an empty row or a marker."""
+    """Reads one sheet: header row, first data row, stop at an empty row or a marker.
+
+    The workbook is inspected first (``edigw.formats.xlsx_guard``): a workbook that would
+    make the Excel library go over the flow's limits is refused before it reads anything.
+    """
 
     def __init__(
         self,
@@ -113,25 +134,32 @@ class XlsxReader:
         first_row: int | None = None,
         stop_at: str | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
+        limits: ReaderLimits = DEFAULT_LIMITS,
     ) -> None:
         self.sheet = sheet
         self.header_row = header_row
         self.first_row = first_row or header_row + 1
         self.stop_at = stop_at
         self.max_size = max_size
+        self.limits = limits
 
     @classmethod
-    def from_source(cls, source: Mapping[str, Any]) -> XlsxReader:
+    def from_source(
+        cls, source: Mapping[str, Any], *, limits: ReaderLimits = DEFAULT_LIMITS
+    ) -> XlsxReader:
         return cls(
             sheet=source.get("sheet", 1),
             header_row=source.get("header_row", 1),
             first_row=source.get("first_row"),
             stop_at=source.get("stop_at"),
             max_size=source.get("max_size", DEFAULT_MAX_SIZE),
+            limits=limits,
         )
 
     def records(self, path: Path, *, source_name: str) -> Iterator[XlsxRecord]:
-        check_archive(path, source_name, max_size=self.max_size)
+        inspection = inspect_workbook(
+            path, source_name, sheet=self.sheet, limits=self.limits, max_size=self.max_size
+        )
         sheet = self._open_sheet(path, source_name)
         start_row, start_col = sheet.start if sheet.start else (0, 0)
         try:
@@ -143,22 +171,27 @@ class XlsxReader:
         ]
         header: _Sheet | None = None
         pad = [""] * start_col
-        for offset, cells in enumerate(rows):
-            number = start_row + offset + 1
-            if number < self.header_row:
+        header_row, first_row, stop_at = self.header_row, self.first_row, self.stop_at
+        controls = inspection.controls
+        number = start_row
+        for cells in rows:
+            number += 1
+            if number < header_row:
                 continue
             if start_col:
                 cells = pad + cells
-            if number == self.header_row:
+            if controls:
+                _refuse_controls(cells, source_name, sheet.name, number)
+            if number == header_row:
                 header = _Sheet(source_name, sheet.name, _header(cells, merged), number)
                 continue
-            if number < self.first_row or header is None:
+            if number < first_row or header is None:
                 continue
             if cells.count("") == len(cells):
                 return
-            if self.stop_at is not None:
+            if stop_at is not None:
                 first = next((c for c in cells if c != ""), "")
-                if isinstance(first, str) and first.strip() == self.stop_at:
+                if isinstance(first, str) and first.strip() == stop_at:
                     return
             yield XlsxRecord(header, cells, number)
         if header is None:
@@ -176,11 +209,23 @@ class XlsxReader:
             if isinstance(self.sheet, int):
                 return workbook.get_sheet_by_index(self.sheet - 1)
             return workbook.get_sheet_by_name(self.sheet)
-        except Exception as exc:
+        except (python_calamine.WorksheetNotFound, IndexError) as exc:
             listed = ", ".join(repr(n) for n in names)
             raise _malformed(
                 source_name, f"sheet {self.sheet!r} not found (sheets: {listed})"
             ) from exc
+        except Exception as exc:  # a sheet that is listed but cannot be read
+            raise _malformed(source_name, f"sheet {self.sheet!r} cannot be read: {exc}") from exc
+
+
+def _refuse_controls(cells: list[Any], file: str, sheet: str, row: int) -> None:
+    """The first cell of the row holding a control character (the workbook has one)."""
+    for column, cell in enumerate(cells):
+        if cell.__class__ is str:
+            found = _CONTROL.search(cell)
+            if found:
+                where = Location(file, line=row, cell=f"{sheet}!{column_letter(column)}{row}")
+                raise MalformedFileError(control_problem(ord(found.group()), where))
 
 
 def _header(cells: list[Any], merged: list[tuple[tuple[int, int], tuple[int, int]]]) -> list[str]:
@@ -203,30 +248,7 @@ def _label(cell: Any) -> str:
 
 def check_archive(path: Path, source_name: str, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
     """Refuse corrupt archives and zip bombs before any decompression happens."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise _malformed(
-            source_name, f"not an .xlsx workbook (corrupt or another format): {exc}"
-        ) from exc
-    if len(members) > MAX_ENTRIES:
-        raise _malformed(source_name, f"the workbook holds {len(members)} parts; refused")
-    total = sum(m.file_size for m in members)
-    if total > max_size:
-        msg = f"the workbook expands to {total:,} bytes, over the {max_size:,} byte limit; refused"
-        raise _malformed(source_name, msg)
-    for member in members:
-        if member.file_size > 1 << 20 and member.file_size > MAX_RATIO * max(
-            member.compress_size, 1
-        ):
-            msg = (
-                f"part {member.filename} is compressed {member.file_size // max(member.compress_size, 1)}:1 "
-                "(a zip bomb?); refused"
-            )
-            raise _malformed(source_name, msg)
-    if "xl/workbook.xml" not in {m.filename for m in members}:
-        raise _malformed(source_name, "not an .xlsx workbook (no xl/workbook.xml)")
+    guard_archive(path, source_name, max_size=max_size, limits=DEFAULT_LIMITS)
 
 
 def _malformed(source_name: str, message: str) -> MalformedFileError:

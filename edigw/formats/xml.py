@@ -5,8 +5,9 @@ handing it over, and nothing keeps it afterwards: a 1 GB feed maps in flat memor
 Field selectors are XPaths relative to the document element, compiled once per mapping;
 plain child paths (``o:Lines/o:Line``, ``@currency``) take lxml's faster ``find`` route.
 
-Secure by default: no DTD loading, no entity resolution, no network, no huge trees, and any
-DTD that declares entities is refused before parsing ("billion laughs" bombs).
+Secure by default: no DTD loading, no entity resolution, no network, no huge trees; no
+entity is ever dropped, one value and one document element are bounded by the flow's limits,
+control characters are refused by name (``edigw.formats.xml_guard``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from typing import Any
 from lxml import etree
 
 from edigw.errors import DataProblem, MalformedFileError, MappingError
+from edigw.formats.limits import DEFAULT_LIMITS, ReaderLimits
+from edigw.formats.xml_guard import (
+    GuardedXml,
+    Refused,
+    refuse_dropped_entities,
+    refuse_dtd_entities,
+    refuse_entity_declarations_in_file,
+    syntax_error,
+)
 from edigw.model import Location
 
 _NAME = r"[A-Za-z_][\w.-]*"
@@ -26,7 +36,6 @@ _QNAME = rf"(?:{_NAME}:)?{_NAME}"
 _CHILD_PATH = re.compile(rf"{_QNAME}(?:/{_QNAME})*")
 _QNAME_RE = re.compile(_QNAME)
 _ATTRIBUTE = re.compile(rf"(?:({_QNAME}(?:/{_QNAME})*)/)?@({_QNAME})")
-_PROLOG_SCAN = 1 << 16
 
 Accessor = Callable[[Any], Any]
 
@@ -281,6 +290,7 @@ class XmlRecord:
     """
 
     __slots__ = ("_shared", "base", "element", "index")
+    problem = None  # no reader-made problem (see edigw.formats): read fast by the engine
 
     def __init__(self, shared: _Shared, element: Any, base: str, index: int | None = None) -> None:
         self._shared = shared
@@ -348,8 +358,15 @@ class XmlRecord:
 class XmlReader:
     """Streams the elements at ``document_path``; selectors are relative XPaths."""
 
-    def __init__(self, document_path: str, namespaces: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        document_path: str,
+        namespaces: Mapping[str, str],
+        *,
+        limits: ReaderLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.document_path = document_path
+        self.limits = limits
         self._paths = _Paths(namespaces)
         steps = [s for s in document_path.split("/") if s]
         if not steps or not all(re.fullmatch(_QNAME, s) for s in steps):
@@ -361,8 +378,10 @@ class XmlReader:
             raise MappingError(str(exc)) from exc
 
     @classmethod
-    def from_source(cls, source: Mapping[str, Any]) -> XmlReader:
-        return cls(source.get("document_path", "/"), source.get("namespaces", {}))
+    def from_source(
+        cls, source: Mapping[str, Any], *, limits: ReaderLimits = DEFAULT_LIMITS
+    ) -> XmlReader:
+        return cls(source.get("document_path", "/"), source.get("namespaces", {}), limits=limits)
 
     def check_selector(self, selector: str) -> str | None:
         """Compile ``selector`` now, so a bad XPath fails the mapping at load time."""
@@ -374,16 +393,19 @@ class XmlReader:
         return None
 
     def records(self, path: Path, *, source_name: str) -> Iterator[XmlRecord]:
-        _refuse_entity_declarations(path, source_name)
+        refuse_entity_declarations_in_file(path, source_name)
         shared = _Shared(source_name, self._paths)
         tags = self._tags
         depth = len(tags)
         base = self.document_path.rstrip("/")
         index = 0
+        where = Location(source_name)
+        etree.clear_error_log()  # this thread's: the parser's messages are read from it
         try:
-            with path.open("rb") as handle:
+            with path.open("rb") as raw:
+                guarded = GuardedXml(raw, source_name, self.limits)
                 context = etree.iterparse(
-                    handle,
+                    guarded,
                     events=("end",),
                     tag=tags[-1],
                     resolve_entities=False,
@@ -394,6 +416,11 @@ class XmlReader:
                     remove_pis=True,
                 )
                 for _, element in context:
+                    if index == 0:
+                        refuse_dtd_entities(element.getroottree(), path, guarded)
+                    if context.error_log:
+                        refuse_dropped_entities(context.error_log, where)
+                    guarded.document_done()
                     if not _at_path(element, tags, depth):
                         continue
                     index += 1
@@ -401,14 +428,14 @@ class XmlReader:
                     if parent is not None:
                         parent.remove(element)  # detached: freed once the engine is done
                     yield XmlRecord(shared, element, base, index)
+                if context.root is not None:
+                    refuse_dtd_entities(context.root.getroottree(), path, guarded)
+                if context.error_log:
+                    refuse_dropped_entities(context.error_log, where)
+        except Refused as exc:
+            raise MalformedFileError(exc.problem) from None
         except etree.XMLSyntaxError as exc:
-            message = exc.msg or str(exc)
-            if "entit" in message.lower():
-                message += " (entity references are not expanded: edigw refuses DTD entities)"
-            problem = DataProblem(
-                f"malformed XML: {message}", Location(source_name, line=exc.lineno)
-            )
-            raise MalformedFileError(problem) from exc
+            raise syntax_error(exc, where) from exc
         except OSError as exc:
             problem = DataProblem(f"cannot read XML: {exc}", Location(source_name))
             raise MalformedFileError(problem) from exc
@@ -421,24 +448,3 @@ def _at_path(element: Any, tags: list[str], depth: int) -> bool:
         if node is None or node.tag != tags[i]:
             return False
     return node.getparent() is None
-
-
-def _refuse_entity_declarations(path: Path, source_name: str) -> None:
-    """Entity declarations have no place in a partner feed and are how XML bombs work."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(_PROLOG_SCAN)
-    except OSError as exc:
-        raise MalformedFileError(
-            DataProblem(f"cannot read XML: {exc}", Location(source_name))
-        ) from exc
-    doctype = head.find(b"<!DOCTYPE")
-    if doctype < 0:
-        return
-    if b"<!ENTITY" in head[doctype:]:
-        line = head[: head.find(b"<!ENTITY", doctype)].count(b"\n") + 1
-        msg = (
-            "the XML declares entities in its DTD; edigw refuses them (entity-expansion "
-            "bombs). Ask the partner to send the file without a DOCTYPE"
-        )
-        raise MalformedFileError(DataProblem(msg, Location(source_name, line=line)))

@@ -1,30 +1,40 @@
 """The exchange journal (SQLAlchemy Core) and the content-addressed archive.
 
-``Journal`` records every file, document, attempt and export run; ``Archive`` keeps every
-original byte for byte. See ``store.py`` and ``archive.py``.
+``Journal`` records every file, document, attempt and export run; an ``Archive`` keeps every
+original byte for byte (``FolderArchive``, ``PostgresArchive``). See ``store.py`` and
+``archive.py``.
 """
 
-from edigw.journal.archive import Archive, ArchivedFile
-from edigw.journal.schema import DocState, FileState, RunState
-from edigw.journal.store import (
+from edigw.journal.archive import Archive, ArchivedFile, ArchiveMissingCopy
+from edigw.journal.archive_folder import FolderArchive
+from edigw.journal.errors import (
+    DuplicateKeyError,
+    JournalRefused,
+    JournalUnavailable,
+    JournalValueError,
+    LeaseLostError,
+    StateError,
+    UnknownIdError,
+)
+from edigw.journal.rows import (
     ChannelActionRow,
     DocumentRow,
-    DuplicateKeyError,
     EventRow,
     ExportRunRow,
+    FileListing,
     FileRow,
-    Journal,
-    LeaseLostError,
     NewDocument,
     PurgeCounts,
     RecentError,
-    StateError,
+    ResolutionRow,
     StatusRow,
-    UnknownIdError,
 )
+from edigw.journal.schema import DocState, FileState, RunState
+from edigw.journal.store import Journal
 
 __all__ = [
     "Archive",
+    "ArchiveMissingCopy",
     "ArchivedFile",
     "ChannelActionRow",
     "DocState",
@@ -32,13 +42,19 @@ __all__ = [
     "DuplicateKeyError",
     "EventRow",
     "ExportRunRow",
+    "FileListing",
     "FileRow",
     "FileState",
+    "FolderArchive",
     "Journal",
+    "JournalRefused",
+    "JournalUnavailable",
+    "JournalValueError",
     "LeaseLostError",
     "NewDocument",
     "PurgeCounts",
     "RecentError",
+    "ResolutionRow",
     "RunState",
     "StateError",
     "StatusRow",

@@ -19,7 +19,9 @@ mapping the document a second time with tracing on (only failed documents pay fo
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,29 +29,36 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema_rs
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from edigw.errors import DataProblem, MappingError
+from edigw.errors import DataProblem, MalformedFileError, MappingError
 from edigw.formats import reader_for
+from edigw.formats.limits import DEFAULT_LIMITS, ReaderLimits, over
+from edigw.jinja_sandbox import BoundedEnvironment
+from edigw.mapping import steps as placeholders
+from edigw.mapping.exact import exact_number
+from edigw.mapping.expression_checks import parse_expression
 from edigw.mapping.expressions import (
     Expression,
     ExpressionError,
+    ReadingView,
     RecordView,
     compile_expression,
     make_environment,
+    number_reader,
 )
 from edigw.mapping.loader import KeyPath, MappingSource, read_mapping
-from edigw.mapping.lookups import LookupTable, load_table
+from edigw.mapping.lookups import ExpressionTables, LookupTable, load_table
 from edigw.mapping.types import (
     check_format,
     converter,
     plain_decimal,
     to_string,
 )
-from edigw.model import Location, MappedDocument, Reader, Record
+from edigw.model import Location, MappedDocument, MappedStep, Reader, Record
 
 DEFAULT_TIMEZONE = "Europe/Paris"
 _MISSING: Any = object()
+_UNBOUNDED = 1 << 62
 _TYPE_OPTIONS = {
     "format": ("date", "datetime"),
     "scale": ("decimal",),
@@ -70,35 +79,45 @@ class Trace:
     location: Location | None
     record: Location
     raw: Any = None
+    #: what an expression read (``record['x']``, ``records[i].y``), in reading order
+    inputs: tuple[Location, ...] = ()
 
 
 class _Ctx:
     """Per-document state handed down the builders."""
 
-    __slots__ = ("problems", "records", "trace")
+    __slots__ = ("most", "problems", "records", "trace")
 
-    def __init__(self, records: Sequence[Record], trace: dict[str, Trace] | None) -> None:
+    def __init__(
+        self, records: Sequence[Record], trace: dict[str, Trace] | None, most: int
+    ) -> None:
         self.problems: list[DataProblem] = []
         self.records = records
         self.trace = trace
+        self.most = most  # the longest list a document may have (max_lines_per_document)
 
 
 class _Records:
-    """``records`` in expressions: the document's records as read-only views."""
+    """``records`` in expressions: the document's records as read-only views (which note
+    where they read, into ``seen``, when the document is traced)."""
 
-    __slots__ = ("_records",)
+    __slots__ = ("_records", "_seen")
 
-    def __init__(self, records: Sequence[Record]) -> None:
+    def __init__(self, records: Sequence[Record], seen: list[Location] | None = None) -> None:
         self._records = records
+        self._seen = seen
 
     def __len__(self) -> int:
         return len(self._records)
 
     def __getitem__(self, index: int) -> RecordView:
-        return RecordView(self._records[index])
+        return self._view(self._records[index])
 
     def __iter__(self) -> Iterator[RecordView]:
-        return (RecordView(r) for r in self._records)
+        return (self._view(r) for r in self._records)
+
+    def _view(self, record: Record) -> RecordView:
+        return RecordView(record) if self._seen is None else ReadingView(record, self._seen)
 
 
 Builder = Callable[[Record, _Ctx, str], Any]
@@ -106,6 +125,25 @@ Builder = Callable[[Record, _Ctx, str], Any]
 
 def _escape(name: str) -> str:
     return name.replace("~", "~0").replace("/", "~1")
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """A compiled follow-up step: its operation, its payload's builder and validator."""
+
+    target: str
+    build: Builder
+    validator: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _SkipRule:
+    """A compiled ``skip_if`` rule: where it is written, its expression and its reason."""
+
+    index: int
+    source: str
+    reason: str
+    test: Expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +169,21 @@ class CompiledMapping:
     _record_filter: Callable[[Record], bool] | None = field(repr=False)
     _document_filter: Callable[[dict[str, Any], Record], bool] | None = field(repr=False)
     _validator: Any = field(repr=False)
+    _steps: tuple[_Step, ...] = field(default=(), repr=False)
+    _before: tuple[_Step, ...] = field(default=(), repr=False)
+    _skips: tuple[_SkipRule, ...] = field(default=(), repr=False)
+    #: Every file this compiled version was made from: the mapping file, its lookup tables
+    #: and its layout file; a running gateway watches them to reload the mapping.
+    files: tuple[Path, ...] = ()
 
-    def reader(self, *, encoding: str | None = None) -> Reader:
+    def reader(
+        self, *, encoding: str | None = None, limits: ReaderLimits = DEFAULT_LIMITS
+    ) -> Reader:
         """A fresh reader for this mapping's source; ``encoding`` overrides the mapping's."""
         source = dict(self.source)
         if encoding and encoding != "auto":
             source["encoding"] = encoding
-        return reader_for(source)
+        return reader_for(source, limits)
 
     def map_file(
         self,
@@ -146,62 +192,134 @@ class CompiledMapping:
         source_name: str,
         encoding: str | None = None,
         notes: list[str] | None = None,
+        limits: ReaderLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> Iterator[MappedDocument]:
         """Documents of ``path``, streaming. Whole-file problems raise ``MalformedFileError``.
 
         ``notes``, when given, receives what the reader decided on its own (e.g. the detected
-        encoding), for the operator.
+        encoding), for the operator. ``limits`` is the flow's budget (defaults otherwise):
+        the reader keeps within it, a document over ``max_lines_per_document`` fails alone
+        before it is built, and reading and mapping the file may take ``max_seconds`` of
+        ``clock``.
         """
-        reader = self.reader(encoding=encoding)
+        limits = limits or DEFAULT_LIMITS
+        reader = self.reader(encoding=encoding, limits=limits)
         if notes is not None and hasattr(reader, "notes"):
             reader.notes = notes
-        yield from self.map_records(reader.records(path, source_name=source_name))
+        records = reader.records(path, source_name=source_name)
+        budget = _Budget(limits, clock, source_name)
+        yield from self._map(records, limits.max_lines_per_document, budget)
 
     def explain_file(
-        self, path: Path, *, source_name: str, encoding: str | None = None
+        self,
+        path: Path,
+        *,
+        source_name: str,
+        encoding: str | None = None,
+        limits: ReaderLimits | None = None,
     ) -> Iterator[ExplainedDocument]:
         """Like ``map_file``, with the origin of every target value (slower: for people)."""
-        records = self.reader(encoding=encoding).records(path, source_name=source_name)
-        for group in self._groups(records):
+        limits = limits or DEFAULT_LIMITS
+        reader = self.reader(encoding=encoding, limits=limits)
+        records = reader.records(path, source_name=source_name)
+        for group in self._groups(records, limits.max_lines_per_document):
             traces: dict[str, Trace] = {}
-            document = self._document(group, traces)
+            document = self._document(group, traces, limits.max_lines_per_document)
             if document is not None:
                 yield ExplainedDocument(document, list(traces.values()))
 
-    def map_records(self, records: Iterable[Record]) -> Iterator[MappedDocument]:
+    def map_records(
+        self, records: Iterable[Record], *, limits: ReaderLimits | None = None
+    ) -> Iterator[MappedDocument]:
         """Documents made from already-read records (the core of ``map_file``)."""
-        for group in self._groups(records):
-            document = self._document(group, None)
+        yield from self._map(records, (limits or DEFAULT_LIMITS).max_lines_per_document, None)
+
+    def traceable_documents(
+        self,
+        records: Iterable[Record],
+        *,
+        source_name: str = "",
+        limits: ReaderLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Iterator[tuple[MappedDocument, Callable[[], dict[str, Trace]]]]:
+        """Each document (as ``map_file`` makes it, within the same ``limits``) with a
+        function that maps it again, tracing where each value came from, by pointer (chain
+        steps under ``/before/<i>`` and ``/then/<i>``). Call it before taking the next
+        document: a streaming reader may reuse its records. Only the documents asked about
+        pay for tracing."""
+        limits = limits or DEFAULT_LIMITS
+        most = limits.max_lines_per_document
+        budget = _Budget(limits, clock, source_name)
+        for group in self._groups(records, most, budget):
+            budget.check(group)
+            document = self._document(group, None, most)
             if document is not None:
-                yield document
+                yield document, functools.partial(self._traces_of, group, most)
+
+    def _traces_of(self, group: list[Record], most: int) -> dict[str, Trace]:
+        traces: dict[str, Trace] = {}
+        self._document(group, traces, most)
+        return traces
 
     # -- internals ---------------------------------------------------------------------
 
-    def _groups(self, records: Iterable[Record]) -> Iterator[list[Record]]:
+    def _map(
+        self, records: Iterable[Record], most: int, budget: _Budget | None
+    ) -> Iterator[MappedDocument]:
+        """Documents of ``records``; the time ``budget`` is looked at before each one (and
+        every 64 records of a whole-file document)."""
+        for group in self._groups(records, most, budget):
+            if budget is not None:
+                budget.check(group)
+            document = self._document(group, None, most)
+            if document is not None:
+                yield document
+
+    def _groups(
+        self, records: Iterable[Record], most: int, budget: _Budget | None = None
+    ) -> Iterator[list[Record]]:
         keep = self._record_filter
         if keep is not None:
             records = (r for r in records if keep(r))
         if self.per == "file":
-            everything = list(records)
-            if everything:
-                yield everything
+            yield from _whole_file(records, most, budget)
         elif self.per == "group":
-            yield from _consecutive_groups(records, self._group_by)
+            yield from _consecutive_groups(records, self._group_by, most)
         else:
             for record in records:
                 yield [record]
 
     def _document(
-        self, group: list[Record], trace: dict[str, Trace] | None
+        self, group: list[Record], trace: dict[str, Trace] | None, most: int
     ) -> MappedDocument | None:
         first = group[0]
         location = group.location if isinstance(group, _Group) else None
-        ctx = _Ctx(group, trace)
+        ctx = _Ctx(group, trace, most)
         if isinstance(first, _GroupProblem):
             ctx.problems.append(first.problem)
             group = group[1:]
-            first = group[0]
+            head: Any = group[0]
+            if isinstance(head, _Oversized):
+                return self._oversized(head.record, ctx)
+            first = head
             ctx.records = group
+        refused = getattr(first, "problem", None)
+        if refused is not None:  # a reader would not hold this document (over its size)
+            ctx.problems.append(refused)
+            return self._oversized(first, ctx)
+        if self._skips and not ctx.problems:
+            skipped = self._skipped(first, group, ctx.problems)
+            if skipped is not None:  # decided before mapping: an unpaid order lacks its payment
+                key = self._key(first, _Ctx(group, None, most), "")
+                where = location or first.location
+                return MappedDocument(
+                    key=str(key if key is not None else where),
+                    operation=self.target,
+                    location=where,
+                    payload=None,
+                    skipped=skipped,
+                )
         payload = self._root(first, ctx, "") or {}
         problems = ctx.problems
         if trace is None:  # the key's problems join the document's, prefixed
@@ -212,7 +330,7 @@ class CompiledMapping:
                     DataProblem(f"key: {p.message}", p.location) for p in problems[mark:]
                 ]
         else:  # untraced: the key is no target field
-            key_ctx = _Ctx(group, None)
+            key_ctx = _Ctx(group, None, most)
             key = self._key(first, key_ctx, "")
             for problem in key_ctx.problems:
                 problems.append(DataProblem(f"key: {problem.message}", problem.location))
@@ -227,17 +345,85 @@ class CompiledMapping:
             validator = self._validator
             if validator is not None and not validator.is_valid(payload):
                 ctx.problems.extend(self._schema_problems(group, payload))
+        before = self._build_steps(first, ctx, group, self._before, "before")
+        steps = self._build_steps(first, ctx, group, self._steps, "then")
         return MappedDocument(
             key=str(key),
             operation=self.target,
             location=location,
             payload=None if ctx.problems else payload,
             problems=ctx.problems,
+            steps=() if ctx.problems else steps,
+            before=() if ctx.problems else before,
         )
+
+    def _oversized(self, record: Record, ctx: _Ctx) -> MappedDocument:
+        """A document too large to build: failed with its size, keyed by its first record."""
+        key_ctx = _Ctx([record], None, ctx.most)
+        key = self._key(record, key_ctx, "")
+        return MappedDocument(
+            key=str(key) if key is not None else str(record.location),
+            operation=self.target,
+            location=record.location,
+            payload=None,
+            problems=ctx.problems,
+        )
+
+    def _skipped(
+        self, first: Record, group: list[Record], problems: list[DataProblem]
+    ) -> str | None:
+        """The reason of the first ``skip_if`` rule that holds, with the rule; None when none
+        does. A rule that cannot be evaluated is the document's problem, never a silent skip
+        or send."""
+        names = {"record": RecordView(first), "records": _Records(group)}
+        for rule in self._skips:
+            try:
+                hit = _truthy(rule.test(**names))
+            except ExpressionError as exc:
+                problems.append(DataProblem(f"skip_if[{rule.index}]: {exc}", first.location))
+                return None
+            if hit:
+                return f"skipped: {rule.reason} (rule skip_if[{rule.index}]: {rule.source})"
+        return None
+
+    def _build_steps(
+        self,
+        first: Record,
+        ctx: _Ctx,
+        group: list[Record],
+        compiled: tuple[_Step, ...],
+        where: str,
+    ) -> tuple[MappedStep, ...]:
+        """The chain steps' payloads (placeholders stay for the pipeline to fill)."""
+        built = []
+        for i, step in enumerate(compiled):
+            prefix = f"/{where}/{i}"
+            mark = len(ctx.problems)
+            payload = step.build(first, ctx, prefix) or {}
+            if len(ctx.problems) == mark and step.validator is not None:
+                waiting = set(placeholders.placeholder_fields(payload))
+                for error in step.validator.iter_errors(payload):
+                    path = list(error.instance_path)
+                    if path and str(path[0]) in waiting:
+                        continue
+                    pointer = prefix + "".join("/" + _escape(str(p)) for p in path)
+                    message = error.message
+                    if error.kind.name == "required":
+                        pointer += "/" + _escape(str(error.kind.as_dict().get("property", "")))
+                        message = "required by Ecolix but missing"
+                    traces: dict[str, Trace] = {}
+                    step.build(first, _Ctx(group, traces, ctx.most), prefix)
+                    ctx.problems.append(
+                        DataProblem(
+                            f"{step.target}: {message}", _locate(pointer, traces, first), pointer
+                        )
+                    )
+            built.append(MappedStep(step.target, payload))
+        return tuple(built)
 
     def _schema_problems(self, group: list[Record], payload: dict[str, Any]) -> list[DataProblem]:
         traces: dict[str, Trace] = {}
-        self._root(group[0], _Ctx(group, traces), "")
+        self._root(group[0], _Ctx(group, traces, _UNBOUNDED), "")
         problems = []
         for error in self._validator.iter_errors(payload):
             pointer = "".join("/" + _escape(str(p)) for p in error.instance_path)
@@ -289,31 +475,83 @@ class _GroupProblem:
         self.problem = problem
 
 
-def _consecutive_groups(
-    records: Iterable[Record], selectors: tuple[str, ...]
+class _Oversized:
+    """Stands for a document's records when there were too many to hold: its first one."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: Record) -> None:
+        self.record = record
+
+
+def _too_many(record: Record, what: str, most: int) -> list[Any]:
+    """The group that stands for a document of more than ``most`` records."""
+    message = (
+        f"the document {what}has more than {most:,} records, "
+        f"{over(most, 'max_lines_per_document')}; it is refused before it is built"
+    )
+    return [_GroupProblem(DataProblem(message, record.location)), _Oversized(record)]
+
+
+def _whole_file(
+    records: Iterable[Record], most: int, budget: _Budget | None = None
 ) -> Iterator[list[Any]]:
-    """Runs of consecutive records sharing the ``by`` value(s); a key seen again is a problem."""
+    """``per: file``: every record in one document, at most ``most`` of them."""
+    everything: list[Record] = []
+    for record in records:
+        if budget is not None and not len(everything) & 63:
+            budget.check([record])
+        if len(everything) == most:
+            for _ in records:  # read on: the reader still checks the rest of the file
+                pass
+            yield _too_many(everything[0], "of the file ", most)
+            return
+        everything.append(record)
+    if everything:
+        yield everything
+
+
+def _consecutive_groups(
+    records: Iterable[Record], selectors: tuple[str, ...], most: int = _UNBOUNDED
+) -> Iterator[list[Any]]:
+    """Runs of consecutive records sharing the ``by`` value(s); a key seen again is a problem.
+
+    A run longer than ``most`` records stops being held: it becomes one failed document
+    (its first record and the problem), and its neighbours map as usual.
+    """
     seen: dict[tuple[Any, ...], Location] = {}
     current: list[Any] = []
     current_key: tuple[Any, ...] | None = None
     single = selectors[0] if len(selectors) == 1 else None
     current_raw: Any = _MISSING
+    room = most  # records the current run may still take
     for record in records:
         if single is not None:
             raw = record.value(single)
             if raw == current_raw:  # the common case: same text as the previous row
-                current.append(record)
+                if room > 0:
+                    current.append(record)
+                    room -= 1
+                elif not room:
+                    current = _overflow(current, current_key, selectors, most)
+                    room = -1  # over: the run's further records are not held
                 continue
             current_raw = raw
             key = (_clean(raw),)
         else:
             key = tuple(_clean(record.value(s)) for s in selectors)
         if current and key == current_key:
-            current.append(record)
+            if room > 0:
+                current.append(record)
+                room -= 1
+            elif not room:
+                current = _overflow(current, current_key, selectors, most)
+                room = -1
             continue
         if current:
             yield current
         current_key = key
+        room = most - 1
         if None in key:
             missing = selectors[key.index(None)]
             message = f"the grouping value {missing!r} is empty"
@@ -329,6 +567,42 @@ def _consecutive_groups(
             current = _Group(record, location)
     if current:
         yield current
+
+
+def _overflow(
+    current: list[Any], key: tuple[Any, ...] | None, selectors: tuple[str, ...], most: int
+) -> list[Any]:
+    """The run has more than ``most`` records: keep only what stands for it (no further
+    record of the run is held)."""
+    first = next(r for r in current if not isinstance(r, _GroupProblem))
+    what = " / ".join(f"{s} {v}" for s, v in zip(selectors, key or (), strict=False))
+    return _too_many(first, f"of {what} " if what else "", most)
+
+
+class _Budget:
+    """The time one file may take to read and map (``limits.max_seconds`` of ``clock``),
+    looked at between documents: a cheap check, as records are read while documents are
+    made."""
+
+    __slots__ = ("clock", "deadline", "name", "seconds")
+
+    def __init__(self, limits: ReaderLimits, clock: Callable[[], float], name: str) -> None:
+        self.clock = clock
+        self.seconds = limits.max_seconds
+        self.deadline = clock() + limits.max_seconds
+        self.name = name
+
+    def check(self, group: Sequence[Any]) -> None:
+        if self.clock() <= self.deadline:
+            return
+        first = next((r for r in group if not isinstance(r, _GroupProblem)), None)
+        where = first.record if isinstance(first, _Oversized) else first
+        message = (
+            f"reading and mapping {self.name} took more than {self.seconds:g} s, "
+            f"{over(self.seconds, 'max_seconds', 's')}; stopped at this record"
+        )
+        location = where.location if where is not None else Location(self.name)
+        raise MalformedFileError(DataProblem(message, location))
 
 
 def _clean(value: Any) -> Any:
@@ -357,7 +631,6 @@ class _Compiler:
         self.source = source
         self.data = source.data
         self.problems: list[str] = []
-        self.env: ImmutableSandboxedEnvironment = make_environment()
         self.tables: dict[tuple[Path, str, str], LookupTable] = {}
         # Leaves that read one cell and only trim / case / translate / convert it: objects
         # made of them take the row at once (see ``_object_builder``).
@@ -369,6 +642,13 @@ class _Compiler:
         src.setdefault("_base", str(source.path.parent.resolve()))
         self.decimal_sep: str = src.get("decimal", ".")
         self.thousands: str = src.get("thousands", "")
+        # lookup('table.csv', key) in expressions reads the tables they name, loaded here
+        self.expression_tables = ExpressionTables(source.path.parent)
+        self.env: BoundedEnvironment = make_environment(
+            decimal_sep=self.decimal_sep,
+            thousands=self.thousands,
+            lookup=self.expression_tables.lookup,
+        )
         self.reader: Any = None
         try:
             self.reader = reader_for(src)
@@ -400,6 +680,14 @@ class _Compiler:
         else:
             key_builder = self._leaf(key_spec, ("key",), "", key=True)
         validator = self._validator(data["target"])
+        steps = tuple(
+            self._step(step, ("then", i), per=per) for i, step in enumerate(data.get("then", []))
+        )
+        before = tuple(
+            self._step(step, ("before", i), per=per)
+            for i, step in enumerate(data.get("before", []))
+        )
+        skips = self._skip_rules()
         record_filter = self._record_filter()
         document_filter = self._document_filter(docs)
         if self.problems:
@@ -407,10 +695,14 @@ class _Compiler:
             first = self.problems[0]
             msg = f"{name}: {len(self.problems)} problem(s): {first}"
             raise MappingError(msg, self.problems)
+        source = dict(data["source"])
+        layout = getattr(self.reader, "layout", None)
+        if layout is not None:
+            source["_layout"] = layout  # pinned: see FlatReader.from_source
         return CompiledMapping(
             path=self.source.path,
             target=data["target"],
-            source=dict(data["source"]),
+            source=source,
             per=per,
             description=data.get("description", ""),
             _root=root,
@@ -419,9 +711,80 @@ class _Compiler:
             _record_filter=record_filter,
             _document_filter=document_filter,
             _validator=validator,
+            _steps=steps,
+            _before=before,
+            _skips=skips,
+            files=self._files(),
         )
 
+    def _files(self) -> tuple[Path, ...]:
+        """The mapping file, the lookup tables it loaded and its layout file, if any."""
+        found = [self.source.path.resolve()]
+        found += [path for path, _, _ in self.tables]
+        found += [table.path for table in self.expression_tables.tables.values()]
+        layout = self.data["source"].get("layout")
+        if isinstance(layout, str):
+            path = Path(layout)
+            found.append((path if path.is_absolute() else self.source.path.parent / path).resolve())
+        return tuple(dict.fromkeys(found))
+
     # -- pieces ------------------------------------------------------------------------
+
+    def _step(self, spec: Mapping[str, Any], keys: KeyPath, *, per: str) -> _Step:
+        """A follow-up step: its fields, where ``answer:`` and ``original:`` may appear at the
+        top level (they become placeholders filled when the step is sent)."""
+        items: list[tuple[str, Builder]] = []
+        for name, field_spec in spec["fields"].items():
+            field_keys = (*keys, "fields", name)
+            if isinstance(field_spec, dict) and (
+                "answer" in field_spec or "original" in field_spec
+            ):
+                items.append((name, self._placeholder(name, field_spec, field_keys)))
+            else:
+                items.append(
+                    (name, self._field(name, field_spec, field_keys, in_list=False, per=per))
+                )
+        builder, _ = _object_builder(
+            tuple(items), self.simple, self.flat_objects, suffix="", root=True
+        )
+        return _Step(
+            spec["target"], builder, self._validator(spec["target"], keys=(*keys, "target"))
+        )
+
+    def _skip_rules(self) -> tuple[_SkipRule, ...]:
+        rules = []
+        for i, rule in enumerate(self.data.get("skip_if", [])):
+            test = self._expression(rule["expr"], ("skip_if", i, "expr"))
+            if test is not None:
+                rules.append(_SkipRule(i, rule["expr"], rule["reason"], test))
+        return tuple(rules)
+
+    def _placeholder(self, name: str, spec: Mapping[str, Any], keys: KeyPath) -> Builder:
+        if keys[0] == "before" and "answer" in spec:
+            self.fail(
+                keys,
+                "`answer:` reads the answer to the document's own write, which a `before:` "
+                "step comes before; use it in a `then:` step",
+            )
+        others = sorted(set(spec) - {"answer", "original", "description"})
+        if others or ("answer" in spec and "original" in spec):
+            shown = ", ".join(others) or "original"
+            self.fail(keys, f"`answer:`/`original:` stands alone in a field (not with {shown})")
+        if "answer" in spec:
+            value = placeholders.answer(spec["answer"])
+            origin = f"answer {value[placeholders.ANSWER]!r} of the first step, when sent"
+        else:
+            value = placeholders.original(spec["original"])
+            origin = f"the archived original's {spec['original']}, when sent"
+        suffix = "/" + _escape(name)
+
+        def build(record: Record, ctx: _Ctx, parent: str) -> Any:
+            if ctx.trace is not None:
+                pointer = parent + suffix
+                ctx.trace[pointer] = Trace(pointer, value, origin, None, record.location)
+            return dict(value)
+
+        return build
 
     def _timezone(self) -> ZoneInfo | None:
         name = self.data.get("timezone", DEFAULT_TIMEZONE)
@@ -431,25 +794,31 @@ class _Compiler:
             self.fail(("timezone",), f"unknown time zone {name!r} (e.g. Europe/Paris)")
             return None
 
-    def _validator(self, target: str) -> Any:
+    def _validator(self, target: str, *, keys: KeyPath = ("target",)) -> Any:
         from edigw.ecolix.contract import ContractError, load_contract
 
         try:
-            schema = load_contract().operation(target).request_schema
+            spec = load_contract().operation(target)
         except ContractError as exc:
-            self.fail(("target",), str(exc))
+            self.fail(keys, str(exc))
             return None
-        if schema is None:
-            self.fail(("target",), f"{target} is not a write operation")
+        schema = spec.request_schema
+        if schema is None or not spec.target:
+            self.fail(keys, f"{target} is not a write operation a mapping can target")
             return None
         return jsonschema_rs.validator_for(schema, validate_formats=True)
 
     def _expression(self, text: str, keys: KeyPath) -> Expression | None:
         try:
-            return compile_expression(self.env, text)
+            compiled = compile_expression(self.env, text)
         except ValueError as exc:
             self.fail(keys, str(exc))
             return None
+        tree = parse_expression(self.env, text)
+        if tree is not None:
+            for problem in self.expression_tables.load_for(tree):
+                self.fail(keys, problem)
+        return compiled
 
     def _record_filter(self) -> Callable[[Record], bool] | None:
         when = self.data.get("when")
@@ -564,6 +933,13 @@ class _Compiler:
     def _leaf(self, spec: Any, keys: KeyPath, suffix: str, *, key: bool = False) -> Builder:
         if not isinstance(spec, dict):
             spec = {"from": spec}
+        if "answer" in spec or "original" in spec:
+            self.fail(
+                keys,
+                "`answer:` and `original:` are read only at the top level of a `then:` step "
+                "(values known when that step is sent)",
+            )
+            return _nothing
         selector: str | None = spec.get("from")
         constant = spec.get("value", _MISSING)
         expr_text = spec.get("expr")
@@ -642,6 +1018,7 @@ class _Compiler:
                 decimal_sep=decimal_sep,
                 kind=kind,
                 origin=_origin(selector, constant, expr_text),
+                thousands=thousands,
             )
         )
         if simple is not None:
@@ -696,6 +1073,7 @@ class _LeafPlan:
     decimal_sep: str
     kind: str
     origin: str
+    thousands: str = ""
 
 
 _CASES: dict[str, Callable[[str], str]] = {
@@ -721,12 +1099,20 @@ def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
     value_map = plan.value_map
     table = plan.table.values if plan.table is not None else None
     table_name = plan.table.name if plan.table is not None else ""
+    table_column = f" (key column {plan.table.key_column!r})" if plan.table is not None else ""
     on_miss = plan.on_miss
     default = plan.default
     has_default = default is not _MISSING
     required = plan.required
     convert = plan.convert
     origin = plan.origin
+    # An expression on a decimal field computes with the value as a Decimal (read with the
+    # field's separators); a value that does not read as one is handed over as it is.
+    as_number = (
+        number_reader(plan.decimal_sep, plan.thousands)
+        if plan.kind == "decimal" and expr is not None
+        else None
+    )
 
     def where(record: Record) -> Location:
         return record.where(selector) if selector is not None else record.location
@@ -735,7 +1121,15 @@ def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
         pointer = parent + suffix if suffix else None
         ctx.problems.append(DataProblem(message, where(record), pointer))
 
-    def note(record: Record, ctx: _Ctx, parent: str, raw: Any, value: Any, how: str) -> None:
+    def note(
+        record: Record,
+        ctx: _Ctx,
+        parent: str,
+        raw: Any,
+        value: Any,
+        how: str,
+        inputs: Sequence[Location] = (),
+    ) -> None:
         assert ctx.trace is not None
         pointer = parent + suffix
         ctx.trace[pointer] = Trace(
@@ -745,6 +1139,7 @@ def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
             where(record) if selector is not None else None,
             record.location,
             raw,
+            tuple(dict.fromkeys(inputs)),
         )
 
     def missing(record: Record, ctx: _Ctx, parent: str, raw: Any, why: str) -> Any:
@@ -754,26 +1149,40 @@ def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
             note(record, ctx, parent, raw, None, f"{origin}: empty, omitted")
         return None
 
+    def miss(text: str) -> str:
+        """Why ``text`` has no translation: the value map's known keys, or the lookup table
+        and its key column, so the consultant knows which row to add where."""
+        if value_map is not None:
+            known = ", ".join(repr(k) for k in list(value_map)[:8])
+            more = f" and {len(value_map) - 8} more" if len(value_map) > 8 else ""
+            return f"{text!r} is not in the value map (known: {known}{more})"
+        return f"{text!r} not found in lookup table {table_name}{table_column}"
+
     def translate(record: Record, ctx: _Ctx, parent: str, value: Any) -> Any:
         text = value if isinstance(value, str) else to_string(value)
-        if value_map is not None:
-            hit = value_map.get(text, _MISSING)
-            if hit is not _MISSING:
-                return hit
-            known = ", ".join(repr(k) for k in list(value_map)[:8])
-            why = f"{text!r} is not in the value map (known: {known})"
-        else:
-            assert table is not None
-            hit = table.get(text, _MISSING)
-            if hit is not _MISSING:
-                return hit
-            why = f"{text!r} not found in lookup table {table_name}"
+        translation = value_map if value_map is not None else table
+        assert translation is not None
+        hit = translation.get(text, _MISSING)
+        if hit is not _MISSING:
+            return hit
         if on_miss == "passthrough":
             return value
         if on_miss == "default":
             return _MISSING
-        problem(record, ctx, parent, why)
+        problem(record, ctx, parent, miss(text))
         return None
+
+    def passed_through(value: Any) -> str:
+        """After a failed conversion: say so when the value is a lookup or map miss kept as
+        it is (``on_miss: passthrough``), not a value the partner wrote like that."""
+        if on_miss != "passthrough" or (value_map is None and table is None):
+            return ""
+        text = value if isinstance(value, str) else to_string(value)
+        translation = value_map if value_map is not None else table
+        assert translation is not None
+        if text in translation:
+            return ""
+        return f" ({miss(text)}; on_miss: passthrough kept it as it is)"
 
     def build_leaf(record: Record, ctx: _Ctx, parent: str) -> Any:
         if when is not None:
@@ -787,9 +1196,19 @@ def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
         raw = value
         if trim and value.__class__ is str:
             value = value.strip() or None
+        seen: list[Location] = []  # what the expression read, when traced
         if expr is not None:
+            if value is not None:
+                if as_number is not None:
+                    value = as_number(value)
+                elif value.__class__ is float:
+                    value = exact_number(value)
             try:
-                value = expr(value=value, record=RecordView(record), records=_Records(ctx.records))
+                if ctx.trace is None:
+                    view, views = RecordView(record), _Records(ctx.records)
+                else:  # note what the expression reads, for --explain and refusals
+                    view, views = ReadingView(record, seen), _Records(ctx.records, seen)
+                value = expr(value=value, record=view, records=views)
             except ExpressionError as exc:
                 problem(record, ctx, parent, str(exc))
                 return None
@@ -798,9 +1217,12 @@ def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
         if value is None:
             if has_default:
                 if ctx.trace is not None:
-                    note(record, ctx, parent, raw, default, f"{origin}: empty, default")
+                    note(record, ctx, parent, raw, default, f"{origin}: empty, default", seen)
                 return default
             why = f"required value missing ({origin} is empty)"
+            if not required and ctx.trace is not None:
+                note(record, ctx, parent, raw, None, f"{origin}: empty, omitted", seen)
+                return None
             return missing(record, ctx, parent, raw, why)
         if is_constant:
             if ctx.trace is not None:
@@ -819,10 +1241,10 @@ def _leaf_builder(plan: _LeafPlan) -> tuple[Builder, _Simple | None]:
         try:
             result = convert(value)
         except ValueError as exc:
-            problem(record, ctx, parent, str(exc))
+            problem(record, ctx, parent, str(exc) + passed_through(value))
             return None
         if ctx.trace is not None:
-            note(record, ctx, parent, raw, result, origin)
+            note(record, ctx, parent, raw, result, origin, seen)
         return result
 
     if when is not None or expr is not None or is_constant or selector is None:
@@ -1075,13 +1497,15 @@ class _RowList:
             return None
         return self.from_rows(rows)
 
-    def from_children(self, record: Record, each: str) -> list[Any] | None:
-        """The list made of ``record.children(each)``, read without making their records."""
+    def from_children(self, record: Record, each: str, most: int) -> list[Any] | None:
+        """The list made of ``record.children(each)``, read without making their records
+        (None as well when there are more than ``most``: the builder says so)."""
         child_rows = getattr(record, "child_rows", None)
         if child_rows is None:
-            return self.from_records(record.children(each))
+            items = record.children(each)
+            return self.from_records(items) if len(items) <= most else None
         rows = child_rows(each, self.selectors)
-        return self.from_rows(rows) if rows else None
+        return self.from_rows(rows) if rows and len(rows) <= most else None
 
 
 def _rows_to_objects(
@@ -1151,10 +1575,17 @@ def _list_builder(
             if from_records:
                 done = by_rows.from_records(ctx.records)
             else:
-                done = by_rows.from_children(record, each)
+                done = by_rows.from_children(record, each, ctx.most)
             if done is not None:
                 return done
         items = ctx.records if from_records else record.children(each)
+        if len(items) > ctx.most:
+            message = (
+                f"the list {each!r} has {len(items):,} items, "
+                f"{over(ctx.most, 'max_lines_per_document')}; the document is refused"
+            )
+            ctx.problems.append(DataProblem(message, record.location, pointer))
+            return None
         out: list[Any] = []
         for element in items:
             if when is not None:

@@ -18,6 +18,14 @@ def document_json(document: MappedDocument, *, file: str) -> dict[str, Any]:
         "location": str(document.location),
         "payload": document.payload,
     }
+    if document.before:
+        entry["before"] = [
+            {"operation": s.operation, "payload": s.payload} for s in document.before
+        ]
+    if document.skipped:
+        entry["skipped"] = document.skipped
+    if document.steps:
+        entry["then"] = [{"operation": s.operation, "payload": s.payload} for s in document.steps]
     if document.problems:
         entry["problems"] = [
             {
@@ -34,6 +42,18 @@ def explain_lines(explained: ExplainedDocument) -> list[str]:
     """One line per target value: pointer = value  ←  origin at location (raw text)."""
     doc = explained.document
     lines = [f"{doc.operation} {doc.key} ({doc.location})"]
+    if doc.skipped:
+        lines.append(f"  SKIPPED {doc.skipped}")
+    if doc.before or doc.steps:
+        chain = [
+            *(f"{i} {s.operation} (/before/{i - 1})" for i, s in enumerate(doc.before, 1)),
+            f"{len(doc.before) + 1} {doc.operation} (this document)",
+            *(
+                f"{len(doc.before) + 2 + i} {s.operation} (/then/{i})"
+                for i, s in enumerate(doc.steps)
+            ),
+        ]
+        lines.append("  chain: " + ", then ".join(chain))
     for trace in explained.traces:
         lines.append("  " + _trace_line(trace))
     for problem in doc.problems:

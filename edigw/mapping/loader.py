@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
+from edigw import suggest
 from edigw.errors import MappingError
 
 KeyPath = tuple[str | int, ...]
@@ -88,15 +89,39 @@ def read_mapping(path: Path) -> MappingSource:
         keys: KeyPath = tuple(error.instance_path)
         if error.kind.name == "additionalProperties":
             unexpected = error.kind.as_dict().get("unexpected") or []
+            known = list(_schema_at(error.schema_path[:-1]).get("properties", {}))
             for extra in unexpected:
-                problems.append(f"{source.where((*keys, extra))}: unknown key {extra!r}")
+                message = suggest.unknown(f"unknown key {extra!r}", extra, known, noun="known keys")
+                problems.append(f"{source.where((*keys, extra))}: {message}")
             if unexpected:
                 continue
-        problems.append(f"{source.where(keys)}: {error.message}")
+        problems.append(f"{source.where(keys)}: {_schema_message(error)}")
     if problems:
         msg = f"{path.name}: {len(problems)} problem(s): {problems[0]}"
         raise MappingError(msg, problems)
     return source
+
+
+def _schema_at(path: Any) -> dict[str, Any]:
+    """The part of the mapping schema at ``path`` (a validation error's schema path)."""
+    node: Any = mapping_schema()
+    for step in path:
+        node = node[step] if isinstance(node, dict | list) else {}
+    return node if isinstance(node, dict) else {}
+
+
+def _schema_message(error: Any) -> str:
+    """jsonschema's message, with an enum's every value listed (the nearest first)."""
+    if error.kind.name == "enum":
+        options = [o for o in error.kind.as_dict().get("options") or [] if isinstance(o, str)]
+        if options and isinstance(error.instance, str):
+            wanted = error.instance
+            return (
+                f"{json.dumps(wanted)} is not one of "
+                + suggest.listing(suggest.ranked(wanted, options), quote=json.dumps, last=" or ")
+                + suggest.hint(wanted, options, quote=json.dumps)
+            )
+    return str(error.message)
 
 
 class _Builder:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -22,6 +22,11 @@ TYPES = ("string", "int", "decimal", "date", "datetime", "bool")
 TRUE_VALUES = ("1", "true", "yes", "y", "oui", "o", "vrai", "x")
 FALSE_VALUES = ("0", "false", "no", "n", "non", "faux")
 EXCEL_EPOCH = datetime(1899, 12, 30)  # noqa: DTZ001 - Excel serial dates are naive
+_SAMPLE_OFFSET = timezone(timedelta(hours=1))
+#: A day number as Excel writes it when a date cell is saved as text (``46329``, ``46329.5``).
+_SERIAL = re.compile(r"\d{1,7}(?:\.\d+)?")
+#: What follows a date and time when it carries an offset: `` +0100``, ``+01:00``, ``Z``.
+_OFFSET_TAIL = re.compile(r"\s?(?:[+-]\d{2}:?\d{2}|Z|UTC|GMT)$")
 _CACHE_LIMIT = 4096
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _INT = re.compile(r"[+-]?\d+")
@@ -93,9 +98,15 @@ def check_format(fmt: str, kind: str) -> None:
     if "%" not in fmt:
         msg = f"format {fmt!r} has no % directive (e.g. %d/%m/%Y)"
         raise ValueError(msg)
-    sample = datetime(2024, 12, 31, 23, 59, 58)  # noqa: DTZ001 - round-trip check only
+    # An offset (%z) needs an aware sample: a naive one renders %z as nothing, which would
+    # refuse a good format with a value nobody wrote.
+    sample = datetime(2024, 12, 31, 23, 59, 58, tzinfo=_SAMPLE_OFFSET)
     text = sample.strftime(fmt)
-    parsed = datetime.strptime(text, fmt)  # noqa: DTZ007 - naive by design here
+    try:
+        parsed = datetime.strptime(text, fmt)  # noqa: DTZ007 - zone in the format, or none
+    except ValueError as exc:
+        msg = f"format {fmt!r} cannot read back the dates it writes (e.g. {text!r}): {exc}"
+        raise ValueError(msg) from None
     if kind == "date" and parsed.date() != sample.date():
         msg = f"format {fmt!r} does not hold a full date (day, month and year)"
         raise ValueError(msg)
@@ -262,13 +273,40 @@ def _date_converter(fmt: str | None) -> Converter:
         text = str(value).strip()
         try:
             if fmt is None:
-                return date.fromisoformat(text).isoformat()
+                return _iso_or_serial(text).date().isoformat()
             return _parse_with(pattern, fmt, text).date().isoformat()
         except ValueError:
-            msg = f"{value!r} is not a date in the format {expected}"
+            msg = f"{value!r} is not a date in the format {expected}{_hint(text, fmt)}"
             raise ValueError(msg) from None
 
     return to_date
+
+
+def _iso_or_serial(text: str) -> datetime:
+    """ISO 8601 with or without a time and an offset, or an Excel day number saved as text.
+
+    A date-time gives its date *as written* (``2026-11-28T23:30:00-05:00`` is the 28th):
+    the partner's calendar day, never shifted into another zone.
+    """
+    if _SERIAL.fullmatch(text):
+        return _excel_serial(float(text))
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), time())
+    return datetime.fromisoformat(text)
+
+
+def _hint(text: str, fmt: str | None) -> str:
+    """Why a value that is almost right does not match, when that can be told."""
+    if fmt is None or "%z" in fmt:
+        return ""
+    tail = _OFFSET_TAIL.search(text)
+    if tail is not None and tail.start() > 0:
+        try:
+            datetime.strptime(text[: tail.start()], fmt)  # noqa: DTZ007 - a check only
+        except ValueError:
+            return ""
+        return f"; it ends with a time-zone offset {tail.group().strip()!r}: add %z to the format"
+    return ""
 
 
 def _datetime_converter(fmt: str | None, tz: tzinfo | None) -> Converter:
@@ -292,12 +330,9 @@ def _datetime_converter(fmt: str | None, tz: tzinfo | None) -> Converter:
             return finish(_excel_serial(float(value)).replace(microsecond=0))
         text = str(value).strip()
         try:
-            if fmt is None:
-                moment = datetime.fromisoformat(text)
-            else:
-                moment = _parse_with(pattern, fmt, text)
+            moment = _iso_or_serial(text) if fmt is None else _parse_with(pattern, fmt, text)
         except ValueError:
-            msg = f"{value!r} is not a date and time in the format {expected}"
+            msg = f"{value!r} is not a date and time in the format {expected}{_hint(text, fmt)}"
             raise ValueError(msg) from None
         return finish(moment)
 

@@ -6,11 +6,16 @@ Order of the steps, and why::
     query + render (streaming)   Ecolix pages are pulled lazily by the template, into a temp file
     archive                      the exact bytes are kept (sha256) before they leave, for replay
     deliver (channel)            temp name + rename on the partner's side
-    finish run (journal)         delivered, records, calls, file name, sha256, archived copy
-    advance high-water mark      only now: a failed delivery never loses a change
+    record delivery (journal)    the file (name, sha256, size) and the mark it moves to, first
+    deliver (channel)            temp name + rename on the partner's side
+    finish run + move the mark   one transaction: delivered, records, calls, file name, sha256,
+                                 archived copy, and the high-water mark moved
 
-A crash anywhere before the last step leaves the mark where it was, so the next run exports
-the same changes again (at-least-once, never lost).
+A failed delivery never loses a change: the mark stays where it was. A node killed between
+delivering and finishing leaves its recorded delivery behind; the flow's next run (on
+whichever node leads it) first completes it (:mod:`edigw.outbound.pending`): the file is
+checked at the partner's, delivered again from the archive if missing, and the mark moved,
+so its records are not sent a second time in a new file.
 
 Delta windows and records updated at the same instant as the mark
 -----------------------------------------------------------------
@@ -42,18 +47,23 @@ import os
 import shutil
 import tempfile
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from edigw.channels.base import Delivered
+import jinja2
+
+from edigw.channels.base import Delivered, DeliveredIncompletely
 from edigw.errors import DataProblem, EdigwError, JournalError, SourceDataError
+from edigw.jinja_sandbox import Waits
 from edigw.model import Location
 from edigw.outbound.filters import local_time, parse_datetime
 from edigw.outbound.naming import file_name
+from edigw.outbound.query import plan_query
 from edigw.outbound.render import load_template, render_to_file
+from edigw.outbound.settings import require_settings
 
 PAGE_SIZE = 1000
 """Items per list call: the contract's maximum, so a run makes the fewest calls."""
@@ -62,6 +72,7 @@ UPDATED_AT = "updated_at"
 
 Mode = Literal["delta", "full"]
 State = Literal["delivered", "empty", "failed", "dry-run"]
+Split = Literal["file", "record"]
 
 
 # --------------------------------------------------------------------------- collaborators
@@ -111,6 +122,9 @@ class ExportFlow:
     write_empty: bool = False
     encoding: str = "utf-8"
     xsd: Path | None = None
+    settings: Mapping[str, str] = field(default_factory=dict)
+    split: Split = "file"
+    """``record``: one file per record (see :mod:`edigw.outbound.per_record`)."""
 
     @classmethod
     def of(cls, config: Any, *, partner: str | None = None, flow: str | None = None) -> ExportFlow:
@@ -133,6 +147,8 @@ class ExportFlow:
             write_empty=bool(getattr(config, "write_empty", False)),
             encoding=getattr(config, "encoding", "utf-8") or "utf-8",
             xsd=Path(xsd) if xsd else None,
+            settings=dict(getattr(config, "template_settings", None) or {}),
+            split=getattr(config, "split", "file") or "file",
         )
 
 
@@ -209,6 +225,11 @@ class ExportResult:
     window_from: datetime | None = None
     window_to: datetime | None = None
     skipped: int = 0
+    left_out: int = 0
+    """Records the flow's filters left out (several values or exclusions, applied by edigw)."""
+    files: tuple[str, ...] = ()
+    """``split: record``: the name of every file the run wrote, in order (``file_name`` is
+    the last); each has its own journal run (``run_id`` is the last)."""
 
     @property
     def show_id(self) -> str | None:
@@ -218,13 +239,14 @@ class ExportResult:
 # --------------------------------------------------------------------------- lookups
 
 
-class Lookups:
+class Lookups(Waits):
     """``lookup(resource, key)`` for templates: a whole Ecolix list as a dict by ``key``.
 
     A carrier file needs article weights and an order list does not carry them; fetching each
     article would cost one call per line. A lookup reads the list once per run, page by page
     at the maximum page size, only if the template asks for it, and counts its calls. It is
     never filtered by ``updated_since``: references need every object, not only the changed.
+    The time it waits for Ecolix does not count against the template's time limit (``Waits``).
     """
 
     def __init__(self, client: Client) -> None:
@@ -242,7 +264,7 @@ class Lookups:
         return table
 
 
-class StaticLookups:
+class StaticLookups(Waits):
     """Lookups from sample data (``template test``): ``{"articles.list": [...], ...}``."""
 
     def __init__(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
@@ -328,13 +350,14 @@ def _aware(raw: Any, resource: str, index: int) -> datetime:
 
 
 class MarkStore:
-    """The flow's mark: the instant in the journal, the boundary fingerprints beside it.
+    """The flow's mark in the journal: the instant, and the fingerprints of the records at it.
 
-    The journal's cursor (one date-time per flow) is the source of truth. The fingerprints of
-    the records *at* that instant live in ``<folder>/<partner>/<flow>.json`` and are trusted
-    only when their instant equals the journal's: a lost or stale file (a crash between the
-    two writes, another node) degrades to re-sending the few records at the mark, never to
-    losing one. Without a folder the boundary records are simply sent again (at-least-once).
+    Both live in the journal (``export_cursors``), shared by every node: whichever node runs
+    the export next (another node after a takeover, a new node with an empty disk) carries
+    on without delivering the boundary records again. A mark written before the journal kept
+    the fingerprints has them in ``<folder>/<partner>/<flow>.json``, trusted only when their
+    instant equals the journal's; without them the boundary records are simply sent again
+    (at-least-once, never a record lost).
     """
 
     def __init__(self, journal: Any, folder: Path | None) -> None:
@@ -345,9 +368,12 @@ class MarkStore:
         return self._folder / partner / f"{flow}.json" if self._folder else None
 
     def load(self, partner: str, flow: str) -> Mark | None:
-        at = self._journal.cursor(partner, flow)
-        if at is None:
+        stored = self._journal.export_mark(partner, flow)
+        if stored is None:
             return None
+        at, boundary = stored
+        if boundary is not None:
+            return Mark(at, Fingerprints.from_text(boundary))
         path = self._file(partner, flow)
         if path is None:
             return Mark(at)
@@ -360,17 +386,30 @@ class MarkStore:
         return Mark(at)
 
     def save(self, partner: str, flow: str, mark: Mark, *, now: datetime) -> None:
-        path = self._file(partner, flow)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temp = path.with_suffix(".tmp")
-            data = {"at": mark.at.isoformat(), "fingerprints": mark.fingerprints.to_text()}
-            temp.write_text(json.dumps(data), encoding="utf-8")
-            os.replace(temp, path)
-        self._journal.advance_cursor(partner, flow, mark.at, now=now)
+        self._journal.advance_cursor(
+            partner, flow, mark.at, now=now, boundary=mark.fingerprints.to_text()
+        )
 
 
 # --------------------------------------------------------------------------- the run
+
+
+class LeadershipLost(EdigwError):
+    """Another node leads the export flow now (several nodes): this node delivers nothing
+    more of the run. The mark did not move, so the new leader's run exports the records."""
+
+
+def check_fence(fence: Callable[[], bool] | None, spec: ExportFlow) -> None:
+    """Raise :class:`LeadershipLost` unless this node still leads the flow (``fence``, given
+    by the scheduler of a node among several). Asked just before a delivery is recorded:
+    a run that began as leader may end long after (a slow listing, a call budget to wait
+    for), when another node has taken the flow and exported the same records."""
+    if fence is not None and not fence():
+        msg = (
+            f"export {spec.partner}/{spec.flow}: another node leads it now; this run "
+            "delivers nothing (its records go in that node's next run)"
+        )
+        raise LeadershipLost(msg)
 
 
 def run_export(
@@ -388,8 +427,13 @@ def run_export(
     flow: str | None = None,
     work_dir: Path | None = None,
     marks_dir: Path | None = None,
+    template: jinja2.Template | None = None,
+    fence: Callable[[], bool] | None = None,
 ) -> ExportResult:
     """Run one export of ``flow_config`` now; see the module docstring for the steps.
+
+    ``template``: the flow's template as a running gateway pinned it (its last version
+    that compiled, ``edigw.pipeline.reload``); without it, the template file is loaded now.
 
     ``full`` exports everything whatever the flow's mode. ``dry_run`` renders (into
     ``to_dir`` or a temp file, returned as ``result.path``) without journal, delivery or mark.
@@ -398,31 +442,56 @@ def run_export(
     send it to the partner later, but the mark does not move (the partner did not get it).
     Errors are re-raised after the run is journaled as failed. ``work_dir`` holds the temp
     file; ``marks_dir`` the boundary fingerprints (default: ``export-marks`` beside
-    ``work_dir``, so ``data_dir/export-marks`` in the gateway).
+    ``work_dir``, so ``data_dir/export-marks`` in the gateway). ``fence``: whether this
+    node still leads the flow (:func:`check_fence`).
     """
     spec = ExportFlow.of(flow_config, partner=partner, flow=flow)
     mode: Mode = "full" if full or spec.mode == "full" else "delta"
     if marks_dir is None and work_dir is not None:
         marks_dir = Path(work_dir).parent / "export-marks"
     marks = MarkStore(journal, marks_dir)
+    if not dry_run and to_dir is None and channel is not None:
+        from edigw.outbound.pending import finish_pending_deliveries
+
+        finish_pending_deliveries(
+            spec.partner, spec.flow, journal=journal, archive=archive, channel=channel, now=now
+        )
     mark = marks.load(spec.partner, spec.flow) if mode == "delta" else None
     window_from = mark.at if mark else None
-    template = load_template(spec.template, timezone=spec.timezone)
+    if template is None:
+        template = load_template(spec.template, timezone=spec.timezone)
+        require_settings(spec.template, spec.settings)
     local_now = local_time(now, spec.timezone)
+    work = Path(work_dir or tempfile.gettempdir())
+    work.mkdir(parents=True, exist_ok=True)
+    if spec.split == "record":
+        from edigw.outbound.per_record import Run, run_per_record
+
+        return run_per_record(
+            Run(spec, template, mode, mark, marks, now, local_now, work, fence),
+            client=client,
+            journal=journal,
+            archive=archive,
+            channel=channel,
+            dry_run=dry_run,
+            to_dir=to_dir,
+        )
     run_id = None
     if not dry_run:
         run_id = journal.start_export_run(
             partner=spec.partner, flow=spec.flow, mode=mode, window_from=window_from, now=now
         )
-    work = Path(work_dir or tempfile.gettempdir())
-    work.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=".edigw-export-", suffix=".tmp", dir=work)
     os.close(fd)
     temp = Path(temp_name)
     calls = 0
+    recorded = False
+    delivered: Delivered | None = None
+    trouble: DeliveredIncompletely | None = None
     try:
+        query = plan_query(spec.resource, spec.filters)
         listing = client.iter_list(
-            spec.resource, updated_since=window_from, page_size=PAGE_SIZE, **spec.filters
+            spec.resource, updated_since=window_from, page_size=PAGE_SIZE, **query.params
         )
         tracker = DeltaTracker(mark, resource=spec.resource)
         lookups = Lookups(client)
@@ -433,10 +502,11 @@ def run_export(
             "flow": spec.flow,
             "mode": mode,
             "window_from": window_from,
+            "settings": dict(spec.settings),
         }
         rendered = render_to_file(
             template,
-            tracker.filter(listing),
+            query.keep(tracker.filter(listing)),
             temp,
             encoding=spec.encoding,
             context=context,
@@ -453,6 +523,7 @@ def run_export(
             "window_from": window_from,
             "window_to": new_mark.at if new_mark else window_from,
             "skipped": tracker.skipped,
+            "left_out": query.left_out,
         }
         if rendered.records == 0 and mode == "delta" and not spec.write_empty:
             temp.unlink(missing_ok=True)
@@ -474,7 +545,6 @@ def run_export(
         )
         stored = archive.store(temp)
         archive_path = Path(stored.path)
-        delivered: Delivered | None = None
         target: Path | None = None
         if to_dir is not None:
             target = _place(temp, to_dir, name)
@@ -483,7 +553,20 @@ def run_export(
             if channel is None:
                 msg = f"{spec.partner}/{spec.flow}: no channel to deliver to"
                 raise EdigwError(msg)
-            delivered = channel.deliver(temp, name)
+            check_fence(fence, spec)
+            journal.record_export_delivery(
+                run_id,
+                file_name=name,
+                sha256=stored.sha256,
+                size=temp.stat().st_size,
+                archive_path=stored.location,
+                records=rendered.records,
+                calls=calls,
+                mark=_as_row(new_mark),
+                now=now,
+            )
+            recorded = True
+            delivered, trouble = deliver_once(channel, temp, name)
             state = "delivered"
         journal.finish_export_run(
             run_id,
@@ -494,10 +577,12 @@ def run_export(
             calls=calls,
             file_name=delivered.name if delivered else name,
             sha256=stored.sha256,
-            archive_path=str(archive_path),
+            archive_path=stored.location,
+            error=str(trouble) if trouble else None,
+            mark=_as_row(new_mark) if delivered is not None else None,
         )
-        if delivered is not None and new_mark is not None:
-            marks.save(spec.partner, spec.flow, new_mark, now=now)
+        if trouble is not None:
+            raise trouble  # delivered and journalled so; what failed after is still told
         return ExportResult(
             state=state,
             file_name=delivered.name if delivered else name,
@@ -508,6 +593,8 @@ def run_export(
             **common,  # type: ignore[arg-type]
         )
     except BaseException as exc:
+        if recorded and (delivered is not None or not isinstance(exc, EdigwError)):
+            raise  # delivered, or maybe: the next run completes it (edigw.outbound.pending)
         if run_id is not None:
             with contextlib.suppress(EdigwError):
                 journal.finish_export_run(
@@ -521,6 +608,23 @@ def run_export(
         raise
     finally:
         temp.unlink(missing_ok=True)
+
+
+def deliver_once(
+    channel: Channel, local_file: Path, name: str
+) -> tuple[Delivered, DeliveredIncompletely | None]:
+    """Deliver ``local_file`` as ``name``. A step failing after the file was in place (its
+    done file...) does not make it undelivered: it is returned with the delivery, for the
+    caller to journal the delivery first and tell the failure after (never to resend)."""
+    try:
+        return channel.deliver(local_file, name), None
+    except DeliveredIncompletely as exc:
+        return exc.delivered, exc
+
+
+def _as_row(mark: Mark | None) -> tuple[datetime, str] | None:
+    """A mark as the journal keeps it: its instant and its boundary fingerprints."""
+    return None if mark is None else (mark.at, mark.fingerprints.to_text())
 
 
 def _keep(temp: Path, work: Path) -> Path:
@@ -547,12 +651,15 @@ def render_sample(
     timezone: str | None = None,
     encoding: str = "utf-8",
     xsd: Path | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> int:
     """Render a template on sample data into ``dest`` (``edigw template test``); returns records.
 
     ``sample`` is a list of records, or ``{"records": [...], "lookups": {"articles.list":
-    [...]}, "partner": ..., "flow": ...}`` when the template reads lookups. XML output is
-    checked like a real run's.
+    [...]}, "settings": {...}, "partner": ..., "flow": ...}`` when the template reads lookups
+    or settings; ``settings`` (``--set NAME=VALUE``) win over the sample's. A setting the
+    template needs and neither gives fails before rendering, naming it. XML output is checked
+    like a real run's.
     """
     if isinstance(sample, list):
         sample = {"records": sample}
@@ -560,7 +667,10 @@ def render_sample(
         msg = 'sample data must be a list of records or {"records": [...], "lookups": {...}}'
         raise SourceDataError(DataProblem(msg))
     template = load_template(template_path, timezone=timezone)
+    settings = {**(sample.get("settings") or {}), **(settings or {})}
+    require_settings(template_path, settings)
     context = {
+        "settings": settings,
         "lookup": StaticLookups(sample.get("lookups") or {}),
         "now": local_time(now, timezone),
         "partner": sample.get("partner", "partner"),
@@ -598,7 +708,7 @@ def replay_export_run(
         raise JournalError(msg)
     with tempfile.TemporaryDirectory(prefix="edigw-replay-") as tmp:
         local = Path(tmp) / "replay"
-        _copy_archived(archive, sha256, local)
+        copy_archived(archive, sha256, local)
         new_id = None
         if now is not None:
             new_id = journal.start_export_run(
@@ -609,7 +719,7 @@ def replay_export_run(
                 now=now,
             )
         try:
-            delivered = channel.deliver(local, name)
+            delivered, trouble = deliver_once(channel, local, name)
         except EdigwError as exc:
             if new_id is not None:
                 journal.finish_export_run(new_id, state="failed", now=now, error=str(exc))
@@ -624,7 +734,10 @@ def replay_export_run(
                 file_name=delivered.name,
                 sha256=sha256,
                 archive_path=_field(run, "archive_path"),
+                error=str(trouble) if trouble else None,
             )
+        if trouble is not None:
+            raise trouble
     return delivered
 
 
@@ -632,7 +745,8 @@ def _field(run: Any, name: str) -> Any:
     return run.get(name) if isinstance(run, Mapping) else getattr(run, name, None)
 
 
-def _copy_archived(archive: ArchiveLike, sha256: str, dest: Path) -> None:
+def copy_archived(archive: ArchiveLike, sha256: str, dest: Path) -> None:
+    """Copy the archived file ``sha256`` to ``dest`` (a folder archive or a database one)."""
     source = archive.open(sha256)
     if isinstance(source, str | os.PathLike):
         shutil.copyfile(source, dest)

@@ -11,24 +11,38 @@ rendering), so the error names the record, its business key and the output line.
 
 XML (``*.xml.j2``) is autoescaped, then re-read with lxml's streaming parser to prove it is
 well-formed, and validated against the flow's XSD when it names one.
+
+Why a sandbox: a template is text from a consultant or a partner, and it runs inside the
+gateway, next to ``ECOLIX_TOKEN``. It is compiled in :class:`~edigw.jinja_sandbox.BoundedEnvironment`
+(no attribute of functions, classes or modules, no ``__`` names, bounded values, work and
+time) and can read files only through :class:`FolderLoader`: ``include``/``import`` of other
+templates of its own folder. What it sees is what the export hands it (``records``, ``lookup``,
+``now``...). A template that reaches further, or goes over a limit, fails the run and leaves no
+file behind.
 """
 
 from __future__ import annotations
 
 import codecs
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-from lxml import etree
+from jinja2.exceptions import SecurityError
 
 from edigw.errors import DataProblem, MappingError, SourceDataError
+from edigw.jinja_sandbox import TEMPLATE_LIMITS, BoundedEnvironment, Budget, Limits, Metered
+from edigw.jinja_sandbox.budget import CHARS_PER_STEP
 from edigw.model import Location
 from edigw.outbound.filters import FilterError, make_filters
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 ENCODINGS = ("utf-8", "utf-8-sig", "cp1252")
 """Encodings a flow may ask for; anything else is refused at load time."""
@@ -41,7 +55,14 @@ SCHEMA_LINE_LOOKUP_MAX_BYTES = 64 * 1024 * 1024
 """Files up to this size are re-parsed whole to give an XSD error its line number."""
 
 WRITE_BATCH_CHUNKS = 2048
-"""Chunks gathered before one encode + write (always cut at a record boundary)."""
+"""Chunks gathered before one encode + write (cut at a record boundary)."""
+
+WRITE_BATCH_CHARS = 1 << 20
+"""Characters gathered before a write even within one record, so one record's output (or a
+header's) never piles up in memory."""
+
+TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
+"""What a template may ``include`` or ``import``: other templates, never data or settings."""
 
 KEY_FIELDS = ("number", "code", "id", "article", "order", "purchase_order")
 """Fields tried, in order, to name a record in error messages."""
@@ -67,20 +88,23 @@ def record_key(record: Any) -> str:
     return "?"
 
 
-class RecordTracker:
+class RecordTracker(Metered):
     """Iterates the records for the template and remembers which one it is rendering.
 
     ``index`` is 1-based (0 before the first record, for headers); ``current`` is the record
-    handed out last. ``count`` is the number of records the template consumed.
+    handed out last. ``count`` is the number of records the template consumed; each earns
+    the render's ``budget`` more work and time (the budget reads ``count`` when it settles).
     """
 
     __slots__ = ("_source", "count", "current", "index")
 
-    def __init__(self, records: Iterable[Any]) -> None:
+    def __init__(self, records: Iterable[Any], budget: Budget | None = None) -> None:
         self._source = iter(records)
         self.index = 0
         self.count = 0
         self.current: Any = None
+        if budget is not None:
+            budget.counter = self
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -110,14 +134,18 @@ class Rendered:
     lines: int
 
 
-class PartnerEnvironment(jinja2.Environment):
-    """Jinja2 with ``record.field`` reading dict keys first.
+class PartnerEnvironment(BoundedEnvironment):
+    """The template sandbox, with ``record.field`` reading dict keys first.
 
     Ecolix records are JSON objects (dicts). Stock Jinja tries ``getattr`` first and falls
     back to the key through an exception on every field access, which is the single largest
     cost of a big export; data keys first also means a field named ``items`` or ``keys``
-    reads the data, not the dict method.
+    reads the data, not the dict method. The generated code reads the key of a plain dict
+    inline (``dict_keys_first``); this method answers everything else.
     """
+
+    dict_keys_first = True
+    decimal_filters = frozenset({"dec"})  # edigw.outbound.filters.to_decimal
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict:
@@ -128,28 +156,70 @@ class PartnerEnvironment(jinja2.Environment):
         return super().getattr(obj, attribute)
 
 
-def make_environment(template_dir: Path, *, timezone: str | None = None) -> jinja2.Environment:
-    """A Jinja2 environment for partner templates in ``template_dir``.
+class FolderLoader(jinja2.FileSystemLoader):
+    """Templates of one folder, by relative name: what ``include`` and ``import`` may read.
+
+    An absolute name, a ``..``, a name that is not a template (``*.j2``: never the
+    configuration or a key that happens to sit beside it) or a symbolic link leading out of the
+    folder is refused with a sandbox error, not looked for.
+    """
+
+    def __init__(self, folder: Path, main: str | None = None) -> None:
+        super().__init__(str(folder))
+        self.folder = folder.resolve()
+        self.main = main  # the flow's own template, whatever its name
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        parts = template.replace("\\", "/").split("/")
+        if template.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts:
+            why = "an absolute path or '..' leads out of it"
+        elif template != self.main and not template.lower().endswith(TEMPLATE_SUFFIXES):
+            why = f"only templates ({', '.join('*' + s for s in TEMPLATE_SUFFIXES)}) may be read"
+        else:
+            source, filename, uptodate = super().get_source(environment, template)
+            if Path(filename).resolve().is_relative_to(self.folder):
+                return source, filename, uptodate
+            why = "it is a link to a file outside it"
+        msg = (
+            f"template {template!r} refused: a template may include or import only the templates "
+            f"of its own folder ({self.folder}), and {why}"
+        )
+        raise SecurityError(msg)
+
+
+def make_environment(
+    template_dir: Path,
+    *,
+    timezone: str | None = None,
+    limits: Limits = TEMPLATE_LIMITS,
+    main: str | None = None,
+) -> PartnerEnvironment:
+    """The sandbox for partner templates in ``template_dir`` (see the module docstring).
 
     ``StrictUndefined`` turns a misspelt field into an error instead of a silently empty
     column; templates use ``rec.get("field")`` or ``|default`` for optional fields.
     """
     env = PartnerEnvironment(
-        loader=jinja2.FileSystemLoader(str(template_dir)),
+        loader=FolderLoader(template_dir, main),
         autoescape=is_xml_template,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,
+        limits=limits,
     )
-    env.filters.update(make_filters(timezone=timezone))
+    filters = make_filters(timezone=timezone)
+    env.filters.update(filters)
+    env.text_filters.update(filters)  # numbers and text only
     return env
 
 
-def load_template(path: Path, *, timezone: str | None = None) -> jinja2.Template:
+def load_template(
+    path: Path, *, timezone: str | None = None, limits: Limits = TEMPLATE_LIMITS
+) -> jinja2.Template:
     """Compile a template file once; syntax errors name the file and line."""
-    env = make_environment(path.parent, timezone=timezone)
+    env = make_environment(path.parent, timezone=timezone, limits=limits, main=path.name)
     try:
         return env.get_template(path.name)
     except jinja2.TemplateNotFound as exc:
@@ -157,6 +227,9 @@ def load_template(path: Path, *, timezone: str | None = None) -> jinja2.Template
         raise MappingError(msg) from exc
     except jinja2.TemplateSyntaxError as exc:
         msg = f"{path}:{exc.lineno}: template syntax error: {exc.message}"
+        raise MappingError(msg) from exc
+    except SecurityError as exc:
+        msg = f"{path}: {exc.message}"
         raise MappingError(msg) from exc
 
 
@@ -179,8 +252,16 @@ def _template_line(template: jinja2.Template, tb: TracebackType | None) -> int |
 class _Sink:
     """Encodes text per record into a binary file, counting lines for error locations."""
 
-    def __init__(self, fh: Any, encoding: str, out_name: str, tracker: RecordTracker) -> None:
+    def __init__(
+        self,
+        fh: Any,
+        encoding: str,
+        out_name: str,
+        tracker: RecordTracker,
+        budget: Budget | None = None,
+    ) -> None:
         self._fh = fh
+        self._budget = budget
         self._encode = codecs.getincrementalencoder(encoding)("strict").encode
         self._encoding = encoding
         self._out_name = out_name
@@ -192,6 +273,8 @@ class _Sink:
         """Encode and write ``chunks``; ``owners`` says from which chunk on each record's
         output starts, as ``(chunk position, record index, record)``."""
         text = "".join(chunks)
+        if self._budget is not None:
+            self._budget.spend(len(text) // CHARS_PER_STEP)  # writing is work too
         try:
             data = self._encode(text)
         except UnicodeEncodeError as exc:
@@ -253,13 +336,14 @@ def render_to_file(
     """
     encoding = check_encoding(encoding)
     out = out_name or dest.name
-    tracker = RecordTracker(records)
+    budget = _budget(template)
+    tracker = RecordTracker(records, budget)
     values = dict(context or {})
     values.update(records=tracker, xml_encoding=XML_ENCODING_NAMES[encoding])
     try:
         with dest.open("wb") as fh:
-            sink = _Sink(fh, encoding, out, tracker)
-            _stream(template, values, sink, tracker)
+            sink = _Sink(fh, encoding, out, tracker, budget)
+            _stream(template, values, sink, tracker, budget)
             sink.close()
         if is_xml_template(template.name or ""):
             check_xml(dest, xsd=xsd, out_name=out)
@@ -269,12 +353,36 @@ def render_to_file(
     return Rendered(path=dest, records=tracker.count, size=sink.size, lines=sink.lines)
 
 
+def _budget(template: jinja2.Template) -> Budget:
+    """A render's budget: time is the processor time of this thread (see ``Budget``)."""
+    return Budget(_sandbox(template).limits, clock=time.thread_time)
+
+
+def _sandbox(template: jinja2.Template) -> BoundedEnvironment:
+    env = template.environment
+    if not isinstance(env, BoundedEnvironment):
+        msg = f"{template.name}: templates render only in the sandbox (use load_template)"
+        raise MappingError(msg)
+    return env
+
+
 def _stream(
-    template: jinja2.Template, values: dict[str, Any], sink: _Sink, tracker: RecordTracker
+    template: jinja2.Template,
+    values: dict[str, Any],
+    sink: _Sink,
+    tracker: RecordTracker,
+    budget: Budget,
 ) -> None:
+    """Render into ``sink`` in batches cut at record boundaries, or sooner when what is
+    gathered grows past ``WRITE_BATCH_CHARS``: a header or one record printing a big string in
+    a loop never piles up in memory."""
+    env = _sandbox(template)
     buf: list[str] = []
     owners: list[tuple[int, int, Any]] = [(0, 0, None)]
     owner_index = 0
+    pending = 0
+    most, size = WRITE_BATCH_CHARS, len  # locals: this loop runs per chunk
+    previous = env.begin(budget)
     try:
         for chunk in template.generate(values):
             if tracker.index != owner_index:
@@ -282,22 +390,43 @@ def _stream(
                 owners.append((len(buf), owner_index, tracker.current))
                 if len(buf) > WRITE_BATCH_CHUNKS:
                     sink.write(buf, owners[:-1])
-                    buf = []
+                    buf, pending = [], 0
                     owners = [(0, owner_index, tracker.current)]
             buf.append(chunk)
+            pending += size(chunk)
+            if pending > most:
+                sink.write(buf, owners)
+                buf, pending = [], 0
+                owners = [(0, owner_index, tracker.current)]
         sink.write(buf, owners)
-    except (jinja2.TemplateError, FilterError, TypeError, ValueError, ArithmeticError) as exc:
+    except (
+        jinja2.TemplateError,
+        FilterError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+        RecursionError,
+    ) as exc:
         if isinstance(exc, UnicodeError):
             raise
         line = _template_line(template, sys.exc_info()[2])
         where = Location(template.filename or template.name or "template", line=line)
-        message = exc.message if isinstance(exc, jinja2.TemplateError) else str(exc)
+        if isinstance(exc, RecursionError):
+            message = "templates include or call each other too deeply (a loop?)"
+        elif isinstance(exc, jinja2.TemplateError):
+            message = exc.message or type(exc).__name__
+        else:
+            message = str(exc)
         msg = f"{tracker.describe()}: {message}"
         raise SourceDataError(DataProblem(msg, where)) from exc
+    finally:
+        env.end(previous)
 
 
 def check_xml(path: Path, *, xsd: Path | None = None, out_name: str | None = None) -> None:
     """Prove a rendered file is well-formed XML (and valid against ``xsd``), streaming."""
+    from lxml import etree  # 4 MB: imported by the first XML export, not by every gateway
+
     schema = load_xsd(xsd) if xsd is not None else None
     name = out_name or path.name
     try:
@@ -325,12 +454,16 @@ def _schema_error_line(path: Path, schema: etree.XMLSchema) -> int | None:
     failing file that is small enough is parsed whole a second time to find it."""
     if path.stat().st_size > SCHEMA_LINE_LOOKUP_MAX_BYTES:
         return None
+    from lxml import etree  # see check_xml
+
     schema.validate(etree.parse(str(path)))
     errors = list(schema.error_log)
     return int(errors[0].line) if errors else None
 
 
 def load_xsd(path: Path) -> etree.XMLSchema:
+    from lxml import etree  # see check_xml
+
     try:
         return etree.XMLSchema(etree.parse(str(path)))
     except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
@@ -343,7 +476,8 @@ def render_to_text(
 ) -> str:
     """Render into a string (``template test`` and small previews only: not streaming)."""
     values = dict(context or {})
-    tracker = RecordTracker(records)
+    budget = _budget(template)
+    tracker = RecordTracker(records, budget)
     values.update(records=tracker, xml_encoding="UTF-8")
     parts: list[str] = []
 
@@ -351,5 +485,5 @@ def render_to_text(
         def write(self, chunks: list[str], owners: list[tuple[int, int, Any]]) -> None:
             parts.extend(chunks)
 
-    _stream(template, values, _Collect(), tracker)  # type: ignore[arg-type]
+    _stream(template, values, _Collect(), tracker, budget)  # type: ignore[arg-type]
     return "".join(parts)

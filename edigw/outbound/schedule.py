@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadCronError, CroniterBadDateError, croniter
-
 from edigw.errors import ConfigError
 
 
@@ -44,7 +42,11 @@ class Schedule:
         if self.every is not None and self.every <= 0:
             msg = f"schedule: 'every' must be a positive number of seconds, got {self.every}"
             raise ConfigError(msg)
-        if self.cron is not None and not croniter.is_valid(self.cron):
+        if self.cron is None:
+            return
+        from croniter import croniter  # 1 MB with dateutil: imported by cron schedules only
+
+        if not croniter.is_valid(self.cron):
             msg = f"schedule: {self.cron!r} is not a valid cron expression"
             raise ConfigError(msg)
 
@@ -62,6 +64,8 @@ def next_run(schedule: Any, after: datetime, *, timezone: str | None = None) -> 
     if plan.every is not None:
         return after + timedelta(seconds=plan.every)
     assert plan.cron is not None
+    from croniter import CroniterBadCronError, CroniterBadDateError, croniter  # see check
+
     local = after.astimezone(ZoneInfo(timezone)) if timezone else after
     try:
         nxt = croniter(plan.cron, local).get_next(datetime)

@@ -6,13 +6,16 @@ client, journal and mappings, so each of those stays ignorant of the others.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
 
 from edigw.channels.base import (
     AfterAction,
@@ -29,23 +32,37 @@ from edigw.channels.local import (
     LocalOutboundChannel,
     LocalOutboundSettings,
 )
-from edigw.channels.sftp import (
-    SftpConnections,
-    SftpEndpointSettings,
-    SftpInboundChannel,
-    SftpInboundSettings,
-    SftpOutboundChannel,
-    SftpOutboundSettings,
-    SftpTimeouts,
+from edigw.config import (
+    FolderArchiveSettings,
+    GatewayConfig,
+    InboundFlow,
+    OutboundFlow,
+    PostgresArchiveSettings,
 )
-from edigw.config import GatewayConfig, InboundFlow, OutboundFlow
 from edigw.ecolix.client import EcolixClient, Timeouts
-from edigw.errors import ConfigError, MappingError
+from edigw.ecolix.limiter import CallLedger
+from edigw.errors import ConfigError, FieldError, MappingError
+from edigw.filemodes import DEFAULT_MODES, FileModes, make_folders
 from edigw.journal.archive import Archive
+from edigw.journal.archive_folder import FolderArchive
+from edigw.journal.archive_markers import check_same_folder
+from edigw.journal.archive_pg import PostgresArchive
+from edigw.journal.budget import SharedLedger, agreement_key
+from edigw.journal.rows import DocumentRow
 from edigw.journal.store import Journal
-from edigw.mapping import load_mapping
+from edigw.mapping import CompiledMapping, load_mapping
+from edigw.mapping.versions import content_version
 from edigw.pipeline.dispatch import RetrySchedule
+from edigw.pipeline.folders import create_folders, local_folders
 from edigw.pipeline.inbound import FlowContext
+from edigw.pipeline.refusals import RefusalLocator
+from edigw.pipeline.supervisor import SupervisorPolicy
+from edigw.problems import ProblemEntry
+from edigw.validation.policy import DEFAULT_POLICY, ValidationPolicy
+
+if TYPE_CHECKING:
+    from edigw.channels.sftp import SftpConnections
+    from edigw.pipeline.reload import PinnedTemplate
 
 
 @dataclass(slots=True)
@@ -66,14 +83,49 @@ class Parts:
     archive: Archive
     client: EcolixClient
     schedule: RetrySchedule
-    sftp: SftpConnections
+    #: None when the configuration declares no SFTP endpoint (then no flow is on SFTP).
+    sftp: SftpConnections | None
     inbound: dict[str, InboundRuntime] = field(default_factory=dict)
     node: str = ""
+    refusals: RefusalLocator | None = None
+    #: Each export's template as the running gateway last compiled it (``reload``).
+    templates: dict[str, PinnedTemplate] = field(default_factory=dict)
+    #: Closes what is opened while the gateway runs (channels of flows added on SIGHUP).
+    resources: ExitStack = field(default_factory=ExitStack)
+
+    def locate_refusal(
+        self, doc: DocumentRow, errors: Sequence[FieldError]
+    ) -> list[ProblemEntry] | None:
+        """The source places of the fields Ecolix refused in ``doc`` (see ``refusals``)."""
+        return self.refusals.locate(doc, errors) if self.refusals is not None else None
+
+    def flow_context(self, flow_id: str) -> FlowContext | None:
+        """A configured inbound flow's live context (its current mapping), or None."""
+        runtime = self.inbound.get(flow_id)
+        return runtime.context if runtime is not None else None
 
 
 def archive_of(config: GatewayConfig) -> Archive:
-    """The gateway's archive of originals: ``data_dir/archive``."""
-    return Archive(Path(config.data_dir) / "archive")
+    """The gateway's archive of originals, of the kind ``archive:`` chooses: a shared folder,
+    the journal's PostgreSQL database, or (by default) ``data_dir/archive``. The caller
+    closes it."""
+    data_dir = Path(config.data_dir)
+    modes = config.security.modes
+    chosen = config.archive
+    if isinstance(chosen, PostgresArchiveSettings):
+        return PostgresArchive(config.journal_url, data_dir / "archive-cache", modes=modes)
+    if isinstance(chosen, FolderArchiveSettings):
+        node = f"{socket.gethostname()}:{data_dir.resolve()}"
+        check = functools.partial(
+            check_same_folder, journal_url=config.journal_url, node=node, modes=modes
+        )
+        return FolderArchive(chosen.path, modes=modes, shared_check=check)
+    return FolderArchive(data_dir / "archive", modes=modes)
+
+
+def open_journal(config: GatewayConfig) -> Journal:
+    """The gateway's journal, created (SQLite) with the configured file modes if new."""
+    return Journal.open(config.journal_url, modes=config.security.modes)
 
 
 def node_name() -> str:
@@ -98,11 +150,17 @@ def after_of(flow: InboundFlow) -> AfterAction:
 
 
 def inbound_channel(
-    flow: InboundFlow, *, seen: SeenFiles, data_dir: Path, sftp: SftpConnections
+    flow: InboundFlow,
+    *,
+    seen: SeenFiles,
+    data_dir: Path,
+    sftp: SftpConnections | None,
+    modes: FileModes = DEFAULT_MODES,
 ) -> InboundChannel:
     """The channel object a flow's ``channel:`` entry describes."""
     ch = flow.channel
     common: dict[str, Any] = {
+        "file_mode": modes.file,
         "include": tuple(flow.include),
         "exclude": tuple(flow.skipped_patterns),
         "readiness": readiness_of(flow),
@@ -113,6 +171,9 @@ def inbound_channel(
     }
     if ch.type == "local":
         return LocalInboundChannel(LocalInboundSettings(path=Path(ch.path), **common), seen=seen)
+    # paramiko and cryptography weigh 17 MB: imported only when a flow is on SFTP
+    from edigw.channels.sftp import SftpInboundChannel, SftpInboundSettings
+
     return SftpInboundChannel(
         SftpInboundSettings(
             endpoint=ch.endpoint,
@@ -121,13 +182,13 @@ def inbound_channel(
             max_depth=ch.max_depth,
             **common,
         ),
-        sftp,
+        _connections(sftp),
         staging_dir=data_dir / "staging",
         seen=seen,
     )
 
 
-def outbound_channel(flow: OutboundFlow, *, sftp: SftpConnections) -> OutboundChannel:
+def outbound_channel(flow: OutboundFlow, *, sftp: SftpConnections | None) -> OutboundChannel:
     """The channel an export delivers to."""
     ch = flow.channel
     upload = UploadSettings(
@@ -138,13 +199,31 @@ def outbound_channel(flow: OutboundFlow, *, sftp: SftpConnections) -> OutboundCh
     )
     if ch.type == "local":
         return LocalOutboundChannel(LocalOutboundSettings(path=Path(ch.path), upload=upload))
+    # paramiko and cryptography weigh 17 MB: imported only when an export is on SFTP
+    from edigw.channels.sftp import SftpOutboundChannel, SftpOutboundSettings
+
     return SftpOutboundChannel(
-        SftpOutboundSettings(endpoint=ch.endpoint, path=ch.path, upload=upload), sftp
+        SftpOutboundSettings(endpoint=ch.endpoint, path=ch.path, upload=upload),
+        _connections(sftp),
     )
 
 
-def sftp_connections(config: GatewayConfig) -> SftpConnections:
-    """One reconnecting connection per declared SFTP endpoint, shared by its flows."""
+def _connections(sftp: SftpConnections | None) -> SftpConnections:
+    """``sftp``, or none at all (the configuration declares no endpoint): a channel then
+    reports its endpoint unknown when used, as it would with the declared ones."""
+    from edigw.channels.sftp import SftpConnections  # with its channel: see inbound_channel
+
+    return sftp if sftp is not None else SftpConnections({})
+
+
+def sftp_connections(config: GatewayConfig) -> SftpConnections | None:
+    """One reconnecting connection per declared SFTP endpoint, shared by its flows; None
+    when there is no endpoint, so that a gateway without SFTP never imports paramiko."""
+    if not config.sftp_endpoints:
+        return None
+    # paramiko and cryptography weigh 17 MB: imported only when an endpoint is declared
+    from edigw.channels.sftp import SftpConnections, SftpEndpointSettings, SftpTimeouts
+
     endpoints = {}
     for name, e in config.sftp_endpoints.items():
         endpoints[name] = SftpEndpointSettings(
@@ -163,20 +242,61 @@ def sftp_connections(config: GatewayConfig) -> SftpConnections:
     return SftpConnections(endpoints)
 
 
-def ecolix_client(config: GatewayConfig) -> EcolixClient:
+def ecolix_timeouts(config: GatewayConfig) -> Timeouts:
+    return Timeouts(connect=config.ecolix.timeouts.connect, read=config.ecolix.timeouts.read)
+
+
+def ecolix_client(config: GatewayConfig, *, budget: CallLedger | None = None) -> EcolixClient:
     e = config.ecolix
     return EcolixClient(
         e.base_url,
         e.token.get_secret_value(),
         calls_per_minute=e.calls_per_minute,
-        timeouts=Timeouts(connect=e.timeouts.connect, read=e.timeouts.read),
+        timeouts=ecolix_timeouts(config),
+        budget=budget,
     )
 
 
-def flow_context(flow: InboundFlow, channel_key: str) -> FlowContext:
-    """Compile the flow's mapping; a broken mapping is a configuration error."""
+def shared_call_budget(config: GatewayConfig) -> SharedLedger | None:
+    """On a PostgreSQL journal, the agreement's call budget every node shares (None on
+    SQLite: one gateway keeps it in memory). A call still in flight after the client's
+    longest request is taken for completed: a crashed node's calls expire."""
+    if make_url(config.journal_url).get_backend_name() != "postgresql":
+        return None
+    config.require_secrets("the shared call budget is kept per token")
+    t = ecolix_timeouts(config)
+    e = config.ecolix
+    return SharedLedger.open(
+        config.journal_url,
+        agreement_key(e.base_url, e.token.get_secret_value()),
+        node=node_name(),
+        lease=t.connect + t.write + t.read + t.pool,
+    )
+
+
+def supervisor_policy(config: GatewayConfig) -> SupervisorPolicy:
+    """The supervisor's restart and stop rules from ``edigw.yaml``'s ``supervisor:``."""
+    s = config.supervisor
+    return SupervisorPolicy(
+        max_restarts=s.max_restarts,
+        window=s.window,
+        first_delay=s.first_delay,
+        max_delay=s.max_delay,
+        stop_timeout=s.stop_timeout,
+    )
+
+
+def flow_context(
+    flow: InboundFlow, channel_key: str, *, ecolix: str = "", checked: bool = False
+) -> FlowContext:
+    """Compile the flow's mapping, with its version; a broken mapping is a configuration
+    error. ``ecolix``: the base URL of the Ecolix its documents go to. ``checked``: also
+    the static checks of ``edigw mapping check`` (a reload in a running gateway swaps in
+    only what passes them)."""
     try:
-        mapping = load_mapping(Path(flow.mapping))
+        mapping = (
+            checked_mapping(Path(flow.mapping)) if checked else load_mapping(Path(flow.mapping))
+        )
     except MappingError as exc:
         msg = f"flow {flow.id}: {exc}"
         raise ConfigError(msg, problems=exc.problems) from exc
@@ -188,7 +308,32 @@ def flow_context(flow: InboundFlow, channel_key: str) -> FlowContext:
         mapping=mapping,
         duplicates=flow.duplicates,
         encoding=encoding,
+        limits=flow.limits.reader_limits(),
+        ecolix=ecolix,
+        mapping_version=content_version(mapping.files),
+        validation=validation_policy(flow, mapping.source),
     )
+
+
+def checked_mapping(path: Path) -> CompiledMapping:
+    """Load ``path`` as ``edigw mapping check`` does (static checks included); a
+    ``MappingError`` lists every problem."""
+    from edigw.mapping.sample import check_mappings
+
+    [result] = check_mappings([path])
+    if result.problems or result.mapping is None:
+        problems = result.problems or [f"{path}: not loaded"]
+        msg = f"{path.name}: {len(problems)} problem(s): {problems[0]}"
+        raise MappingError(msg, problems)
+    return result.mapping
+
+
+def validation_policy(flow: InboundFlow, source: Mapping[str, Any]) -> ValidationPolicy | None:
+    """What the flow's validation layers do: its ``validation:``, else the defaults (XSD and
+    EN 16931 block, BR-FR warns) when its mapping reads e-invoices, else nothing."""
+    if flow.validation is not None:
+        return flow.validation
+    return DEFAULT_POLICY if source.get("format") == "einvoice" else None
 
 
 @contextmanager
@@ -198,20 +343,33 @@ def open_parts(
     with_channels: bool = True,
     flows: Mapping[str, InboundFlow] | None = None,
 ) -> Iterator[Parts]:
-    """Open journal, archive, client and (optionally) every inbound flow's channel."""
+    """Open journal, archive, client and (optionally) every inbound flow's channel.
+
+    With channels (a running gateway) every local folder the configuration names is
+    created first, each logged: inboxes, done and error folders, outboxes, the archive.
+    """
     data_dir = Path(config.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    modes = config.security.modes
+    if with_channels:
+        create_folders(local_folders(config), modes)
+    make_folders(data_dir, modes)
     with ExitStack() as stack:
-        journal = Journal.open(config.journal_url)
+        journal = open_journal(config)
         stack.callback(journal.close)
-        client = ecolix_client(config)
+        budget = shared_call_budget(config)
+        if budget is not None:
+            stack.callback(budget.close)
+        client = ecolix_client(config, budget=budget)
         stack.callback(client.close)
         sftp = sftp_connections(config)
-        stack.callback(sftp.close)
+        if sftp is not None:
+            stack.callback(sftp.close)
+        archive = archive_of(config)
+        stack.callback(archive.close)
         parts = Parts(
             config=config,
             journal=journal,
-            archive=archive_of(config),
+            archive=archive,
             client=client,
             schedule=RetrySchedule(
                 max_attempts=config.retry.max_attempts,
@@ -221,18 +379,23 @@ def open_parts(
             sftp=sftp,
             node=node_name(),
         )
+        parts.refusals = RefusalLocator(
+            journal=journal, archive=parts.archive, flows=parts.flow_context
+        )
+        stack.callback(parts.refusals.close)
+        stack.enter_context(parts.resources)
         problems: list[str] = []
         chosen = flows if flows is not None else {f.id: f for f in config.inbound_flows()}
         seen = JournalSeenFiles(journal)
         for flow_id, flow in chosen.items():
             try:
                 channel: InboundChannel | None = (
-                    inbound_channel(flow, seen=seen, data_dir=data_dir, sftp=sftp)
+                    inbound_channel(flow, seen=seen, data_dir=data_dir, sftp=sftp, modes=modes)
                     if with_channels
                     else None
                 )
                 key = channel.key if channel is not None else f"{flow.channel.type}:{flow.id}"
-                context = flow_context(flow, key)
+                context = flow_context(flow, key, ecolix=config.ecolix.base_url)
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 continue

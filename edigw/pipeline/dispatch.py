@@ -8,11 +8,19 @@ One attempt at one document::
 A crash between the call and the journal write leaves the document ``sent`` with an expired
 lease; it is claimed again and re-sent under the same key, and Ecolix answers with the
 stored result (``Idempotent-Replayed``): nothing is posted twice.
+
+Only calls that may have reached Ecolix count as attempts: one that never left (Ecolix
+unreachable, a pause it asked for) waits like a retry with the attempt undone, so a long
+outage never makes a document fail for too many attempts. A ``Retry-After`` longer than
+the policy's ``max_delay`` is honoured (up to ``MAX_SERVER_HINT``): the document is parked
+until then rather than calling early. Error texts stay within ``edigw.problems.MAX_MESSAGE``
+characters; the full list of Ecolix's field errors is kept for ``edigw show --all``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -24,21 +32,42 @@ from edigw.errors import (
     EcolixConflictError,
     EcolixError,
     EcolixFinalError,
+    EcolixNotSentError,
     EcolixRetriableError,
+    FieldError,
+    Problem,
 )
+from edigw.journal.archive import Archive
+from edigw.journal.rows import DocumentRow
 from edigw.journal.schema import DocState
-from edigw.journal.store import DocumentRow, Journal
+from edigw.journal.store import Journal
+from edigw.pipeline.chain import Blocked, chain_of, resolve
+from edigw.pipeline.refusals import refusal_text
+from edigw.pipeline.unchanged import upsert_of
+from edigw.problems import ProblemEntry, ProblemList, bounded, cut
 
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_FIRST_DELAY = 30.0
 DEFAULT_MAX_DELAY = 3600.0
 DEFAULT_LEASE_SECONDS = 120.0
+#: The longest ``Retry-After`` a document is parked for (a day): a longer or absurd hint is
+#: asked again then, at the cost of one call.
+MAX_SERVER_HINT = 86_400.0
+#: An Ecolix error answer kept in the journal beyond this many bytes of JSON keeps its
+#: first field errors only (all of them are in the document's full problem list).
+MAX_RESPONSE_BYTES = 64 * 1024
+_KEPT_RESPONSE_ERRORS = 100
 
 
 class EcolixWriter(Protocol):
     """The one client method the dispatcher needs (``EcolixClient.write``)."""
 
     def write(self, operation: str, payload: dict[str, Any], *, idempotency_key: str) -> Any: ...
+
+
+#: Finds the source places of the fields Ecolix refused in a document (None: unknown);
+#: ``edigw.pipeline.refusals.RefusalLocator.locate``.
+Locate = Callable[[DocumentRow, Sequence[FieldError]], list[ProblemEntry] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +79,9 @@ class RetrySchedule:
     max_delay: float = DEFAULT_MAX_DELAY
 
     def delay(self, attempts: int, *, server_hint: float | None = None) -> float:
-        """Seconds to wait after the ``attempts``-th failed attempt (exponential, jittered)."""
+        """Seconds to wait after the ``attempts``-th failed attempt (exponential, jittered,
+        at most ``max_delay``), or longer when Ecolix asked for it (``server_hint``, its
+        ``Retry-After``, honoured up to ``MAX_SERVER_HINT``)."""
         wait = tenacity.wait_exponential_jitter(
             multiplier=self.first_delay, max=self.max_delay, jitter=self.first_delay / 4
         )
@@ -58,10 +89,10 @@ class RetrySchedule:
             retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={}
         )
         state.attempt_number = max(1, attempts)
-        delay = float(wait(state))
+        delay = min(float(wait(state)), self.max_delay)
         if server_hint is not None:
-            delay = max(delay, server_hint)
-        return min(delay, self.max_delay)
+            delay = max(delay, min(server_hint, MAX_SERVER_HINT))
+        return delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +114,7 @@ def send_document(
     schedule: RetrySchedule,
     clock: Callable[[], datetime],
     node: str | None = None,
+    archive: Archive | None = None,
 ) -> Sent:
     """Record an attempt at a claimed ``doc``, make it, and journal its outcome.
 
@@ -98,6 +130,7 @@ def send_document(
         client=client,
         schedule=schedule,
         clock=clock,
+        archive=archive,
     )
 
 
@@ -108,24 +141,43 @@ def send_claimed(
     client: EcolixWriter,
     schedule: RetrySchedule,
     clock: Callable[[], datetime],
+    archive: Archive | None = None,
+    locate: Locate | None = None,
 ) -> Sent:
     """Make the attempt already recorded for ``doc`` (``doc.attempts`` counts it) and
-    journal its outcome; never raises an ``EcolixError``."""
+    journal its outcome; never raises an ``EcolixError``.
+
+    A follow-up step of a chain (``edigw.pipeline.chain``) is completed first from the
+    earlier steps' answers and the archived original (``archive``); when an earlier step
+    failed, the step fails without a call, naming it. A refusal is journalled with the
+    source place of each field Ecolix refused, when ``locate`` can tell it.
+    """
+    payload = doc.payload or {}
+    if chain_of(payload) is not None:
+        resolved = resolve(doc, journal=journal, archive=archive)
+        if isinstance(resolved, Blocked):
+            complete = journal.mark_failed(doc.id, now=clock(), reason=resolved.reason)
+            return Sent(
+                doc.id,
+                doc.file_id,
+                "failed",
+                resolved.reason,
+                _finish(doc, journal, clock, complete=complete),
+            )
+        payload = resolved
     try:
-        response = client.write(
-            doc.operation, doc.payload or {}, idempotency_key=doc.idempotency_key
-        )
+        response = client.write(doc.operation, payload, idempotency_key=doc.idempotency_key)
     except EcolixCallCancelled as exc:
         journal.mark_not_sent(doc.id, now=clock(), reason=str(exc))
         return Sent(doc.id, doc.file_id, str(DocState.PENDING), str(exc))
+    except EcolixNotSentError as exc:
+        return _wait_not_sent(doc, exc, journal=journal, schedule=schedule, clock=clock)
     except EcolixRetriableError as exc:
         return _retry_or_give_up(doc, exc, journal=journal, schedule=schedule, clock=clock)
     except EcolixConflictError as exc:
-        return _failed(
-            doc, f"refused by Ecolix as a duplicate: {_reason(exc)}", exc, journal, clock
-        )
+        return _refused(doc, "refused by Ecolix as a duplicate", exc, journal, clock, locate)
     except EcolixFinalError as exc:
-        return _failed(doc, f"refused by Ecolix: {_reason(exc)}", exc, journal, clock)
+        return _refused(doc, "refused by Ecolix", exc, journal, clock, locate)
     except EcolixError as exc:  # an EcolixError of no subclass: treat as temporary
         return _retry_or_give_up(doc, exc, journal=journal, schedule=schedule, clock=clock)
     complete = journal.mark_done(
@@ -134,6 +186,9 @@ def send_claimed(
         status=response.status,
         object_id=response.object_id,
         response=response.body,
+        # An accepted upsert is what Ecolix now holds for its object (the row is found by
+        # operation and target: which Ecolix was recorded when the document was taken in).
+        upsert=upsert_of(doc.operation, payload, ecolix=""),
     )
     detail = "already done (replayed by Ecolix)" if response.replayed else ""
     return Sent(
@@ -167,20 +222,67 @@ def _retry_or_give_up(
     )
 
 
+def _wait_not_sent(
+    doc: DocumentRow,
+    exc: EcolixNotSentError,
+    *,
+    journal: Journal,
+    schedule: RetrySchedule,
+    clock: Callable[[], datetime],
+) -> Sent:
+    """Back off as after a failed attempt, without counting one: the call never left.
+
+    The delay grows with every try, sent or not (``attempts`` + ``not_sent``), so an outage
+    costs one connect every ``max_delay`` at most; there is no giving up.
+    """
+    tries = doc.attempts + doc.not_sent  # doc.attempts counts this try, about to be undone
+    now = clock()
+    next_at = now + timedelta(seconds=schedule.delay(tries, server_hint=exc.retry_after))
+    reason = _reason(exc)
+    journal.mark_retry(doc.id, now=now, next_attempt_at=next_at, reason=reason, sent=False)
+    return Sent(
+        doc.id,
+        doc.file_id,
+        "retry_wait",
+        f"{reason}; no attempt counted; next try {next_at:%H:%M:%S}",
+    )
+
+
+def _refused(
+    doc: DocumentRow,
+    what: str,
+    exc: EcolixFinalError,
+    journal: Journal,
+    clock: Callable[[], datetime],
+    locate: Locate | None,
+) -> Sent:
+    """Fail ``doc`` for a refusal, each field error with its source place when known."""
+    problem = exc.problem
+    entries = locate(doc, problem.errors) if locate and problem and problem.errors else None
+    if entries is None or problem is None:
+        return _failed(doc, f"{what}: {_reason(exc)}", exc, journal, clock)
+    reason = f"{what}: {refusal_text(problem, entries)}"
+    return _failed(doc, reason, exc, journal, clock, ProblemList.of(entries))
+
+
 def _failed(
     doc: DocumentRow,
     reason: str,
     exc: EcolixError,
     journal: Journal,
     clock: Callable[[], datetime],
+    problems: ProblemList | None = None,
 ) -> Sent:
     problem = exc.problem
+    if problems is None and problem is not None:
+        problems = _field_problems(problem)
     complete = journal.mark_failed(
         doc.id,
         now=clock(),
         reason=reason,
         status=problem.status if problem else None,
-        response=problem.raw if problem else None,
+        response=_kept_response(problem) if problem else None,
+        problems=problems or (),
     )
     return Sent(
         doc.id, doc.file_id, "failed", reason, _finish(doc, journal, clock, complete=complete)
@@ -195,4 +297,29 @@ def _finish(
 
 
 def _reason(exc: EcolixError) -> str:
-    return str(exc.problem) if exc.problem else str(exc)
+    return bounded(str(exc.problem) if exc.problem else str(exc))
+
+
+def _field_problems(problem: Problem) -> ProblemList:
+    """Ecolix's field errors as a full problem list (pointer and message, no file place)."""
+    return ProblemList.of([ProblemEntry(None, e.pointer or "/", e.message) for e in problem.errors])
+
+
+def _kept_response(problem: Problem) -> dict[str, Any]:
+    """The error answer as Ecolix gave it, unless it is huge (over ``MAX_RESPONSE_BYTES``):
+    then its status, type, title, the start of its detail and its first field errors,
+    saying what was left out (the field errors are all in the full problem list)."""
+    raw = problem.raw
+    if len(json.dumps(raw, ensure_ascii=False, default=str)) <= MAX_RESPONSE_BYTES:
+        return raw
+    errors = raw.get("errors")
+    errors = errors if isinstance(errors, list) else []
+    return {
+        "status": problem.status,
+        "type": problem.type,
+        "title": cut(problem.title, 500),
+        "detail": cut(problem.detail, 2000),
+        "errors": [e for e in errors[:_KEPT_RESPONSE_ERRORS] if len(str(e)) < 2000],
+        "edigw_note": f"answer of {len(json.dumps(raw, default=str)):,} bytes cut; "
+        f"{len(errors):,} field errors in all (edigw show --all)",
+    }

@@ -1,46 +1,89 @@
-"""Taking one inbound file in: archive, journal, map, and queue its documents.
+"""Taking one inbound file in: archive, journal, read, and queue its documents.
 
 Order of events, each step durable before the next (invariant 1 of the architecture)::
 
-    archive (fsync'd, content-addressed) → journal the file → map from the *archived* copy
-    → journal every document (pending or failed with its source location) in one transaction
+    archive (fsync'd, content-addressed) → journal the file as being read by this process
+    → map from the *archived* copy → journal every document (pending or failed with its
+    source location) and the file ``parsed``, in one transaction
 
 Nothing is sent to Ecolix here: the dispatcher (``dispatch.py``) sends queued documents, so
 a crash at any point leaves either an untouched source (taken again next poll) or a journal
-that says exactly what is left to do.
+that says exactly what is left to do. The file is journalled *before* it is read so that a
+file whose reading kills the process (a native reader aborting, the OOM killer) is known at
+the next start: it is then read once more in an isolated child process (``isolated.py``)
+rather than in the gateway (an e-invoice is validated there too), and failed if that child
+dies too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from edigw.errors import DataProblem, EdigwError, SourceDataError
+from edigw.errors import ChannelError, DataProblem, EdigwError, JournalError, SourceDataError
+from edigw.formats.limits import ReaderLimits
 from edigw.journal.archive import Archive
-from edigw.journal.store import FileRow, Journal, NewDocument
+from edigw.journal.errors import (
+    DuplicateKeyError,
+    JournalRefused,
+    JournalValueError,
+    StateError,
+    UnknownIdError,
+)
+from edigw.journal.rows import DocumentCounts, DocumentRow, FileRow, NewDocument
+from edigw.journal.store import Journal
 from edigw.model import MappedDocument
-from edigw.pipeline.keys import idempotency_key, occurrences
+from edigw.pipeline.batches import BatchWriter, DoneBefore, batched, numbered_rows
+from edigw.pipeline.chain import step_payload
+from edigw.pipeline.isolated import (
+    IsolationUnavailable,
+    ReaderKilled,
+    isolated_timeout,
+    map_isolated,
+    validate_isolated,
+)
+from edigw.pipeline.keys import idempotency_key
+from edigw.pipeline.unchanged import judge
+from edigw.problems import describe
+from edigw.processes import identity_alive
+from edigw.validation.policy import ValidationPolicy
+
+if TYPE_CHECKING:
+    from edigw.pipeline.validating import Verdict
 
 FINAL_FILE_STATES = frozenset({"done", "partially_failed", "failed", "skipped_duplicate"})
+#: A reading by a process of another host is judged dead when it began this long ago (its
+#: pid cannot be checked from here; no file within a flow's limits takes that long to read).
+READING_LEASE = timedelta(minutes=30)
 
 
 class DocumentSource(Protocol):
     """What the pipeline needs of a compiled mapping (``edigw.mapping``)."""
 
     @property
+    def path(self) -> Path: ...
+
+    @property
     def target(self) -> str: ...
 
     def map_file(
-        self, path: Path, *, source_name: str, encoding: str | None = None
+        self,
+        path: Path,
+        *,
+        source_name: str,
+        encoding: str | None = None,
+        limits: ReaderLimits | None = None,
     ) -> Iterator[MappedDocument]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class FlowContext:
-    """One inbound flow as the pipeline sees it: names, policies, compiled mapping."""
+    """One inbound flow as the pipeline sees it: names, policies, compiled mapping, and what
+    one file may cost its readers (``limits``)."""
 
     partner: str
     flow: str
@@ -48,6 +91,14 @@ class FlowContext:
     mapping: DocumentSource
     duplicates: str = "skip"
     encoding: str | None = None
+    limits: ReaderLimits | None = None
+    #: the Ecolix the flow writes to (base URL): what it accepted is remembered per Ecolix
+    ecolix: str = ""
+    #: a short hash of the files the mapping was compiled from; journalled with each
+    #: document it makes (``edigw.pipeline.reload`` swaps the context when they change)
+    mapping_version: str = ""
+    #: e-invoice flows: what each validation layer does to a file (``None``: not validated)
+    validation: ValidationPolicy | None = None
 
     @property
     def id(self) -> str:
@@ -64,10 +115,40 @@ class Ingested:
     failed: int
     resumed: bool = False
     already_final: bool = False
+    #: documents a ``skip_if`` rule of the mapping skipped (journalled, never sent)
+    skipped: int = 0
+    #: upserts of the payload Ecolix last accepted for their object (journalled, not sent)
+    unchanged: int = 0
 
     @property
     def show_id(self) -> str:
         return f"F-{self.file_id}"
+
+
+class IntakeError(EdigwError):
+    """Taking a file in failed after its row was journalled: ``file_id`` names the row (the
+    file is ``received``), ``cause`` what went wrong; the caller decides whether to try again."""
+
+    def __init__(self, file_id: int, cause: Exception) -> None:
+        super().__init__(f"F-{file_id}: {cause}")
+        self.file_id = file_id
+        self.cause = cause
+
+
+class BeingRead(EdigwError):
+    """Another live process is reading these bytes for this flow right now: look again later."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intake:
+    """How this intake reads: the reading process (``host:pid:start``, ``None``: not
+    recorded), the gateway's stop event (cuts an isolated reading short), and the file an
+    earlier reading of the same source left in place because it changed (its documents
+    already done are not sent again)."""
+
+    reader: str | None = None
+    stop: threading.Event | None = None
+    earlier_reception: int | None = None
 
 
 def ingest(
@@ -81,6 +162,7 @@ def ingest(
     source_path: str | None = None,
     durable_archive: bool = True,
     content: bytes | None = None,
+    intake: Intake | None = None,
 ) -> Ingested:
     """Archive ``source``, journal it and its documents; return the file's state.
 
@@ -90,58 +172,105 @@ def ingest(
     With ``durable_archive=False`` the archived copy is fsync'd later: the caller calls
     ``archive.make_durable(sha256)`` before it touches the source (the gateway does).
 
-    A file whose bytes are already journalled for this flow and not yet disposed of (a crash
-    between taking a file and moving its source away) is *resumed*, never taken twice.
-    The mapping runs on the archived copy before the journal hears of the file, so that
-    the file and its documents are one transaction; a crash in between leaves the source
-    untouched, to be taken again.
+    A file whose bytes are already journalled for this flow *from the same source* and not
+    yet disposed of (a crash or a failed intake between taking a file and moving its source
+    away) is *resumed*, never taken twice. The same bytes under another name are a new
+    reception (a duplicate). Raises :class:`IntakeError` when the file was journalled but
+    its intake could not finish (the source stays: a later try resumes it).
     """
+    intake = intake or Intake()
     archived = (
         archive.store(source, durable=durable_archive)
         if content is None
         else archive.store_bytes(content, durable=durable_archive)
     )
+    path = source_path or str(source)
     earlier = journal.files_with_content(
         partner=flow.partner, flow=flow.flow, sha256=archived.sha256
     )
-    if earlier and not journal.source_disposed(earlier[-1].id):
+    taken = next((f for f in reversed(earlier) if f.source_path == path), None)
+    if taken is not None and not journal.source_disposed(taken.id):
         return _resume(
-            earlier[-1],
-            reception=len(earlier),
+            taken,
+            earlier=earlier,
             flow=flow,
             journal=journal,
             archive=archive,
             now=now,
+            intake=intake,
         )
 
-    def add_file(documents: list[NewDocument] | None = None) -> int:
+    def add_file(reader: str | None = None) -> int:
         return journal.add_file(
             partner=flow.partner,
             flow=flow.flow,
             channel=flow.channel,
             original_name=original_name,
-            source_path=source_path or str(source),
+            source_path=path,
             size=archived.size,
             sha256=archived.sha256,
-            archive_path=str(archived.path),
+            archive_path=archived.location,
             now=now,
-            documents=documents,
+            reader=reader,
         )
 
+    unread = not_to_read(earlier, flow=flow)
+    if unread is not None:
+        file_id = add_file()
+        journal.set_file_state(file_id, unread[0], now=now, error=unread[1])
+        return Ingested(file_id, unread[0], 0, 0)
+    file_id = add_file(intake.reader)  # the reading marker: written before a byte is read
+    return _read(
+        file_id,
+        archived.path,
+        original_name,
+        flow=flow,
+        sha256=archived.sha256,
+        reception=len(earlier) + 1,
+        journal=journal,
+        now=now,
+        intake=intake,
+        marked=intake.reader,
+    )
+
+
+def not_to_read(earlier: list[FileRow], *, flow: FlowContext) -> tuple[str, str] | None:
+    """The state and reason of a new reception of bytes this flow already received, when it
+    is not to be read: a duplicate (``duplicates: skip``), or bytes whose reading killed a
+    gateway before."""
     if earlier and flow.duplicates == "skip":
-        file_id = add_file()
-        reason = duplicate_reason(earlier)
-        journal.set_file_state(file_id, "skipped_duplicate", now=now, error=reason)
-        return Ingested(file_id, "skipped_duplicate", 0, 0)
-    mapped = _map(archived.path, original_name, flow=flow)
-    if isinstance(mapped, str):
-        file_id = add_file()
-        journal.set_file_state(file_id, "failed", now=now, error=mapped)
-        return Ingested(file_id, "failed", 0, 0)
-    reception = len(earlier) + 1
-    new_docs = _new_documents(mapped, flow=flow, sha256=archived.sha256, reception=reception)
-    file_id = add_file(new_docs)
-    return _queued(file_id, new_docs, journal=journal, now=now)
+        return "skipped_duplicate", duplicate_reason(earlier)
+    killer = next((f for f in earlier if killed_by_reading(f)), None)
+    if killer is not None:
+        return "failed", (
+            f"same content as {killer.ref}, whose reading stopped the gateway: not read "
+            f"(`edigw replay {killer.ref}` once the cause is fixed)"
+        )
+    return None
+
+
+def killed_by_reading(row: FileRow) -> bool:
+    """Whether a file failed because its reading killed the process (it keeps its reader)."""
+    return row.state == "failed" and bool(row.reader)
+
+
+def reading_status(
+    row: FileRow, *, me: str | None, now: datetime
+) -> Literal["none", "me", "alive", "dead"]:
+    """Who reads a ``received`` file: nobody recorded, this process, a live one, a dead one.
+
+    A reader of this host is judged by its pid and start time; one of another host by how
+    long ago its reading began (:data:`READING_LEASE`).
+    """
+    if not row.reader:
+        return "none"
+    if row.reader == me:
+        return "me"
+    host = me.rsplit(":", 2)[0] if me else ""
+    alive = identity_alive(row.reader, host=host)
+    if alive is None:
+        alive = now - row.received_at < READING_LEASE
+    return "alive" if alive else "dead"
 
 
 def reception_of(row: FileRow, journal: Journal) -> int:
@@ -160,6 +289,8 @@ def duplicate_reason(earlier: list[FileRow]) -> str:
     if done is not None:
         return f"same content as F-{done.id}, already done"
     last = earlier[-1]
+    if last.state not in FINAL_FILE_STATES:
+        return f"same content as F-{last.id}, taken in under another name and still in progress"
     return (
         f"same content as F-{last.id} ({last.state.replace('_', ' ')}): to send its failed "
         f"documents again, `edigw replay F-{last.id}`; to post the file again as new, "
@@ -170,24 +301,39 @@ def duplicate_reason(earlier: list[FileRow]) -> str:
 def _resume(
     row: FileRow,
     *,
-    reception: int,
+    earlier: list[FileRow],
     flow: FlowContext,
     journal: Journal,
     archive: Archive,
     now: datetime,
+    intake: Intake,
 ) -> Ingested:
+    reception = earlier.index(row) + 1
     if row.state == "received":
-        # Crashed after journalling the file, before its documents: map it again.
-        mapped = _map(archive.path_of(row.sha256), row.original_name, flow=flow)
-        if isinstance(mapped, str):
-            journal.set_file_state(row.id, "failed", now=now, error=mapped)
-            return Ingested(row.id, "failed", 0, 0, resumed=True)
-        new_docs = _new_documents(mapped, flow=flow, sha256=row.sha256, reception=reception)
-        journal.add_documents(row.id, new_docs, now=now)
-        ingested = _queued(row.id, new_docs, journal=journal, now=now)
-        return Ingested(
-            ingested.file_id, ingested.state, ingested.documents, ingested.failed, resumed=True
+        # Journalled, never parsed: a failed intake, or a process that died reading it.
+        status = reading_status(row, me=intake.reader, now=now)
+        if status == "alive":
+            msg = f"{row.ref} is being read by {row.reader}: taken again once it is done"
+            raise BeingRead(msg)
+        unread = not_to_read(earlier[: reception - 1], flow=flow) if status == "none" else None
+        if unread is not None:  # cut short between its row and its state: not to be read
+            journal.set_file_state(row.id, unread[0], now=now, error=unread[1])
+            return Ingested(row.id, unread[0], 0, 0, resumed=True, already_final=True)
+        journal.discard_read_documents(row.id)  # what a reading cut short journalled of it
+        ingested = _read(
+            row.id,
+            archive.local_copy(row.sha256),
+            row.original_name,
+            flow=flow,
+            sha256=row.sha256,
+            reception=reception,
+            journal=journal,
+            now=now,
+            intake=intake,
+            marked=row.reader,
+            suspect=row if status == "dead" else None,
         )
+        return replace(ingested, resumed=True)
     state = row.state
     if state == "parsed":
         # Crashed after the last document's outcome, before the file's: settle it now.
@@ -203,44 +349,314 @@ def _resume(
     )
 
 
-def _map(archived: Path, original_name: str, *, flow: FlowContext) -> list[MappedDocument] | str:
-    """The file's documents, or why the file as a whole cannot be read."""
+def _read(
+    file_id: int,
+    archived: Path,
+    original_name: str,
+    *,
+    flow: FlowContext,
+    sha256: str,
+    reception: int,
+    journal: Journal,
+    now: datetime,
+    intake: Intake,
+    marked: str | None,
+    suspect: FileRow | None = None,
+) -> Ingested:
+    """Read a journalled ``received`` file (``marked`` as read by that process) and journal
+    its documents; a ``suspect`` (its reader died reading it) is validated and read in child
+    processes."""
     try:
-        mapped = list(
-            flow.mapping.map_file(archived, source_name=original_name, encoding=flow.encoding)
+        if flow.validation is not None:
+            verdict = _verdict(
+                archived,
+                original_name,
+                policy=flow.validation,
+                flow=flow,
+                intake=intake,
+                suspect=suspect,
+            )
+            if isinstance(verdict, ReaderKilled):
+                assert suspect is not None  # only an isolated validation dies apart
+                _fail_killed(suspect, verdict, journal=journal, now=now)
+                return Ingested(file_id, "failed", 0, 0)
+            if not _passed(file_id, verdict, journal=journal, now=now):
+                return Ingested(file_id, "failed", 0, 0)
+        mapped: Iterable[MappedDocument] | str | ReaderKilled
+        if suspect is None:
+            mapped = mapped_documents(
+                flow.mapping,
+                archived,
+                source_name=original_name,
+                encoding=flow.encoding,
+                limits=flow.limits,
+            )
+        else:
+            mapped = map_isolated(
+                flow.mapping.path,
+                archived,
+                source_name=original_name,
+                encoding=flow.encoding,
+                limits=flow.limits,
+                stop=intake.stop,
+            )
+            if isinstance(mapped, ReaderKilled):
+                _fail_killed(suspect, mapped, journal=journal, now=now)
+                return Ingested(file_id, "failed", 0, 0)
+        if isinstance(mapped, str):
+            journal.set_file_state(file_id, "failed", now=now, error=mapped)
+            return Ingested(file_id, "failed", 0, 0)
+        done_before = None
+        if intake.earlier_reception is not None:
+            done_before = DoneBefore(
+                journal.documents_of(intake.earlier_reception),
+                earlier_file=intake.earlier_reception,
+            )
+
+        def rows_of(seq: int, doc: MappedDocument, occurrence: int) -> list[NewDocument]:
+            return chain_documents(
+                seq, doc, occurrence, flow=flow, sha256=sha256, reception=reception
+            )
+
+        def judged(batch: list[NewDocument]) -> list[NewDocument]:
+            if done_before is not None:
+                batch = done_before.mark(batch)
+            return judge(batch, ecolix=flow.ecolix, journal=journal)
+
+        writer = BatchWriter(file_id, journal=journal, now=now, reader=marked)
+        try:
+            counts = writer.write(map(judged, batched(numbered_rows(mapped, rows_of))))
+        except Unreadable as unreadable:
+            if writer.journalled.documents:
+                journal.discard_read_documents(file_id)
+            journal.set_file_state(file_id, "failed", now=now, error=unreadable.reason)
+            return Ingested(file_id, "failed", 0, 0)
+        return _queued(file_id, counts, journal=journal, now=now)
+    except Exception as exc:
+        raise IntakeError(file_id, exc) from exc
+
+
+def _verdict(
+    archived: Path,
+    original_name: str,
+    *,
+    policy: ValidationPolicy,
+    flow: FlowContext,
+    intake: Intake,
+    suspect: FileRow | None,
+) -> Verdict | ReaderKilled | None:
+    """Validate an e-invoice before it is mapped (``validating``): in the gateway, or for a
+    ``suspect`` in a child process, since the rules engine is native code that could be what
+    killed the gateway (``isolated``)."""
+    if suspect is not None:
+        return validate_isolated(
+            archived,
+            source_name=original_name,
+            policy=policy,
+            stop=intake.stop,
+            timeout=isolated_timeout(flow.limits),
         )
+    from edigw.pipeline.validating import validate_file
+
+    return validate_file(archived, source_name=original_name, policy=policy)
+
+
+def _passed(file_id: int, verdict: Verdict | None, *, journal: Journal, now: datetime) -> bool:
+    """Journal what the validation layers found, and fail the file when a blocking layer
+    found errors (``False``)."""
+    if verdict is None:  # no e-invoice: the reader says what it is
+        return True
+    journal.keep_findings(file_id, verdict.findings, summary=verdict.summary, now=now)
+    if verdict.blocked:
+        journal.set_file_state(
+            file_id, "failed", now=now, error=verdict.error(), problems=verdict.blocking
+        )
+        return False
+    return True
+
+
+def _fail_killed(
+    suspect: FileRow, killed: ReaderKilled, *, journal: Journal, now: datetime
+) -> None:
+    reader = suspect.reader or ""
+    error = killed_reason(suspect, killed)
+    if not journal.fail_killed_reading(suspect.id, reader=reader, error=error, now=now):
+        msg = f"{suspect.ref} was settled by another process meanwhile"
+        raise BeingRead(msg)
+
+
+def killed_reason(row: FileRow, killed: ReaderKilled) -> str:
+    """Why a file whose reading killed a gateway, then an isolated reader, is failed."""
+    began = row.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"reading this file stopped the gateway (killed by a signal or out of memory) at "
+        f"{began}, and reading it again in an isolated process {killed.how}; it is not read "
+        f"again: fix the file, or `edigw replay {row.ref}` once the cause is fixed"
+    )
+
+
+class Unreadable(EdigwError):
+    """The file as a whole cannot be read (``reason``, for people): it fails, whatever part
+    of it was read already."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def mapped_documents(
+    mapping: DocumentSource,
+    archived: Path,
+    *,
+    source_name: str,
+    encoding: str | None,
+    limits: ReaderLimits | None = None,
+) -> Iterator[MappedDocument]:
+    """The file's documents as they are mapped (within the flow's ``limits``, the readers'
+    defaults otherwise); raises :class:`Unreadable`, at any point, when the file as a whole
+    cannot be read, and at the end when it holds no document."""
+    found = False
+    try:
+        for doc in mapping.map_file(
+            archived, source_name=source_name, encoding=encoding, limits=limits
+        ):
+            found = True
+            yield doc
     except SourceDataError as exc:
-        return str(exc)
+        raise Unreadable(str(exc)) from exc
     except EdigwError as exc:
-        return f"{original_name}: {exc}"
-    if not mapped:
-        return (
-            f"{original_name}: no document found in the file (empty, or every record "
+        msg = f"{source_name}: {exc}"
+        raise Unreadable(msg) from exc
+    if not found:
+        msg = (
+            f"{source_name}: no document found in the file (empty, or every record "
             "was skipped by the mapping)"
         )
-    return mapped
+        raise Unreadable(msg)
 
 
-def _new_documents(
-    mapped: list[MappedDocument], *, flow: FlowContext, sha256: str, reception: int
-) -> list[NewDocument]:
-    return [
-        _new_document(seq, doc, occurrence, flow=flow, sha256=sha256, reception=reception)
-        for seq, (doc, occurrence) in enumerate(
-            zip(mapped, occurrences(d.key for d in mapped), strict=True), start=1
+def read_documents(
+    mapping: DocumentSource,
+    archived: Path,
+    *,
+    source_name: str,
+    encoding: str | None,
+    limits: ReaderLimits | None = None,
+) -> list[MappedDocument] | str:
+    """The file's documents all at once (the isolated reader sends them back whole), or why
+    the file as a whole cannot be read."""
+    try:
+        return list(
+            mapped_documents(
+                mapping, archived, source_name=source_name, encoding=encoding, limits=limits
+            )
         )
-    ]
+    except Unreadable as exc:
+        return exc.reason
 
 
-def _queued(
-    file_id: int, new_docs: list[NewDocument], *, journal: Journal, now: datetime
-) -> Ingested:
-    """A journalled file's state; settled at once when the mapping failed every document."""
-    failed = sum(1 for d in new_docs if d.state == "failed")
+def already_done(
+    new_docs: list[NewDocument], earlier: list[DocumentRow], *, earlier_file: int
+) -> list[NewDocument]:
+    """``new_docs`` with those an earlier reading of the same source already sent marked done.
+
+    The earlier reading's source changed after it was read (a writer that paused longer than
+    the readiness interval): its bytes are a prefix of, or differ from, these. A document of
+    this reading with the same business key (and occurrence), operation and payload as a
+    document done by the earlier one is the same order: it is journalled ``done`` with the
+    answer Ecolix gave then, and never sent again. Any other document is sent (a changed
+    order under the same key is sent as new, and Ecolix decides).
+    """
+    return DoneBefore(earlier, earlier_file=earlier_file).mark(new_docs)
+
+
+def chain_documents(
+    seq: int,
+    doc: MappedDocument,
+    occurrence: int,
+    *,
+    flow: FlowContext,
+    sha256: str,
+    reception: int,
+) -> list[NewDocument]:
+    """A mapped document as journal rows: its chain's writes in order from ``seq`` (its
+    ``before:`` steps, its own write, its ``then:`` steps), each with its own idempotency
+    key; one row when it failed at mapping or was skipped."""
+    first = _new_document(seq, doc, occurrence, flow=flow, sha256=sha256, reception=reception)
+    if first.state != "pending":
+        return [first]
+    writes = doc.writes()
+    steps = step_documents(
+        doc,
+        occurrence,
+        range(2, len(writes) + 1),
+        first_seq=seq,
+        at=seq + 1,
+        flow=flow,
+        sha256=sha256,
+        reception=reception,
+    )
+    return [first, *steps]
+
+
+def step_documents(
+    doc: MappedDocument,
+    occurrence: int,
+    numbers: Iterable[int],
+    *,
+    first_seq: int,
+    at: int,
+    flow: FlowContext,
+    sha256: str,
+    reception: int,
+) -> list[NewDocument]:
+    """Journal rows for the chain positions ``numbers`` (2, 3, ...) of a document whose
+    first write is at ``first_seq``, placed from seq ``at`` on. Keys go by position: the
+    first write keeps the key a one-write mapping gives, position n adds "step n"."""
+    rows: list[NewDocument] = []
+    writes = doc.writes()
+    for number in numbers:
+        step = writes[number - 1]
+        key = idempotency_key(
+            partner=flow.partner,
+            flow=flow.flow,
+            file_sha256=sha256,
+            business_key=doc.key,
+            occurrence=occurrence,
+            reception=reception,
+            step=number,
+        )
+        rows.append(
+            NewDocument(
+                seq=at + len(rows),
+                mapping_version=flow.mapping_version or None,
+                business_key=doc.key,
+                operation=step.operation,
+                payload=step_payload(
+                    step.payload, step=number, first_seq=first_seq, answer=doc.main_position
+                ),
+                idempotency_key=key,
+                state="pending",
+            )
+        )
+    return rows
+
+
+def _queued(file_id: int, counts: DocumentCounts, *, journal: Journal, now: datetime) -> Ingested:
+    """A journalled file's state; settled at once when nothing is left to send (the mapping
+    failed or skipped every document, or an earlier reading of the source already sent them;
+    a file whose documents were all skipped is ``done``, saying how many)."""
     state = "parsed"
-    if failed == len(new_docs):
+    if not counts.pending:
         state = journal.finish_file_if_complete(file_id, now=now) or state
-    return Ingested(file_id, state, len(new_docs), failed)
+    return Ingested(
+        file_id,
+        state,
+        counts.documents,
+        counts.failed,
+        skipped=counts.skipped,
+        unchanged=counts.unchanged,
+    )
 
 
 def _new_document(
@@ -260,27 +676,68 @@ def _new_document(
         occurrence=occurrence,
         reception=reception,
     )
-    if doc.ok and doc.payload is not None:
+    if doc.skipped is not None:
         return NewDocument(
             seq=seq,
+            mapping_version=flow.mapping_version or None,
             business_key=doc.key,
             operation=doc.operation,
-            payload=doc.payload,
+            payload=None,
+            idempotency_key=key,
+            state="skipped",
+            error=doc.skipped,
+            error_location=str(doc.location),
+        )
+    if doc.ok and doc.payload is not None:
+        first = doc.writes()[0]
+        return NewDocument(
+            seq=seq,
+            mapping_version=flow.mapping_version or None,
+            business_key=doc.key,
+            operation=first.operation,
+            payload=first.payload,
             idempotency_key=key,
             state="pending",
         )
     return NewDocument(
         seq=seq,
+        mapping_version=flow.mapping_version or None,
         business_key=doc.key,
         operation=doc.operation,
         payload=doc.payload,
         idempotency_key=key,
         state="failed",
         error=describe_problems(doc.problems),
+        problems=doc.problems,
         error_location=str(doc.problems[0].location) if doc.problems[0].location else None,
     )
 
 
 def describe_problems(problems: list[DataProblem]) -> str:
-    """All of a document's problems, one per line, each with its place."""
-    return "\n".join(str(p) for p in problems)
+    """A document's problems, one per line, each with its place: the first ones, within
+    about 2 KB, then "… and N more problems" (the journal keeps them all, for ``edigw show
+    D-n --all``)."""
+    return describe(problems)
+
+
+def intake_failure_kind(exc: Exception) -> Literal["transient", "refused", "error"]:
+    """What a failed intake says about the file.
+
+    - ``transient``: the gateway's own trouble (journal or archive unavailable, the source
+      still changing, another process reading it, no isolated reader to be had): try
+      again, however often;
+    - ``refused``: the journal refused one of the file's values (PostgreSQL and a NUL
+      character): the same data would be refused again, fail the file now;
+    - ``error``: anything else (the journal refused a statement, a repeated idempotency
+      key, a bug...): try again a few times.
+    """
+    cause = exc.cause if isinstance(exc, IntakeError) else exc
+    if isinstance(cause, JournalValueError):
+        return "refused"
+    if isinstance(cause, JournalRefused | StateError | UnknownIdError | DuplicateKeyError):
+        return "error"
+    if isinstance(cause, JournalError | BeingRead | IsolationUnavailable):
+        return "transient"
+    if isinstance(cause, ChannelError) and cause.retriable:
+        return "transient"
+    return "error"

@@ -30,13 +30,17 @@ def idempotency_key(
     business_key: str,
     occurrence: int = 1,
     reception: int = 1,
+    step: int = 1,
 ) -> str:
     """The key for the ``occurrence``-th document with ``business_key`` in one file, in the
     ``reception``-th file of this flow with these bytes (keys of a first reception do not
-    change with it)."""
+    change with it), and for its ``step``-th write when its mapping chains several (the
+    first step keeps the key a one-step mapping gives)."""
     parts = [partner, flow, file_sha256, business_key, str(occurrence)]
     if reception > 1:
         parts.append(f"reception {reception}")
+    if step > 1:
+        parts.append(f"step {step}")
     material = "\x1f".join(parts)
     return KEY_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
 

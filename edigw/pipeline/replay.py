@@ -13,11 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from edigw.errors import EdigwError
-from edigw.journal.archive import Archive
-from edigw.journal.store import Journal, NewDocument
-from edigw.model import MappedDocument
-from edigw.pipeline.inbound import FlowContext, _new_document, describe_problems, reception_of
+from edigw.journal.archive import Archive, ArchiveMissingCopy
+from edigw.journal.rows import DocumentRow, NewDocument
+from edigw.journal.store import Journal
+from edigw.model import MappedDocument, MappedStep
+from edigw.pipeline.chain import chain_of, step_payload
+from edigw.pipeline.inbound import (
+    FlowContext,
+    chain_documents,
+    describe_problems,
+    reception_of,
+    step_documents,
+)
 from edigw.pipeline.keys import occurrences
+from edigw.pipeline.unchanged import upsert_of
 
 
 @dataclass(slots=True)
@@ -29,6 +38,9 @@ class ReplayPlan:
     requeued: list[str] = field(default_factory=list)
     still_failing: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    #: upserts Ecolix already held (not sent; ``force`` sends them)
+    unchanged: list[str] = field(default_factory=list)
     error: str = ""
 
     @property
@@ -45,17 +57,43 @@ def replay_file(
     now: datetime,
     only_document: int | None = None,
     dry_run: bool = False,
+    force: bool = False,
 ) -> ReplayPlan:
-    """Map the archived file again and requeue its unfinished documents."""
+    """Map the archived file again and requeue its unfinished documents; with ``force``,
+    its ``unchanged`` upserts too (sent although Ecolix accepted the same payload last).
+    An unchanged upsert whose payload the current mapping changes is sent either way."""
     row = journal.file(file_id)
     plan = ReplayPlan(file_id)
     if not row.sha256:
         plan.error = f"F-{file_id} was never archived ({row.error}); nothing to replay"
         return plan
     try:
+        original = archive.local_copy(row.sha256)
+    except ArchiveMissingCopy as exc:
+        # Not the file's fault (a copy removed by hand, or kept on another node's disk):
+        # say which copy, and leave the file's state alone.
+        plan.error = f"{row.original_name}: {exc}"
+        return plan
+    if flow.validation is not None:
+        from edigw.pipeline.validating import validate_file
+
+        verdict = validate_file(original, source_name=row.original_name, policy=flow.validation)
+        if verdict is not None and not dry_run:
+            journal.keep_findings(file_id, verdict.findings, summary=verdict.summary, now=now)
+        if verdict is not None and verdict.blocked:
+            plan.error = verdict.error()
+            if not dry_run:
+                journal.set_file_state(
+                    file_id, "failed", now=now, error=plan.error, problems=verdict.blocking
+                )
+            return plan
+    try:
         mapped = list(
             flow.mapping.map_file(
-                archive.path_of(row.sha256), source_name=row.original_name, encoding=flow.encoding
+                original,
+                source_name=row.original_name,
+                encoding=flow.encoding,
+                limits=flow.limits,
             )
         )
     except EdigwError as exc:
@@ -65,9 +103,15 @@ def replay_file(
         return plan
 
     docs = journal.documents_of(file_id)
+    firsts = [d for d in docs if chain_of(d.payload) is None]
+    steps: dict[int, dict[int, DocumentRow]] = {}
+    for d in docs:
+        chain = chain_of(d.payload)
+        if chain is not None:
+            steps.setdefault(chain[1], {})[chain[0]] = d
     existing = {
         (d.business_key, n): d
-        for d, n in zip(docs, occurrences(d.business_key for d in docs), strict=True)
+        for d, n in zip(firsts, occurrences(d.business_key for d in firsts), strict=True)
     }
     new_rows: list[NewDocument] = []
     next_seq = max((d.seq for d in docs), default=0) + 1
@@ -75,26 +119,90 @@ def replay_file(
     for doc, n in zip(mapped, occurrences(d.key for d in mapped), strict=True):
         old = existing.get((doc.key, n))
         label = f"{doc.key}" if n == 1 else f"{doc.key} (#{n})"
-        if only_document is not None and (old is None or old.id != only_document):
+        chain_ids = [] if old is None else [s.id for s in steps.get(old.seq, {}).values()]
+        if only_document is not None and (
+            old is None or (old.id != only_document and only_document not in chain_ids)
+        ):
             continue
         if old is None:
             plan.added.append(label)
-            new_rows.append(
-                _new_document(next_seq, doc, n, flow=flow, sha256=row.sha256, reception=reception)
+            rows = chain_documents(
+                next_seq, doc, n, flow=flow, sha256=row.sha256, reception=reception
             )
-            next_seq += 1
+            new_rows.extend(rows)
+            next_seq += len(rows)
+            continue
+        only_steps = only_document is not None and only_document != old.id
+        if doc.skipped is not None and old.state in ("done", "skipped"):
+            plan.already_done.append(f"D-{old.id} {label}: {old.state}")
+            continue
+        if doc.skipped is not None:
+            plan.skipped.append(f"D-{old.id} {label}: {doc.skipped}")
+            if not dry_run and old.state == "failed":
+                journal.mark_skipped(old.id, now=now, reason=doc.skipped)
+            continue
+        if only_steps:
+            pass
+        elif old.state == "unchanged" and not _sent_anyway(old, doc, force=force):
+            plan.unchanged.append(f"D-{old.id} {label}: Ecolix already holds this payload")
+        elif old.state == "unchanged":
+            plan.requeued.append(f"D-{old.id} {label}")
+            if not dry_run:
+                _requeue(journal, old, doc, flow=flow, now=now)
         elif old.state == "done":
             plan.already_done.append(f"D-{old.id} {label}: {old.ecolix_object_id or 'done'}")
         elif not doc.ok or doc.payload is None:
             plan.still_failing.append(f"D-{old.id} {label}: {describe_problems(doc.problems)}")
             if not dry_run:
                 journal.mark_failed(old.id, now=now, reason=describe_problems(doc.problems))
+            continue
         else:
             plan.requeued.append(f"D-{old.id} {label}")
             if not dry_run:
-                journal.reset_for_replay(
-                    old.id, payload=_payload(doc), operation=doc.operation, now=now
-                )
+                _requeue(journal, old, doc, flow=flow, now=now)
+        missing = []
+        for number, step in enumerate(_payload(doc)[1:], start=2):
+            old_step = steps.get(old.seq, {}).get(number)
+            step_label = f"{label} step {number} {step.operation}"
+            if (
+                only_document is not None
+                and only_steps
+                and (old_step is None or old_step.id != only_document)
+            ):
+                continue
+            if old_step is None:
+                missing.append(number)
+                plan.added.append(step_label)
+            elif old_step.state == "done":
+                plan.already_done.append(f"D-{old_step.id} {step_label}: done")
+            elif old_step.state == "failed":
+                plan.requeued.append(f"D-{old_step.id} {step_label}")
+                if not dry_run:
+                    journal.reset_for_replay(
+                        old_step.id,
+                        payload=step_payload(
+                            step.payload,
+                            step=number,
+                            first_seq=old.seq,
+                            answer=doc.main_position,
+                        ),
+                        operation=step.operation,
+                        now=now,
+                        mapping_version=flow.mapping_version or None,
+                    )
+        if missing:
+            rows = step_documents(
+                doc,
+                n,
+                missing,
+                first_seq=old.seq,
+                at=next_seq,
+                flow=flow,
+                sha256=row.sha256,
+                reception=reception,
+            )
+            new_rows.extend(rows)
+            next_seq += len(rows)
     if not dry_run:
         if new_rows:
             journal.add_documents(file_id, new_rows, now=now)
@@ -104,6 +212,37 @@ def replay_file(
     return plan
 
 
-def _payload(doc: MappedDocument) -> dict[str, object]:
+def _requeue(
+    journal: Journal, old: DocumentRow, doc: MappedDocument, *, flow: FlowContext, now: datetime
+) -> None:
+    """Make ``old`` pending again with the re-mapped first step. An ``unchanged`` one is
+    forced (sent although Ecolix holds this payload, the upsert saying which object); any
+    other records the mapping version that made the new payload."""
+    head = _payload(doc)[0]
+    unchanged = old.state == "unchanged"
+    journal.reset_for_replay(
+        old.id,
+        payload=head.payload,
+        operation=head.operation,
+        now=now,
+        force=unchanged,
+        upsert=upsert_of(head.operation, head.payload, ecolix=flow.ecolix) if unchanged else None,
+        mapping_version=None if unchanged else flow.mapping_version or None,
+    )
+
+
+def _sent_anyway(old: DocumentRow, doc: MappedDocument, *, force: bool) -> bool:
+    """Whether an ``unchanged`` document is sent: asked to (``force``), or the current
+    mapping makes another payload of it (never when the mapping now fails on it)."""
+    if not doc.ok or doc.payload is None:
+        return False
+    if force:
+        return True
+    head = _payload(doc)[0]
+    return (head.operation, dict(head.payload)) != (old.operation, old.payload)
+
+
+def _payload(doc: MappedDocument) -> list[MappedStep]:
+    """The document's chain of writes (its first is the journal row the others hang on)."""
     assert doc.payload is not None
-    return doc.payload
+    return doc.writes()

@@ -6,6 +6,10 @@ then runs entirely inside the store's write transaction: idempotency look-up, va
 against the contract's request schema, the business rule (``rules.py``), and the stored
 result — so two requests with one key can never both execute.
 
+A dry run (``?dry_run=true``) takes exactly that path, the real handler included, inside a
+savepoint that is always rolled back, and stores no result against its key: its answer is
+the write's, and nothing is left of it but the call it cost.
+
 Routes are built from ``openapi.yaml``: an operation added to the contract without a handler
 here fails at start-up, not at the first call.
 """
@@ -41,7 +45,8 @@ from starlette.routing import Route
 
 from edigw.ecolix.contract import Contract, OperationSpec, load_contract
 from edigw.errors import ConfigError
-from edigw.sandbox import rules
+from edigw.sandbox import confirmations, invoices, rules
+from edigw.sandbox.identifiers import resolve_supplier
 from edigw.sandbox.rules import BusinessRuleError, Pointed
 from edigw.sandbox.seeding import (
     DELIVERY_NOTE_NUMBERS,
@@ -49,6 +54,7 @@ from edigw.sandbox.seeding import (
     SUPPLIER_INVOICE_IDS,
     alt_key,
     assign_number,
+    record_invoice_state,
     record_state_change,
     seed_if_empty,
 )
@@ -60,6 +66,9 @@ JSON = "application/json"
 DEFAULT_RATE_LIMIT = "600/minute"
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # as the contract's header schema
+DRY_RUN = "dry_run"
+DRY_RUN_HEADER = "Dry-Run"
+DRY_RUNS = "dry_runs.create"  # a chain of writes checked as one
 
 # list operation -> (stored kind, {query parameter: field of the stored object})
 LISTS: dict[str, tuple[str, dict[str, str]]] = {
@@ -71,7 +80,14 @@ LISTS: dict[str, tuple[str, dict[str, str]]] = {
     "order_states.list": ("order_state", {"customer": "customer_code"}),
     "delivery_notes.list": ("delivery_note", {"carrier": "carrier_code"}),
     "purchase_orders.list": ("purchase_order", {"supplier": "supplier_code", "status": "status"}),
-    "supplier_invoices.list": ("supplier_invoice", {"supplier": "supplier_code"}),
+    "supplier_invoices.list": (
+        "supplier_invoice",
+        {"supplier": "supplier_code", "status": "status"},
+    ),
+    "supplier_invoice_states.list": (
+        "supplier_invoice_state",
+        {"supplier": "supplier_code", "status": "status"},
+    ),
     "suppliers.list": ("supplier", {}),
 }
 GETS = {
@@ -79,6 +95,8 @@ GETS = {
     "quotes.get": "quote",
     "orders.get": "order",
     "purchase_orders.get": "purchase_order",
+    "supplier_invoices.get": "supplier_invoice",
+    "supplier_invoices.get_attachment": "supplier_invoice_attachment",
 }
 # admin "touch" accepts these resource names
 TOUCHABLE = {
@@ -130,6 +148,39 @@ def problem(
         doc["errors"] = [{"pointer": e.pointer, "message": e.message} for e in errors]
     doc.update(extra)
     return doc
+
+
+def validation_failed(
+    errors: list[Pointed], title: str = "The request body breaks the contract"
+) -> dict[str, Any]:
+    """The 422 problem that lists each of ``errors`` with its JSON pointer."""
+    detail = "; ".join(f"{e.pointer or '/'}: {e.message}" for e in errors)
+    return problem(422, "validation-failed", title, detail, errors)
+
+
+def json_body(raw: bytes) -> Any:
+    """``raw`` parsed as JSON; not JSON is a 400 problem."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProblemResponse(
+            400, problem(400, "malformed-json", "The body is not JSON", str(exc))
+        ) from None
+
+
+def refuse_unknown_params(spec: OperationSpec, query: Mapping[str, str]) -> None:
+    """A query parameter the operation does not declare is a 400 problem, never ignored."""
+    unknown = sorted(set(query) - {p.name for p in spec.query_params})
+    if unknown:
+        raise ProblemResponse(
+            400,
+            problem(
+                400,
+                "bad-request",
+                "Unknown query parameter",
+                f"{spec.op_id} takes no parameter {', '.join(map(repr, unknown))}",
+            ),
+        )
 
 
 def dump(payload: Any) -> bytes:
@@ -207,6 +258,44 @@ class Faults:
             return self._count
 
 
+def entity_tag(body: bytes) -> str:
+    """A strong ETag of a list page: the same bytes, the same tag."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def conditional(body: bytes, if_none_match: str | None) -> Response:
+    """A list page with its ``ETag``, or 304 without a body when the caller already holds
+    it (``If-None-Match`` names its tag, or ``*``; a weak ``W/`` tag compares too)."""
+    tag = entity_tag(body)
+    if if_none_match is not None:
+        held = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        if tag in held or "*" in held:
+            return Response(status_code=304, headers={"ETag": tag})
+    return Response(body, 200, media_type=JSON, headers={"ETag": tag})
+
+
+class CallLog:
+    """The API calls answered, per operation and status (``/_sandbox/calls``): what a
+    benchmark or a test counts from Ecolix's side. A 304 or a 429 is a call like another."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, int], int] = {}
+
+    def record(self, operation: str, status: int) -> None:
+        with self._lock:
+            key = (operation, status)
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        """{operation: {status: calls}}"""
+        with self._lock:
+            found: dict[str, dict[str, int]] = {}
+            for (operation, status), n in sorted(self._counts.items()):
+                found.setdefault(operation, {})[str(status)] = n
+            return found
+
+
 @dataclass(frozen=True, slots=True)
 class Gate:
     """What the gate learned about a request that may proceed."""
@@ -247,6 +336,7 @@ class Sandbox:
         self.limit = parse_rate_limit(rate_limit)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.faults = Faults()
+        self.calls = CallLog()
         self.validators = {
             spec.op_id: jsonschema_rs.validator_for(spec.request_schema, validate_formats=True)
             for spec in self.contract.operations()
@@ -260,7 +350,10 @@ class Sandbox:
         missing = [
             s.op_id
             for s in self.contract.operations()
-            if s.op_id not in WRITES and s.op_id not in LISTS and s.op_id not in GETS
+            if s.op_id not in WRITES
+            and s.op_id not in LISTS
+            and s.op_id not in GETS
+            and s.op_id != DRY_RUNS
         ]
         if missing:
             msg = f"the sandbox has no handler for contract operations {missing}"
@@ -324,17 +417,7 @@ class Sandbox:
                 )
             return Response(dump(found), 200, media_type=JSON)
         kind, fields = LISTS[spec.op_id]
-        unknown = sorted(set(params) - {p.name for p in spec.query_params})
-        if unknown:
-            raise ProblemResponse(
-                400,
-                problem(
-                    400,
-                    "bad-request",
-                    "Unknown query parameter",
-                    f"{spec.op_id} takes no parameter {', '.join(map(repr, unknown))}",
-                ),
-            )
+        refuse_unknown_params(spec, params)
         filters: dict[str, str] = {}
         for name, field_name in fields.items():
             if name in params:
@@ -389,7 +472,10 @@ class Sandbox:
                 kind, filters=filters, updated_since=since, after=after, limit=limit
             )
         next_cursor = encode_cursor(spec.op_id, last) if last else None
-        return Response(dump({"items": items, "next_cursor": next_cursor}), 200, media_type=JSON)
+        return conditional(
+            dump({"items": items, "next_cursor": next_cursor}),
+            request.headers.get("if-none-match"),
+        )
 
     def _check_param(self, spec: OperationSpec, name: str, value: str) -> None:
         validator = self.param_validators.get((spec.op_id, name))
@@ -407,7 +493,9 @@ class Sandbox:
         key: str | None,
         raw: bytes,
         gate: Gate,
+        query: Mapping[str, str] | None = None,
     ) -> Response:
+        dry_run = self._dry_run(spec, query or {})
         if key is None or not IDEMPOTENCY_KEY.fullmatch(key):
             raise ProblemResponse(
                 400,
@@ -418,12 +506,7 @@ class Sandbox:
                     "every write takes an Idempotency-Key header (1 to 255 visible ASCII characters)",
                 ),
             )
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ProblemResponse(
-                400, problem(400, "malformed-json", "The body is not JSON", str(exc))
-            ) from None
+        body = json_body(raw)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         fingerprint = hashlib.sha256(
             f"{spec.method} {spec.path}\n{json.dumps(dict(path_values), sort_keys=True)}\n{canonical}".encode()
@@ -448,30 +531,82 @@ class Sandbox:
                             f"key {key!r} already created an object with a different request; use a new key for a new request",
                         ),
                     )
-            errors = schema_problems(self.validators[spec.op_id], body)
-            if not errors:
-                errors = rules.path_mismatch(body, path_values)
+            errors = self._contract_problems(spec, body, path_values)
             if errors:
-                raise ProblemResponse(
-                    422,
-                    problem(
-                        422,
-                        "validation-failed",
-                        "The request body breaks the contract",
-                        "; ".join(f"{e.pointer or '/'}: {e.message}" for e in errors),
-                        errors,
-                    ),
-                )
+                raise ProblemResponse(422, validation_failed(errors))
             try:
-                with tx.savepoint():
+                with tx.savepoint(keep=not dry_run):
                     status, payload = WRITES[spec.op_id](self, tx, body)
                 response = StoredResponse(fingerprint, status, dump(payload), JSON)
             except BusinessRuleError as err:
                 if err.status != 409:
                     raise ProblemResponse(err.status, err.problem()) from None
                 response = StoredResponse(fingerprint, 409, dump(err.problem()), PROBLEM_JSON)
-            tx.store_response(gate.scope, key, response)
+            if not dry_run:
+                tx.store_response(gate.scope, key, response)
         return Response(response.body, response.status, media_type=response.content_type)
+
+    def dry_run_chain(self, raw: bytes) -> Response:
+        """``POST /dry-runs``: each write of a chain, in order, on what the earlier ones made,
+        in one transaction rolled back at the end; up to the first refusal."""
+        request = json_body(raw)
+        errors = schema_problems(self.validators[DRY_RUNS], request)
+        specs: list[OperationSpec] = []
+        for i, write in enumerate(request.get("writes", []) if not errors else []):
+            spec = next(
+                (s for s in self.contract.operations() if s.op_id == write["operation"]), None
+            )
+            if spec is None or not spec.target:
+                errors.append(Pointed(f"/writes/{i}/operation", "not a write operation"))
+            else:
+                specs.append(spec)
+        if errors:
+            raise ProblemResponse(
+                422, validation_failed(errors, "The dry run request breaks the contract")
+            )
+        results: list[dict[str, Any]] = []
+        with self.store.writing() as tx, tx.savepoint(keep=False):
+            for spec, write in zip(specs, request["writes"], strict=True):
+                result = self._chained(spec, write["body"], tx)
+                results.append(result)
+                if result["status"] >= 400:
+                    break
+        return Response(dump({"results": results}), 200, media_type=JSON)
+
+    def _chained(self, spec: OperationSpec, body: Any, tx: Tx) -> dict[str, Any]:
+        """One write of a dry-run chain, as its own path would answer it."""
+        found = self._contract_problems(spec, body, None)
+        if found:
+            return {"operation": spec.op_id, "status": 422, "problem": validation_failed(found)}
+        try:
+            status, payload = WRITES[spec.op_id](self, tx, body)
+        except BusinessRuleError as err:
+            return {"operation": spec.op_id, "status": err.status, "problem": err.problem()}
+        return {"operation": spec.op_id, "status": status, "body": payload}
+
+    def _contract_problems(
+        self, spec: OperationSpec, body: Any, path_values: Mapping[str, str] | None
+    ) -> list[Pointed]:
+        """What ``body`` breaks of the contract: its schema, then its path parameters (taken
+        from the body itself when None, as in a dry-run chain, which has no URL path)."""
+        errors = schema_problems(self.validators[spec.op_id], body)
+        if not errors:
+            if path_values is None:
+                path_values = {name: str(body[name]) for name in spec.path_params}
+            errors = rules.path_mismatch(body, path_values)
+        return errors
+
+    def _dry_run(self, spec: OperationSpec, query: Mapping[str, str]) -> bool:
+        """Whether the write is a dry run; an unknown or invalid query parameter is 400, so
+        that a misspelt ``dry_run`` never becomes a real write."""
+        refuse_unknown_params(spec, query)
+        value = query.get(DRY_RUN, "false")
+        if value not in ("true", "false"):
+            raise ProblemResponse(
+                400,
+                problem(400, "bad-request", "Invalid dry_run", "dry_run must be true or false"),
+            )
+        return value == "true"
 
     def today(self) -> date:
         return self.clock().astimezone(UTC).date()
@@ -486,6 +621,8 @@ def not_found(key: str, *, what: str) -> BusinessRuleError:
 
 def upsert_customer(sb: Sandbox, tx: Tx, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     existing = tx.get("customer", body["code"])
+    if existing is not None and body.get("if_exists") == "keep":
+        return 200, existing  # a known customer's record is not touched
     record = {
         "code": body["code"],
         "name": body["name"],
@@ -594,23 +731,33 @@ def confirm_purchase_order(sb: Sandbox, tx: Tx, body: dict[str, Any]) -> tuple[i
     po = tx.get("purchase_order", body["number"])
     if po is None:
         raise not_found(body["number"], what="purchase order")
-    return 200, tx.put("purchase_order", po["number"], rules.confirm_purchase_order(po, body))
+    confirmed = confirmations.confirm_purchase_order(po, body)
+    return 200, tx.put("purchase_order", po["number"], confirmed)
 
 
 def create_supplier_invoice(
     sb: Sandbox, tx: Tx, body: dict[str, Any]
 ) -> tuple[int, dict[str, Any]]:
-    given: dict[str, str] = dict(body["supplier"])
-    found = {
-        "code": tx.get("supplier", given["code"]) if "code" in given else None,
-        "siret": tx.find_field("supplier", "siret", given["siret"]) if "siret" in given else None,
-        "vat_number": (
-            tx.find_field("supplier", "vat_number", given["vat_number"])
-            if "vat_number" in given
-            else None
-        ),
-    }
-    supplier = rules.resolve_supplier(given, {k: v for k, v in found.items() if k in given})
+    supplier = resolve_supplier(body["supplier"], tx.all("supplier"))
+    registered: dict[str, dict[str, Any]] = {}
+    for ref in body.get("preceding_invoices", []):
+        for kind in ("invoice", "credit_note"):
+            found = tx.find_alt("supplier_invoice", alt_key(supplier["code"], kind, ref["number"]))
+            if found is not None:
+                registered.setdefault(ref["number"], found)
+    named = list(body.get("purchase_orders", []))
+    if body.get("order_reference"):
+        named.append(body["order_reference"])
+    pos = tx.get_many("purchase_order", named)
+    invoice = invoices.build_supplier_invoice(
+        body,
+        entry_id="",
+        supplier=supplier,
+        registered=registered,
+        purchase_orders={n: pos.get(n) for n in named},
+    )
+    # A body Ecolix refuses is refused first (422, nothing stored); a valid one that repeats
+    # a registered document is the business duplicate (409).
     key = alt_key(supplier["code"], body["document_type"], body["number"])
     existing = tx.find_alt("supplier_invoice", key)
     if existing is not None:
@@ -618,30 +765,46 @@ def create_supplier_invoice(
             f"supplier {supplier['code']} document {body['number']!r} is already registered "
             f"as {existing['id']}"
         )
-        raise rules.duplicate(
-            msg,
-            existing["id"],
-            "/number",
-        )
-    credited = None
-    if body["document_type"] == "credit_note" and "credited_invoice" in body:
-        candidate = tx.find_alt(
-            "supplier_invoice", alt_key(supplier["code"], "invoice", body["credited_invoice"])
-        )
-        if candidate is not None and candidate["document_type"] == "invoice":
-            credited = candidate
-    pos = tx.get_many("purchase_order", body.get("purchase_orders", []))
-    invoice = rules.build_supplier_invoice(
-        body,
-        entry_id="",
-        supplier=supplier,
-        credited=credited,
-        known_purchase_orders={n: pos.get(n) for n in body.get("purchase_orders", [])},
-    )
+        raise rules.duplicate(msg, existing["id"], "/number")
     invoice["id"] = assign_number(tx, SUPPLIER_INVOICE_IDS)
-    return 201, tx.put(
+    stored = tx.put(
         "supplier_invoice", invoice["id"], {**invoice, "created_at": tx.now()}, alt_key=key
     )
+    record_invoice_state(tx, stored, None, None)
+    return 201, stored
+
+
+def _supplier_invoice(tx: Tx, invoice_id: str) -> dict[str, Any]:
+    invoice = tx.get("supplier_invoice", invoice_id)
+    if invoice is None:
+        raise not_found(invoice_id, what="supplier invoice")
+    return invoice
+
+
+def set_supplier_invoice_status(
+    sb: Sandbox, tx: Tx, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    invoice = _supplier_invoice(tx, body["id"])
+    changed = invoices.change_status(invoice, body)
+    if changed is None:
+        return 200, invoice
+    stored = tx.put("supplier_invoice", invoice["id"], changed)
+    record_invoice_state(tx, stored, invoice["status"], body.get("reason"))
+    return 200, stored
+
+
+def attach_original(sb: Sandbox, tx: Tx, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    invoice = _supplier_invoice(tx, body["id"])
+    current = invoice.get("attachment")
+    if current is not None and all(
+        current.get(k) == body[k] for k in ("sha256", "file_name", "content_type")
+    ):
+        return 200, current
+    stored = invoices.attachment_of(body, attached_at=tx.now())
+    tx.put("supplier_invoice_attachment", invoice["id"], stored)
+    info = invoices.attachment_info(stored)
+    tx.put("supplier_invoice", invoice["id"], {**invoice, "attachment": info})
+    return 200, info
 
 
 WRITES: dict[str, WriteHandler] = {
@@ -651,6 +814,8 @@ WRITES: dict[str, WriteHandler] = {
     "delivery_notes.create": create_delivery_note,
     "purchase_orders.confirm": confirm_purchase_order,
     "supplier_invoices.create": create_supplier_invoice,
+    "supplier_invoices.set_status": set_supplier_invoice_status,
+    "supplier_invoices.attach": attach_original,
 }
 
 
@@ -665,12 +830,21 @@ def problem_response(
 
 def operation_endpoint(sb: Sandbox, spec: OperationSpec) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
+        response = await answer(request)
+        sb.calls.record(spec.op_id, response.status_code)
+        return response
+
+    async def answer(request: Request) -> Response:
         gate = sb.gate(request)
         if isinstance(gate, Response):
             return gate
         try:
             if spec.kind == "read":
                 response = await run_in_threadpool(sb.read, spec, request)
+            elif spec.op_id == DRY_RUNS:
+                raw = await request.body()
+                response = await run_in_threadpool(sb.dry_run_chain, raw)
+                response.headers[DRY_RUN_HEADER] = "true"
             else:
                 raw = await request.body()
                 response = await run_in_threadpool(
@@ -680,10 +854,13 @@ def operation_endpoint(sb: Sandbox, spec: OperationSpec) -> Callable[[Request], 
                     request.headers.get("idempotency-key"),
                     raw,
                     gate,
+                    dict(request.query_params),
                 )
         except ProblemResponse as exc:
             response = problem_response(exc.status, exc.doc, exc.headers)
         response.headers.update(gate.headers)
+        if spec.kind == "write" and request.query_params.get(DRY_RUN) == "true":
+            response.headers[DRY_RUN_HEADER] = "true"  # whatever the answer: nothing was made
         return response
 
     return endpoint
@@ -819,6 +996,11 @@ def admin_endpoints(sb: Sandbox) -> list[Route]:
 
         return JSONResponse(await run_in_threadpool(work))
 
+    async def calls(request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        return JSONResponse(sb.calls.snapshot())
+
     async def wrapped_error(request: Request, call: Callable[[Request], Any]) -> Response:
         try:
             result: Response = await call(request)
@@ -838,6 +1020,7 @@ def admin_endpoints(sb: Sandbox) -> list[Route]:
         route("/_sandbox/touch", touch, ["POST"]),
         route("/_sandbox/orders/{number}/status", order_status, ["POST"]),
         route("/_sandbox/counts", counts, ["GET"]),
+        route("/_sandbox/calls", calls, ["GET"]),
     ]
 
 

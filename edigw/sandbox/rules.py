@@ -14,18 +14,20 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from edigw.sandbox import order_pricing
+
 CENT = Decimal("0.01")
-TOLERANCE = Decimal("0.01")  # suppliers round per line or per rate: one cent of slack
 
 PROBLEM_BASE = "https://ecolix.example/problems/"
 
 
 @dataclass(frozen=True, slots=True)
 class Pointed:
-    """A JSON pointer into the request body and what is wrong there."""
+    """A JSON pointer into the request body, what is wrong there, and the rule's id if any."""
 
     pointer: str
     message: str
+    rule: str | None = None
 
 
 @dataclass(slots=True)
@@ -53,10 +55,17 @@ class BusinessRuleError(Exception):
             f"{e.pointer or '/'}: {e.message}" for e in self.errors
         )
         if self.errors:
-            doc["errors"] = [{"pointer": e.pointer, "message": e.message} for e in self.errors]
+            doc["errors"] = [_error_entry(e) for e in self.errors]
         if self.existing_id is not None:
             doc["existing_id"] = self.existing_id
         return doc
+
+
+def _error_entry(error: Pointed) -> dict[str, str]:
+    entry = {"pointer": error.pointer, "message": error.message}
+    if error.rule is not None:
+        entry["rule"] = error.rule
+    return entry
 
 
 def rule_broken(
@@ -112,6 +121,29 @@ def rate_text(value: Decimal) -> str:
 # --------------------------------------------------------------------------- orders
 
 
+def _sold_line(
+    i: int,
+    line: Mapping[str, Any],
+    articles: Mapping[str, Mapping[str, Any]],
+    problems: list[Pointed],
+) -> tuple[Mapping[str, Any], Decimal] | None:
+    """Line ``i``'s article and quantity; None, with the problem added to ``problems``, when
+    the article is unknown or no longer sold or the quantity is not above 0."""
+    code = line["article_code"]
+    article = articles.get(code)
+    if article is None:
+        problems.append(Pointed(f"/lines/{i}/article_code", f"unknown article {code!r}"))
+        return None
+    if not article.get("active", True):
+        problems.append(Pointed(f"/lines/{i}/article_code", f"article {code!r} is no longer sold"))
+        return None
+    quantity = dec(line["quantity"])
+    if quantity <= 0:
+        problems.append(Pointed(f"/lines/{i}/quantity", "quantity must be greater than 0"))
+        return None
+    return article, quantity
+
+
 def price_lines(
     lines: Sequence[Mapping[str, Any]], articles: Mapping[str, Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -126,19 +158,10 @@ def price_lines(
     net_total = vat_total = Decimal(0)
     for i, line in enumerate(lines):
         code = line["article_code"]
-        article = articles.get(code)
-        if article is None:
-            problems.append(Pointed(f"/lines/{i}/article_code", f"unknown article {code!r}"))
+        checked = _sold_line(i, line, articles, problems)
+        if checked is None:
             continue
-        if not article.get("active", True):
-            problems.append(
-                Pointed(f"/lines/{i}/article_code", f"article {code!r} is no longer sold")
-            )
-            continue
-        quantity = dec(line["quantity"])
-        if quantity <= 0:
-            problems.append(Pointed(f"/lines/{i}/quantity", "quantity must be greater than 0"))
-            continue
+        article, quantity = checked
         unit_price = dec(line.get("unit_price") or article["sale_price"])
         rate = dec(article["vat_rate"])
         net = (quantity * unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
@@ -175,26 +198,32 @@ def build_order(
     customer: Mapping[str, Any] | None,
     articles: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """The order Ecolix records for an ``orders.create`` body (status ``received``)."""
+    """The order Ecolix records for an ``orders.create`` body (status ``received``).
+
+    Priced by ``edigw.sandbox.order_pricing`` (discounts, shipping, prices incl. VAT); the
+    payment must equal the total incl. VAT to the cent.
+    """
     if customer is None:
         raise rule_broken(
             [Pointed("/customer_code", f"unknown customer {body['customer_code']!r}")],
             "Unknown customer",
         )
-    lines, totals = price_lines(body["lines"], articles)
-    payment = dict(body["payment"])
-    if dec(payment["amount"]) != dec(totals["gross"]):
+    lines, totals, extras = order_pricing.price_lines(_checked_lines(body, articles), body)
+    # no payment: the order is on the customer's account, paid on invoice
+    payment = dict(body["payment"]) if "payment" in body else None
+    if payment is not None and dec(payment["amount"]) != dec(totals["gross"]):
         raise rule_broken(
             [
                 Pointed(
                     "/payment/amount",
                     f"payment {payment['amount']} does not match the order total incl. VAT "
-                    f"{totals['gross']}",
+                    f"{totals['gross']}{_made_of(totals, extras)}",
                 )
             ],
             "Payment does not match the order total",
         )
-    payment["amount"] = money(dec(payment["amount"]))
+    if payment is not None:
+        payment["amount"] = money(dec(payment["amount"]))
     return {
         "number": number,
         "customer_code": customer["code"],
@@ -206,7 +235,87 @@ def build_order(
         "payment": payment,
         "totals": totals,
         "quote_number": None,
+        "currency": body.get("currency", "EUR"),
+        "prices_include_vat": bool(body.get("prices_include_vat", False)),
+        "discount": extras["discount"],
+        "shipping": extras["shipping"],
+        "billing_address": body.get("billing_address"),
+        "customer_note": body.get("customer_note"),
     }
+
+
+def _made_of(totals: Mapping[str, str], extras: Mapping[str, Any]) -> str:
+    parts = []
+    if extras["discount"]:
+        parts.append(f"order discount {extras['discount']['amount_taken']} taken off the lines")
+    if extras["shipping"]:
+        parts.append(f"shipping {extras['shipping']['gross_amount']} incl. VAT")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _checked_lines(
+    body: Mapping[str, Any], articles: Mapping[str, Mapping[str, Any]]
+) -> list[order_pricing.PricedLine]:
+    """The order's lines priced before discounts are spread; every refusal reported at once:
+    unknown or discontinued articles, zero quantities, a line discount above its line, a
+    catalogue price in another currency than EUR, an order discount above the lines."""
+    problems: list[Pointed] = []
+    priced: list[order_pricing.PricedLine] = []
+    includes_vat = bool(body.get("prices_include_vat", False))
+    currency = body.get("currency", "EUR")
+    for i, line in enumerate(body["lines"]):
+        code = line["article_code"]
+        checked = _sold_line(i, line, articles, problems)
+        if checked is None:
+            continue
+        article, quantity = checked
+        rate = dec(article["vat_rate"])
+        if "unit_price" in line:
+            unit_price = dec(line["unit_price"])
+        elif currency != "EUR":
+            problems.append(
+                Pointed(
+                    f"/lines/{i}/unit_price",
+                    f"an order in {currency} gives every line's unit_price: catalogue prices "
+                    "are in EUR",
+                )
+            )
+            continue
+        elif includes_vat:  # the catalogue price excl. VAT, made incl. VAT to the cent
+            unit_price = order_pricing.cents(dec(article["sale_price"]) * (1 + rate / 100))
+        else:
+            unit_price = dec(article["sale_price"])
+        amount = order_pricing.cents(quantity * unit_price)
+        own = order_pricing.discount_of(line.get("discount"), amount)
+        if own > amount:
+            problems.append(
+                Pointed(
+                    f"/lines/{i}/discount",
+                    f"the discount {money(own)} is more than the line's amount {money(amount)}",
+                )
+            )
+            continue
+        priced.append(
+            order_pricing.PricedLine(
+                i, code, article["label"], quantity, unit_price, rate, amount - own, own
+            )
+        )
+    if problems:
+        raise rule_broken(problems, "Order lines refer to articles Ecolix cannot sell")
+    subtotal = sum((p.amount for p in priced), Decimal(0))
+    taken = order_pricing.discount_of(body.get("discount"), subtotal)
+    if taken > subtotal:
+        raise rule_broken(
+            [
+                Pointed(
+                    "/discount",
+                    f"the order discount {money(taken)} is more than the lines' amount "
+                    f"{money(subtotal)}",
+                )
+            ],
+            "Order discount refused",
+        )
+    return priced
 
 
 # --------------------------------------------------------------------------- quotes
@@ -378,228 +487,6 @@ def _order_line_for(
             )
         )
     return target
-
-
-# --------------------------------------------------------------------------- suppliers
-
-
-def confirm_purchase_order(po: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
-    """The purchase order with the supplier's confirmation applied line by line.
-
-    ``accepted`` must repeat the ordered quantity and price, ``rejected`` confirms 0,
-    ``changed`` may change quantity, price or date. Once no line is pending the purchase
-    order is ``confirmed``.
-    """
-    if po["status"] in ("cancelled", "received"):
-        msg = f"purchase order {po['number']} is {po['status']}"
-        raise invalid_state(msg)
-    by_number = {line["line_number"]: line for line in po["lines"]}
-    problems: list[Pointed] = []
-    updates: dict[int, dict[str, Any]] = {}
-    for i, line in enumerate(body["lines"]):
-        n = line["line_number"]
-        target = by_number.get(n)
-        if target is None:
-            problems.append(
-                Pointed(f"/lines/{i}/line_number", f"the purchase order has no line {n}")
-            )
-            continue
-        if n in updates:
-            problems.append(Pointed(f"/lines/{i}/line_number", f"line {n} is confirmed twice"))
-            continue
-        if "article_code" in line and line["article_code"] != target["article_code"]:
-            problems.append(
-                Pointed(
-                    f"/lines/{i}/article_code",
-                    f"line {n} is article {target['article_code']}, not {line['article_code']}",
-                )
-            )
-            continue
-        quantity, price = dec(line["confirmed_quantity"]), dec(line["unit_price"])
-        if line["status"] == "accepted" and quantity != dec(target["quantity"]):
-            problems.append(
-                Pointed(
-                    f"/lines/{i}/confirmed_quantity",
-                    f"an accepted line confirms the ordered quantity {target['quantity']}; "
-                    "use status 'changed'",
-                )
-            )
-        if line["status"] == "accepted" and price != dec(target["unit_price"]):
-            problems.append(
-                Pointed(
-                    f"/lines/{i}/unit_price",
-                    f"an accepted line confirms the ordered price {target['unit_price']}; "
-                    "use status 'changed'",
-                )
-            )
-        if line["status"] == "rejected" and quantity != 0:
-            problems.append(
-                Pointed(f"/lines/{i}/confirmed_quantity", "a rejected line confirms quantity 0")
-            )
-        updates[n] = {
-            "status": line["status"],
-            "confirmed_quantity": quantity_text(quantity),
-            "confirmed_unit_price": price_text(price),
-            "confirmed_delivery_date": line["delivery_date"],
-        }
-    if problems:
-        raise rule_broken(problems, "Purchase order confirmation refused")
-    lines = [{**line, **updates.get(line["line_number"], {})} for line in po["lines"]]
-    status = "confirmed" if all(line["status"] != "pending" for line in lines) else "open"
-    return {
-        **po,
-        "lines": lines,
-        "status": status,
-        "supplier_reference": body["supplier_reference"],
-    }
-
-
-def resolve_supplier(
-    given: Mapping[str, str], found: Mapping[str, Mapping[str, Any] | None]
-) -> Mapping[str, Any]:
-    """The one supplier that every identifier given (code, SIRET, VAT number) designates."""
-    problems = [
-        Pointed(f"/supplier/{key}", f"no supplier with {key} {given[key]!r}")
-        for key in given
-        if found.get(key) is None
-    ]
-    if problems:
-        raise rule_broken(problems, "Unknown supplier")
-    codes = {str(s["code"]) for s in found.values() if s is not None}
-    if len(codes) > 1:
-        raise rule_broken(
-            [
-                Pointed(
-                    "/supplier", f"the identifiers designate different suppliers: {sorted(codes)}"
-                )
-            ],
-            "Ambiguous supplier",
-        )
-    supplier = next(s for s in found.values() if s is not None)
-    return supplier
-
-
-def invoice_arithmetic_problems(body: Mapping[str, Any]) -> list[Pointed]:
-    """Every way the invoice's lines, VAT breakdown and totals fail to add up (to the cent)."""
-    problems: list[Pointed] = []
-    bases: dict[Decimal, Decimal] = {}
-    for i, line in enumerate(body["lines"]):
-        expected = dec(line["quantity"]) * dec(line["unit_price"])
-        if abs(dec(line["net_amount"]) - expected) > TOLERANCE:
-            problems.append(
-                Pointed(
-                    f"/lines/{i}/net_amount",
-                    f"{line['net_amount']} is not quantity × unit price ({money(expected)})",
-                )
-            )
-        rate = dec(line["vat_rate"])
-        bases[rate] = bases.get(rate, Decimal(0)) + dec(line["net_amount"])
-    seen: set[Decimal] = set()
-    net = vat = Decimal(0)
-    for i, row in enumerate(body["vat_breakdown"]):
-        rate, base, amount = dec(row["rate"]), dec(row["base"]), dec(row["amount"])
-        net += base
-        vat += amount
-        if rate in seen:
-            problems.append(
-                Pointed(f"/vat_breakdown/{i}/rate", f"rate {row['rate']} is listed twice")
-            )
-            continue
-        seen.add(rate)
-        if rate not in bases:
-            problems.append(
-                Pointed(f"/vat_breakdown/{i}/rate", f"no line is at VAT rate {row['rate']}")
-            )
-        elif abs(base - bases[rate]) > TOLERANCE:
-            problems.append(
-                Pointed(
-                    f"/vat_breakdown/{i}/base",
-                    f"{row['base']} differs from the lines at {row['rate']} % ({money(bases[rate])})",
-                )
-            )
-        expected_vat = base * rate / 100
-        if abs(amount - expected_vat) > TOLERANCE:
-            problems.append(
-                Pointed(
-                    f"/vat_breakdown/{i}/amount",
-                    f"{row['amount']} is not {row['rate']} % of {row['base']} ({money(expected_vat)})",
-                )
-            )
-    for rate in sorted(set(bases) - seen):
-        problems.append(
-            Pointed(
-                "/vat_breakdown", f"the lines at VAT rate {rate_text(rate)} % have no breakdown row"
-            )
-        )
-    totals = body["totals"]
-    if dec(totals["net"]) != net:
-        problems.append(
-            Pointed(
-                "/totals/net", f"{totals['net']} is not the sum of the VAT bases ({money(net)})"
-            )
-        )
-    if dec(totals["vat"]) != vat:
-        problems.append(
-            Pointed(
-                "/totals/vat", f"{totals['vat']} is not the sum of the VAT amounts ({money(vat)})"
-            )
-        )
-    if dec(totals["gross"]) != dec(totals["net"]) + dec(totals["vat"]):
-        problems.append(Pointed("/totals/gross", f"{totals['gross']} is not net + VAT"))
-    if date.fromisoformat(body["due_date"]) < date.fromisoformat(body["issue_date"]):
-        problems.append(Pointed("/due_date", "the due date is before the issue date"))
-    return problems
-
-
-def build_supplier_invoice(
-    body: Mapping[str, Any],
-    *,
-    entry_id: str,
-    supplier: Mapping[str, Any],
-    credited: Mapping[str, Any] | None,
-    known_purchase_orders: Mapping[str, Mapping[str, Any] | None],
-) -> dict[str, Any]:
-    """The registered supplier document, once its arithmetic and references check out."""
-    problems = invoice_arithmetic_problems(body)
-    if body["document_type"] == "credit_note":
-        if credited is None:
-            problems.append(
-                Pointed(
-                    "/credited_invoice",
-                    f"supplier {supplier['code']} has no invoice {body.get('credited_invoice')!r}",
-                )
-            )
-    elif "credited_invoice" in body:
-        problems.append(Pointed("/credited_invoice", "only a credit note credits an invoice"))
-    for i, number in enumerate(body.get("purchase_orders", [])):
-        po = known_purchase_orders.get(number)
-        if po is None:
-            problems.append(Pointed(f"/purchase_orders/{i}", f"unknown purchase order {number!r}"))
-        elif po["supplier_code"] != supplier["code"]:
-            problems.append(
-                Pointed(
-                    f"/purchase_orders/{i}",
-                    f"purchase order {number} was sent to {po['supplier_code']}, "
-                    f"not {supplier['code']}",
-                )
-            )
-    if problems:
-        raise rule_broken(problems, "Supplier invoice refused")
-    return {
-        "id": entry_id,
-        "supplier_code": supplier["code"],
-        "document_type": body["document_type"],
-        "credited_invoice": body.get("credited_invoice"),
-        "number": body["number"],
-        "issue_date": body["issue_date"],
-        "due_date": body["due_date"],
-        "currency": body["currency"],
-        "purchase_orders": list(body.get("purchase_orders", [])),
-        "lines": [{"article_code": None, **line} for line in body["lines"]],
-        "vat_breakdown": list(body["vat_breakdown"]),
-        "totals": dict(body["totals"]),
-        "status": "registered",
-    }
 
 
 def path_mismatch(body: Mapping[str, Any], path_values: Mapping[str, str]) -> list[Pointed]:

@@ -328,6 +328,68 @@ def _orders(
     return orders
 
 
+#: Sellers of the public e-invoice samples (samples/einvoices) a French buyer would have as
+#: suppliers, with the identifiers their invoices carry, and La Poste, whose SIRETs follow
+#: their own check rule (the sum of the digits is a multiple of 5, not Luhn).
+EINVOICE_SUPPLIERS: list[dict[str, Any]] = [
+    {
+        "code": "SUP-009",
+        "name": "Le Fournisseur",
+        "siren": "123456782",
+        "siret": "12345678200077",
+        "vat_number": "FR11123456782",
+        "electronic_addresses": [{"scheme": "EM", "id": "moi@seller.com"}],
+        "email": "moi@seller.com",
+        "currency": "EUR",
+        "payment_terms": "NET30",
+    },
+    {
+        "code": "SUP-010",
+        "name": "Au bon moulin",
+        "siren": "999999998",
+        "siret": "99999999800019",
+        "vat_number": "FR11999999998",
+        "electronic_addresses": [{"scheme": "0225", "id": "999999998_042"}],
+        "email": None,
+        "currency": "EUR",
+        "payment_terms": "NET30",
+    },
+    {
+        "code": "SUP-011",
+        "name": "Exemple SARL",
+        "siren": "812345676",
+        "siret": "81234567600017",
+        "vat_number": "FR19812345676",
+        "electronic_addresses": [{"scheme": "EM", "id": "factures@exemple-sarl.example"}],
+        "email": "factures@exemple-sarl.example",
+        "currency": "EUR",
+        "payment_terms": "NET30",
+    },
+    {
+        "code": "SUP-012",
+        "name": "Exemple Export SAS",
+        "siren": "732829320",
+        "siret": "73282932000074",
+        "vat_number": "FR44732829320",
+        "electronic_addresses": [{"scheme": "0225", "id": "732829320"}],
+        "email": None,
+        "currency": "EUR",
+        "payment_terms": "NET45EOM",
+    },
+    {
+        "code": "SUP-013",
+        "name": "La Poste",
+        "siren": "356000000",
+        "siret": "35600000049837",
+        "vat_number": "FR39356000000",
+        "electronic_addresses": [],
+        "email": None,
+        "currency": "EUR",
+        "payment_terms": "NET30",
+    },
+]
+
+
 def _suppliers(rng: random.Random) -> list[dict[str, Any]]:
     names = [
         "Visserie du Rhône",
@@ -345,8 +407,10 @@ def _suppliers(rng: random.Random) -> list[dict[str, Any]]:
             {
                 "code": f"SUP-{n:03d}",
                 "name": name,
+                "siren": siret[:9],
                 "siret": siret,
                 "vat_number": vat,
+                "electronic_addresses": [{"scheme": "0225", "id": siret[:9]}],
                 "email": f"commandes@supplier{n}.example.fr",
                 "currency": "EUR",
                 "payment_terms": rng.choice(["NET30", "NET45EOM", "NET60"]),
@@ -356,8 +420,10 @@ def _suppliers(rng: random.Random) -> list[dict[str, Any]]:
         {
             "code": "SUP-008",
             "name": "Werkzeug Schmidt GmbH",
+            "siren": None,
             "siret": None,
             "vat_number": "DE811907980",
+            "electronic_addresses": [{"scheme": "9930", "id": "DE811907980"}],
             "email": "orders@schmidt.example.de",
             "currency": "EUR",
             "payment_terms": "NET30",
@@ -414,7 +480,11 @@ def _purchase_orders(
     return orders
 
 
-def _supplier_invoices(purchase_orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _supplier_invoices(
+    purchase_orders: list[dict[str, Any]], suppliers: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Registered invoices for the received purchase orders, in the contract's stored shape."""
+    by_code = {s["code"]: s for s in suppliers}
     invoices = []
     received = [po for po in purchase_orders if po["status"] == "received"]
     for n, po in enumerate(received, start=1):
@@ -427,30 +497,73 @@ def _supplier_invoices(purchase_orders: list[dict[str, Any]]) -> list[dict[str, 
             base += net
             lines.append(
                 {
+                    "id": str(line["line_number"]),
                     "description": f"Article {line['supplier_article_code']}",
                     "article_code": line["article_code"],
+                    "seller_item_id": line["supplier_article_code"],
                     "quantity": line["quantity"],
+                    "unit": "C62",
                     "unit_price": line["unit_price"],
                     "net_amount": money(net),
+                    "vat_category": "S",
                     "vat_rate": "20.00",
                 }
             )
         vat = (base * Decimal("0.20")).quantize(Decimal("0.01"))
+        supplier = by_code[po["supplier_code"]]
+        seller = {"name": supplier["name"]}
+        seller.update({k: supplier[k] for k in ("siren", "siret", "vat_number") if supplier[k]})
         invoices.append(
             {
                 "id": f"FF-{n:06d}",
                 "supplier_code": po["supplier_code"],
                 "document_type": "invoice",
-                "credited_invoice": None,
+                "type_code": "380",
                 "number": f"F2026-{700 + n}",
                 "issue_date": "2026-11-15",
                 "due_date": "2026-12-15",
+                "tax_point_date": None,
+                "delivery_date": None,
+                "period": None,
                 "currency": "EUR",
+                "profile": None,
+                "seller": seller,
+                "buyer": None,
+                "buyer_reference": None,
+                "order_reference": po["number"],
+                "linked_purchase_order": po["number"],
+                "sales_order_reference": None,
+                "contract_reference": None,
+                "project_reference": None,
+                "receiving_advice_reference": None,
+                "despatch_advice_reference": None,
+                "buyer_accounting_reference": None,
                 "purchase_orders": [po["number"]],
+                "preceding_invoices": [],
+                "notes": [],
+                "header_only": False,
                 "lines": lines,
-                "vat_breakdown": [{"rate": "20.00", "base": money(base), "amount": money(vat)}],
-                "totals": {"net": money(base), "vat": money(vat), "gross": money(base + vat)},
+                "allowances": [],
+                "charges": [],
+                "vat_breakdown": [
+                    {"category": "S", "rate": "20.00", "base": money(base), "amount": money(vat)}
+                ],
+                "totals": {
+                    "lines": money(base),
+                    "allowances": None,
+                    "charges": None,
+                    "net": money(base),
+                    "vat": money(vat),
+                    "vat_accounting_currency": None,
+                    "gross": money(base + vat),
+                    "prepaid": None,
+                    "rounding": None,
+                    "payable": money(base + vat),
+                },
+                "payment": {"terms": "30 jours date de facture", "means_code": "58"},
+                "attachment": None,
                 "status": "registered",
+                "status_reason": None,
             }
         )
     return invoices
@@ -501,12 +614,12 @@ def generate() -> dict[str, Any]:
         "articles": articles,
         "stock": _stock(rng, articles),
         "customers": customers,
-        "suppliers": suppliers,
+        "suppliers": [*suppliers, *EINVOICE_SUPPLIERS],
         "quotes": quotes,
         "orders": orders,
         "delivery_notes": _delivery_notes(orders),
         "purchase_orders": purchase_orders,
-        "supplier_invoices": _supplier_invoices(purchase_orders),
+        "supplier_invoices": _supplier_invoices(purchase_orders, suppliers),
     }
 
 

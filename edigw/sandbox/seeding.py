@@ -11,6 +11,7 @@ from typing import Any
 
 from edigw.errors import ConfigError
 from edigw.sandbox import seedgen
+from edigw.sandbox.invoices import state_change
 from edigw.sandbox.store import SandboxStore, Tx
 from edigw.shipped import shipped_folder
 
@@ -92,9 +93,10 @@ def _apply(tx: Tx, seed: dict[str, Any]) -> None:
             tx.put("purchase_order", po["number"], po)
         for invoice in seed.get("supplier_invoices", []):
             key = alt_key(invoice["supplier_code"], invoice["document_type"], invoice["number"])
-            tx.put(
+            stored = tx.put(
                 "supplier_invoice", invoice["id"], {**invoice, "created_at": tx.now()}, alt_key=key
             )
+            record_invoice_state(tx, stored, None, None)
     except (KeyError, TypeError) as exc:
         msg = f"the sandbox seed is missing a field or has a wrong type: {exc}"
         raise ConfigError(msg) from exc
@@ -134,6 +136,14 @@ def record_state_change(tx: Tx, order: dict[str, Any], status: str, previous: st
             "previous_status": previous,
         },
     )
+
+
+def record_invoice_state(
+    tx: Tx, invoice: dict[str, Any], previous: str | None, reason: dict[str, Any] | None
+) -> None:
+    """Append one entry to the supplier-invoice-states feed (the invoice in its new status)."""
+    n = tx.next_number("supplier_invoice_state")
+    tx.put("supplier_invoice_state", f"{n:09d}", state_change(invoice, previous, reason))
 
 
 def assign_number(tx: Tx, numbering: tuple[str, str, int, int]) -> str:

@@ -5,6 +5,9 @@ caller gets a working base URL without guessing ports::
 
     with run_in_thread("sandbox.sqlite", token="T") as base_url:
         httpx.get(f"{base_url}/articles", headers={"Authorization": "Bearer T"})
+
+Both take a ``latency`` (``latency.parse_latency("50ms±10ms")``) that delays every answer as a
+remote Ecolix's would be; none by default.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from edigw.errors import EdigwError
 from edigw.sandbox.app import API_PREFIX, DEFAULT_RATE_LIMIT, create_app
+from edigw.sandbox.latency import Latency, LatencyMiddleware, parse_latency
 from edigw.sandbox.seeding import read_seed
 
 STARTUP_TIMEOUT = 15.0
@@ -38,6 +43,16 @@ class SandboxOptions:
     rate_limit: str = DEFAULT_RATE_LIMIT
     seed: Path | None = None
     log_level: str = "info"
+    latency: Latency | None = None
+
+
+def with_latency(app: ASGIApp, latency: Latency | str | None) -> ASGIApp:
+    """``app`` with every answer delayed by ``latency`` (unchanged when there is none)."""
+    if isinstance(latency, str):
+        latency = parse_latency(latency)
+    if latency is None or latency.seconds == 0:
+        return app
+    return LatencyMiddleware(app, latency)
 
 
 def serve(options: SandboxOptions) -> None:
@@ -49,7 +64,7 @@ def serve(options: SandboxOptions) -> None:
         seed=read_seed(options.seed),
     )
     uvicorn.run(
-        app,
+        with_latency(app, options.latency),
         host=options.host,
         port=options.port,
         log_level=options.log_level,
@@ -67,9 +82,12 @@ def run_in_thread(
     seed: Path | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    latency: Latency | str | None = None,
 ) -> Iterator[str]:
     """Run the sandbox in a background thread; yields its base URL (ending in ``/api/v1``)."""
-    app = create_app(db_path, token=token, rate_limit=rate_limit, seed=read_seed(seed))
+    app = with_latency(
+        create_app(db_path, token=token, rate_limit=rate_limit, seed=read_seed(seed)), latency
+    )
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
     # listening socket says TCP, and without it every response waits out a 40 ms delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -106,6 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate-limit", default=DEFAULT_RATE_LIMIT)
     parser.add_argument("--seed", type=Path, default=None)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--latency",
+        type=_latency_argument,
+        default=None,
+        help="Delay every answer: 50ms, 0.05s, 50ms±10ms (default: none).",
+    )
     args = parser.parse_args(argv)
     try:
         serve(
@@ -117,8 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rate_limit=args.rate_limit,
                 seed=args.seed,
                 log_level=args.log_level,
+                latency=args.latency,
             )
         )
     except EdigwError as exc:
         parser.exit(2, f"error: {exc}\n")
     return 0
+
+
+def _latency_argument(text: str) -> Latency:
+    try:
+        return parse_latency(text)
+    except EdigwError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc

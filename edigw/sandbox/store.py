@@ -114,6 +114,13 @@ class Tx:
         ).fetchone()
         return _decode(row) if row else None
 
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        """Every object of ``kind`` (for small kinds such as suppliers), oldest first."""
+        rows = self._conn.execute(
+            "SELECT data, updated_at FROM objects WHERE kind = ? ORDER BY id", (kind,)
+        ).fetchall()
+        return [_decode(row) for row in rows]
+
     def find_field(self, kind: str, field: str, value: str) -> dict[str, Any] | None:
         """The first object of ``kind`` whose top-level ``field`` equals ``value``."""
         row = self._conn.execute(
@@ -182,8 +189,10 @@ class Tx:
         return self._stamp()
 
     @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """Undo the writes of the block if it raises (the transaction itself goes on)."""
+    def savepoint(self, *, keep: bool = True) -> Iterator[None]:
+        """Undo the writes of the block if it raises (the transaction itself goes on); with
+        ``keep=False`` undo them in any case (a dry run: the write is made, then taken back,
+        numbers drawn from the counters included)."""
         self._conn.execute("SAVEPOINT attempt")
         try:
             yield
@@ -191,6 +200,8 @@ class Tx:
             self._conn.execute("ROLLBACK TO attempt")
             self._conn.execute("RELEASE attempt")
             raise
+        if not keep:
+            self._conn.execute("ROLLBACK TO attempt")
         self._conn.execute("RELEASE attempt")
 
     # ---- numbering

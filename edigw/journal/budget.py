@@ -1,0 +1,199 @@
+"""One Ecolix call budget per agreement, shared by every node of a PostgreSQL journal.
+
+The vendor's agreement (N calls in any rolling minute) is per customer, not per gateway: two
+nodes each keeping their own budget would together send up to 2N and get 429 answers. So on a
+PostgreSQL journal the limiter's ledger (see ``edigw/ecolix/limiter.py`` for the rule and its
+proof) lives in the ``call_budget`` table: one row per call in flight or completed within the
+last period, keyed by the agreement (the Ecolix base URL and a fingerprint of the token).
+
+- **No race.** Taking a slot is one transaction: a transaction-level advisory lock on the
+  agreement, then one statement that counts the calls that still count and inserts the new
+  one only if there is room. Two nodes can never both take the last slot.
+- **One clock.** Start and completion times are the database's ``clock_timestamp()``, so the
+  nodes' clocks may disagree: the proof needs one clock and one order, which the database
+  gives. The start is stamped before the request leaves and the completion after the answer
+  came back, which only makes each call count longer.
+- **A crashed node's calls expire.** A call still in flight after ``lease`` seconds (at least
+  the client's longest request) is counted as completed at ``started_at + lease``, so it leaves
+  the budget one period later rather than never.
+- **No guessing.** When the database cannot be reached, :meth:`SharedLedger.take` raises
+  ``JournalUnavailable`` and the client sends nothing (``EcolixNotSentError``): a node that
+  cannot see the others' calls must not assume there are none. Recording a completion that
+  fails leaves the slot in flight until its lease ends: it counts longer, never less.
+
+Rows leave the table as soon as they stop counting, so it holds about N rows per agreement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from sqlalchemy import create_engine, event, exc, text
+from sqlalchemy.engine import Engine, make_url
+
+from edigw.ecolix.limiter import IDLE_POLL, Grant
+from edigw.journal.errors import JournalUnavailable
+
+log = logging.getLogger("edigw.budget")
+
+#: First key of the advisory locks of the call budget ("ECLX"): a name space of its own.
+LOCK_CLASS = 0x45434C58
+CONNECT_TIMEOUT = 5  # seconds: an unreachable database must stop calls soon, not hang them
+#: Seconds a node waits for the budget's lock, or may sit in a transaction, before the
+#: database gives up on it (a node frozen or cut off mid-transaction must not stall the rest).
+LOCK_TIMEOUT = 10
+
+_ENDED = "COALESCE(b.completed_at, b.started_at + make_interval(secs => :lease))"
+_WINDOW_START = "now.t - make_interval(secs => :period)"
+_TAKE = text(
+    f"""
+    WITH now AS (SELECT clock_timestamp() AS t),
+    pruned AS (
+        DELETE FROM call_budget b USING now
+        WHERE b.agreement = :agreement AND {_ENDED} <= {_WINDOW_START}
+    ),
+    held AS (
+        SELECT count(*) AS n, min({_ENDED}) FILTER (WHERE {_ENDED} <= now.t) AS oldest
+        FROM call_budget b, now
+        WHERE b.agreement = :agreement AND {_ENDED} > {_WINDOW_START}
+        GROUP BY now.t
+    ),
+    room AS (
+        SELECT now.t, COALESCE(held.n, 0) AS n, held.oldest
+        FROM now LEFT JOIN held ON true
+    ),
+    taken AS (
+        INSERT INTO call_budget (agreement, node, started_at)
+        SELECT :agreement, :node, room.t FROM room WHERE room.n < :calls
+        RETURNING id
+    )
+    SELECT (SELECT id FROM taken) AS slot,
+           EXTRACT(EPOCH FROM room.oldest + make_interval(secs => :period) - room.t) AS wait
+    FROM room
+    """
+)
+_LOCK = text(
+    "SELECT pg_advisory_xact_lock(CAST(:lock_class AS integer), CAST(:lock_key AS integer))"
+)
+_GIVE_BACK = text(
+    "UPDATE call_budget SET completed_at = clock_timestamp()"
+    " WHERE id = :slot AND completed_at IS NULL"
+)
+
+
+def agreement_key(base_url: str, token: str) -> str:
+    """The agreement a client's calls count against: the Ecolix instance and the customer.
+
+    The vendor counts calls per token; only a fingerprint of it is stored, never the token.
+    """
+    fingerprint = hashlib.sha256(token.encode()).hexdigest()[:16]
+    return f"{base_url.rstrip('/')}#{fingerprint}"
+
+
+class SharedLedger:
+    """The calls of one agreement by every node, in the PostgreSQL journal's ``call_budget``.
+
+    A :class:`edigw.ecolix.limiter.CallLedger`: hand it to ``EcolixClient(budget=...)``.
+    ``node`` names this process in the rows (for an operator looking at the table); ``lease``
+    is how long a call may stay in flight before it is taken for completed (a crashed node).
+    """
+
+    def __init__(self, engine: Engine, agreement: str, *, node: str, lease: float) -> None:
+        if lease <= 0:
+            msg = f"lease must be positive, got {lease}"
+            raise ValueError(msg)
+        self.agreement = agreement
+        self.node = node
+        self.lease = lease
+        self._engine = engine
+        digest = hashlib.sha256(agreement.encode()).digest()
+        self._lock_key = int.from_bytes(digest[:4], "big", signed=True)
+
+    @classmethod
+    def open(cls, url: str, agreement: str, *, node: str, lease: float) -> SharedLedger:
+        """A ledger on the journal at ``url`` (PostgreSQL), with a small pool of its own.
+
+        Its own pool, so that taking a slot never queues behind the journal's work, with a
+        connect timeout and lock timeouts so that an outage stops calls within seconds.
+        """
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "postgresql":
+            msg = f"the shared call budget needs a PostgreSQL journal, not {parsed.drivername}"
+            raise ValueError(msg)
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT
+        engine = create_engine(url, pool_recycle=3600, connect_args=connect_args)
+        event.listen(engine, "connect", _set_timeouts)
+        return cls(engine, agreement, node=node, lease=lease)
+
+    def close(self) -> None:
+        """Close the pool (calls in flight keep their rows until completed or expired)."""
+        self._engine.dispose()
+
+    def take(self, calls: int, period: float) -> Grant:
+        """Take a slot if fewer than ``calls`` calls count now; else say how long to wait.
+
+        Raises ``JournalUnavailable`` when the database cannot be asked: then no call may go.
+        """
+        params = {
+            "agreement": self.agreement,
+            "node": self.node,
+            "calls": calls,
+            "period": float(period),
+            "lease": float(self.lease),
+        }
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(_LOCK, {"lock_class": LOCK_CLASS, "lock_key": self._lock_key})
+                slot, wait = conn.execute(_TAKE, params).one()
+        except exc.SQLAlchemyError as err:
+            msg = f"journal: cannot take a slot of the shared Ecolix call budget: {_reason(err)}"
+            raise JournalUnavailable(msg) from err
+        if slot is not None:
+            return Grant(slot=int(slot))
+        return Grant(None, IDLE_POLL if wait is None else max(float(wait), 0.0))
+
+    def give_back(self, slot: int) -> None:
+        """Record the slot's call as completed now; an outage only leaves it in flight longer."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(_GIVE_BACK, {"slot": slot})
+        except exc.SQLAlchemyError as err:
+            log.warning(
+                "journal: cannot record the end of an Ecolix call in the shared budget "
+                "(it counts until its lease of %.0f s ends): %s",
+                self.lease,
+                _reason(err),
+            )
+
+    def counted(self, period: float) -> int:
+        """Calls that count against the agreement now, every node together (for reports)."""
+        query = text(
+            f"SELECT count(*) FROM call_budget b, (SELECT clock_timestamp() AS t) now"
+            f" WHERE b.agreement = :agreement AND {_ENDED} > {_WINDOW_START}"
+        )
+        params = {"agreement": self.agreement, "period": float(period), "lease": self.lease}
+        try:
+            with self._engine.connect() as conn:
+                return int(conn.execute(query, params).scalar_one())
+        except exc.SQLAlchemyError as err:
+            msg = f"journal: cannot read the shared Ecolix call budget: {_reason(err)}"
+            raise JournalUnavailable(msg) from err
+
+
+def _set_timeouts(dbapi_connection: Any, _record: Any) -> None:
+    """Bound lock waits and idle transactions on the budget's own connections."""
+    millis = LOCK_TIMEOUT * 1000
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = {millis}")
+        cursor.execute(f"SET idle_in_transaction_session_timeout = {millis}")
+    dbapi_connection.commit()
+
+
+def _reason(err: exc.SQLAlchemyError) -> str:
+    orig = getattr(err, "orig", None)
+    message = str(orig) if orig is not None else str(err)
+    return message.strip().splitlines()[0] if message.strip() else type(err).__name__

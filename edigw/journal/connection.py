@@ -1,0 +1,139 @@
+"""The journal's connections and transactions, which every part of the ``Journal`` shares.
+
+SQLite: one writer connection behind a process lock, idle reader connections reused;
+PostgreSQL: the engine's pool. See ``dialect`` for what differs in the SQL itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, insert
+
+from edigw.filemodes import DEFAULT_MODES, FileModes
+from edigw.journal.dialect import Statements, translated
+from edigw.journal.lock import GatewayLock
+from edigw.journal.schema import events
+from edigw.problems import storable
+
+_INSERT_EVENT = insert(events)
+
+
+class JournalBase:
+    """The journal's engine, statements and transactions; the parts of ``Journal`` build on it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        url: str,
+        barriers: bool = False,
+        modes: FileModes = DEFAULT_MODES,
+    ) -> None:
+        self._engine = engine
+        self._reader = engine.execution_options(journal_read=True)
+        self._pg = engine.dialect.name == "postgresql"
+        self._sql = Statements(pg=self._pg)
+        self._barriers = barriers
+        # file id -> (partner, flow): never changes once written, read on every claim.
+        self._owners: dict[int, tuple[str, str]] = {}
+        # SQLite: this process's writers queue here, woken as soon as the lock is free, rather
+        # than in SQLite's busy handler, which sleeps for milliseconds and lets one thread
+        # starve the others. Other processes still meet at the database lock.
+        self._write_lock: AbstractContextManager[object] = (
+            nullcontext() if self._pg else threading.Lock()
+        )
+        # SQLite: writes are serialised by that lock anyway, so they share one connection
+        # kept open, instead of a pool checkout, reset and check-in per transaction.
+        self._writer: Connection | None = None
+        self._readers_lock = threading.Lock()
+        self._idle_readers: list[Connection] = []
+        self.url = url
+        database = engine.url.database
+        self._gateway_lock = (
+            GatewayLock(Path(database), modes=modes)
+            if not self._pg and database is not None
+            else None
+        )
+
+    # ----------------------------------------------------------------- transactions
+
+    @contextmanager
+    def _write(self, what: str, *, barrier: bool = False) -> Iterator[Connection]:
+        """A write transaction; a ``barrier`` one is fsync'd whatever ``sqlite_synchronous``.
+
+        (In WAL mode, syncing one commit makes every earlier commit durable too.)
+        """
+        if self._pg:
+            with translated(what), self._engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._write_lock, translated(what):
+            if self._writer is None:
+                self._writer = self._engine.connect()
+            conn = self._writer
+            driver = conn.connection.dbapi_connection if barrier and self._barriers else None
+            try:
+                if driver is not None:
+                    driver.execute("PRAGMA synchronous = FULL")
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if driver is not None:
+                        driver.execute("PRAGMA synchronous = NORMAL")
+            except BaseException:
+                # Whatever went wrong (a full disk, a broken connection), start afresh.
+                self._writer = None
+                conn.close()
+                raise
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Connection]:
+        if self._pg:
+            with translated(what), self._reader.connect() as conn:
+                yield conn
+            return
+        # SQLite: reads reuse idle open connections (WAL readers never block writers), one
+        # short transaction per read, instead of a pool checkout and reset each time.
+        with self._readers_lock:
+            reading = self._idle_readers.pop() if self._idle_readers else None
+        with translated(what):
+            if reading is None:
+                reading = self._reader.connect()
+            try:
+                transaction = reading.begin()
+                try:
+                    yield reading
+                finally:
+                    transaction.rollback()  # a read has nothing to commit
+            except BaseException:
+                reading.close()
+                raise
+        with self._readers_lock:
+            self._idle_readers.append(reading)
+
+    @staticmethod
+    def _event(
+        conn: Connection,
+        file_id: int,
+        kind: str,
+        *,
+        now: datetime,
+        document_id: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        conn.execute(
+            _INSERT_EVENT,
+            {
+                "file_id": file_id,
+                "document_id": document_id,
+                "at": now,
+                "kind": kind,
+                "detail": None if detail is None else storable(detail),
+            },
+        )

@@ -1,0 +1,445 @@
+"""Documents found in files: journalling them (whole or in batches), reading them back, and the
+events that tell their story.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from edigw.journal import accepted
+from edigw.journal.conditions import _doc_select, _filtered
+from edigw.journal.connection import _INSERT_EVENT
+from edigw.journal.errors import DuplicateKeyError, StateError, UnknownIdError
+from edigw.journal.failures import _problem_row
+from edigw.journal.heads import HeadsMixin
+from edigw.journal.rows import (
+    DocumentCounts,
+    DocumentRow,
+    EventRow,
+    NewDocument,
+    _aware,
+    _doc_row,
+    _dumps,
+)
+from edigw.journal.schema import (
+    UNFINISHED_DOC_STATES,
+    DocState,
+    FileState,
+    accepted_payloads,
+    documents,
+    events,
+)
+from edigw.journal.schema import problems as problem_lists
+from edigw.problems import storable
+
+
+class DocumentsMixin(HeadsMixin):
+    """Journalling and reading documents and events."""
+
+    def _record_parsed(
+        self,
+        conn: Connection,
+        file_id: int,
+        docs: Sequence[NewDocument],
+        rows: list[dict[str, Any]],
+        *,
+        now: datetime,
+        reader: str | None = None,
+        journalled: DocumentCounts | None = None,
+    ) -> list[int]:
+        """Insert a file's (last) documents, move it to ``parsed`` and record what happened,
+        within the caller's transaction: the one step :meth:`add_file` and
+        :meth:`add_documents` share."""
+        ids, happened = self._insert_documents(conn, file_id, docs, rows, now=now)
+        if journalled is not None:
+            self._refresh_head(conn, file_id)
+        counts = DocumentCounts.of(docs) + (journalled or DocumentCounts())
+        self._parsed(conn, file_id, counts, now=now, reader=reader)
+        happened.append(
+            {
+                "file_id": file_id,
+                "document_id": None,
+                "at": now,
+                "kind": str(FileState.PARSED),
+                "detail": counts.parsed_detail(),
+            }
+        )
+        conn.execute(_INSERT_EVENT, happened)
+        return ids
+
+    # ----------------------------------------------------------------- documents
+
+    def add_documents(
+        self,
+        file_id: int,
+        docs: Sequence[NewDocument],
+        *,
+        now: datetime,
+        reader: str | None = None,
+        journalled: DocumentCounts | None = None,
+    ) -> list[int]:
+        """Record the documents found in a file and move the file to ``parsed``, atomically.
+
+        With ``reader``, the file must still be ``received`` and marked as read by that
+        process (another node may have judged the reading dead meanwhile: :class:`StateError`,
+        nothing written). The reading marker is cleared either way.
+
+        ``journalled``: what :meth:`add_document_batch` already recorded of this file (a big
+        file journalled as it is read): these are its last documents, the file's head is
+        its first unfinished document whichever batch it came in, and the ``parsed`` event
+        counts them all.
+
+        Returns the new ids in the order of ``docs``. Raises :class:`DuplicateKeyError`
+        (nothing written) when an idempotency key is already in the journal or twice in
+        ``docs``: the pipeline decides what a repeated document means.
+        """
+        now = _aware(now)
+        rows = self._document_rows(docs, now=now, heads=journalled is None)
+        with self._write("record a file's documents") as conn:
+            # With a reader, the file's move to parsed checks it (no statement more on the
+            # hot path), and a refusal rolls the documents back.
+            if reader is None and not conn.execute(self._sql.reading, {"fid": file_id}).first():
+                msg_0 = f"F-{file_id} does not exist in the journal"
+                raise UnknownIdError(msg_0)
+            return self._record_parsed(
+                conn, file_id, docs, rows, now=now, reader=reader, journalled=journalled
+            )
+
+    def add_document_batch(
+        self,
+        file_id: int,
+        docs: Sequence[NewDocument],
+        *,
+        now: datetime,
+        reader: str | None = None,
+    ) -> list[int]:
+        """Record some documents of a file still being read, which stays ``received``.
+
+        A big file is journalled as it is read, so that its documents are never all held in
+        memory; none of them is due (no head) until :meth:`add_documents` records the last
+        ones and moves the file to ``parsed``. A reading cut short leaves these behind: the
+        next reading first drops them (:meth:`discard_read_documents`). With ``reader``, the
+        file must still be read by that process (:class:`StateError`, nothing written).
+        """
+        now = _aware(now)
+        rows = self._document_rows(docs, now=now, heads=False)
+        with self._write("record documents of a file being read") as conn:
+            current = conn.execute(self._sql.reading, {"fid": file_id}).first()
+            if current is None:
+                msg = f"F-{file_id} does not exist in the journal"
+                raise UnknownIdError(msg)
+            state, holder = tuple(current)
+            if state != FileState.RECEIVED or (reader is not None and holder != reader):
+                msg = (
+                    f"F-{file_id} is no longer being read by {reader or 'this intake'} "
+                    f"(it is {state}, reader {holder or 'none'})"
+                )
+                raise StateError(msg)
+            ids, happened = self._insert_documents(conn, file_id, docs, rows, now=now)
+            if happened:
+                conn.execute(_INSERT_EVENT, happened)
+            return ids
+
+    def discard_read_documents(self, file_id: int) -> int:
+        """Drop what a reading cut short journalled of a file still ``received`` (batches of
+        :meth:`add_document_batch`, never due, never sent), with their events and problems,
+        so that the file is read again from its start; returns how many were dropped. The
+        documents of a file past ``received`` are never touched."""
+        d = documents
+        with self._write("drop the documents of a reading cut short") as conn:
+            current = conn.execute(self._sql.reading, {"fid": file_id}).first()
+            if current is None or current[0] != FileState.RECEIVED:
+                return 0
+            ids = select(d.c.id).where(d.c.file_id == file_id).scalar_subquery()
+            conn.execute(
+                delete(events).where(events.c.file_id == file_id, events.c.document_id.in_(ids))
+            )
+            conn.execute(
+                delete(problem_lists).where(
+                    problem_lists.c.file_id == file_id, problem_lists.c.document_id.in_(ids)
+                )
+            )
+            conn.execute(delete(accepted_payloads).where(accepted_payloads.c.document_id.in_(ids)))
+            return int(conn.execute(delete(d).where(d.c.file_id == file_id)).rowcount or 0)
+
+    @staticmethod
+    def _document_rows(
+        docs: Sequence[NewDocument], *, now: datetime, heads: bool = True
+    ) -> list[dict[str, Any]]:
+        for doc in docs:
+            allowed = (
+                DocState.PENDING,
+                DocState.FAILED,
+                DocState.DONE,
+                DocState.SKIPPED,
+                DocState.UNCHANGED,
+            )
+            if DocState(doc.state) not in allowed:
+                msg = (
+                    "a new document is pending, failed, done, skipped or unchanged, "
+                    f"not {doc.state}"
+                )
+                raise ValueError(msg)
+        head = (
+            min((d.seq for d in docs if d.state == DocState.PENDING), default=None)
+            if heads
+            else None
+        )
+        return [
+            {
+                "seq": doc.seq,
+                "business_key": doc.business_key,
+                "operation": doc.operation,
+                "payload": _dumps(doc.payload, f"payload of document {doc.business_key}"),
+                "idempotency_key": doc.idempotency_key,
+                "state": DocState(doc.state),
+                "file_head": doc.seq == head,
+                "attempts": 0,
+                "ecolix_status": doc.ecolix_status,
+                "ecolix_object_id": doc.ecolix_object_id,
+                "ecolix_response": _dumps(doc.ecolix_response, "Ecolix answer"),
+                "error": None if doc.error is None else storable(doc.error),
+                "error_location": None if doc.error_location is None else str(doc.error_location),
+                "mapping_version": doc.mapping_version,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for doc in docs
+        ]
+
+    def _insert_documents(
+        self,
+        conn: Connection,
+        file_id: int,
+        docs: Sequence[NewDocument],
+        rows: list[dict[str, Any]],
+        *,
+        now: datetime,
+    ) -> tuple[list[int], list[dict[str, Any]]]:
+        """Insert documents of a file (refusing repeated keys); return their ids and their
+        events, for the caller to insert with its own in one statement."""
+        seen: dict[str, int | None] = {}
+        repeated: dict[str, int | None] = {}
+        for doc in docs:
+            if doc.idempotency_key in seen:
+                repeated[doc.idempotency_key] = None
+            seen[doc.idempotency_key] = None
+        if seen:
+            existing = conn.execute(self._sql.existing_keys, {"keys": list(seen)}).all()
+            repeated.update({key: doc_id for key, doc_id in existing})
+        if repeated:
+            shown = ", ".join(
+                f"{key} ({'D-' + str(d) if d is not None else 'twice in this file'})"
+                for key, d in list(repeated.items())[:5]
+            )
+            msg = f"F-{file_id}: {len(repeated)} idempotency key(s) already used: {shown}"
+            raise DuplicateKeyError(msg, keys=repeated)
+        self._check_unchanged(conn, file_id, docs)
+        if not rows:
+            return [], []
+        result = conn.execute(
+            self._sql.insert_documents, [{**row, "file_id": file_id} for row in rows]
+        )
+        ids = list(result.scalars())
+        accepted.expect(
+            conn,
+            [
+                (doc_id, doc.upsert)
+                for doc_id, doc in zip(ids, docs, strict=True)
+                if doc.upsert is not None and doc.state == DocState.PENDING
+            ],
+            now=now,
+            pg=self._pg,
+        )
+        kept = [
+            _problem_row(file_id, doc_id, doc.problems)
+            for doc_id, doc in zip(ids, docs, strict=True)
+            if doc.problems
+        ]
+        kept_rows = [row for row in kept if row is not None]
+        if kept_rows:
+            conn.execute(insert(problem_lists), kept_rows)
+        happened = [
+            {
+                "file_id": file_id,
+                "document_id": doc_id,
+                "at": now,
+                "kind": str(doc.state),
+                "detail": storable(
+                    f"{doc.operation} {doc.business_key}"
+                    + (f": {doc.error}" if doc.error else "")
+                    + (f": {doc.note}" if doc.note else "")
+                ),
+            }
+            for doc_id, doc in zip(ids, docs, strict=True)
+        ]
+        return ids, happened
+
+    def _parsed(
+        self,
+        conn: Connection,
+        file_id: int,
+        counts: DocumentCounts,
+        *,
+        now: datetime,
+        reader: str | None,
+    ) -> None:
+        """Move a file whose documents are all journalled to ``parsed`` (only from
+        ``received`` by ``reader`` when one is given); the caller records the event."""
+        if reader is None:
+            conn.execute(self._sql.file_parsed, {"fid": file_id, "now": now})
+        else:
+            parsed = conn.execute(
+                self._sql.file_parsed_by_reader, {"fid": file_id, "now": now, "holder": reader}
+            )
+            if parsed.rowcount == 0:
+                current = conn.execute(self._sql.reading, {"fid": file_id}).first()
+                state, holder = tuple(current) if current is not None else ("gone", None)
+                msg = (
+                    f"F-{file_id} is no longer being read by {reader} "
+                    f"(it is {state}, reader {holder or 'none'})"
+                )
+                raise StateError(msg)
+
+    @staticmethod
+    def _check_unchanged(conn: Connection, file_id: int, docs: Sequence[NewDocument]) -> None:
+        """Refuse (``StateError``) ``unchanged`` documents whose object changed in the journal
+        since they were judged: the intake tries again and judges afresh."""
+        judged = [d.upsert for d in docs if d.state == DocState.UNCHANGED and d.upsert]
+        if not judged:
+            return
+        rows = accepted.known(conn, (u.key for u in judged))
+        moved = [
+            u
+            for u in judged
+            if (r := rows.get(u.key)) is None or r.payload_sha256 != u.payload_sha256
+        ]
+        if moved:
+            msg = (
+                f"F-{file_id}: what Ecolix holds for {moved[0].target} changed while the file "
+                "was read; it is read again"
+            )
+            raise StateError(msg)
+
+    def accepted_payloads(
+        self, keys: Collection[accepted.TargetKey]
+    ) -> dict[accepted.TargetKey, accepted.Accepted]:
+        """What the journal knows Ecolix accepted for these upsert targets
+        (``edigw.journal.accepted``); targets it knows nothing of are left out."""
+        if not keys:
+            return {}
+        with self._read("look up accepted payloads") as conn:
+            return accepted.known(conn, keys)
+
+    def document(self, doc_id: int) -> DocumentRow:
+        with self._read("read a document") as conn:
+            m = conn.execute(_doc_select().where(documents.c.id == doc_id)).mappings().first()
+        if m is None:
+            msg = f"D-{doc_id} does not exist in the journal"
+            raise UnknownIdError(msg)
+        return _doc_row(m)
+
+    def document_by_key(self, idempotency_key: str) -> DocumentRow | None:
+        """The document holding this idempotency key, if any (for "already done" replays)."""
+        with self._read("find a document by key") as conn:
+            m = (
+                conn.execute(_doc_select().where(documents.c.idempotency_key == idempotency_key))
+                .mappings()
+                .first()
+            )
+        return None if m is None else _doc_row(m)
+
+    def documents_of(self, file_id: int) -> list[DocumentRow]:
+        """A file's documents in file order."""
+        with self._read("list a file's documents") as conn:
+            rows = conn.execute(
+                _doc_select().where(documents.c.file_id == file_id).order_by(documents.c.seq)
+            ).mappings()
+            return [_doc_row(m) for m in rows]
+
+    def documents(
+        self,
+        *,
+        partner: str | None = None,
+        flow: str | None = None,
+        state: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = 100,
+    ) -> list[DocumentRow]:
+        """Documents, oldest first, filtered; ``since`` compares with ``updated_at``."""
+        query = _filtered(
+            _doc_select().order_by(documents.c.id),
+            partner=partner,
+            flow=flow,
+            state=(documents.c.state, None if state is None else DocState(state)),
+            since=(documents.c.updated_at, since),
+            limit=limit,
+        )
+        with self._read("list documents") as conn:
+            return [_doc_row(m) for m in conn.execute(query).mappings()]
+
+    def finish_file_if_complete(self, file_id: int, *, now: datetime) -> str | None:
+        """Close a parsed file whose documents are all finished; returns the state it took.
+
+        ``done`` when every document is done (or it has none), ``failed`` when every one
+        failed, ``partially_failed`` otherwise. Returns ``None`` while documents are still
+        unfinished or when the file is not ``parsed``, so exactly one caller sees the
+        transition and acts on it (moving the source, writing the error file).
+        """
+        now = _aware(now)
+        with self._read("check a file's documents") as conn:
+            # A file with an unfinished document has a head: one index seek, no write lock.
+            if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
+                return None
+        with self._write("finish a file", barrier=True) as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(self._sql.state_counts, {"fid": file_id}).all()  # type: ignore[arg-type]
+            )
+            if any(counts.get(s, 0) for s in UNFINISHED_DOC_STATES):
+                return None
+            done, failed = counts.get(DocState.DONE, 0), counts.get(DocState.FAILED, 0)
+            skipped = counts.get(DocState.SKIPPED, 0)
+            unchanged = counts.get(DocState.UNCHANGED, 0)
+            if failed == 0:
+                state = FileState.DONE
+            elif done + skipped + unchanged == 0:
+                state = FileState.FAILED
+            else:
+                state = FileState.PARTIALLY_FAILED
+            total = done + failed + skipped + unchanged
+            error = None if failed == 0 else f"{failed} of {total} document(s) failed"
+            result = conn.execute(
+                self._sql.file_finished,
+                {"fid": file_id, "state": str(state), "error": error, "now": now},
+            )
+            if result.rowcount == 0:
+                return None
+            self._event(
+                conn,
+                file_id,
+                state,
+                now=now,
+                detail=f"{done} done, {failed} failed"
+                + (f", {skipped} skipped by the mapping" if skipped else "")
+                + (f", {unchanged} unchanged (not sent)" if unchanged else ""),
+            )
+            return str(state)
+
+    def events_of(self, file_id: int) -> list[EventRow]:
+        """The story of a file and its documents, in the order it happened."""
+        with self._read("read a file's events") as conn:
+            rows = conn.execute(
+                select(events).where(events.c.file_id == file_id).order_by(events.c.id)
+            ).mappings()
+            return [EventRow(**dict(m)) for m in rows]
+
+    def events_of_document(self, doc_id: int) -> list[EventRow]:
+        with self._read("read a document's events") as conn:
+            rows = conn.execute(
+                select(events).where(events.c.document_id == doc_id).order_by(events.c.id)
+            ).mappings()
+            return [EventRow(**dict(m)) for m in rows]

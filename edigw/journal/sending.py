@@ -1,0 +1,478 @@
+"""Sending documents: claims (leases) on due documents, the outcome of each call (done, retry,
+failed, not sent, skipped) and replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from edigw.errors import DataProblem
+from edigw.journal import accepted
+from edigw.journal.accepted import Upsert
+from edigw.journal.connection import _INSERT_EVENT
+from edigw.journal.errors import LeaseLostError, StateError
+from edigw.journal.failures import FailuresMixin
+from edigw.journal.rows import DocumentRow, _aware, _doc_row, _dumps
+from edigw.journal.schema import (
+    FINAL_FILE_STATES,
+    UNFINISHED_DOC_STATES,
+    DocState,
+    FileState,
+    documents,
+    events,
+    files,
+)
+from edigw.journal.schema import problems as problem_lists
+from edigw.model import Location
+from edigw.problems import ProblemList, bounded, storable
+
+
+class SendingMixin(FailuresMixin):
+    """Claiming documents and recording what each call to Ecolix did."""
+
+    def claim_due_documents(
+        self,
+        *,
+        now: datetime,
+        node: str,
+        lease_seconds: float,
+        limit: int,
+        file_id: int | None = None,
+    ) -> list[DocumentRow]:
+        """Claim up to ``limit`` documents that are due, for ``node``, until now + lease.
+
+        Due: pending, retry_wait whose time has come, or any unfinished document whose lease
+        expired (its node crashed or hung: the idempotency key makes sending again safe).
+        Only the first unfinished document of each file is ever due, so a file's documents
+        reach Ecolix in order. Ordered by file, then position in the file; atomic across
+        threads, processes and nodes. ``file_id`` restricts the claim to one file (``edigw
+        process``, ``edigw replay``).
+        """
+        now = _aware(now)
+        until = now + timedelta(seconds=lease_seconds)
+        params: dict[str, Any] = {"now": now, "limit": limit}
+        if file_id is not None:
+            params["fid"] = file_id
+        query = self._sql.claim_one_file if file_id is not None else self._sql.claim
+        with self._write("claim documents") as conn:
+            claimed = conn.execute(query, params).mappings().all()
+            if not claimed:
+                return []
+            owners = {
+                row.id: (row.partner, row.flow)
+                for row in conn.execute(
+                    self._sql.files_of, {"fids": sorted({m["file_id"] for m in claimed})}
+                )
+            }
+            found = [
+                _doc_row({**m, "partner": owners[m["file_id"]][0], "flow": owners[m["file_id"]][1]})
+                for m in claimed
+            ]
+            conn.execute(
+                self._sql.set_claim, {"ids": [d.id for d in found], "node": node, "until": until}
+            )
+            recovered = [d for d in found if d.claimed_by is not None]
+            if recovered:
+                conn.execute(
+                    insert(events),
+                    [
+                        {
+                            "file_id": d.file_id,
+                            "document_id": d.id,
+                            "at": now,
+                            "kind": "lease_expired",
+                            "detail": f"{d.state}, lease of {d.claimed_by} ended "
+                            f"{d.claimed_until.isoformat() if d.claimed_until else '-'}; "
+                            f"claimed again by {node}",
+                        }
+                        for d in recovered
+                    ],
+                )
+        return [replace(d, claimed_by=node, claimed_until=until) for d in found]
+
+    def claim_for_sending(
+        self,
+        *,
+        now: datetime,
+        node: str,
+        lease_seconds: float,
+        file_id: int | None = None,
+    ) -> DocumentRow | None:
+        """Claim the next due document and record the attempt about to be made, atomically.
+
+        The same choice as :meth:`claim_due_documents` with ``limit=1``, followed by
+        :meth:`mark_sent` for ``node``, in one transaction instead of two: this is every
+        sender's hot path. Returns the document as it now is (``sent``, attempts counted,
+        claimed by ``node``), or ``None`` when nothing is due.
+        """
+        now = _aware(now)
+        until = now + timedelta(seconds=lease_seconds)
+        params: dict[str, Any] = {"now": now, "limit": 1}
+        if file_id is not None:
+            params["fid"] = file_id
+        query = self._sql.claim_one_file if file_id is not None else self._sql.claim
+        with self._write("claim a document to send") as conn:
+            m = conn.execute(query, params).mappings().first()
+            if m is None:
+                return None
+            partner, flow = self._owner(conn, m["file_id"])
+            doc = _doc_row({**m, "partner": partner, "flow": flow})
+            conn.execute(
+                self._sql.claim_and_send,
+                {"doc_id": doc.id, "node": node, "until": until, "now": now},
+            )
+            attempts = doc.attempts + 1
+            happened = []
+            if doc.claimed_by is not None:
+                happened.append(
+                    {
+                        "file_id": doc.file_id,
+                        "document_id": doc.id,
+                        "at": now,
+                        "kind": "lease_expired",
+                        "detail": f"{doc.state}, lease of {doc.claimed_by} ended "
+                        f"{doc.claimed_until.isoformat() if doc.claimed_until else '-'}; "
+                        f"claimed again by {node}",
+                    }
+                )
+            happened.append(
+                {
+                    "file_id": doc.file_id,
+                    "document_id": doc.id,
+                    "at": now,
+                    "kind": str(DocState.SENT),
+                    "detail": f"attempt {attempts} by {node}",
+                }
+            )
+            conn.execute(_INSERT_EVENT, happened)
+        return replace(
+            doc,
+            state=str(DocState.SENT),
+            attempts=attempts,
+            next_attempt_at=None,
+            claimed_by=node,
+            claimed_until=until,
+            updated_at=now,
+        )
+
+    def claim_holders(self) -> list[str]:
+        """The nodes that hold a lease on an unfinished document right now or recently."""
+        with self._read("list claim holders") as conn:
+            return [
+                row[0]
+                for row in conn.execute(
+                    select(documents.c.claimed_by)
+                    .where(
+                        documents.c.claimed_by.is_not(None),
+                        documents.c.state.in_(list(UNFINISHED_DOC_STATES)),
+                    )
+                    .distinct()
+                )
+            ]
+
+    def release_claims(self, holders: Sequence[str], *, now: datetime) -> int:
+        """End the leases of ``holders`` (processes known to be dead) so their work resumes now."""
+        if not holders:
+            return 0
+        now = _aware(now)
+        with self._write("release claims") as conn:
+            result = conn.execute(
+                update(documents)
+                .where(
+                    documents.c.claimed_by.in_(list(holders)),
+                    documents.c.claimed_until > now,
+                    documents.c.state.in_(list(UNFINISHED_DOC_STATES)),
+                )
+                .values(claimed_until=now)
+            )
+            return int(result.rowcount or 0)
+
+    def mark_sent(self, doc_id: int, *, now: datetime, node: str | None = None) -> None:
+        """Record an attempt about to be made (before the HTTP call): attempts += 1.
+
+        With ``node``, refuses (:class:`LeaseLostError`) unless that node still holds an
+        unexpired claim: a node that lost its lease must not send.
+        """
+        now = _aware(now)
+        statement = self._sql.sent if node is None else self._sql.sent_by_node
+        with self._write("mark a document sent") as conn:
+            m = (
+                conn.execute(statement, {"doc_id": doc_id, "now": now, "node": node})
+                .mappings()
+                .first()
+            )
+            if m is None:
+                current = self._doc_state(conn, doc_id)
+                if current["state"] not in UNFINISHED_DOC_STATES:
+                    msg = f"D-{doc_id} is {current['state']}: it cannot be sent again"
+                    raise StateError(msg)
+                msg = f"D-{doc_id}: {node} no longer holds its claim"
+                raise LeaseLostError(msg)
+            by = f" by {m['claimed_by']}" if m["claimed_by"] else ""
+            self._event(
+                conn,
+                m["file_id"],
+                DocState.SENT,
+                now=now,
+                document_id=doc_id,
+                detail=f"attempt {m['attempts']}{by}",
+            )
+
+    def mark_done(
+        self,
+        doc_id: int,
+        *,
+        now: datetime,
+        status: int | None,
+        object_id: str | None,
+        response: Any,
+        upsert: Upsert | None = None,
+    ) -> bool:
+        """Record Ecolix's success. Idempotent: a document already done keeps its first answer.
+
+        ``upsert``: the document was an upsert of this object and payload, now what Ecolix
+        holds (``edigw.journal.accepted``), recorded in the same transaction.
+
+        Returns whether the file may now be complete (no unfinished document left, or the
+        document was already done): then :meth:`finish_file_if_complete` settles it.
+        """
+        now = _aware(now)
+        body = _dumps(response, f"Ecolix response of D-{doc_id}")
+        with self._write("mark a document done") as conn:
+            finished = (
+                conn.execute(
+                    self._sql.done,
+                    {
+                        "doc_id": doc_id,
+                        "now": now,
+                        "status": status,
+                        "object_id": object_id,
+                        "response": body,
+                    },
+                )
+                .mappings()
+                .first()
+            )
+            if finished is None:
+                self._doc_state(conn, doc_id)  # raises for an unknown id
+                return True  # already done: the first answer stands
+            if upsert is not None:
+                accepted.accept(
+                    conn, doc_id, upsert.operation, upsert.target, upsert.payload_sha256, now
+                )
+            self._event(
+                conn,
+                finished["file_id"],
+                DocState.DONE,
+                now=now,
+                document_id=doc_id,
+                detail=f"{status if status is not None else '-'} {object_id or ''}".strip(),
+            )
+            return self._advance_head(conn, finished, doc_id)
+
+    def mark_retry(
+        self,
+        doc_id: int,
+        *,
+        now: datetime,
+        next_attempt_at: datetime,
+        reason: str,
+        sent: bool = True,
+    ) -> None:
+        """Park an unfinished document until ``next_attempt_at`` (temporary failure).
+
+        ``sent=False``: the call never left (connection refused, DNS, connect timeout, a
+        pause): the attempt recorded for it is undone and counted in ``not_sent`` instead,
+        so an outage, however long, never makes a document fail for too many attempts.
+        The document must be ``sent`` then.
+        """
+        now = _aware(now)
+        next_attempt_at = _aware(next_attempt_at, "next_attempt_at")
+        reason = storable(reason)
+        statement = self._sql.retry if sent else self._sql.retry_not_sent
+        with self._write("schedule a retry") as conn:
+            m = (
+                conn.execute(
+                    statement,
+                    {"doc_id": doc_id, "now": now, "next_at": next_attempt_at, "reason": reason},
+                )
+                .mappings()
+                .first()
+            )
+            if m is None:
+                current = self._doc_state(conn, doc_id)
+                msg = f"D-{doc_id} is {current['state']}: it cannot wait for a retry"
+                raise StateError(msg)
+            counted = "" if sent else "; not sent, no attempt counted"
+            self._event(
+                conn,
+                m["file_id"],
+                DocState.RETRY_WAIT,
+                now=now,
+                document_id=doc_id,
+                detail=f"{reason}{counted}; next attempt at {next_attempt_at.isoformat()}",
+            )
+
+    def mark_not_sent(self, doc_id: int, *, now: datetime, reason: str) -> None:
+        """Undo the attempt recorded for a call that was never made (the gateway stopped
+        while it waited its turn): the document is pending again, due at once, its claim
+        ended. Does nothing unless the document is ``sent``."""
+        now = _aware(now)
+        with self._write("give back a document not sent") as conn:
+            m = conn.execute(self._sql.not_sent, {"doc_id": doc_id, "now": now}).mappings().first()
+            if m is not None:
+                self._event(
+                    conn, m["file_id"], DocState.PENDING, now=now, document_id=doc_id, detail=reason
+                )
+
+    def mark_failed(
+        self,
+        doc_id: int,
+        *,
+        now: datetime,
+        reason: str,
+        location: str | Location | None = None,
+        status: int | None = None,
+        response: Any = None,
+        problems: Sequence[DataProblem] | ProblemList = (),
+    ) -> bool:
+        """Fail a document for good with its reason (and source location, Ecolix answer).
+
+        ``reason`` is kept within ``MAX_MESSAGE`` characters; ``problems`` (e.g. every field
+        error Ecolix listed) are kept whole when the reason could not hold them all.
+        Returns whether the file has no unfinished document left (see :meth:`mark_done`).
+        """
+        now = _aware(now)
+        body = _dumps(response, f"Ecolix response of D-{doc_id}")
+        where = None if location is None else str(location)
+        reason = storable(reason)
+        with self._write("mark a document failed") as conn:
+            finished = (
+                conn.execute(
+                    self._sql.failed,
+                    {
+                        "doc_id": doc_id,
+                        "now": now,
+                        "reason": reason,
+                        "where": where,
+                        "status": status,
+                        "response": body,
+                    },
+                )
+                .mappings()
+                .first()
+            )
+            if finished is None:
+                self._doc_state(conn, doc_id)  # raises for an unknown id
+                msg = f"D-{doc_id} is already done: it cannot fail"
+                raise StateError(msg)
+            if problems:
+                self._keep_problems(conn, finished["file_id"], doc_id, problems)
+            self._event(
+                conn,
+                finished["file_id"],
+                DocState.FAILED,
+                now=now,
+                document_id=doc_id,
+                detail=reason if where is None else f"{where}: {reason}",
+            )
+            return self._advance_head(conn, finished, doc_id)
+
+    def mark_skipped(self, doc_id: int, *, now: datetime, reason: str) -> bool:
+        """Skip a failed document that the (corrected) mapping now skips, with its reason.
+
+        Returns whether the file has no unfinished document left (see :meth:`mark_done`).
+        """
+        now = _aware(now)
+        reason = bounded(reason)
+        with self._write("mark a document skipped") as conn:
+            current = self._doc_state(conn, doc_id)
+            if current["state"] != DocState.FAILED:
+                msg = f"D-{doc_id} is {current['state']}: only a failed document can be skipped"
+                raise StateError(msg)
+            conn.execute(
+                update(documents)
+                .where(documents.c.id == doc_id)
+                .values(state=DocState.SKIPPED, error=reason, updated_at=now)
+            )
+            conn.execute(problem_lists.delete().where(problem_lists.c.document_id == doc_id))
+            self._event(
+                conn,
+                current["file_id"],
+                DocState.SKIPPED,
+                now=now,
+                document_id=doc_id,
+                detail=reason,
+            )
+            return conn.execute(self._sql.has_head, {"fid": current["file_id"]}).first() is None
+
+    def reset_for_replay(
+        self,
+        doc_id: int,
+        *,
+        payload: Mapping[str, Any],
+        operation: str,
+        now: datetime,
+        force: bool = False,
+        upsert: Upsert | None = None,
+        mapping_version: str | None = None,
+    ) -> None:
+        """Make a failed document pending again with a re-mapped payload (same idempotency key),
+        made by the mapping version ``mapping_version``; with ``force``, an ``unchanged`` one
+        too (sent although Ecolix accepted the same payload last, ``upsert`` saying for which
+        object).
+
+        Attempts start again from zero (the events keep the earlier ones), and a file that had
+        finished goes back to ``parsed`` until its documents are finished again.
+        """
+        now = _aware(now)
+        body = _dumps(payload, f"payload of D-{doc_id}")
+        with self._write("reset a document for replay", barrier=True) as conn:
+            current = self._doc_state(conn, doc_id)
+            replayable = {DocState.FAILED, DocState.UNCHANGED} if force else {DocState.FAILED}
+            if current["state"] not in replayable:
+                detail = "already done" if current["state"] == DocState.DONE else current["state"]
+                only = "a failed or unchanged" if force else "a failed"
+                msg = f"D-{doc_id} is {detail}: only {only} document can be replayed"
+                raise StateError(msg)
+            if upsert is not None:
+                accepted.expect(conn, [(doc_id, upsert)], now=now, pg=self._pg)
+            file_id = current["file_id"]
+            conn.execute(
+                update(documents)
+                .where(documents.c.id == doc_id)
+                .values(
+                    state=DocState.PENDING,
+                    payload=body,
+                    operation=operation,
+                    mapping_version=mapping_version,
+                    attempts=0,
+                    not_sent=0,
+                    error=None,
+                    error_location=None,
+                    ecolix_status=None,
+                    ecolix_object_id=None,
+                    ecolix_response=None,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    claimed_until=None,
+                    updated_at=now,
+                )
+            )
+            conn.execute(problem_lists.delete().where(problem_lists.c.document_id == doc_id))
+            self._event(conn, file_id, "replay", now=now, document_id=doc_id, detail=operation)
+            self._refresh_head(conn, file_id)
+            reopened = conn.execute(
+                update(files)
+                .where(files.c.id == file_id, files.c.state.in_(FINAL_FILE_STATES))
+                .values(state=FileState.PARSED, finished_at=None, updated_at=now)
+            )
+            if reopened.rowcount:
+                self._event(
+                    conn, file_id, FileState.PARSED, now=now, detail=f"reopened for D-{doc_id}"
+                )

@@ -1,0 +1,382 @@
+"""One Ecolix call budget per agreement, shared by every node of a PostgreSQL journal.
+
+The ledger is proven on the real database (slots, waits, expiry of a crashed node's calls,
+no race between nodes), then the whole rule on the real sandbox, whose own limit is the
+agreement: 3 nodes together never get a 429 and use the budget in full, and a node that
+cannot reach the database sends nothing. A short window (1 s) stands for the minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from edigw.ecolix.client import EcolixClient, RetryPolicy
+from edigw.errors import EcolixNotSentError
+from edigw.journal import Journal, JournalUnavailable
+from edigw.journal.budget import SharedLedger, agreement_key
+from edigw.pipeline.assembly import node_name
+from tests.fixtures.budget_nodes import CUSTOMER, run_nodes
+from tests.fixtures.gateway import (
+    files_final,
+    inbound_flow,
+    running_gateway,
+    wait_until,
+    write_workspace,
+)
+from tests.fixtures.sandbox import SandboxProcess
+from tests.support.cli import edigw
+from tests.support.orderfiles import write_order_files
+
+pytestmark = pytest.mark.postgres
+
+LEASE = 30.0
+
+
+@pytest.fixture
+def budget_url(postgres_url: str) -> str:
+    """A PostgreSQL journal migrated to head (the ``call_budget`` table)."""
+    Journal.open(postgres_url).close()
+    return postgres_url
+
+
+@pytest.fixture
+def ledgers(budget_url: str) -> Iterator[Callable[..., SharedLedger]]:
+    """``ledgers(agreement="A", node="n1", lease=LEASE)``: a node's view of one agreement."""
+    opened: list[SharedLedger] = []
+
+    def make(agreement: str = "A", node: str = "n1", lease: float = LEASE) -> SharedLedger:
+        ledger = SharedLedger.open(budget_url, agreement, node=node, lease=lease)
+        opened.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in opened:
+        ledger.close()
+
+
+def age_calls(url: str, seconds: float) -> None:
+    """Move every call's timestamps ``seconds`` into the past (as if time had passed)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE call_budget SET started_at = started_at - make_interval(secs => :s),"
+                    " completed_at = completed_at - make_interval(secs => :s)"
+                ),
+                {"s": seconds},
+            )
+    finally:
+        engine.dispose()
+
+
+def rows(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM call_budget")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+# -- the ledger on PostgreSQL -----------------------------------------------------------------
+
+
+def test_n_calls_may_start_and_the_next_waits_while_they_are_in_flight(
+    ledgers: Callable[..., SharedLedger],
+) -> None:
+    ledger = ledgers()
+    grants = [ledger.take(3, 60.0) for _ in range(4)]
+    assert [g.granted for g in grants] == [True, True, True, False]
+    assert grants[3].wait == pytest.approx(0.05)  # every slot in flight: look again soon
+
+
+def test_a_completed_call_frees_its_slot_one_period_after_its_completion(
+    ledgers: Callable[..., SharedLedger], budget_url: str
+) -> None:
+    ledger = ledgers()
+    first = ledger.take(1, 60.0)
+    assert first.slot is not None
+    ledger.give_back(first.slot)
+    age_calls(budget_url, 45.0)  # it completed 45 s ago
+    refused = ledger.take(1, 60.0)
+    assert refused.slot is None
+    assert 14.0 < refused.wait <= 15.0
+    age_calls(budget_url, 15.0)  # now 60 s ago: out of the window
+    assert ledger.take(1, 60.0).granted
+
+
+def test_the_nodes_of_one_agreement_share_its_slots(
+    ledgers: Callable[..., SharedLedger],
+) -> None:
+    first, second = ledgers(node="n1"), ledgers(node="n2")
+    assert first.take(2, 60.0).granted
+    assert second.take(2, 60.0).granted
+    assert not first.take(2, 60.0).granted
+    assert not second.take(2, 60.0).granted
+    assert first.counted(60.0) == second.counted(60.0) == 2
+
+
+def test_other_agreements_have_budgets_of_their_own(
+    ledgers: Callable[..., SharedLedger],
+) -> None:
+    customer_a, customer_b = ledgers(agreement="A"), ledgers(agreement="B")
+    assert customer_a.take(1, 60.0).granted
+    assert customer_b.take(1, 60.0).granted
+
+
+def test_nodes_taking_slots_at_the_same_moment_never_take_more_than_n(
+    ledgers: Callable[..., SharedLedger],
+) -> None:
+    nodes = [ledgers(node=f"n{i}") for i in range(3)]
+    barrier = threading.Barrier(9)
+    granted: list[int] = []
+
+    def grab(ledger: SharedLedger) -> None:
+        barrier.wait()
+        for _ in range(10):
+            grant = ledger.take(25, 60.0)
+            if grant.slot is not None:
+                granted.append(grant.slot)
+
+    threads = [threading.Thread(target=grab, args=(n,)) for n in nodes for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == len(set(granted)) == 25
+
+
+def test_a_crashed_nodes_call_counts_until_its_lease_ends_then_one_period_more(
+    ledgers: Callable[..., SharedLedger], budget_url: str
+) -> None:
+    crashed, alive = ledgers(node="crashed", lease=20.0), ledgers(node="alive", lease=20.0)
+    assert crashed.take(1, 60.0).granted  # never given back: the node died mid-call
+    age_calls(budget_url, 10.0)  # still within its lease: in flight
+    assert alive.take(1, 60.0).wait == pytest.approx(0.05)
+    age_calls(budget_url, 40.0)  # taken for completed at its lease's end, 30 s ago
+    assert 29.0 < alive.take(1, 60.0).wait <= 30.0
+    age_calls(budget_url, 30.0)
+    assert alive.take(1, 60.0).granted
+
+
+def test_calls_that_no_longer_count_leave_the_table(
+    ledgers: Callable[..., SharedLedger], budget_url: str
+) -> None:
+    ledger = ledgers()
+    for _ in range(5):
+        grant = ledger.take(5, 60.0)
+        assert grant.slot is not None
+        ledger.give_back(grant.slot)
+    age_calls(budget_url, 61.0)
+    assert ledger.take(5, 60.0).granted
+    assert rows(budget_url) == 1
+
+
+def test_an_unreachable_database_refuses_every_slot() -> None:
+    ledger = SharedLedger.open(
+        "postgresql+psycopg://postgres@127.0.0.1:1/test", "A", node="n1", lease=LEASE
+    )
+    try:
+        with pytest.raises(JournalUnavailable, match="cannot take a slot of the shared Ecolix"):
+            ledger.take(5, 60.0)
+    finally:
+        ledger.close()
+
+
+def test_the_agreement_is_the_instance_and_the_token_never_the_token_itself() -> None:
+    key = agreement_key("https://erp.example.fr/api/v1/", "secret-token")
+    assert key.startswith("https://erp.example.fr/api/v1#")
+    assert "secret-token" not in key
+    assert agreement_key("https://erp.example.fr/api/v1", "other") != key
+
+
+# -- what status shows --------------------------------------------------------------------------
+
+
+def test_status_shows_the_calls_every_node_counts_against_the_agreement(
+    ledgers: Callable[..., SharedLedger], budget_url: str, tmp_path: Path
+) -> None:
+    base_url = "http://127.0.0.1:9/api/v1"  # status reads the journal only: no Ecolix needed
+    ws = write_workspace(
+        tmp_path / "gw", base_url=base_url, token="T", flows={}, journal=budget_url
+    )
+    ours = agreement_key(base_url, "T")
+    for node in ("n1", "n2"):
+        assert ledgers(ours, node).take(10, 60.0).slot is not None
+    assert ledgers(agreement_key(base_url, "other-customer")).take(10, 60.0).slot is not None
+
+    status = json.loads(edigw(ws, "status", "--json").output)
+    text = " ".join(edigw(ws, "status", columns=200).output.split())
+
+    assert status["shared_calls"] == 2  # both nodes, not the other customer's call
+    assert "Ecolix calls counting now against the shared budget (every node): 2 of 100000" in text
+
+
+def test_status_without_the_token_cannot_tell_which_agreement_it_counts(
+    budget_url: str, tmp_path: Path
+) -> None:
+    ws = write_workspace(
+        tmp_path / "gw",
+        base_url="http://127.0.0.1:9/api/v1",
+        token="T",
+        flows={},
+        journal=budget_url,
+    )
+
+    result = edigw(ws, "status", "--json", token=False)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["shared_calls"] == (
+        "unknown (ECOLIX_TOKEN is not set: the budget is kept per token)"
+    )
+
+
+# -- nodes against the real sandbox -----------------------------------------------------------
+
+CALLS, PERIOD, WINDOWS = 20, 1.0, 4
+
+
+def test_three_nodes_sharing_one_agreement_never_get_a_429_and_use_it_in_full(
+    sandbox_factory: Callable[..., SandboxProcess], budget_url: str
+) -> None:
+    sandbox = sandbox_factory(rate_limit=f"{CALLS}/second")
+    run = run_nodes(sandbox, budget_url, nodes=3, calls=CALLS, period=PERIOD, windows=WINDOWS)
+    assert run.throttled == 0
+    assert run.errors == 0
+    assert run.used <= run.allowed
+    assert run.share >= 0.95, f"{run.used} of {run.allowed} calls used"
+
+
+def test_without_the_shared_budget_three_nodes_overrun_the_agreement(
+    sandbox_factory: Callable[..., SandboxProcess],
+) -> None:
+    # Why the budget is shared: each node alone keeps to the agreement, together they do not.
+    sandbox = sandbox_factory(rate_limit=f"{CALLS}/second")
+    run = run_nodes(sandbox, None, nodes=3, calls=CALLS, period=PERIOD, windows=2)
+    assert run.throttled > 0
+
+
+class Cuttable:
+    """A TCP relay to PostgreSQL that the test can cut, as a network failure would."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = [self.listener]
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self.listener.accept()
+            except OSError:
+                return
+            far = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [near, far]
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Close every connection and stop listening: the database is unreachable."""
+        with self.lock:
+            for s in self.sockets:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+
+def remaining(sandbox: SandboxProcess) -> int:
+    """Calls the sandbox still allows in its window (this probe is one of them)."""
+    response = httpx.get(f"{sandbox.base_url}/customers/{CUSTOMER}", headers=sandbox.auth)
+    return int(response.headers["X-RateLimit-Remaining"])
+
+
+def test_a_node_that_cannot_reach_the_database_sends_nothing(
+    sandbox_factory: Callable[..., SandboxProcess], budget_url: str
+) -> None:
+    sandbox = sandbox_factory(rate_limit="1000/minute")
+    url = make_url(budget_url)
+    relay = Cuttable(url.port or 5432)
+    through_relay = url.set(port=relay.port).render_as_string(hide_password=False)
+    ledger = SharedLedger.open(
+        through_relay, agreement_key(sandbox.base_url, sandbox.token), node="n1", lease=LEASE
+    )
+    client = EcolixClient(
+        sandbox.base_url,
+        sandbox.token,
+        calls_per_minute=60,
+        budget=ledger,
+        retry=RetryPolicy(attempts=1),
+    )
+    try:
+        assert client.get_customer(CUSTOMER)["code"] == CUSTOMER
+        relay.cut()
+        before = remaining(sandbox)
+        failures: list[Any] = []
+        for _ in range(5):
+            with pytest.raises(EcolixNotSentError) as caught:
+                client.get_customer(CUSTOMER)
+            failures.append(caught.value)
+        assert remaining(sandbox) == before - 1  # only the probe reached Ecolix
+        assert "not sent: the shared Ecolix call budget cannot be read" in str(failures[0])
+        assert client.usage.calls == 1
+    finally:
+        client.close()
+        ledger.close()
+
+
+def test_a_gateway_on_a_postgresql_journal_keeps_its_calls_in_the_shared_budget(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxProcess], postgres_url: str
+) -> None:
+    sandbox = sandbox_factory()
+    ws = write_workspace(
+        tmp_path / "gw",
+        base_url=sandbox.base_url,
+        token=sandbox.token,
+        flows={
+            "webshop": {"orders": inbound_flow("ecommerce-orders-csv.yaml", "webshop", "orders")}
+        },
+        journal=postgres_url,
+    )
+    write_order_files(ws.inbox("webshop", "orders"), files=2, orders_per_file=2, prefix="BUDGET")
+    with running_gateway(ws) as parts:
+        wait_until(files_final(parts, 2), what="both files done")
+        calls = parts.client.usage.calls
+    agreement = agreement_key(sandbox.base_url, sandbox.token)
+    engine = create_engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            recorded = conn.execute(
+                text("SELECT count(*) FROM call_budget WHERE agreement = :a AND node = :n"),
+                {"a": agreement, "n": node_name()},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert calls >= 4
+    assert recorded == calls  # every call this node made is in the budget all nodes read

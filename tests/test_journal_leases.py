@@ -1,0 +1,135 @@
+"""Flow leases and file claims in a PostgreSQL journal: one statement decides, nodes never both win."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from edigw.errors import JournalError
+from edigw.journal import Journal
+
+pytestmark = pytest.mark.postgres
+
+FLOW = "shop/orders"
+CLAIM = {"flow": FLOW, "path": "in/a.csv", "size": 10, "mtime": 1.5}
+
+
+def take(journal: Journal, node: str, *, ttl: float) -> int | None:
+    """Take or renew FLOW's lease for ``node``: its epoch, or None."""
+    return journal.take_leases([FLOW], node, ttl=ttl)[FLOW]
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Journal]:
+    journal = Journal.open(postgres_url)
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
+def test_a_free_flow_is_leased_with_epoch_one_and_refused_to_another_node(pg: Journal) -> None:
+    assert take(pg, "a:1", ttl=30) == 1
+    assert take(pg, "b:2", ttl=30) is None
+
+
+def test_renewing_a_held_lease_keeps_its_epoch(pg: Journal) -> None:
+    take(pg, "a:1", ttl=30)
+    assert take(pg, "a:1", ttl=30) == 1
+
+
+def test_an_expired_lease_is_taken_over_under_a_new_epoch(pg: Journal) -> None:
+    take(pg, "a:1", ttl=0.2)
+    time.sleep(0.3)
+    assert pg.flow_leases([FLOW])[FLOW].expired
+    assert take(pg, "b:2", ttl=30) == 2
+    assert take(pg, "a:1", ttl=30) is None
+
+
+def test_nodes_racing_for_one_free_flow_leave_exactly_one_winner(postgres_url: str) -> None:
+    journals = [Journal.open(postgres_url) for _ in range(8)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            epochs = list(pool.map(lambda n: take(journals[n], f"n:{n}", ttl=30), range(8)))
+    finally:
+        for journal in journals:
+            journal.close()
+    assert sorted(epochs, key=lambda e: e is None) == [1] + [None] * 7
+
+
+def test_a_lease_let_go_is_free_to_others_only_after_the_grace(pg: Journal) -> None:
+    take(pg, "a:1", ttl=30)
+    pg.let_go_leases([FLOW], "a:1", after=0.3)
+    assert take(pg, "b:2", ttl=30) is None
+    time.sleep(0.4)
+    assert take(pg, "b:2", ttl=30) == 2
+
+
+def test_a_node_that_leaves_frees_its_flows_at_once_and_is_no_longer_live(pg: Journal) -> None:
+    assert pg.heartbeat("a:1", ttl=30) == 1
+    assert pg.heartbeat("b:2", ttl=30) == 2
+    take(pg, "a:1", ttl=30)
+    pg.leave("a:1")
+    assert pg.heartbeat("b:2", ttl=30) == 1
+    assert take(pg, "b:2", ttl=30) == 2
+
+
+def test_a_node_not_seen_within_the_lease_time_is_not_live(pg: Journal) -> None:
+    pg.heartbeat("a:1", ttl=0.2)
+    time.sleep(0.3)
+    assert pg.heartbeat("b:2", ttl=0.2) == 1
+
+
+def test_a_file_version_is_claimed_once_per_epoch(pg: Journal) -> None:
+    assert pg.claim_file(**CLAIM, node="a:1", epoch=1)
+    assert pg.claim_file(**CLAIM, node="a:1", epoch=1)  # the same leader, again: still its own
+    assert not pg.claim_file(**CLAIM, node="b:2", epoch=1)
+
+
+def test_a_later_leader_wins_the_claim_and_the_earlier_one_never_gets_it_back(
+    pg: Journal,
+) -> None:
+    assert pg.claim_file(**CLAIM, node="a:1", epoch=1)
+    assert pg.claim_file(**CLAIM, node="b:2", epoch=2)
+    assert not pg.claim_file(**CLAIM, node="a:1", epoch=1)
+
+
+def test_another_version_of_the_same_path_is_a_claim_of_its_own(pg: Journal) -> None:
+    assert pg.claim_file(**CLAIM, node="a:1", epoch=1)
+    assert pg.claim_file(**{**CLAIM, "size": 11}, node="b:2", epoch=1)
+
+
+def test_a_dropped_claim_frees_the_version(pg: Journal) -> None:
+    pg.claim_file(**CLAIM, node="a:1", epoch=1)
+    pg.drop_file_claim(**CLAIM, node="b:2")  # not b's: stays
+    assert not pg.claim_file(**CLAIM, node="b:2", epoch=1)
+    pg.drop_file_claim(**CLAIM, node="a:1")
+    assert pg.claim_file(**CLAIM, node="b:2", epoch=1)
+
+
+def test_claims_racing_for_one_file_leave_exactly_one_winner(postgres_url: str) -> None:
+    journals = [Journal.open(postgres_url) for _ in range(8)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            won = list(
+                pool.map(
+                    lambda n: journals[n].claim_file(**CLAIM, node=f"n:{n}", epoch=1), range(8)
+                )
+            )
+    finally:
+        for journal in journals:
+            journal.close()
+    assert won.count(True) == 1
+
+
+def test_a_sqlite_journal_has_no_leases(tmp_path: object) -> None:
+    journal = Journal.open(f"sqlite:///{tmp_path}/j.sqlite")
+    try:
+        assert not journal.shared
+        with pytest.raises(JournalError, match="only a PostgreSQL journal"):
+            take(journal, "a:1", ttl=30)
+    finally:
+        journal.close()

@@ -1,0 +1,163 @@
+"""Flow leadership among nodes on one PostgreSQL journal: spread evenly, taken over when a
+node dies, and never held by two nodes at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from edigw.journal import Journal, NewDocument
+from edigw.pipeline.leadership import LeaseTimes, SharedLeadership, SoleNode
+
+pytestmark = pytest.mark.postgres
+
+FLOWS = [f"shop/flow{n:02d}" for n in range(20)]
+TIMES = LeaseTimes(takeover=2.0)  # lease 1.6 s, renewed every 0.4 s
+
+
+@pytest.fixture
+def journals(postgres_url: str) -> Iterator[tuple[Journal, Journal]]:
+    a, b = Journal.open(postgres_url), Journal.open(postgres_url)
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def node(journal: Journal, name: str, flows: list[str] = FLOWS) -> SharedLeadership:
+    return SharedLeadership(journal, node=name, flows=lambda: flows, times=TIMES)
+
+
+def test_the_lease_times_follow_the_takeover_bound() -> None:
+    times = LeaseTimes(takeover=15.0)
+    assert (times.ttl, times.every) == pytest.approx((12.0, 3.0))
+
+
+def test_the_only_node_of_a_sqlite_journal_leads_every_flow() -> None:
+    sole = SoleNode()
+    assert sole.holds("any/flow") and sole.epoch("any/flow") == 0 and not sole.shared
+
+
+def test_a_node_alone_leads_every_flow(journals: tuple[Journal, Journal]) -> None:
+    a = node(journals[0], "a:1")
+    a.round()
+    assert a.held() == FLOWS
+    assert all(a.epoch(flow) == 1 for flow in FLOWS)
+
+
+def test_a_second_node_gets_half_of_the_flows(journals: tuple[Journal, Journal]) -> None:
+    a, b = node(journals[0], "a:1"), node(journals[1], "b:2")
+    a.round()
+    b.round()  # counted live now, but every flow is held
+    assert b.held() == []
+    a.round()  # its fair share is 10 now: it leaves 10 (after a grace)
+    assert len(a.held()) == 10
+    time.sleep(TIMES.every + 0.1)
+    b.round()
+    assert len(b.held()) == 10
+    assert sorted(a.held() + b.held()) == FLOWS
+
+
+def test_a_node_that_stops_leaves_its_flows_to_the_other_at_once(
+    journals: tuple[Journal, Journal],
+) -> None:
+    a, b = node(journals[0], "a:1"), node(journals[1], "b:2")
+    a.round()
+    b.round()
+    a.resign()
+    b.round()
+    assert b.held() == FLOWS
+    assert a.held() == []
+
+
+def test_a_dead_node_stops_acting_before_the_survivor_takes_its_flows(
+    journals: tuple[Journal, Journal],
+) -> None:
+    a, b = node(journals[0], "a:1"), node(journals[1], "b:2")
+    a.round()
+    b.round()
+    a.round()
+    time.sleep(TIMES.every + 0.1)
+    b.round()
+    led_by_a = a.held()
+    assert len(led_by_a) == 10
+    died = time.monotonic()  # a renews no more from here on
+    while not set(led_by_a) <= set(b.held()):
+        b.round()
+        if set(led_by_a) & set(b.held()):
+            assert a.held() == []  # a stopped acting before b could start
+        assert time.monotonic() - died < 5 * TIMES.takeover, "never taken over"
+        time.sleep(0.05)
+    assert b.held() == FLOWS
+    assert all(b.epoch(flow) == 2 for flow in led_by_a)
+
+
+def test_a_node_that_lost_a_claim_stops_acting_on_the_flow(
+    journals: tuple[Journal, Journal],
+) -> None:
+    a = node(journals[0], "a:1")
+    a.round()
+    a.lost(FLOWS[0])
+    assert not a.holds(FLOWS[0])
+    assert a.epoch(FLOWS[0]) is None
+
+
+def test_a_flow_no_longer_configured_is_left(journals: tuple[Journal, Journal]) -> None:
+    flows = list(FLOWS)
+    a = node(journals[0], "a:1", flows)
+    a.round()
+    flows.pop()
+    a.round()
+    assert a.held() == FLOWS[:-1]
+
+
+def queued_document(journal: Journal) -> int:
+    """One document waiting to be sent."""
+    now = datetime.now(UTC)
+    file_id = journal.add_file(
+        partner="shop",
+        flow="flow00",
+        channel="local:inbox",
+        original_name="orders.csv",
+        source_path="/in/orders.csv",
+        size=10,
+        sha256="e" * 64,
+        archive_path="/archive/e",
+        now=now,
+    )
+    [doc_id] = journal.add_documents(
+        file_id,
+        [
+            NewDocument(
+                seq=1,
+                business_key="CMD-1",
+                operation="orders.create",
+                payload={"number": "CMD-1"},
+                idempotency_key=f"{file_id}-1",
+            )
+        ],
+        now=now,
+    )
+    return doc_id
+
+
+def test_a_node_once_given_up_for_dead_has_what_it_claimed_later_resumed_when_it_dies(
+    journals: tuple[Journal, Journal],
+) -> None:
+    a, b = node(journals[0], "a:1"), node(journals[1], "b:2")
+    doc_id = queued_document(journals[0])
+    a.round()
+    b.round()
+    time.sleep(TIMES.ttl + 0.2)  # a's heartbeat is late: b gives it up for dead
+    b.round()
+    # a was only slow: it claims a document, then dies before its next heartbeat
+    claimed = journals[0].claim_for_sending(now=datetime.now(UTC), node="a:1", lease_seconds=120)
+    assert claimed is not None and claimed.id == doc_id
+    time.sleep(TIMES.ttl + 0.2)
+    b.round()
+    resumed = journals[1].claim_for_sending(now=datetime.now(UTC), node="b:2", lease_seconds=120)
+    assert resumed is not None and resumed.id == doc_id
