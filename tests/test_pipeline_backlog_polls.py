@@ -102,3 +102,34 @@ def test_a_full_batch_that_took_nothing_in_waits_the_interval(
 
         assert (polls, wake.pauses) == (2, 2)  # a look, a pause, a failed batch, a pause
 
+
+def test_a_file_that_arrives_during_a_look_wakes_the_next_look_at_once(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    """A done file touched while the folder is being listed must not wait out the interval
+    (an hour here): its wake-up, set during the look, survives the look."""
+    ws = backlog_workspace(tmp_path / "gw", sandbox_factory())
+    with open_parts(ws.load()) as parts:
+        signals = Signals()
+        poller = FlowPoller(parts.inbound["webshop/orders"], parts, signals, clock=utc_now)
+        looks = 0
+
+        def look() -> list[Ingested]:
+            nonlocal looks
+            looks += 1
+            if looks == 2:  # the second look came: stop (as a stop does, waking the poller)
+                signals.stop.set()
+            poller.wake.set()  # the first look: an arrival while the folder is listed
+            return []
+
+        poller.poll_once = look  # type: ignore[method-assign]
+        loop = threading.Thread(target=poller_loop, args=(poller, signals), daemon=True)
+        loop.start()
+        loop.join(timeout=10)
+        stuck = loop.is_alive()
+        signals.stop.set()
+        poller.wake.set()
+        loop.join(timeout=10)
+
+    assert not stuck, "the wake-up set during the look was lost: the poller waits its interval"
+    assert looks == 2

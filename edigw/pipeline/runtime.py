@@ -689,6 +689,7 @@ def poller_loop(poller: FlowPoller, signals: Signals) -> None:
     condition = channel_condition(flow)
     with poller.loop_running(), log_context(flow=flow):
         while not (signals.stop.is_set() or poller.retired.is_set()):
+            poller.wake.clear()  # before the look: an arrival during it wakes the next
             started = time.monotonic()
             try:
                 poller.poll_once()
@@ -704,7 +705,6 @@ def poller_loop(poller: FlowPoller, signals: Signals) -> None:
                 signals.timed("poll", flow, time.monotonic() - started)
             if poller.full_batch:
                 continue  # more are waiting: no pause (a stop ends the loop above)
-            poller.wake.clear()
             poller.wake.wait(interval)
 
 
