@@ -379,3 +379,37 @@ def test_a_retired_loop_still_busy_makes_way_for_its_successor(
         lambda: [loop.name for loop in supervisor.snapshot().loops] == ["exporter"],
         what="the retired loop gone once its work was done",
     )
+
+
+def test_a_loop_started_first_sees_every_loop_running_in_its_first_snapshot(
+    stages: Stages, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The publisher is started first and publishes at once: the gateway it reports must not
+    be unhealthy for loops the supervisor was about to start (``edigw status`` read that
+    report until the next one, seconds later)."""
+    from edigw.pipeline import supervisor as supervisor_module
+
+    sup = Supervisor(stages=stages.events, policy=FAST)
+    first: list[HealthSnapshot] = []
+    looked = threading.Event()
+
+    def publisher() -> None:
+        first.append(sup.snapshot())
+        looked.set()
+        stages.events[1].wait()
+
+    class Thread(threading.Thread):
+        def start(self) -> None:
+            super().start()
+            if self.name == "publisher":  # it looks before the next loop is started
+                assert looked.wait(30)
+
+    monkeypatch.setattr(supervisor_module.threading, "Thread", Thread)
+    sup.add("publisher", publisher, kind="publisher", stage=1)
+    sup.add("poller", lambda: stages.stop.wait() and None, kind="poller")
+    sup.start()
+    try:
+        [snapshot] = first
+        assert snapshot.healthy, snapshot.loops
+    finally:
+        assert sup.join(timeout=5) == []

@@ -175,20 +175,27 @@ class Supervisor:
             self._launch(loop)
 
     def start(self) -> None:
+        """Start every loop; each is ``running`` before the first starts, so that no loop
+        (the publisher, started first) ever reports the others as not running yet."""
         with self._lock:
             if self._state != "starting":
                 return
             self._state = "running"
-            loops = list(self._loops.values())
-        for loop in loops:
-            self._launch(loop)
+            threads = [self._prepare(loop) for loop in self._loops.values()]
+        for thread in threads:
+            thread.start()
 
     def _launch(self, loop: _Loop) -> None:
-        thread = threading.Thread(target=self._supervise, args=(loop,), name=loop.name, daemon=True)
         with self._lock:
-            loop.thread = thread
-            self._set(loop, "running")
+            thread = self._prepare(loop)
         thread.start()
+
+    def _prepare(self, loop: _Loop) -> threading.Thread:
+        """The loop's thread, not started yet; the loop is ``running`` (caller holds the lock)."""
+        thread = threading.Thread(target=self._supervise, args=(loop,), name=loop.name, daemon=True)
+        loop.thread = thread
+        self._set(loop, "running")
+        return thread
 
     # ------------------------------------------------------------------ reading
 
