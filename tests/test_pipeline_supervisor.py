@@ -413,3 +413,29 @@ def test_a_loop_started_first_sees_every_loop_running_in_its_first_snapshot(
         assert snapshot.healthy, snapshot.loops
     finally:
         assert sup.join(timeout=5) == []
+
+
+def test_a_loop_waiting_to_be_restarted_is_retired_at_once(
+    stages: Stages, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flow removed from ``edigw.yaml`` while its watcher waits out its restart pause (up
+    to ``max_delay``, a minute by default) is not left busy by that pause."""
+    slow = SupervisorPolicy(max_restarts=5, window=600, first_delay=3600, max_delay=3600)
+    sup = Supervisor(stages=stages.events, policy=slow)
+    retired = threading.Event()
+    crashed = threading.Event()
+
+    def watcher() -> None:
+        if not crashed.is_set():
+            crashed.set()
+            raise RuntimeError("the folder vanished")
+        retired.wait()
+
+    sup.add("watcher a/b", watcher, kind="watcher", flow="a/b")
+    sup.start()
+    try:
+        wait_until(lambda: loop_health(sup, "watcher a/b").state == "restarting", what="pause")
+        assert sup.retire(["watcher a/b"], retired.set, timeout=10) == []
+        assert [loop.name for loop in sup.snapshot().loops] == []
+    finally:
+        sup.join(timeout=5)
