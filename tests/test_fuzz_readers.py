@@ -1,4 +1,4 @@
-"""The readers' fuzzer (``benchmarks/fuzz_readers.py``) runs for 60 s in CI.
+"""The readers' fuzzer (``benchmarks/fuzz_readers.py``) runs for 60 s in CI, on a fixed seed.
 
 Marked ``fuzz`` (and ``slow``): ``pytest -m fuzz`` runs it alone; on demand, run the script
 for longer (``python benchmarks/fuzz_readers.py --seconds 300``). A failure leaves the shrunk
@@ -36,9 +36,15 @@ def python(code: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, check=False)
 
 
+#: CI replays one fixed sequence of inputs, so that a run fails only on a change of the code,
+#: never on the luck of the draw; exploring new inputs is the script's job, run on demand
+#: with its default seed (the time), for longer.
+CI_SEED = "20261206"
+
+
 def test_every_reader_survives_60_seconds_of_mutated_samples(tmp_path: Path) -> None:
     failures = tmp_path / "fuzz-failures"
-    done = fuzzer("--seconds", "60", "--failures", str(failures), cwd=tmp_path)
+    done = fuzzer("--seconds", "60", "--seed", CI_SEED, "--failures", str(failures), cwd=tmp_path)
     found = sorted(p.name for p in failures.glob("*")) if failures.exists() else []
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-2000:]}\n{found}"
     for reader in ("csv", "xml", "xlsx", "fixed-width", "flat-records", "einvoice", "einvoice-pdf"):

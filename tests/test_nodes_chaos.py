@@ -25,7 +25,8 @@ leaves its recorded delivery behind (``export_deliveries``); the next leader com
 before running the flow, so the file's records are not delivered again
 (``test_a_node_killed_between_delivering_a_file_and_moving_the_mark_sends_no_record_twice``).
 
-``EDIGW_CHAOS_SEED`` repeats a run's choice of nodes to kill and of delays (printed).
+``EDIGW_CHAOS_SEED`` repeats a run's choice of nodes to kill and of delays (printed); the default
+is one fixed seed, ``random`` draws one.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ from tests.support.orderfiles import write_order_files
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 FILES = int(os.environ.get("EDIGW_CHAOS_FILES", "120"))
-SEED = int(os.environ.get("EDIGW_CHAOS_SEED", str(random.SystemRandom().randrange(10**6))))
+#: One fixed choice of kills and delays by default, so that CI repeats one scenario (thread
+#: timing still varies); ``EDIGW_CHAOS_SEED=random`` draws a new one, printed to repeat it.
+_SEED = os.environ.get("EDIGW_CHAOS_SEED", "729999")
+SEED = random.SystemRandom().randrange(10**6) if _SEED == "random" else int(_SEED)
 ORDERS_PER_FILE = 4
 WAVES = 6
 AGREEMENT = 600  # calls a minute: the sandbox's limit and every node's budget
