@@ -196,6 +196,10 @@ class Signals:
     leader: Leadership = field(default_factory=SoleNode)
 
 
+#: What ``FlowPoller._dispose`` returns for a source it left to the node leading the flow.
+_LEFT = ChannelActionResult(ok=True, action="left to the leader")
+
+
 def printable_name(name: str) -> str:
     """A partner's file name as text the journal can store (odd bytes shown as ``\\xe9``)."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -494,15 +498,7 @@ class FlowPoller:
         if incoming is None or channel is None:
             return
         if not self.signals.leader.holds(self.runtime.context.id):
-            # Another node leads the flow now: its poller takes the source again (the
-            # journal resumes the file) and disposes of it; this node never touches it.
-            channel.release(incoming)
-            log.info(
-                "flow %s: F-%d left to the node that leads the flow now",
-                self.runtime.context.id,
-                file_id,
-                extra={"file": f"F-{file_id}"},
-            )
+            self._leave_to_leader(file_id, incoming, channel)
             return
         with log_context(flow=self.runtime.context.id, file=f"F-{file_id}"):
             try:
@@ -514,6 +510,19 @@ class FlowPoller:
         if result is None:  # not finished yet
             with self._lock:
                 self.pending[file_id] = incoming
+
+    def _leave_to_leader(
+        self, file_id: int, incoming: IncomingFile, channel: InboundChannel
+    ) -> None:
+        """Another node leads the flow now: its poller takes the source again (the journal
+        resumes the file) and disposes of it; this node never touches it."""
+        channel.release(incoming)
+        log.info(
+            "flow %s: F-%d left to the node that leads the flow now",
+            self.runtime.context.id,
+            file_id,
+            extra={"file": f"F-{file_id}"},
+        )
 
     def _dispose(
         self, file_id: int, incoming: IncomingFile, channel: InboundChannel
@@ -534,6 +543,11 @@ class FlowPoller:
                 self.parts.archive.make_durable(row.sha256)
                 # what was read, for the channel to check that the source still holds it
                 incoming = replace(incoming, size=row.size, sha256=row.sha256)
+            if not self.signals.leader.holds(self.runtime.context.id):
+                # lost while the archive's fsyncs ran (a busy disk may take seconds): the
+                # leader may have taken the source in by now; it disposes of it
+                self._leave_to_leader(file_id, pending, channel)
+                return _LEFT
             result = channel.complete(incoming, disposition_of(journal, row))
             self._unrecorded[file_id] = result
         journal.record_channel_action(
