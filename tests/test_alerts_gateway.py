@@ -129,6 +129,8 @@ def test_what_a_window_held_goes_out_when_it_closes_without_waiting_for_a_stop(
         assert served.gateway is not None
         write_bad_files(inbox, 1)
         wait_until(lambda: len(receiver.received()) == 1, what="the first alert")
+        # the alert may come before the mover put bad-000 away: its name is free only then
+        wait_until(lambda: not (inbox / "bad-000.csv").exists(), what="bad-000 disposed of")
         write_bad_files(inbox, 3)  # bad-000 again (a skipped duplicate), bad-001, bad-002
         wait_until(files_final(served.gateway.parts, 4), what="the later files")
         told = lambda: sum(body["count"] for body in receiver.received())  # noqa: E731

@@ -197,3 +197,51 @@ def test_config_check_names_an_unset_smtp_password(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "EDIGW_SMTP_PASSWORD" in result.output
     assert "alerts.email.password" in result.output
+
+
+@pytest.mark.postgres
+def test_a_failure_committed_after_a_later_one_is_told_too(postgres_url: str) -> None:
+    """Two writers at once on PostgreSQL: the failure with the lower event id commits last.
+    The watcher, which had seen the higher one, still tells it."""
+    from sqlalchemy import create_engine, text
+
+    journal = Journal.open(postgres_url)
+    engine = create_engine(postgres_url)
+    sink = Collected()
+    watcher = Watcher(journal, sink)
+    try:
+
+        def received(name: str) -> int:
+            return journal.add_file(
+                partner="webshop",
+                flow="orders",
+                channel="local:inbox",
+                original_name=name,
+                source_path=f"/in/{name}",
+                size=1,
+                sha256=name[0] * 64,
+                archive_path=f"/archive/{name}",
+                now=AT,
+            )
+
+        slow, quick = received("slow.csv"), received("quick.csv")
+        watcher.start_from_now()
+        with engine.connect() as writer:  # its event id comes first, its commit last
+            writer.execute(
+                text(
+                    "INSERT INTO events (file_id, at, kind, detail) "
+                    "VALUES (:fid, now(), 'failed', 'slow writer')"
+                ),
+                {"fid": slow},
+            )
+            writer.execute(text("UPDATE files SET state = 'failed' WHERE id = :fid"), {"fid": slow})
+            journal.set_file_state(quick, "failed", now=LATER, error="quick writer")
+            watcher.check(None, None)
+            assert [a.file for a in sink.alerts] == ["quick.csv"]
+            writer.commit()
+        watcher.check(None, None)
+        watcher.check(None, None)
+        assert [a.file for a in sink.alerts] == ["quick.csv", "slow.csv"]
+    finally:
+        engine.dispose()
+        journal.close()

@@ -108,3 +108,40 @@ def test_a_file_a_later_leader_claimed_is_left_alone_and_the_flow_given_up(
     assert (taken, rows) == ([], [])
     assert leader.lost_flows == [FLOW]
     assert source.exists()
+
+
+def test_a_node_that_loses_the_flow_while_making_the_archive_durable_leaves_the_source(
+    tmp_path: Path, sandbox: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making the archived copy durable (fsyncs) may take long on a busy disk: a node whose
+    lease ran out meanwhile must not move the source the new leader has taken in by now."""
+    from edigw.pipeline.runtime import send_due, settle
+
+    leader = Leads(epoch=1)
+    ws = poller_on(tmp_path, sandbox, postgres_url)
+    [source] = ws.inbox("webshop", "orders").glob("*.csv")
+    with open_parts(ws.load()) as parts:
+        parts.node = "this:1"
+        signals = Signals(leader=leader)
+        poller = FlowPoller(parts.inbound[FLOW], parts, signals, clock=utc_now)
+        taken: list[Any] = []
+        for _ in range(20):  # the stable readiness needs a few looks
+            taken += poller.poll_once()
+            if taken:
+                break
+            time.sleep(0.1)
+        [ingested] = taken
+        while send_due(parts, signals, clock=utc_now) is not None:
+            pass
+        real = parts.archive.make_durable
+
+        def slow_fsync(sha256: str) -> None:
+            leader.lost(FLOW)  # the lease ran out while the disk was busy
+            real(sha256)
+
+        monkeypatch.setattr(parts.archive, "make_durable", slow_fsync)
+        settle([poller], ingested.file_id)
+        actions = parts.journal.channel_actions(file_id=ingested.file_id)
+    assert source.exists(), "moved by a node that no longer leads the flow"
+    assert actions == []
+    assert poller.held_ids() == []

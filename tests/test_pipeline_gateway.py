@@ -6,7 +6,6 @@ import logging
 import os
 import random
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -282,26 +281,31 @@ def test_stopping_does_not_wait_for_the_call_budget_and_gives_back_what_was_not_
 
 
 def test_a_file_written_slowly_is_not_read_before_it_is_complete(
-    workspace: Any, ecolix: Any, tmp_path: Path
+    workspace: Any, ecolix: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The writer adds 80 bytes before each look at the folder, however long the looks are
+    apart (a writer paced by the clock would outlast the readiness interval on a loaded
+    machine): the file grows between any two looks, until it is whole."""
+    from edigw.channels.local import LocalInboundChannel
+
     staging = tmp_path / "staging"
     write_order_files(staging, files=1, orders_per_file=6, prefix="SLOW")
     content = next(staging.glob("*.csv")).read_bytes()
     target = workspace.inbox("webshop", "orders") / "slow.csv"
+    chunks = [content[i : i + 80] for i in range(0, len(content), 80)]
+    real_poll = LocalInboundChannel.poll
 
-    def write_slowly() -> None:
-        with target.open("wb") as out:
-            for i in range(0, len(content), 80):
-                out.write(content[i : i + 80])
-                out.flush()
-                time.sleep(0.1)
+    def poll(self: LocalInboundChannel, *, now: float) -> Any:
+        if chunks:
+            with target.open("ab") as out:
+                out.write(chunks.pop(0))
+        return real_poll(self, now=now)
 
+    monkeypatch.setattr(LocalInboundChannel, "poll", poll)
     with running_gateway(workspace) as parts:
-        writer = threading.Thread(target=write_slowly)
-        writer.start()
-        writer.join()
         wait_until(files_final(parts, 1), what="the slow file")
         rows = parts.journal.files()
+    assert chunks == []
     assert len(rows) == 1
     assert rows[0].size == len(content)
     assert rows[0].state == "done"

@@ -286,3 +286,110 @@ def test_a_finished_file_no_poller_holds_yet_is_disposed_of_once_one_does(
             signals.finish.set()
             mover.join(timeout=10)
     assert csv_files(inbox / "done") == [source.name]
+
+
+def test_a_file_finished_before_its_poller_holds_it_is_disposed_of_without_waiting_a_round(
+    tmp_path: Path, ecolix: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender may finish a file between its intake's commit and its poller holding it: the
+    mover then finds no poller. The poller that comes to hold it hands it to the mover at
+    once; the source does not wait for the mover's next round (an hour here)."""
+    from edigw.pipeline import runtime
+
+    monkeypatch.setattr(runtime, "IDLE_WAIT", 3600.0)  # no round rescues the file
+    ws = orders_workspace(tmp_path / "gw", ecolix)
+    inbox = ws.inbox("webshop", "orders")
+    write_order_files(inbox, files=1, orders_per_file=1, prefix="EARLY")
+    [source] = inbox.glob("*.csv")
+    signals = Signals()
+    found_unowned = threading.Event()
+    real_settle, real_ingest = runtime.settle, runtime.ingest
+
+    def settle(pollers: Any, file_id: int) -> Any:
+        outcome = real_settle(pollers, file_id)
+        if outcome == "unowned":
+            found_unowned.set()
+        return outcome
+
+    with open_parts(ws.load()) as parts:
+
+        def ingest(*args: Any, **kwargs: Any) -> Any:
+            ingested = real_ingest(*args, **kwargs)
+            # a sender finishes the file before the poller holds it; the mover looks for it
+            sent = send_due(parts, signals, clock=utc_now)
+            assert sent is not None and sent.file_state == "done"
+            assert found_unowned.wait(30), "the mover never looked for the file"
+            return ingested
+
+        monkeypatch.setattr(runtime, "settle", settle)
+        monkeypatch.setattr(runtime, "ingest", ingest)
+        poller = FlowPoller(parts.inbound["webshop/orders"], parts, signals, clock=utc_now)
+        mover = threading.Thread(target=mover_loop, args=([poller], signals))
+        mover.start()
+        try:
+            wait_until(lambda: bool(poller.poll_once()), what="the file taken in")
+            wait_until(lambda: not source.exists(), what="the source disposed of")
+        finally:
+            signals.stop.set()
+            signals.finish.set()
+            signals.finished_files.put(None)
+            mover.join(timeout=10)
+    assert csv_files(inbox / "done") == [source.name]
+
+
+def test_a_changed_flow_leaves_a_file_its_old_poller_holds_to_it_and_takes_the_next_one(
+    tmp_path: Path, ecolix: Any
+) -> None:
+    """``edigw.yaml`` reloaded with a flow changed while one of its files is sending: the old
+    poller keeps that file, for the mover to dispose of; the new poller, on the same folder,
+    does not take it in a second time (it would hold it for ever, and a later file of the
+    same name would never be taken in)."""
+    from edigw.channels.base import JournalSeenFiles
+    from edigw.pipeline.assembly import InboundRuntime, inbound_channel
+    from edigw.pipeline.runtime import Gateway, settle
+
+    flow = inbound_flow(
+        ORDERS_MAPPING, "webshop", "orders", readiness={"mode": "done_file", "suffix": ".ok"}
+    )
+    ws = write_workspace(
+        tmp_path / "gw",
+        base_url=ecolix.base_url,
+        token=ecolix.token,
+        flows={"webshop": {"orders": flow}},
+    )
+    inbox = ws.inbox("webshop", "orders")
+    write_orders(inbox / "orders.csv", ["CHG-1"])
+    (inbox / "orders.csv.ok").touch()
+    with open_parts(ws.load()) as parts:
+        old = parts.inbound["webshop/orders"]
+        gateway = Gateway(parts, senders=0)  # its loops never start: the test drives them
+        gateway.add_flow(old)
+        [first] = gateway.pollers
+        [taken] = first.poll_once()  # its document waits for a sender
+        assert first.held_ids() == [taken.file_id]
+
+        gateway.remove_flow("webshop/orders", timeout=1)  # the flow changed: a new channel
+        channel = inbound_channel(
+            old.config,
+            seen=JournalSeenFiles(parts.journal),
+            data_dir=Path(parts.config.data_dir),
+            sftp=None,
+        )
+        try:
+            gateway.add_flow(InboundRuntime(old.config, old.context, channel))
+            second = gateway.pollers[1]
+            assert second.poll_once() == []
+            assert second.held_ids() == []
+
+            sent = send_due(parts, gateway.signals, clock=utc_now)
+            assert sent is not None and sent.file_state == "done"
+            assert settle(gateway.pollers, taken.file_id) == "done"
+            assert csv_files(inbox) == []
+            assert csv_files(inbox / "done") == ["orders.csv"]
+
+            write_orders(inbox / "orders.csv", ["CHG-2"])  # the next file of that name
+            (inbox / "orders.csv.ok").touch()
+            [later] = second.poll_once()
+            assert later.file_id != taken.file_id
+        finally:
+            channel.close()

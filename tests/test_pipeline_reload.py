@@ -327,6 +327,30 @@ def test_a_broken_edigw_yaml_on_sighup_changes_nothing_and_says_why(
     assert "Traceback" not in text
 
 
+def test_an_edit_made_between_a_flows_build_and_the_reloaders_first_look_is_picked_up(
+    workspace: Workspace,
+) -> None:
+    """The reloader's first look at a flow takes its files' stamps as they are then: an edit
+    made after the flow was built (a slow start, a flow added by a reload) must not become
+    the baseline, running the old version until the next edit."""
+    table = payment_methods(workspace)
+    long_ago = table.stat().st_mtime - 60  # no stamp the first look takes is racy
+    mappings = mapping_path(workspace).parent
+    for path in [mappings, *mappings.rglob("*")]:
+        os.utime(path, (long_ago, long_ago))
+    with open_parts(workspace.load()) as parts:
+        built = parts.inbound[FLOW].context.mapping_version
+        with table.open("a", encoding="utf-8") as out:
+            out.write(f"{NEW_METHOD};CARD\n")
+        os.utime(table, (long_ago + 1, long_ago + 1))
+        reloader = Reloader(parts, Conditions())
+        reloader.check()  # the first look
+        reloader.check()
+        context = parts.inbound[FLOW].context
+        assert context.mapping_version != built
+        assert context.mapping_version == content_version(context.mapping.files)  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------------------- templates
 
 

@@ -379,3 +379,63 @@ def test_a_retired_loop_still_busy_makes_way_for_its_successor(
         lambda: [loop.name for loop in supervisor.snapshot().loops] == ["exporter"],
         what="the retired loop gone once its work was done",
     )
+
+
+def test_a_loop_started_first_sees_every_loop_running_in_its_first_snapshot(
+    stages: Stages, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The publisher is started first and publishes at once: the gateway it reports must not
+    be unhealthy for loops the supervisor was about to start (``edigw status`` read that
+    report until the next one, seconds later)."""
+    from edigw.pipeline import supervisor as supervisor_module
+
+    sup = Supervisor(stages=stages.events, policy=FAST)
+    first: list[HealthSnapshot] = []
+    looked = threading.Event()
+
+    def publisher() -> None:
+        first.append(sup.snapshot())
+        looked.set()
+        stages.events[1].wait()
+
+    class Thread(threading.Thread):
+        def start(self) -> None:
+            super().start()
+            if self.name == "publisher":  # it looks before the next loop is started
+                assert looked.wait(30)
+
+    monkeypatch.setattr(supervisor_module.threading, "Thread", Thread)
+    sup.add("publisher", publisher, kind="publisher", stage=1)
+    sup.add("poller", lambda: stages.stop.wait() and None, kind="poller")
+    sup.start()
+    try:
+        [snapshot] = first
+        assert snapshot.healthy, snapshot.loops
+    finally:
+        assert sup.join(timeout=5) == []
+
+
+def test_a_loop_waiting_to_be_restarted_is_retired_at_once(
+    stages: Stages, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flow removed from ``edigw.yaml`` while its watcher waits out its restart pause (up
+    to ``max_delay``, a minute by default) is not left busy by that pause."""
+    slow = SupervisorPolicy(max_restarts=5, window=600, first_delay=3600, max_delay=3600)
+    sup = Supervisor(stages=stages.events, policy=slow)
+    retired = threading.Event()
+    crashed = threading.Event()
+
+    def watcher() -> None:
+        if not crashed.is_set():
+            crashed.set()
+            raise RuntimeError("the folder vanished")
+        retired.wait()
+
+    sup.add("watcher a/b", watcher, kind="watcher", flow="a/b")
+    sup.start()
+    try:
+        wait_until(lambda: loop_health(sup, "watcher a/b").state == "restarting", what="pause")
+        assert sup.retire(["watcher a/b"], retired.set, timeout=10) == []
+        assert [loop.name for loop in sup.snapshot().loops] == []
+    finally:
+        sup.join(timeout=5)

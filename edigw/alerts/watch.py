@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,8 @@ log = logging.getLogger("edigw.alerts")
 
 #: Seconds between two looks.
 CHECK_EVERY = 1.0
+#: File failures read at once (a storm is read in pages).
+FAILURES_PAGE = 500
 #: Failed documents quoted in a file's alert.
 QUOTED_DOCUMENTS = 3
 
@@ -102,7 +105,12 @@ class Watcher:
         self._clock = clock
         self._monotonic = monotonic
         self._lock = threading.Lock()
+        #: every event up to this id was looked at (none of a lower id can still appear)
         self._last_event: int | None = None
+        #: failures told whose event is above ``_last_event``; and the event horizons of the
+        #: looks since, which ``_last_event`` reaches once their writers have all ended
+        self._told: set[int] = set()
+        self._horizons: deque[tuple[int, int | None]] = deque()
         self._health: HealthSnapshot | None = None
         self._waiting: set[int] = set()
         self._exhausted_since: float | None = None
@@ -129,9 +137,7 @@ class Watcher:
         if self._last_event is None:
             self.start_from_now()
         assert self._last_event is not None
-        for event_id, row in self._journal.final_failures_after(self._last_event):
-            self._sink.notify(self._file_alert(row))
-            self._last_event = event_id
+        self._check_failures(self._last_event)
         now = self._clock()
         after = self._policy.retry_wait_after
         waiting = self._journal.waiting_since(now - timedelta(seconds=after))
@@ -150,6 +156,32 @@ class Watcher:
                 )
             )
         self._waiting = {doc.id for doc in waiting}
+
+    def _check_failures(self, settled: int) -> None:
+        """Tell each file failure once. On PostgreSQL an event may commit after one of a
+        higher id (two writers at once): the failures above the last settled event are read
+        again at each look, until the writers that could still add one below have ended."""
+        horizon = self._journal.event_horizon()  # before the read: it covers what it sees
+        after = settled
+        while True:
+            found = self._journal.final_failures_after(after, limit=FAILURES_PAGE)
+            for event_id, row in found:
+                if event_id not in self._told:
+                    self._sink.notify(self._file_alert(row))
+                    self._told.add(event_id)
+            if len(found) < FAILURES_PAGE:
+                break
+            after = found[-1][0]
+        self._horizons.append(horizon)
+        oldest_open = self._journal.oldest_open_write()
+        while self._horizons:
+            newest, first_unbegun = self._horizons[0]
+            if first_unbegun is not None and (oldest_open is None or oldest_open < first_unbegun):
+                break
+            self._horizons.popleft()
+            settled = max(settled, newest)
+        self._last_event = settled
+        self._told = {event_id for event_id in self._told if event_id > settled}
 
     def _file_name(self, file_id: int) -> str:
         return self._journal.file(file_id).original_name

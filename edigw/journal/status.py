@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal_column, select, text
 
 from edigw.journal.conditions import (
     FAILED_FILE_STATES,
@@ -51,6 +51,27 @@ class StatusMixin(JournalBase):
         """The newest event's id (0 in an empty journal): where alerts start watching."""
         with self._read("read the last event") as conn:
             return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+
+    def event_horizon(self) -> tuple[int, int | None]:
+        """The newest event visible now and, on PostgreSQL, the first transaction number not
+        begun yet: events commit in another order than their ids, so an event of a lower id
+        may still appear, until every transaction below that number has ended
+        (:meth:`oldest_open_write`). ``None`` on SQLite, where writes take turns."""
+        with self._read("read the newest event") as conn:
+            newest = int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+            if not self._pg:
+                return newest, None
+            xmax = conn.execute(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"))
+            return newest, int(xmax.scalar_one())
+
+    def oldest_open_write(self) -> int | None:
+        """The oldest transaction still running (PostgreSQL; ``None`` on SQLite): every one
+        numbered below it has ended."""
+        if not self._pg:
+            return None
+        with self._read("read the oldest open transaction") as conn:
+            xmin = conn.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
+            return int(xmin.scalar_one())
 
     def final_failures_after(self, event_id: int, *, limit: int = 500) -> list[tuple[int, FileRow]]:
         """Files that became ``failed`` or ``partially_failed`` in events after ``event_id``,

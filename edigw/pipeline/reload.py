@@ -165,10 +165,13 @@ class Reloader:
         watched = self._inbound.get(flow_id)
         if watched is None or watched.owner is not runtime:
             files = mapping_files(runtime)
-            self._inbound[flow_id] = self._watch(runtime, files)
+            watched = self._inbound[flow_id] = self._watch(runtime, files)
             self.conditions.clear(reload_condition(flow_id))
-            return
-        if not self._due(watched):
+            # the stamps are those of now, not of its build: an edit made in between (a
+            # slow start, a flow a reload added) shows in its content, and is built now
+            if content_version(files) == runtime.context.mapping_version:
+                return
+        elif not self._due(watched):
             return
         started = self.clock_ns()
         old = runtime.context

@@ -129,6 +129,45 @@ class WorkSignal:
             self._cond.wait_for(lambda: self._generation != seen, timeout)
 
 
+class UnownedFiles:
+    """Finished files the mover found no poller holding, until one holds them.
+
+    A sender may finish a file between its intake's commit and its poller holding it (the
+    poller registers it a moment after the journal has it). The mover notes such a file
+    here, and the poller that comes to hold it hands it straight back to the mover, instead
+    of leaving its source for the mover's next round. One lock makes the mover's "nobody
+    holds it" and a poller's "I hold it now" exclusive: one of the two always sees the other.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: set[int] = set()
+
+    def note(self, file_id: int, held: Callable[[], bool]) -> bool:
+        """The mover found nobody holding ``file_id``: noted, unless ``held()`` says a poller
+        holds it by now (``True``: settle it again at once)."""
+        with self._lock:
+            if held():
+                return True
+            self._ids.add(file_id)
+            return False
+
+    def hold(self, file_id: int, register: Callable[[], None]) -> bool:
+        """A poller holds ``file_id`` (``register`` does it); ``True`` when the mover noted it
+        finished meanwhile: the poller hands it back to the mover."""
+        with self._lock:
+            register()
+            if file_id in self._ids:
+                self._ids.discard(file_id)
+                return True
+            return False
+
+    def forget(self, file_id: int) -> None:
+        """Settled, or given up: no poller needs to hand it back any more."""
+        with self._lock:
+            self._ids.discard(file_id)
+
+
 @dataclass(slots=True)
 class Signals:
     """The few things threads tell each other.
@@ -145,6 +184,8 @@ class Signals:
     work: WorkSignal = field(default_factory=WorkSignal)
     #: Files whose outcome is final, for the mover; ``None`` only wakes it (a stop began).
     finished_files: queue.Queue[int | None] = field(default_factory=queue.Queue)
+    #: Finished files no poller held when the mover looked (see :class:`UnownedFiles`).
+    unowned: UnownedFiles = field(default_factory=UnownedFiles)
     conditions: Conditions = field(default_factory=Conditions)
     alerts: AlertSink = field(default_factory=NoAlerts)
     #: Told how long each poll (``"poll"``) and each send (``"send"``) of a flow took, in
@@ -153,6 +194,10 @@ class Signals:
     #: Which flows this node leads (polls, disposes of, exports): every flow on a SQLite
     #: journal; on PostgreSQL, those whose lease it holds (``edigw.pipeline.leadership``).
     leader: Leadership = field(default_factory=SoleNode)
+
+
+#: What ``FlowPoller._dispose`` returns for a source it left to the node leading the flow.
+_LEFT = ChannelActionResult(ok=True, action="left to the leader")
 
 
 def printable_name(name: str) -> str:
@@ -194,11 +239,15 @@ class FlowPoller:
         signals: Signals,
         *,
         clock: Callable[[], datetime],
+        neighbours: Callable[[], list[FlowPoller]] = list,
     ) -> None:
         self.runtime = runtime
         self.parts = parts
         self.signals = signals
         self.clock = clock
+        #: every poller of the gateway (itself included): a flow changed in ``edigw.yaml``
+        #: has a new poller on the folder while the retired one still holds files there
+        self.neighbours = neighbours
         self.pending: dict[int, IncomingFile] = {}
         self.wake = threading.Event()
         #: set when the flow is removed or replaced (``edigw.yaml`` reloaded): its loops
@@ -261,6 +310,10 @@ class FlowPoller:
             if channel is not None:
                 channel.release(incoming)
             return None
+        if self._held_by_a_retired_poller(incoming):
+            if channel is not None:
+                channel.release(incoming)
+            return None
         version = (incoming.name, incoming.size, incoming.mtime)
         try:
             if not self.claim(incoming):
@@ -273,6 +326,22 @@ class FlowPoller:
             return None
         self._failures.pop(version, None)
         return ingested
+
+    def _held_by_a_retired_poller(self, incoming: IncomingFile) -> bool:
+        """Whether the poller this one replaced (its flow changed in ``edigw.yaml``) still
+        holds this source: that one disposes of it once it is final. Taken in here too, it
+        would be held twice, and this channel would never hand out that name again."""
+        channel = self.runtime.channel
+        if channel is None:
+            return False
+        for other in self.neighbours():
+            if other is self or not other.retired.is_set() or other.runtime.channel is None:
+                continue
+            if other.runtime.channel.key == channel.key and other.holds_source(
+                incoming.remote_path
+            ):
+                return True
+        return False
 
     def _intake_failed(
         self, incoming: IncomingFile, exc: Exception, version: tuple[str, int, float]
@@ -386,8 +455,14 @@ class FlowPoller:
             ingested.documents,
             extra={"file": ingested.show_id},
         )
-        with self._lock:  # archived: the bytes the channel held in memory are not needed now
-            self.pending[ingested.file_id] = replace(incoming, content=None)
+        held = replace(incoming, content=None)  # archived: the bytes in memory are not needed
+
+        def register() -> None:
+            with self._lock:
+                self.pending[ingested.file_id] = held
+
+        if self.signals.unowned.hold(ingested.file_id, register):
+            self.signals.finished_files.put(ingested.file_id)  # a sender finished it already
         if ingested.state in FINAL_FILE_STATES:
             self._dispose_or_later(ingested.file_id)
         else:
@@ -423,15 +498,7 @@ class FlowPoller:
         if incoming is None or channel is None:
             return
         if not self.signals.leader.holds(self.runtime.context.id):
-            # Another node leads the flow now: its poller takes the source again (the
-            # journal resumes the file) and disposes of it; this node never touches it.
-            channel.release(incoming)
-            log.info(
-                "flow %s: F-%d left to the node that leads the flow now",
-                self.runtime.context.id,
-                file_id,
-                extra={"file": f"F-{file_id}"},
-            )
+            self._leave_to_leader(file_id, incoming, channel)
             return
         with log_context(flow=self.runtime.context.id, file=f"F-{file_id}"):
             try:
@@ -443,6 +510,19 @@ class FlowPoller:
         if result is None:  # not finished yet
             with self._lock:
                 self.pending[file_id] = incoming
+
+    def _leave_to_leader(
+        self, file_id: int, incoming: IncomingFile, channel: InboundChannel
+    ) -> None:
+        """Another node leads the flow now: its poller takes the source again (the journal
+        resumes the file) and disposes of it; this node never touches it."""
+        channel.release(incoming)
+        log.info(
+            "flow %s: F-%d left to the node that leads the flow now",
+            self.runtime.context.id,
+            file_id,
+            extra={"file": f"F-{file_id}"},
+        )
 
     def _dispose(
         self, file_id: int, incoming: IncomingFile, channel: InboundChannel
@@ -463,6 +543,11 @@ class FlowPoller:
                 self.parts.archive.make_durable(row.sha256)
                 # what was read, for the channel to check that the source still holds it
                 incoming = replace(incoming, size=row.size, sha256=row.sha256)
+            if not self.signals.leader.holds(self.runtime.context.id):
+                # lost while the archive's fsyncs ran (a busy disk may take seconds): the
+                # leader may have taken the source in by now; it disposes of it
+                self._leave_to_leader(file_id, pending, channel)
+                return _LEFT
             result = channel.complete(incoming, disposition_of(journal, row))
             self._unrecorded[file_id] = result
         journal.record_channel_action(
@@ -539,6 +624,11 @@ class FlowPoller:
         """The files whose source this poller holds until their outcome is final."""
         with self._lock:
             return list(self.pending)
+
+    def holds_source(self, remote_path: str) -> bool:
+        """Whether a file this poller holds came from ``remote_path``."""
+        with self._lock:
+            return any(held.remote_path == remote_path for held in self.pending.values())
 
     def owns(self, file_id: int) -> bool:
         with self._lock:
@@ -841,13 +931,20 @@ def _settle_all(
             raise
         if outcome == "done":
             waiting.pop(file_id, None)
+            signals.unowned.forget(file_id)
             continue
         if outcome == "unowned" and signals.leader.shared:
             # Another node's poller may hold it: that node's mover finds it finished.
             waiting.pop(file_id, None)
             continue
+        if outcome == "unowned" and not last:
+            # its poller, once it holds it, hands it back at once (not at the next round)
+            held = functools.partial(_held_by_any, pollers, file_id)
+            if signals.unowned.note(file_id, held):
+                signals.finished_files.put(file_id)
         since = waiting.setdefault(file_id, now)
         if outcome == "unowned" and (last or now - since > UNOWNED_PATIENCE):
+            signals.unowned.forget(file_id)
             log.warning(
                 "F-%d finished, but no flow holds its source: it is disposed of when "
                 "its source is next taken in",
@@ -855,6 +952,10 @@ def _settle_all(
                 extra={"file": f"F-{file_id}"},
             )
             del waiting[file_id]
+
+
+def _held_by_any(pollers: list[FlowPoller], file_id: int) -> bool:
+    return any(poller.owns(file_id) for poller in pollers)
 
 
 def settle(pollers: list[FlowPoller], file_id: int) -> Literal["done", "unowned", "retry"]:
@@ -991,10 +1092,7 @@ class Gateway:
                 kind="leases",
                 finishing=True,
             )
-        self.pollers = [
-            FlowPoller(rt, self.parts, self.signals, clock=self.clock)
-            for rt in self.parts.inbound.values()
-        ]
+        self.pollers = [self._poller(rt) for rt in self.parts.inbound.values()]
         signals = self.signals
         # e-invoice flows: their rules compiled in the background, off every intake path
         warm_up([v for p in self.pollers if (v := p.runtime.context.validation) is not None])
@@ -1024,6 +1122,15 @@ class Gateway:
         )
         self.supervisor.start()
 
+    def _poller(self, runtime: InboundRuntime) -> FlowPoller:
+        return FlowPoller(
+            runtime,
+            self.parts,
+            self.signals,
+            clock=self.clock,
+            neighbours=lambda: list(self.pollers),
+        )
+
     def _add_flow_loops(self, poller: FlowPoller) -> None:
         flow = poller.runtime.context.id
         self.add_loop(
@@ -1043,7 +1150,7 @@ class Gateway:
     def add_flow(self, runtime: InboundRuntime) -> None:
         """Start polling one more inbound flow (the gateway runs; ``edigw.yaml`` grew)."""
         self.parts.inbound[runtime.context.id] = runtime
-        poller = FlowPoller(runtime, self.parts, self.signals, clock=self.clock)
+        poller = self._poller(runtime)
         self.pollers.append(poller)
         self._add_flow_loops(poller)
 

@@ -100,6 +100,8 @@ class _Loop:
     thread: threading.Thread | None = None
     #: set by :meth:`Supervisor.retire`: its return is its end, not a crash
     retiring: bool = False
+    #: ends its pause before a restart: set when it is retired or its stage stops
+    wake: threading.Event = field(default_factory=threading.Event)
 
     def health(self) -> LoopHealth:
         return LoopHealth(
@@ -175,20 +177,27 @@ class Supervisor:
             self._launch(loop)
 
     def start(self) -> None:
+        """Start every loop; each is ``running`` before the first starts, so that no loop
+        (the publisher, started first) ever reports the others as not running yet."""
         with self._lock:
             if self._state != "starting":
                 return
             self._state = "running"
-            loops = list(self._loops.values())
-        for loop in loops:
-            self._launch(loop)
+            threads = [self._prepare(loop) for loop in self._loops.values()]
+        for thread in threads:
+            thread.start()
 
     def _launch(self, loop: _Loop) -> None:
-        thread = threading.Thread(target=self._supervise, args=(loop,), name=loop.name, daemon=True)
         with self._lock:
-            loop.thread = thread
-            self._set(loop, "running")
+            thread = self._prepare(loop)
         thread.start()
+
+    def _prepare(self, loop: _Loop) -> threading.Thread:
+        """The loop's thread, not started yet; the loop is ``running`` (caller holds the lock)."""
+        thread = threading.Thread(target=self._supervise, args=(loop,), name=loop.name, daemon=True)
+        loop.thread = thread
+        self._set(loop, "running")
+        return thread
 
     # ------------------------------------------------------------------ reading
 
@@ -229,6 +238,7 @@ class Supervisor:
             loops = [self._loops[name] for name in names if name in self._loops]
             for loop in loops:
                 loop.retiring = True
+                loop.wake.set()  # one waiting to be restarted ends at once
         stop()
         deadline = self._monotonic() + timeout
         for loop in loops:
@@ -256,9 +266,17 @@ class Supervisor:
             if self._state in ("running", "starting"):
                 self._state = "stopping"
         self._stages[0].set()
+        self._wake_stage(0)
         self.stopping.set()
         for wake in self._on_stop:
             wake()
+
+    def _wake_stage(self, stage: int) -> None:
+        """End the restart pauses of the stage's loops (their stop event is set)."""
+        with self._lock:
+            for loop in self._loops.values():
+                if loop.stage == stage:
+                    loop.wake.set()
 
     def join(self, timeout: float | None = None) -> list[str]:
         """Stop (if not asked yet) stage by stage, waiting at most ``timeout`` seconds in
@@ -272,6 +290,7 @@ class Supervisor:
         last = len(self._stages) - 1
         for stage, event in enumerate(self._stages):
             event.set()
+            self._wake_stage(stage)
             for wake in self._on_stop:
                 wake()
             deadline = None
@@ -326,7 +345,8 @@ class Supervisor:
             delay = self._crashed(loop, error)
             if delay is None:
                 return
-            if stop.wait(delay):
+            loop.wake.wait(delay)  # cut short by a stop of its stage, or its retirement
+            if stop.is_set() or loop.retiring:
                 break
             with self._lock:
                 loop.restarts += 1
