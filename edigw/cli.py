@@ -234,7 +234,9 @@ def _one_line(exc: EdigwError) -> str:
     type=click.IntRange(1, 32),
     default=4,
     show_default=True,
-    help="Threads sending documents to Ecolix (documents of one file stay in order).",
+    help="Threads sending documents to Ecolix, one call in flight each (documents of one "
+    "file stay in order). Raise it when Ecolix is far: 16 senders move about 170 documents/s "
+    "against an Ecolix answering in 50 ms, 4 about 66.",
 )
 @click.option(
     "--http",
