@@ -242,6 +242,7 @@ def serve_health(parts: Parts, gateway: Gateway, listen: tuple[str, int]) -> Hea
         usage=lambda: parts.client.usage,
         health=gateway.health,
         clock=utc_now,
+        in_flight=lambda: (signals.in_flight.in_use, signals.in_flight.limit),
     )
     signals.timed = metrics.observe
     ecolix = EcolixCheck(
