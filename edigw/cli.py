@@ -257,8 +257,8 @@ def _one_line(exc: EdigwError) -> str:
     default="auto",
     show_default=True,
     help="Documents sent to Ecolix at once, one call in flight each (documents of one file "
-    "stay in order): auto follows Ecolix's latency (4 to 32: as many as keep the journal "
-    "busy while answers are awaited, about 10 at 50 ms), or a fixed number from 1 to 32.",
+    "stay in order): auto follows the latency Ecolix's answers show (4 to 32 at once: about "
+    "13 when answers take 50 ms, 4 when they come at once), or a fixed number from 1 to 32.",
 )
 @click.option(
     "--http",

@@ -119,5 +119,6 @@ def test_releasing_without_a_slot_is_a_bug() -> None:
 def test_floor_and_ceiling_are_checked() -> None:
     with pytest.raises(ValueError, match="floor <= ceiling"):
         InFlightGate(floor=5, ceiling=4)
-    with pytest.raises(ValueError, match="floor <= ceiling"):
-        InFlightGate.fixed(0)
+    with pytest.raises(ValueError, match="0 <= floor"):
+        InFlightGate.fixed(-1)
+    assert InFlightGate.fixed(0).limit == 0  # a gateway without senders

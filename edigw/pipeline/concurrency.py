@@ -44,8 +44,8 @@ class InFlightGate:
         ceiling: int = MAX_IN_FLIGHT,
         smoothing: float = SMOOTHING,
     ) -> None:
-        if not 1 <= floor <= ceiling:
-            msg = f"need 1 <= floor <= ceiling, got floor={floor}, ceiling={ceiling}"
+        if not 0 <= floor <= ceiling:
+            msg = f"need 0 <= floor <= ceiling, got floor={floor}, ceiling={ceiling}"
             raise ValueError(msg)
         self.floor = floor
         self.ceiling = ceiling
@@ -60,7 +60,8 @@ class InFlightGate:
 
     @classmethod
     def fixed(cls, senders: int) -> InFlightGate:
-        """The gate of ``--senders N``: always ``N``, whatever the latency."""
+        """The gate of ``--senders N``: always ``N``, whatever the latency (``0``: a gateway
+        without senders, whose tests drive them)."""
         return cls(floor=senders, ceiling=senders)
 
     @property
