@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from watchdog.events import FileSystemEvent
 
+from edigw.channels import local
 from edigw.channels.base import (
     AfterAction,
     Disposition,
@@ -32,6 +33,7 @@ from edigw.channels.local import (
     LocalOutboundSettings,
 )
 from edigw.errors import ChannelError
+from tests.fixtures.gateway import wait_until
 
 T0 = 1_800_000_000.0
 
@@ -248,22 +250,44 @@ def test_a_missing_folder_is_rescanned_not_watched_and_stops_nothing(tmp_path: P
         ch.close()
 
 
-def test_reading_and_removing_files_does_not_wake_the_poller(tmp_path: Path) -> None:
-    """The gateway's own reads and moves are not arrivals (they woke it for nothing)."""
-    ch = channel(tmp_path / "in")
+def test_reading_and_removing_files_does_not_wake_the_poller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's own reads and moves are not arrivals (they woke it for nothing).
+
+    What woke the channel is recorded, in the order the watcher tells it; a folder made
+    after the reads and removals marks the end (events are told in order): no timer decides
+    when the probes' own events are over, or when a wrong wake-up would have come."""
+    told: list[str] = []
+    wake = local._WakeHandler.on_any_event
+
+    def recorded(self: local._WakeHandler, event: FileSystemEvent) -> None:
+        told.append(os.fsdecode(event.src_path))
+        wake(self, event)
+
+    monkeypatch.setattr(local._WakeHandler, "on_any_event", recorded)
+    folder = tmp_path / "in"
+    ch = channel(folder)
     event = threading.Event()
     ch.wakeups(event)
+
+    def marked(name: str) -> int:
+        """Make the folder ``name``; once it is told, so is everything before it."""
+        (folder / name).mkdir()
+        wait_until(lambda: str(folder / name) in told, what=f"{name} told")
+        return told.index(str(folder / name))
+
     try:
         for attempt in range(20):  # wait until the observer is watching
-            write(tmp_path / f"in/probe{attempt}.csv", b"1")
+            write(folder / f"probe{attempt}.csv", b"1")
             if event.wait(timeout=0.5):
                 break
-        time.sleep(0.2)
-        event.clear()
-        for probe in (tmp_path / "in").glob("probe*.csv"):
+        before = marked("before")
+        for probe in folder.glob("probe*.csv"):
             probe.read_bytes()
             probe.unlink()
-        assert not event.wait(timeout=0.5)
+        after = marked("after")
+        assert told[before + 1 : after] == []
     finally:
         ch.close()
 

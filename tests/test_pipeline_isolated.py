@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 import threading
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -19,6 +20,7 @@ from edigw.errors import EdigwError
 from edigw.formats.limits import ReaderLimits
 from edigw.journal import FileRow
 from edigw.mapping import load_mapping
+from edigw.pipeline import isolated
 from edigw.pipeline.inbound import reading_status
 from edigw.pipeline.isolated import (
     ISOLATED_TIMEOUT,
@@ -125,17 +127,31 @@ def test_an_isolated_reader_has_at_least_the_time_its_flow_allows() -> None:
     assert isolated_timeout(ReaderLimits(max_seconds=3600)) == 3660
 
 
-def test_stopping_the_gateway_cuts_an_isolated_reading_short(tmp_path: Path) -> None:
+def test_stopping_the_gateway_cuts_an_isolated_reading_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mapping = slow_mapping(tmp_path / "mappings")
     big = write_slow_file(tmp_path / "big.csv", "STOP-1")
     stop = threading.Event()
-    threading.Timer(0.5, stop.set).start()
-    started = time.monotonic()
+    start_reader = subprocess.Popen
+    children: list[subprocess.Popen[bytes]] = []
+
+    def frozen_reader(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """The reader is started, then frozen (it cannot finish on its own, however fast
+        the machine), and the gateway stops."""
+        child = start_reader(*args, **kwargs)
+        os.kill(child.pid, signal.SIGSTOP)
+        children.append(child)
+        stop.set()
+        return child
+
+    monkeypatch.setattr(isolated.subprocess, "Popen", frozen_reader)
 
     with pytest.raises(EdigwError, match="the gateway is stopping"):
         map_isolated(mapping, big, source_name="big.csv", encoding=None, stop=stop)
 
-    assert time.monotonic() - started < 30
+    [child] = children
+    assert child.returncode == -signal.SIGKILL  # ended, and reaped
     assert readers(os.getpid()) == []
 
 

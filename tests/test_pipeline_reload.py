@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -23,8 +24,10 @@ from click.testing import CliRunner
 
 from edigw.alerts.events import Alert
 from edigw.cli import main
+from edigw.ecolix.client import EcolixClient
 from edigw.journal.rows import DocumentRow
 from edigw.mapping.versions import content_version
+from edigw.pipeline import runtime
 from edigw.pipeline.assembly import open_parts
 from edigw.pipeline.health import Conditions, read_health
 from edigw.pipeline.reconfigure import ConfigChanges, compare
@@ -460,9 +463,31 @@ def test_a_removed_flow_stops_watching_its_folder(
 
 
 def test_a_removed_flow_holding_a_file_closes_its_channel_once_the_file_is_disposed_of(
-    tmp_path: Path, sandbox_factory: Any, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    sandbox_factory: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    slow = sandbox_factory(latency="800ms")  # each call takes 0.8 s
+    # The file is held as long as the test says: its documents are not sent before
+    # ``release``, so the removed flow's channel must outlast mover rounds (counted) while
+    # the file is held, however slow the machine is to reload.
+    release = threading.Event()
+    send = EcolixClient.write
+
+    def held_back(self: EcolixClient, *args: Any, **kwargs: Any) -> Any:
+        release.wait()
+        return send(self, *args, **kwargs)
+
+    rounds: list[None] = []
+    close = runtime.close_retired
+
+    def counted(pollers: list[Any]) -> None:
+        rounds.append(None)
+        close(pollers)
+
+    monkeypatch.setattr(EcolixClient, "write", held_back)
+    monkeypatch.setattr(runtime, "close_retired", counted)
+    slow = sandbox_factory()
     mappings = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings" / "lookups", mappings / "lookups")
     shutil.copyfile(ROOT / "mappings" / MAPPING, mappings / MAPPING)
@@ -474,7 +499,12 @@ def test_a_removed_flow_holding_a_file_closes_its_channel_once_the_file_is_dispo
         flows={"webshop": {"orders": flow}},
     )
     reload = threading.Event()
-    with caplog.at_level(logging.INFO), serving(workspace, reload=reload) as gateway:
+    with (
+        caplog.at_level(logging.INFO),
+        serving(workspace, reload=reload) as gateway,
+        contextlib.ExitStack() as finally_,
+    ):
+        finally_.callback(release.set)  # whatever happens, the senders are let go
         channel = gateway.parts.inbound[FLOW].channel
         assert channel is not None
         wait_until(channel.watching, what="the folder watched")
@@ -487,6 +517,11 @@ def test_a_removed_flow_holding_a_file_closes_its_channel_once_the_file_is_dispo
         remove_webshop_orders(workspace)
         reload.set()
         wait_until(lambda: "reloaded: added shop/orders" in caplog.text, what="reload")
+        since = len(rounds)
+        wait_until(lambda: len(rounds) >= since + 3, what="three mover rounds after the reload")
+        assert channel.watching()  # held through several mover rounds: kept open
+        assert file_state(gateway, "held.csv") not in (None, "done")
+        release.set()
         seen: list[tuple[bool, str | None]] = []  # (watching, then the file's state)
 
         def closed() -> bool:
@@ -496,7 +531,6 @@ def test_a_removed_flow_holding_a_file_closes_its_channel_once_the_file_is_dispo
         wait_until(closed, what="the channel closed")
         held = [watching for watching, state in seen if state != "done"]
         assert all(held), seen  # open as long as the file was held
-        assert len(held) > 10, seen  # and it was held a while (several mover rounds)
         done = workspace.inbox("webshop", "orders") / "done" / "held.csv"
         assert done.exists()  # disposed of before the channel closed
         assert file_state(gateway, "held.csv") == "done"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from edigw.errors import ConfigError
 from edigw.sandbox.app import parse_rate_limit
 from edigw.sandbox.server import run_in_thread
 from tests.fixtures.sandbox import SEED
+from tests.support.ports import LOWEST, ephemeral_ports, free_port
 
 
 def test_run_in_thread_serves_on_a_free_port_until_the_block_ends(tmp_path: Path) -> None:
@@ -102,3 +104,15 @@ def test_the_sandbox_command_refuses_a_bad_rate_limit_in_one_line(tmp_path: Path
     assert result.stderr.splitlines()[-1] == (
         "Error: invalid rate limit 'often': expected N/second, N/minute or N/hour (e.g. 600/min)"
     )
+
+
+def test_the_servers_of_tests_listen_outside_the_ephemeral_range() -> None:
+    """A client connecting to a stopped server's port never gets that port as its own (TCP
+    self-connect), which would take the port from the server restarted on it."""
+    ephemeral = ephemeral_ports()
+    ports = {free_port() for _ in range(50)}
+    if ephemeral.start > LOWEST or ephemeral.stop <= 65535:
+        assert not any(port in ephemeral for port in ports), sorted(ports)
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))  # free indeed

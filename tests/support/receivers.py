@@ -179,6 +179,9 @@ def smtp_server(folder: Path) -> Iterator[SmtpServer]:
         require_starttls=True,
         authenticator=authenticate,
         auth_require_tls=True,
+        # a bound on waiting for the server's own "ready" (not a delay): aiosmtpd's 5 s
+        # default was a start-up time a loaded machine could exceed
+        ready_timeout=60,
     )
     controller.start()
     try:
