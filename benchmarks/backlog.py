@@ -40,6 +40,7 @@ from harness import (
     poll_line,
     run_line,
     say,
+    senders_arg,
     start_sandbox,
 )
 
@@ -48,7 +49,7 @@ from edigw.config import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_STABLE_INTERVAL,
 )
-from edigw.pipeline.runtime import DEFAULT_SENDERS
+from edigw.pipeline.runtime import DEFAULT_SENDERS, Senders
 from tests.fixtures.gateway import inbound_flow, write_workspace
 from tests.support.orderfiles import write_order_files
 
@@ -57,7 +58,7 @@ SHIPPED_OPTIONS = ("readiness", "poll_interval", "max_files_per_poll")
 
 
 def one_drop(
-    folder: Path, *, files: int, flow_options: dict[str, Any], senders: int, watch_polls: bool
+    folder: Path, *, files: int, flow_options: dict[str, Any], senders: Senders, watch_polls: bool
 ) -> GatewayRun:
     """``files`` order files dropped at once, then the gateway started on them."""
     sandbox = start_sandbox(folder / "sandbox")
@@ -89,7 +90,7 @@ def one_drop(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def scale(work: Path, *, small: int, large: int, senders: int) -> None:
+def scale(work: Path, *, small: int, large: int, senders: Senders) -> None:
     say(
         f"scale: {small} then {large} web-shop order files ({ORDERS_PER_FILE} orders each) "
         f"dropped at once; benchmark settings {BENCH_FLOW}; {senders} senders"
@@ -143,7 +144,7 @@ def shipped_flow_options() -> dict[str, Any]:
     return {}
 
 
-def defaults(work: Path, *, files: int, senders: int) -> None:
+def defaults(work: Path, *, files: int, senders: Senders) -> None:
     shipped = shipped_flow_options()
     say(f"defaults: a backlog of {files} order files, shipped defaults then benchmark settings")
     with_defaults = one_drop(
@@ -181,7 +182,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=500, help="scale: the small drop.")
     parser.add_argument("--large", type=int, default=20_000, help="scale: the large drop.")
     parser.add_argument("--files", type=int, default=2000, help="defaults: the backlog.")
-    parser.add_argument("--senders", type=int, default=DEFAULT_SENDERS)
+    parser.add_argument("--senders", type=senders_arg, default=DEFAULT_SENDERS)
     parser.add_argument(
         "--quick", action="store_true", help="scale: 200 vs 2,000 files; defaults: 300 files."
     )

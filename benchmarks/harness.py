@@ -35,7 +35,8 @@ if str(ROOT) not in sys.path:
 
 from edigw.ecolix.usage import UsageSnapshot  # noqa: E402
 from edigw.pipeline.assembly import open_parts  # noqa: E402
-from edigw.pipeline.runtime import DEFAULT_SENDERS, FlowPoller, Gateway  # noqa: E402
+from edigw.pipeline.concurrency import InFlightGate  # noqa: E402
+from edigw.pipeline.runtime import DEFAULT_SENDERS, FlowPoller, Gateway, Senders  # noqa: E402
 from tests.fixtures.gateway import Workspace  # noqa: E402
 from tests.fixtures.sandbox import SandboxProcess, seeded_database  # noqa: E402
 
@@ -206,7 +207,9 @@ class GatewayRun:
     files_not_done: int
     usage: UsageSnapshot
     polls: PollStats | None = None
-    senders: int = DEFAULT_SENDERS
+    senders: Senders = DEFAULT_SENDERS
+    #: how many documents the senders held at most at once, at the end (see ``gate_line``)
+    in_flight: str = ""
     states: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -223,7 +226,7 @@ def gateway_run(
     inboxes: list[Path],
     *,
     docs: int,
-    senders: int = DEFAULT_SENDERS,
+    senders: Senders = DEFAULT_SENDERS,
     watch_polls: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Callable[[float], None] | None = None,
@@ -255,6 +258,7 @@ def gateway_run(
                     time.sleep(0.025)
                 wall, cpu1 = time.perf_counter() - t0, os.times()
             sandbox_cpu = process_cpu(pid) - sandbox_cpu0
+            in_flight = gate_line(gateway.signals.in_flight)
             gateway.stop()
             gateway.join(30)
         rows = parts.journal.files(limit=1_000_000)
@@ -275,6 +279,7 @@ def gateway_run(
         usage=usage,
         polls=polls if watch_polls else None,
         senders=senders,
+        in_flight=in_flight,
         states=states,
     )
 
@@ -289,6 +294,22 @@ def _maybe_poll_clock(channel_types: set[type]) -> Iterator[PollStats]:
         raise SystemExit(msg)
     with poll_clock(next(iter(channel_types))) as stats:
         yield stats
+
+
+def senders_arg(text: str) -> Senders:
+    """``--senders``: ``auto`` or a number."""
+    return "auto" if text == "auto" else int(text)
+
+
+def gate_line(gate: InFlightGate) -> str:
+    """The senders' in-flight limit and the moving averages it follows."""
+    calling, working = gate.averages
+    if calling is None or working is None:
+        return f"in-flight limit {gate.limit} (nothing measured)"
+    return (
+        f"in-flight limit {gate.limit} of {gate.floor}..{gate.ceiling} "
+        f"(in the Ecolix call {1000 * calling:.1f} ms, sender CPU {1000 * working:.2f} ms a document)"
+    )
 
 
 def run_line(label: str, run: GatewayRun) -> str:

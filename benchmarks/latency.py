@@ -35,10 +35,11 @@ from harness import (
     poll_line,
     run_line,
     say,
+    senders_arg,
     start_sandbox,
 )
 
-from edigw.pipeline.runtime import DEFAULT_SENDERS
+from edigw.pipeline.runtime import DEFAULT_SENDERS, Senders
 from tests.fixtures.gateway import inbound_flow, write_workspace
 from tests.support.orderfiles import write_order_files
 
@@ -53,7 +54,7 @@ def drop_and_run(
     latency: str,
     rate_limit: str,
     calls_per_minute: int,
-    senders: int,
+    senders: Senders,
 ) -> GatewayRun:
     sandbox = start_sandbox(folder / "sandbox", rate_limit=rate_limit, latency=latency)
     try:
@@ -87,7 +88,7 @@ def drop_and_run(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def throughput(work: Path, *, files: int, latency: str, senders: int) -> None:
+def throughput(work: Path, *, files: int, latency: str, senders: Senders) -> None:
     say(
         f"throughput: {files} files x {ORDERS_PER_FILE} orders, every answer {latency} late, "
         f"no rate limit, {senders} senders"
@@ -101,6 +102,7 @@ def throughput(work: Path, *, files: int, latency: str, senders: int) -> None:
         senders=senders,
     )
     say(run_line(f"at {latency}", run))
+    say(run.in_flight)
     say(poll_line(run))
     say(
         f"{run.docs / run.wall:.0f} documents/s at {latency} a call "
@@ -108,7 +110,7 @@ def throughput(work: Path, *, files: int, latency: str, senders: int) -> None:
     )
 
 
-def budget(work: Path, *, files: int, latency: str, per_minute: int, senders: int) -> None:
+def budget(work: Path, *, files: int, latency: str, per_minute: int, senders: Senders) -> None:
     docs = files * ORDERS_PER_FILE
     say(
         f"budget: {files} files x {ORDERS_PER_FILE} orders = {docs} documents, every answer "
@@ -148,7 +150,7 @@ def main() -> None:
         "--budget-files", type=int, default=1500, help="budget: files dropped (2 orders each)."
     )
     parser.add_argument("--per-minute", type=int, default=600, help="budget: the agreement.")
-    parser.add_argument("--senders", type=int, default=DEFAULT_SENDERS)
+    parser.add_argument("--senders", type=senders_arg, default=DEFAULT_SENDERS)
     parser.add_argument(
         "--quick",
         action="store_true",

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import peer
 import psutil
-from harness import load_line
+from harness import gate_line, load_line, senders_arg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,7 +44,7 @@ import edigw.pipeline.inbound as inbound  # noqa: E402
 from edigw.journal.rows import NewDocument  # noqa: E402
 from edigw.journal.store import Journal  # noqa: E402
 from edigw.pipeline.assembly import open_parts  # noqa: E402
-from edigw.pipeline.runtime import Gateway  # noqa: E402
+from edigw.pipeline.runtime import DEFAULT_SENDERS, Gateway, Senders  # noqa: E402
 from tests.fixtures.gateway import inbound_flow, write_workspace  # noqa: E402
 from tests.support.orderfiles import write_order_files  # noqa: E402
 
@@ -146,7 +146,7 @@ def pipeline_run(
     *,
     files: int,
     orders: int,
-    senders: int,
+    senders: Senders,
 ) -> dict[str, float]:
     ws = write_workspace(
         folder / "gw",
@@ -179,6 +179,7 @@ def pipeline_run(
         while not inbox_empty(inbox):
             time.sleep(0.025)
         wall, cpu1 = time.perf_counter() - t0, os.times()
+        print(gate_line(gateway.signals.in_flight), flush=True)
         gateway.stop()
         gateway.join(30)
         rows = parts.journal.files(limit=100_000)
@@ -258,7 +259,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--orders-per-file", type=int, default=2)
-    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--senders", type=senders_arg, default=DEFAULT_SENDERS)
     parser.add_argument("--quick", action="store_true", help="50 files: a quick check.")
     peer.add_arguments(parser)
     args = parser.parse_args()

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from edigw.demo import DemoReport
     from edigw.mapping.engine import CompiledMapping
     from edigw.pipeline.folders import Folder
+    from edigw.pipeline.runtime import Senders
     from edigw.pipeline.service import FileStory
     from edigw.sandbox.latency import Latency
 
@@ -36,6 +37,27 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 EXIT_GAVE_UP = 3
 #: ``edigw run`` exit status when loops were still busy as the stop timeout ran out.
 EXIT_STOP_TIMEOUT = 4
+
+
+#: Most senders ``edigw run --senders`` starts (``edigw.pipeline.concurrency.MAX_IN_FLIGHT``).
+MAX_SENDERS = 32
+
+
+class SendersParam(click.ParamType[Any]):
+    """``--senders``: ``auto`` or a number of senders from 1 to :data:`MAX_SENDERS`."""
+
+    name = "auto|N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if not 1 <= number <= MAX_SENDERS:
+            self.fail(f"{value!r} is neither auto nor a number from 1 to {MAX_SENDERS}", param, ctx)
+        return number
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -231,12 +253,12 @@ def _one_line(exc: EdigwError) -> str:
 )
 @click.option(
     "--senders",
-    type=click.IntRange(1, 32),
-    default=4,
+    type=SendersParam(),
+    default="auto",
     show_default=True,
-    help="Threads sending documents to Ecolix, one call in flight each (documents of one "
-    "file stay in order). Raise it when Ecolix is far: 16 senders move about 170 documents/s "
-    "against an Ecolix answering in 50 ms, 4 about 66.",
+    help="Documents sent to Ecolix at once, one call in flight each (documents of one file "
+    "stay in order): auto follows the latency Ecolix's answers show (4 to 32 at once: about "
+    "13 when answers take 50 ms, 4 when they come at once), or a fixed number from 1 to 32.",
 )
 @click.option(
     "--http",
@@ -246,7 +268,9 @@ def _one_line(exc: EdigwError) -> str:
     help="Serve /healthz, /readyz and /metrics (Prometheus) on this address, e.g. "
     "127.0.0.1:9464 (default: http.listen in edigw.yaml, else none).",
 )
-def run_command(config_path: Path, log_format: str | None, senders: int, http: str | None) -> None:
+def run_command(
+    config_path: Path, log_format: str | None, senders: Senders, http: str | None
+) -> None:
     """Run the gateway: watch every inbound flow, send documents, run scheduled exports.
 
     Example: ECOLIX_TOKEN=T edigw run -c edigw.yaml --http 127.0.0.1:9464

@@ -309,3 +309,9 @@ def test_every_metric_served_is_listed_and_documented(served: Served) -> None:
     assert {name for name in types if not name.endswith("_created")} == set(METRIC_NAMES)
     operations = (DOCS / "operations.md").read_text(encoding="utf-8")
     assert [n for n in METRIC_NAMES if f"`{n}" not in operations] == []
+
+
+def test_the_senders_in_flight_limit_is_served(served: Served) -> None:
+    text = served.get("/metrics").text
+    assert "edigw_senders_in_flight_limit 2.0" in text  # served with --senders 2
+    assert re.search(r"^edigw_senders_in_flight [0-2]\.0$", text, re.M), text

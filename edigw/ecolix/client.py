@@ -248,6 +248,8 @@ class EcolixClient:
             calls_per_minute, period=period, clock=clock, sleep=self._wait, ledger=budget
         )
         self._counter = CallCounter(clock=clock)
+        #: per thread, seconds its requests spent on the wire (see :meth:`wire_seconds`)
+        self._wire = threading.local()
         #: the last list page read per URL, with its ETag (``edigw.ecolix.pages``)
         self.pages = pages if pages is not None else PageCache()
         self._http = httpx.Client(
@@ -290,6 +292,13 @@ class EcolixClient:
         raise ``EcolixCallCancelled`` without being made; a call already on the wire
         finishes."""
         self._stopping.set()
+
+    def wire_seconds(self) -> float:
+        """Seconds the calling thread's requests have spent on the wire so far (sent until
+        answered): the latency senders hide (``edigw.pipeline.concurrency``), without the
+        waits for the call budget or before a retry."""
+        seconds: float = getattr(self._wire, "seconds", 0.0)
+        return seconds
 
     def _wait(self, seconds: float) -> None:
         """The limiter's and the retries' sleep, cut short by :meth:`stop_waiting`."""
@@ -645,6 +654,7 @@ class EcolixClient:
             raise EcolixNotSentError(msg, operation=operation, retry_after=pause)
         with self._budget_slot(operation):
             self._counter.record(operation, retry=retry)
+            sent_at = time.monotonic()
             try:
                 response = self._http.request(
                     spec.method, path, params=params, content=content, headers=headers
@@ -667,6 +677,8 @@ class EcolixClient:
                 self._counter.record_status(0)
                 msg = f"cannot call Ecolix for {operation}: {exc or type(exc).__name__}"
                 raise EcolixFinalError(msg, operation=operation) from exc
+            finally:
+                self._wire.seconds = self.wire_seconds() + (time.monotonic() - sent_at)
         self._counter.record_status(response.status_code)
         self._heed_rate_headers(response)
         if response.is_success:

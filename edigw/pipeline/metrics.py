@@ -55,6 +55,8 @@ METRIC_NAMES = (
     "edigw_loop_restarts_total",
     "edigw_condition",
     "edigw_healthy",
+    "edigw_senders_in_flight",
+    "edigw_senders_in_flight_limit",
     "edigw_poll_duration_seconds",
     "edigw_send_duration_seconds",
 )
@@ -96,6 +98,7 @@ class GatewayCollector(Collector):
         usage: Callable[[], UsageSnapshot],
         health: Callable[[], HealthSnapshot],
         clock: Callable[[], datetime],
+        in_flight: Callable[[], tuple[int, int]] = lambda: (0, 0),
         journal_every: float = JOURNAL_EVERY,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -103,11 +106,13 @@ class GatewayCollector(Collector):
         self._usage = usage
         self._health = health
         self._clock = clock
+        self._in_flight = in_flight
 
     def collect(self) -> Iterator[Metric]:
         yield from self._journal_series(self._gauges.get())
         yield from _usage_series(self._usage())
         yield from _health_series(self._health())
+        yield from _in_flight_series(*self._in_flight())
 
     def describe(self) -> Iterable[Metric]:
         return ()  # collected at scrape time only: nothing to check at registration
@@ -223,6 +228,19 @@ def _health_series(snapshot: HealthSnapshot) -> Iterator[Metric]:
     yield from (up, restarts, conditions, healthy)
 
 
+def _in_flight_series(held: int, limit: int) -> Iterator[Metric]:
+    now = GaugeMetricFamily(
+        "edigw_senders_in_flight", "Documents the senders hold now (claimed, not finished)."
+    )
+    now.add_metric([], held)
+    most = GaugeMetricFamily(
+        "edigw_senders_in_flight_limit",
+        "Most documents the senders may hold at once (--senders auto: follows the latency).",
+    )
+    most.add_metric([], limit)
+    yield from (now, most)
+
+
 class GatewayMetrics:
     """One gateway's registry: the scrape-time collector and the duration histograms.
 
@@ -236,10 +254,13 @@ class GatewayMetrics:
         usage: Callable[[], UsageSnapshot],
         health: Callable[[], HealthSnapshot],
         clock: Callable[[], datetime],
+        in_flight: Callable[[], tuple[int, int]] = lambda: (0, 0),
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(
-            GatewayCollector(journal=journal, usage=usage, health=health, clock=clock)
+            GatewayCollector(
+                journal=journal, usage=usage, health=health, clock=clock, in_flight=in_flight
+            )
         )
         self._durations = {
             "poll": Histogram(

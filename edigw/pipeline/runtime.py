@@ -4,7 +4,9 @@ Loops, each in a thread of its own, each with one job::
 
     poller  (one per inbound flow)       channel.poll → ingest → (file final) → channel.complete
     watcher (one per watched folder)     folder events → wake its poller early
-    sender  (N, shared)                  journal.claim_for_sending → Ecolix → journal
+    sender  (N, shared)                  journal.claim_for_sending → Ecolix → journal;
+                                         how many hold a document at once follows
+                                         Ecolix's latency (``concurrency.InFlightGate``)
     mover   (one)                        file finished by a sender → its poller's
                                          channel.complete, tried again until the journal
                                          has recorded it; a replayed file's error copy tidied
@@ -50,6 +52,7 @@ from edigw.journal.rows import FileRow
 from edigw.journal.store import Journal
 from edigw.logs import log_context
 from edigw.pipeline.assembly import InboundRuntime, Parts
+from edigw.pipeline.concurrency import InFlightGate
 from edigw.pipeline.dispatch import DEFAULT_LEASE_SECONDS, Sent, send_claimed
 from edigw.pipeline.folders import not_writable
 from edigw.pipeline.health import Conditions, HealthSnapshot
@@ -77,7 +80,10 @@ from edigw.processes import pid_alive, process_identity
 
 log = logging.getLogger("edigw.runtime")
 
-DEFAULT_SENDERS = 4
+#: ``auto``: up to ``MAX_IN_FLIGHT`` senders, as many at work as Ecolix's latency needs
+#: (``edigw.pipeline.concurrency``); a number: that many senders, always.
+Senders = int | Literal["auto"]
+DEFAULT_SENDERS: Senders = "auto"
 IDLE_WAIT = 1.0
 #: Seconds between two looks at whether a folder watcher still runs.
 WATCH_CHECK = 1.0
@@ -123,8 +129,8 @@ class WorkSignal:
             else:
                 self._cond.notify()
 
-    def wait(self, seen: int, timeout: float) -> None:
-        """Sleep up to ``timeout`` unless work was announced after ``generation`` was ``seen``."""
+    def wait(self, seen: int, timeout: float | None) -> None:
+        """Sleep up to ``timeout`` (``None``: until woken) unless work was announced after ``generation`` was ``seen``."""
         with self._cond:
             self._cond.wait_for(lambda: self._generation != seen, timeout)
 
@@ -182,6 +188,8 @@ class Signals:
     stop: threading.Event = field(default_factory=threading.Event)
     finish: threading.Event = field(default_factory=threading.Event)
     work: WorkSignal = field(default_factory=WorkSignal)
+    #: How many senders may hold a document at once (set by the gateway from ``--senders``).
+    in_flight: InFlightGate = field(default_factory=InFlightGate)
     #: Files whose outcome is final, for the mover; ``None`` only wakes it (a stop began).
     finished_files: queue.Queue[int | None] = field(default_factory=queue.Queue)
     #: Finished files no poller held when the mover looked (see :class:`UnownedFiles`).
@@ -690,13 +698,17 @@ def send_due(
     clock: Callable[[], datetime],
     file_id: int | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    claimed: Callable[[], None] | None = None,
 ) -> Sent | None:
-    """Claim and send one due document; ``None`` when nothing is due."""
+    """Claim and send one due document; ``None`` when nothing is due. ``claimed`` is
+    called once a document is claimed, before it is sent."""
     doc = parts.journal.claim_for_sending(
         now=clock(), node=parts.node, lease_seconds=lease_seconds, file_id=file_id
     )
     if doc is None:
         return None
+    if claimed is not None:
+        claimed()
     flow = f"{doc.partner}/{doc.flow}"
     started = time.monotonic()
     with log_context(flow=flow, file=f"F-{doc.file_id}", document=doc.ref):
@@ -723,17 +735,39 @@ def send_due(
     return sent
 
 
-def sender_loop(parts: Parts, signals: Signals, *, clock: Callable[[], datetime]) -> None:
+def sender_loop(
+    parts: Parts, signals: Signals, *, clock: Callable[[], datetime], looks: bool = True
+) -> None:
     """Send due documents until the gateway stops.
 
     A journal that refuses its claims is a condition, not a crash (the sender looks again
     a moment later); any other unexpected error escapes to the supervisor, which restarts
     the sender: the lease brings the document in hand back.
+
+    From its claim to the document's end a sender holds a slot of ``signals.in_flight``
+    (the gate measures its time in the Ecolix call and its CPU time). A sender that finds
+    work after being idle wakes another idle one while slots are free (more may be due), and
+    so does one whose document raised the limit: the senders at work grow to the limit.
+    Idle, a sender waits for announced work, and with ``looks`` at most until a retry is due
+    (:data:`IDLE_WAIT`): the gateway's first ``in_flight.floor`` senders look on their own,
+    the others only when woken, so nothing due waits longer than with a fixed number.
     """
+    gate = signals.in_flight
+    more = functools.partial(_more, signals)
+    idle = True  # since its last document: the first claim wakes another sender
     while not signals.stop.is_set():
         seen = signals.work.generation
+        if not gate.acquire(timeout=IDLE_WAIT):
+            continue  # every slot held: their senders look again once done (or a stop)
+        wire, cpu = parts.client.wire_seconds(), time.thread_time()
         try:
-            sent = send_due(parts, signals, clock=clock)
+            sent = send_due(parts, signals, clock=clock, claimed=more if idle else None)
+            if sent is not None:
+                grew = gate.record(
+                    calling=parts.client.wire_seconds() - wire, working=time.thread_time() - cpu
+                )
+                for _ in range(grew):
+                    signals.work.announce()
         except JournalError as exc:
             signals.conditions.set("journal", str(exc))
             sent = None
@@ -742,9 +776,18 @@ def sender_loop(parts: Parts, signals: Signals, *, clock: Callable[[], datetime]
             sent = None
         else:
             signals.conditions.clear("journal")
-        if sent is not None:
+        finally:
+            gate.release()
+        idle = sent is None
+        if not idle:
             continue
-        signals.work.wait(seen, _idle_wait(parts.journal, signals, clock))
+        signals.work.wait(seen, _idle_wait(parts.journal, signals, clock) if looks else None)
+
+
+def _more(signals: Signals) -> None:
+    """A sender claimed a document after being idle: wake another while a slot is free."""
+    if signals.in_flight.has_room():
+        signals.work.announce()
 
 
 def _idle_wait(journal: Journal, signals: Signals, clock: Callable[[], datetime]) -> float:
@@ -1029,7 +1072,7 @@ class Gateway:
     """
 
     parts: Parts
-    senders: int = DEFAULT_SENDERS
+    senders: Senders = DEFAULT_SENDERS
     clock: Callable[[], datetime] = utc_now
     policy: SupervisorPolicy = field(default_factory=SupervisorPolicy)
     signals: Signals = field(default_factory=Signals)
@@ -1042,6 +1085,9 @@ class Gateway:
     _exporter: threading.Event | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self.signals.in_flight = (
+            InFlightGate() if self.senders == "auto" else InFlightGate.fixed(self.senders)
+        )
         if self.parts.journal.shared and isinstance(self.signals.leader, SoleNode):
             self.signals.leader = SharedLeadership(
                 self.parts.journal,
@@ -1098,10 +1144,13 @@ class Gateway:
         warm_up([v for p in self.pollers if (v := p.runtime.context.validation) is not None])
         for poller in self.pollers:
             self._add_flow_loops(poller)
-        for n in range(self.senders):
+        gate = signals.in_flight
+        for n in range(gate.ceiling):
             self.add_loop(
                 f"sender {n}",
-                functools.partial(sender_loop, self.parts, signals, clock=self.clock),
+                functools.partial(
+                    sender_loop, self.parts, signals, clock=self.clock, looks=n < gate.floor
+                ),
                 kind="sender",
             )
         self.add_loop(
@@ -1223,6 +1272,7 @@ class Gateway:
 
     def _wake_everyone(self) -> None:
         self.parts.client.stop_waiting()  # a call waiting for the budget is not made
+        self.signals.in_flight.close()
         self.signals.work.announce(everyone=True)
         self.signals.finished_files.put(None)
         for poller in self.pollers:

@@ -55,7 +55,7 @@ from edigw.pipeline.health import (
 from edigw.pipeline.inbound import FINAL_FILE_STATES, Intake, ingest
 from edigw.pipeline.replay import ReplayPlan, replay_file
 from edigw.pipeline.review import parse_id, split_flow
-from edigw.pipeline.runtime import Gateway, Signals, send_due, utc_now
+from edigw.pipeline.runtime import Gateway, Senders, Signals, send_due, utc_now
 from edigw.pipeline.supervisor import thread_crashes_logged
 from edigw.pipeline.tidy import clear_error_copy, error_copy_of
 from edigw.pipeline.tidy import describe as describe_clearing
@@ -103,7 +103,7 @@ class RunOutcome:
 def serve(
     config: GatewayConfig,
     *,
-    senders: int,
+    senders: Senders,
     stop: threading.Event | None = None,
     extra_loops: Sequence[Callable[[Parts, Signals], None]] = (),
     on_start: Callable[[Gateway], None] | None = None,
@@ -152,7 +152,7 @@ def serve(
             gateway.add_loop(name, functools.partial(loop, parts, signals), kind="extra")
         gateway.start()
         log.info(
-            "edigw running: %d inbound flows, %d exports, %d senders",
+            "edigw running: %d inbound flows, %d exports, %s senders",
             len(parts.inbound),
             len(config.outbound_flows()),
             senders,
@@ -242,6 +242,7 @@ def serve_health(parts: Parts, gateway: Gateway, listen: tuple[str, int]) -> Hea
         usage=lambda: parts.client.usage,
         health=gateway.health,
         clock=utc_now,
+        in_flight=lambda: (signals.in_flight.in_use, signals.in_flight.limit),
     )
     signals.timed = metrics.observe
     ecolix = EcolixCheck(

@@ -1,0 +1,91 @@
+"""``--senders auto``: when Ecolix answers slowly, more documents are in flight at once.
+
+The gateway runs against the sandbox answering every call late; a counter around the
+client's writes tells how many calls were in flight at once (no timing is asserted).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edigw.ecolix.client import EcolixResponse
+from edigw.pipeline.assembly import open_parts
+from edigw.pipeline.concurrency import MIN_IN_FLIGHT
+from edigw.pipeline.runtime import Gateway, Senders
+from tests.fixtures.gateway import files_final, inbound_flow, wait_until, write_workspace
+from tests.support.orderfiles import write_order_files
+
+FILES = 24
+
+
+class InFlight:
+    """Counts the client's writes in flight at once (the most seen)."""
+
+    def __init__(self, write: Callable[..., EcolixResponse]) -> None:
+        self._write = write
+        self._lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> EcolixResponse:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            return self._write(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
+@pytest.mark.parametrize(
+    ("senders", "most"),
+    [
+        pytest.param("auto", None, id="auto: beyond the floor when answers are slow"),
+        pytest.param(2, 2, id="a fixed number: never more"),
+    ],
+)
+def test_slow_answers_have_more_documents_in_flight_with_auto(
+    tmp_path: Path, sandbox_factory: Any, senders: Senders, most: int | None
+) -> None:
+    slow = sandbox_factory(latency="200ms")
+    workspace = write_workspace(
+        tmp_path / "gw",
+        base_url=slow.base_url,
+        token=slow.token,
+        flows={
+            "webshop": {
+                "orders": inbound_flow(
+                    "ecommerce-orders-csv.yaml",
+                    "webshop",
+                    "orders",
+                    readiness={"mode": "min_age", "seconds": 0},
+                )
+            }
+        },
+    )
+    write_order_files(workspace.inbox("webshop", "orders"), files=FILES, orders_per_file=1)
+    with open_parts(workspace.load()) as parts:
+        counter = InFlight(parts.client.write)
+        parts.client.write = counter  # type: ignore[method-assign]
+        gateway = Gateway(parts, senders=senders)
+        gateway.start()
+        try:
+            wait_until(files_final(parts, FILES), timeout=120, what="every file final")
+            limit = gateway.signals.in_flight.limit
+        finally:
+            gateway.stop()
+            gateway.join(timeout=30)
+        states = {row.state for row in parts.journal.files(limit=1000)}
+    assert states == {"done"}
+    if most is None:
+        assert counter.most > MIN_IN_FLIGHT, (counter.most, limit)
+        assert limit > MIN_IN_FLIGHT
+    else:
+        assert 1 <= counter.most <= most
+        assert limit == most
