@@ -7,7 +7,7 @@ line, 1 to 9 lines an order, 5 on average: 40,000 orders are about 200,000 lines
 then measures two commands, each in its own process, as a user runs them:
 
 1. ``edigw mapping test`` on the file (output thrown away): peak RSS and time.
-2. ``edigw run`` (4 senders, the sandbox in its own process, no rate limit, no latency): the
+2. ``edigw run`` (its default senders, the sandbox in its own process, no rate limit, no latency): the
    gateway is started on an empty inbox and, once running, the file is moved in. Prints its
    RSS when idle, its peak RSS over the whole run, the time from the drop until the source
    was moved to ``done/``, documents/s, and the orders the sandbox holds afterwards.

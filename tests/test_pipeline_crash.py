@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from edigw.ecolix.client import EcolixClient
-from tests.fixtures.gateway import inbound_flow, write_workspace
+from tests.fixtures.gateway import webshop_orders_workspace
 from tests.support.orderfiles import write_order_files
 
 FILES = 60
@@ -39,20 +39,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_posts_nothing_twice(
     tmp_path: Path, sandbox_factory: Any
 ) -> None:
     ecolix = sandbox_factory()
-    ws = write_workspace(
+    ws = webshop_orders_workspace(
         tmp_path / "gw",
-        base_url=ecolix.base_url,
-        token=ecolix.token,
-        flows={
-            "webshop": {
-                "orders": inbound_flow(
-                    "ecommerce-orders-csv.yaml",
-                    "webshop",
-                    "orders",
-                    readiness={"mode": "min_age", "seconds": 0},
-                )
-            }
-        },
+        ecolix,
         retry={"max_attempts": 50, "first_delay": 0.1, "max_delay": 0.5},
     )
     numbers = write_order_files(

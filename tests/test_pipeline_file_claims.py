@@ -54,19 +54,23 @@ def poller_on(tmp_path: Path, sandbox: Any, postgres_url: str) -> Any:
     return ws
 
 
+def looked(poller: FlowPoller, leader: Leads) -> list[Any]:
+    """What the poller took in once the file was ready (or the flow lost)."""
+    taken: list[Any] = []
+    for _ in range(20):  # the stable readiness needs a few looks
+        taken += poller.poll_once()
+        if taken or leader.lost_flows:
+            break
+        time.sleep(0.1)
+    return taken
+
+
 def poll(ws: Any, leader: Leads) -> tuple[list[Any], list[Any]]:
     """Poll once (after the file is ready); what was taken in, and the journal's files."""
     with open_parts(ws.load()) as parts:
         parts.node = "this:1"
-        signals = Signals(leader=leader)
-        poller = FlowPoller(parts.inbound[FLOW], parts, signals, clock=utc_now)
-        taken: list[Any] = []
-        for _ in range(20):  # the stable readiness needs a few looks
-            taken += poller.poll_once()
-            if taken or leader.lost_flows:
-                break
-            time.sleep(0.1)
-        return taken, parts.journal.files()
+        poller = FlowPoller(parts.inbound[FLOW], parts, Signals(leader=leader), clock=utc_now)
+        return looked(poller, leader), parts.journal.files()
 
 
 def test_a_node_that_does_not_lead_the_flow_does_not_poll_it(
@@ -124,13 +128,7 @@ def test_a_node_that_loses_the_flow_while_making_the_archive_durable_leaves_the_
         parts.node = "this:1"
         signals = Signals(leader=leader)
         poller = FlowPoller(parts.inbound[FLOW], parts, signals, clock=utc_now)
-        taken: list[Any] = []
-        for _ in range(20):  # the stable readiness needs a few looks
-            taken += poller.poll_once()
-            if taken:
-                break
-            time.sleep(0.1)
-        [ingested] = taken
+        [ingested] = looked(poller, leader)
         while send_due(parts, signals, clock=utc_now) is not None:
             pass
         real = parts.archive.make_durable

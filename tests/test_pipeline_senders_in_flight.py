@@ -17,7 +17,7 @@ from edigw.ecolix.client import EcolixResponse
 from edigw.pipeline.assembly import open_parts
 from edigw.pipeline.concurrency import MIN_IN_FLIGHT
 from edigw.pipeline.runtime import Gateway, Senders
-from tests.fixtures.gateway import files_final, inbound_flow, wait_until, write_workspace
+from tests.fixtures.gateway import files_final, wait_until, webshop_orders_workspace
 from tests.support.orderfiles import write_order_files
 
 FILES = 24
@@ -54,21 +54,7 @@ def test_slow_answers_have_more_documents_in_flight_with_auto(
     tmp_path: Path, sandbox_factory: Any, senders: Senders, most: int | None
 ) -> None:
     slow = sandbox_factory(latency="200ms")
-    workspace = write_workspace(
-        tmp_path / "gw",
-        base_url=slow.base_url,
-        token=slow.token,
-        flows={
-            "webshop": {
-                "orders": inbound_flow(
-                    "ecommerce-orders-csv.yaml",
-                    "webshop",
-                    "orders",
-                    readiness={"mode": "min_age", "seconds": 0},
-                )
-            }
-        },
-    )
+    workspace = webshop_orders_workspace(tmp_path / "gw", slow)
     write_order_files(workspace.inbox("webshop", "orders"), files=FILES, orders_per_file=1)
     with open_parts(workspace.load()) as parts:
         counter = InFlight(parts.client.write)
