@@ -43,6 +43,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_posts_nothing_twice(
         tmp_path / "gw",
         ecolix,
         retry={"max_attempts": 50, "first_delay": 0.1, "max_delay": 0.5},
+        readiness={"mode": "min_age", "seconds": 0},
     )
     numbers = write_order_files(
         ws.inbox("webshop", "orders"), files=FILES, orders_per_file=ORDERS_PER_FILE, prefix="CRASH"

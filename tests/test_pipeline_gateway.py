@@ -21,6 +21,7 @@ from tests.fixtures.gateway import (
     inbound_flow,
     running_gateway,
     wait_until,
+    webshop_orders_workspace,
     write_workspace,
 )
 from tests.support.orderfiles import HEADER, OrderFactory, write_order_files
@@ -42,18 +43,7 @@ def ecolix(sandbox_factory: Any) -> Any:
     return sandbox_factory()
 
 
-def orders_workspace(
-    root: Path, ecolix: Any, *, retry: dict[str, Any] | None = None, **flow_options: Any
-) -> Any:
-    """A gateway with one flow, webshop/orders (CSV orders), on the ``ecolix`` sandbox."""
-    flow = {**inbound_flow(ORDERS_MAPPING, "webshop", "orders"), **flow_options}
-    return write_workspace(
-        root,
-        base_url=ecolix.base_url,
-        token=ecolix.token,
-        flows={"webshop": {"orders": flow}},
-        retry=retry,
-    )
+orders_workspace = webshop_orders_workspace
 
 
 @pytest.fixture

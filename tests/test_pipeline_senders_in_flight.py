@@ -54,7 +54,9 @@ def test_slow_answers_have_more_documents_in_flight_with_auto(
     tmp_path: Path, sandbox_factory: Any, senders: Senders, most: int | None
 ) -> None:
     slow = sandbox_factory(latency="200ms")
-    workspace = webshop_orders_workspace(tmp_path / "gw", slow)
+    workspace = webshop_orders_workspace(
+        tmp_path / "gw", slow, readiness={"mode": "min_age", "seconds": 0}
+    )
     write_order_files(workspace.inbox("webshop", "orders"), files=FILES, orders_per_file=1)
     with open_parts(workspace.load()) as parts:
         counter = InFlight(parts.client.write)
