@@ -104,6 +104,31 @@ def drop(tmp_path: Path, name: str) -> Path:
     return target
 
 
+def journalled(
+    journal: Journal,
+    archive: FolderArchive,
+    source: Path,
+    *,
+    reader: str | None = None,
+    partner: str = "webshop",
+    flow: str = "orders",
+) -> int:
+    """``source`` archived and journalled (by ``reader``, if any) as an earlier intake left it."""
+    stored = archive.store(source)
+    return journal.add_file(
+        partner=partner,
+        flow=flow,
+        channel="local:/in",
+        original_name=source.name,
+        source_path=str(source),
+        size=stored.size,
+        sha256=stored.sha256,
+        archive_path=str(stored.path),
+        now=NOW,
+        **({} if reader is None else {"reader": reader}),
+    )
+
+
 def take(
     source: Path, journal: Journal, archive: FolderArchive, mapping: Watched, **flow: Any
 ) -> Any:
@@ -150,18 +175,7 @@ def test_a_duplicate_cut_short_before_its_state_is_skipped_not_read(
     mapping = Watched(journal)
     first = take(drop(tmp_path, "a.csv"), journal, archive, mapping)
     again = drop(tmp_path, "b.csv")
-    stored = archive.store(again)
-    cut_short = journal.add_file(  # a crash between the row and its state
-        partner="webshop",
-        flow="orders",
-        channel="local:/in",
-        original_name="b.csv",
-        source_path=str(again),
-        size=stored.size,
-        sha256=stored.sha256,
-        archive_path=str(stored.path),
-        now=NOW,
-    )
+    cut_short = journalled(journal, archive, again)  # a crash between the row and its state
 
     resumed = take(again, journal, archive, mapping)
 
@@ -175,20 +189,8 @@ def test_a_file_a_live_process_is_reading_is_left_to_it(
 ) -> None:
     mapping = Watched(journal)
     source = drop(tmp_path, "a.csv")
-    stored = archive.store(source)
     other = f"gw1:{os.getppid()}:{start_ticks(os.getppid())}"
-    journal.add_file(
-        partner="webshop",
-        flow="orders",
-        channel="local:/in",
-        original_name="a.csv",
-        source_path=str(source),
-        size=stored.size,
-        sha256=stored.sha256,
-        archive_path=str(stored.path),
-        now=NOW,
-        reader=other,
-    )
+    journalled(journal, archive, source, reader=other)
 
     with pytest.raises(BeingRead, match=f"is being read by {other}"):
         take(source, journal, archive, mapping)
@@ -200,20 +202,8 @@ def test_a_file_a_dead_process_was_reading_is_read_again_in_an_isolated_process(
 ) -> None:
     mapping = Watched(journal)
     source = drop(tmp_path, "a.csv")
-    stored = archive.store(source)
     dead = "gw1:999999999:1"
-    file_id = journal.add_file(
-        partner="webshop",
-        flow="orders",
-        channel="local:/in",
-        original_name="a.csv",
-        source_path=str(source),
-        size=stored.size,
-        sha256=stored.sha256,
-        archive_path=str(stored.path),
-        now=NOW,
-        reader=dead,
-    )
+    file_id = journalled(journal, archive, source, reader=dead)
 
     resumed = take(source, journal, archive, mapping)
 
@@ -234,18 +224,8 @@ def suspect_einvoice(tmp_path: Path, journal: Journal, archive: FolderArchive) -
     source = tmp_path / "in" / "bad-total.xml"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(data.replace(PAYABLE, PAYABLE.replace(b"208.03", b"218.03")))
-    stored = archive.store(source)
-    file_id = journal.add_file(
-        partner="supplier",
-        flow="einvoices",
-        channel="local:/in",
-        original_name=source.name,
-        source_path=str(source),
-        size=stored.size,
-        sha256=stored.sha256,
-        archive_path=str(stored.path),
-        now=NOW,
-        reader="gw1:999999999:1",
+    file_id = journalled(
+        journal, archive, source, reader="gw1:999999999:1", partner="supplier", flow="einvoices"
     )
     return source, file_id
 
