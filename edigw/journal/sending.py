@@ -466,7 +466,7 @@ class SendingMixin(FailuresMixin):
             )
             conn.execute(problem_lists.delete().where(problem_lists.c.document_id == doc_id))
             self._event(conn, file_id, "replay", now=now, document_id=doc_id, detail=operation)
-            self._refresh_head(conn, file_id)
+            self._refresh_head(conn, file_id, current["business_key"])
             reopened = conn.execute(
                 update(files)
                 .where(files.c.id == file_id, files.c.state.in_(FINAL_FILE_STATES))
