@@ -55,6 +55,10 @@ _key = bindparam("key", type_=String())
 #: the rule a file follows, written once with it
 _FILE_ORDERED = select(files.c.ordered).where(files.c.id == _fid)
 
+#: PostgreSQL: the file's row, locked until commit by whoever asks whether the file is
+#: finished (``FOR NO KEY UPDATE``: events referencing the file are still inserted meanwhile)
+_LOCK_FILE = select(files.c.id).where(files.c.id == _fid).with_for_update(key_share=True)
+
 #: the first unfinished document of one key in a file: one seek in the keys' index
 _FIRST_OF_KEY = (
     select(_d.c.seq)
@@ -183,6 +187,18 @@ class HeadsMixin(JournalBase):
             )
             if head is not None:
                 conn.execute(self._sql.set_head, {"fid": file_id, "head": head})
+        return self._unordered_file_finished(conn, file_id)
+
+    def _unordered_file_finished(self, conn: Connection, file_id: int) -> bool:
+        """Whether an unordered file has no unfinished document left, asked once one of its
+        documents finished.
+
+        Its documents finish concurrently: on PostgreSQL the last two, finishing at once,
+        would each see the other unfinished (neither transaction committed), and nobody would
+        settle the file. So the question waits for the file's row lock: the second asks once
+        the first committed, and sees it. (SQLite writes one transaction at a time.)"""
+        if self._pg:
+            conn.execute(_LOCK_FILE, {"fid": file_id})
         return self._first_unfinished(conn, file_id) is None
 
     def _advance_head(self, conn: Connection, finished: RowMapping, doc_id: int) -> bool:
@@ -209,4 +225,4 @@ class HeadsMixin(JournalBase):
         )
         if key is None:
             return head is None
-        return self._first_unfinished(conn, file_id) is None
+        return self._unordered_file_finished(conn, file_id)
