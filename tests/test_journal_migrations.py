@@ -282,7 +282,7 @@ def test_an_older_journal_gets_the_rebuilt_files_table_then_the_reading_marker(
 
     journal = Journal.open(journal_url)
     try:
-        assert journal.revision() == Journal.head_revision() == "0015"
+        assert journal.revision() == Journal.head_revision() == "0016"
         [old_file] = journal.files_with_content(partner="p", flow="f", sha256="h")
         assert (old_file.state, old_file.error, old_file.reader) == ("failed", "bad", None)
         reading = _add_reading(journal, "b.csv")
@@ -472,3 +472,36 @@ def test_the_downgrade_from_0015_keeps_the_rows(journal_url: str) -> None:
     finally:
         engine.dispose()
     assert kept == [[4], [6], [8]]
+
+
+def test_the_downgrade_from_0016_keeps_export_runs_and_their_ids_never_reused(
+    journal_url: str,
+) -> None:
+    journal = Journal.open(journal_url)
+    try:
+        now = datetime(2026, 1, 2, tzinfo=UTC)
+        kept = journal.start_export_run(
+            partner="p", flow="f", mode="full", window_from=None, now=now
+        )
+        gone = journal.start_export_run(
+            partner="p", flow="f", mode="full", window_from=None, now=now
+        )
+    finally:
+        journal.close()
+    _downgrade_to(journal_url, "0015")
+    engine = create_engine(journal_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DELETE FROM export_runs WHERE id = {gone}")
+    finally:
+        engine.dispose()
+
+    journal = Journal.open(journal_url)  # upgraded to head again
+    try:
+        assert journal.export_run(kept).done_file_owed is False
+        later = journal.start_export_run(
+            partner="p", flow="f", mode="full", window_from=None, now=now
+        )
+        assert later > gone
+    finally:
+        journal.close()

@@ -1134,13 +1134,32 @@ class SftpOutboundChannel:
                     msg = (
                         f"{s.endpoint}:{placed} delivered, the step after failed: {_describe(exc)}"
                     )
-                    raise DeliveredIncompletely(msg, landed) from exc
+                    owed = up.done_file is not None  # the done file is the only step after
+                    raise DeliveredIncompletely(msg, landed, done_file_owed=owed) from exc
                 self._cleanup(sftp, temp)
                 msg = f"upload of {name} to {s.endpoint}:{final} failed"
                 raise _remote_error(msg, exc) from exc
         return Delivered(
             name=posixpath.basename(placed), path=placed, size=size, done_file=done_path
         )
+
+    def write_done_file(self, name: str) -> str | None:
+        """Write the done file of ``name``, delivered earlier without one (``None``: no done
+        files configured, or ``name`` is no longer in the remote folder)."""
+        s = self.settings
+        if name_problem(name) or not s.upload.done_file:
+            return None
+        final = _join(s.path, name)
+        done = final + s.upload.done_file
+        with self._connections.session(s.endpoint) as sftp:
+            try:
+                if not _exists(sftp, final):
+                    return None
+                sftp.putfo(io.BytesIO(b""), done, confirm=False)
+            except _REMOTE_FAILURES as exc:
+                msg = f"cannot write the done file {s.endpoint}:{done}"
+                raise _remote_error(msg, exc) from exc
+        return done
 
     def holds(self, name: str, *, size: int, sha256: str) -> bool:
         """Whether ``name`` is in the remote folder with exactly these bytes: a stat, then

@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     literal_column,
     true,
 )
@@ -363,6 +364,9 @@ export_runs = Table(
     Column("error", Text),
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
+    # Delivered, but its done file could not be written after it: the flow's next runs write
+    # it (``edigw.outbound.pending``), so the partner, who waits for it, takes the file.
+    Column("done_file_owed", Boolean, nullable=False, server_default=false()),
     CheckConstraint(_one_of("state", RunState), name="state"),
     Index(None, "partner", "flow", "id"),
     sqlite_autoincrement=True,
