@@ -34,7 +34,7 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -317,6 +317,11 @@ class SftpConnection:
     def alive(self) -> bool:
         return self._transport is not None and self._transport.is_active()
 
+    @property
+    def opened(self) -> bool:
+        """Whether a connection is held (alive or not yet dropped)."""
+        return self._transport is not None
+
     def _ensure(self) -> paramiko.SFTPClient:
         if self._sftp is not None and self.alive:
             return self._sftp
@@ -392,6 +397,16 @@ class SftpConnections:
 
     def session(self, endpoint: str) -> contextlib.AbstractContextManager[paramiko.SFTPClient]:
         return self.connection(endpoint).session()
+
+    def close_unused(self, in_use: Collection[str]) -> list[str]:
+        """Close the connections held to endpoints not in ``in_use``; their names. An
+        endpoint used again later connects anew (``edigw.pipeline.sftp_endpoints``)."""
+        closed = []
+        for name, connection in self._connections.items():
+            if name not in in_use and connection.opened:
+                connection.drop()
+                closed.append(name)
+        return closed
 
     def close(self) -> None:
         for connection in self._connections.values():
