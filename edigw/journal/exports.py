@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, true, update
 
 from edigw.journal import deliveries
 from edigw.journal.connection import JournalBase
@@ -56,11 +56,13 @@ class ExportsMixin(JournalBase):
         archive_path: str | None = None,
         error: str | None = None,
         mark: tuple[datetime, str | None] | None = None,
+        done_file_owed: bool = False,
     ) -> None:
         """Finish run ``run_id``; with ``mark`` (instant, boundary fingerprints) the flow's
         mark moves in the same transaction, and its recorded delivery (``record_export_
         delivery``) is forgotten with it: a file is never delivered without its records
-        being accounted for, whichever node carries on."""
+        being accounted for, whichever node carries on. ``done_file_owed``: the file is in
+        place but its done file is not (``owed_done_files``)."""
         run_state = RunState(state)
         if run_state == RunState.RUNNING:
             msg = "an export run finishes delivered, failed or empty, not running"
@@ -81,6 +83,7 @@ class ExportsMixin(JournalBase):
                     sha256=sha256,
                     archive_path=archive_path,
                     error=None if error is None else storable(error),
+                    done_file_owed=done_file_owed,
                 )
             )
             if result.rowcount == 0:
@@ -132,6 +135,36 @@ class ExportsMixin(JournalBase):
         delivering and journalling), oldest first."""
         with self._read("list pending export deliveries") as conn:
             return deliveries.pending(conn, partner, flow)
+
+    def owed_done_files(self, partner: str, flow: str) -> list[ExportRunRow]:
+        """The flow's delivered runs whose done file is still to be written, oldest first."""
+        query = (
+            select(export_runs)
+            .where(
+                export_runs.c.partner == partner,
+                export_runs.c.flow == flow,
+                export_runs.c.done_file_owed == true(),
+            )
+            .order_by(export_runs.c.id)
+        )
+        with self._read("list owed done files") as conn:
+            return [_run_row(m) for m in conn.execute(query).mappings()]
+
+    def done_file_written(self, run_id: int, *, note: str) -> None:
+        """Run ``run_id``'s done file is written (or no longer needed): nothing is owed, and
+        ``note`` (when, where) is added to the run's error, which told that it was missing."""
+        with self._write("record a done file written", barrier=True) as conn:
+            error = conn.execute(
+                select(export_runs.c.error).where(export_runs.c.id == run_id)
+            ).scalar()
+            conn.execute(
+                update(export_runs)
+                .where(export_runs.c.id == run_id)
+                .values(
+                    done_file_owed=False,
+                    error=storable(f"{error}; {note}" if error else note),
+                )
+            )
 
     def export_run(self, run_id: int) -> ExportRunRow:
         with self._read("read an export run") as conn:

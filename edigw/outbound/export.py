@@ -580,6 +580,7 @@ def run_export(
             archive_path=stored.location,
             error=str(trouble) if trouble else None,
             mark=_as_row(new_mark) if delivered is not None else None,
+            done_file_owed=owes_done_file(trouble),
         )
         if trouble is not None:
             raise trouble  # delivered and journalled so; what failed after is still told
@@ -620,6 +621,12 @@ def deliver_once(
         return channel.deliver(local_file, name), None
     except DeliveredIncompletely as exc:
         return exc.delivered, exc
+
+
+def owes_done_file(trouble: DeliveredIncompletely | None) -> bool:
+    """Whether a delivery that failed after its file was in place left its done file
+    unwritten: the run says so, and the flow's next runs write it (``edigw.outbound.pending``)."""
+    return trouble is not None and trouble.done_file_owed
 
 
 def _as_row(mark: Mark | None) -> tuple[datetime, str] | None:
@@ -735,6 +742,7 @@ def replay_export_run(
                 sha256=sha256,
                 archive_path=_field(run, "archive_path"),
                 error=str(trouble) if trouble else None,
+                done_file_owed=owes_done_file(trouble),
             )
         if trouble is not None:
             raise trouble

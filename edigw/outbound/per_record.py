@@ -51,6 +51,7 @@ from edigw.outbound.export import (
     _place,
     check_fence,
     deliver_once,
+    owes_done_file,
 )
 from edigw.outbound.naming import file_name
 from edigw.outbound.query import plan_query
@@ -309,6 +310,7 @@ def _one_file(
             archive_path=stored.location,
             error=str(trouble) if trouble else None,
             mark=_as_row(mark) if delivered is not None else None,
+            done_file_owed=owes_done_file(trouble),
         )
         tally.run_id = run_id
         tally.delivered = delivered
