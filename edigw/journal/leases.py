@@ -44,6 +44,16 @@ class LeaseRow:
     acquired_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class HeldLease:
+    """A flow's lease as one node believes it holds it: what a fenced journal write is
+    conditional on (``edigw.outbound.fence``)."""
+
+    flow: str
+    node: str
+    epoch: int
+
+
 def _seconds(ttl: float) -> timedelta:
     return timedelta(seconds=ttl)
 
@@ -153,6 +163,28 @@ def take(conn: Connection, flow: str, node: str, *, ttl: float) -> int | None:
     ).returning(flow_leases.c.epoch)
     epoch = conn.execute(upsert).scalar()
     return None if epoch is None else int(epoch)
+
+
+def still_held(conn: Connection, lease: HeldLease) -> bool:
+    """Whether ``lease`` is the flow's lease in the journal now: held by that node, under that
+    epoch, not expired (the database's clock). One statement, which also *share-locks* the
+    lease row until the caller's transaction ends: a takeover (``take``, an update of the row)
+    waits for that transaction, so what the caller writes in it under the lease is committed
+    before another node can lead the flow, and that node sees it (a pending export delivery,
+    ``edigw.outbound.pending``). A PostgreSQL lock; a SQLite journal has one node and
+    serialises its writes anyway."""
+    t = flow_leases.c
+    query = (
+        select(t.epoch)
+        .where(
+            t.flow == lease.flow,
+            t.holder == lease.node,
+            t.epoch == lease.epoch,
+            t.expires_at > func.now(),
+        )
+        .with_for_update(read=True)
+    )
+    return conn.execute(query).first() is not None
 
 
 def let_go(conn: Connection, flow: str, node: str, *, after: float) -> None:
