@@ -80,7 +80,7 @@ def test_a_node_that_leaves_frees_its_flows_at_once_and_is_no_longer_live(pg: Jo
     assert pg.heartbeat("a:1", ttl=30) == 1
     assert pg.heartbeat("b:2", ttl=30) == 2
     take(pg, "a:1", ttl=30)
-    pg.leave("a:1")
+    pg.leave("a:1", claims_until=datetime.now(UTC))
     assert pg.heartbeat("b:2", ttl=30) == 1
     assert take(pg, "b:2", ttl=30) == 2
 
