@@ -186,14 +186,14 @@ def test_a_takeover_waits_for_the_transaction_that_found_the_lease_held(
     pg: Journal, postgres_url: str
 ) -> None:
     # What a fenced write does in that transaction is committed before another node leads.
-    take(pg, "a:1", ttl=1.0)
+    take(pg, "a:1", ttl=3.0)  # ample for the next statement, on a loaded machine too
     engine = create_engine(postgres_url)
     try:
         with engine.connect() as fenced, ThreadPoolExecutor(1) as pool:
             with fenced.begin():
                 assert still_held(fenced, HeldLease(FLOW, "a:1", 1))
                 me = fenced.execute(text("SELECT pg_backend_pid()")).scalar_one()
-                time.sleep(1.1)  # the lease lapses while the transaction is open
+                time.sleep(3.1)  # the lease lapses while the transaction is open
                 taking = pool.submit(take, pg, "b:2", ttl=30)
                 while not waiting_for(engine, me):
                     assert not taking.done(), "b took the flow while a's transaction was open"
