@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, true, update
 
-from edigw.journal import deliveries
+from edigw.errors import JournalError
+from edigw.journal import deliveries, leases
 from edigw.journal.connection import JournalBase
 from edigw.journal.dialect import insert_for
-from edigw.journal.errors import UnknownIdError
+from edigw.journal.errors import FlowLeaseLostError, UnknownIdError
 from edigw.journal.rows import ExportRunRow, _aware, _maybe_aware, _run_row
 from edigw.journal.schema import RunState, export_cursors, export_runs, export_sequences
 from edigw.problems import storable
@@ -109,11 +110,25 @@ class ExportsMixin(JournalBase):
         calls: int,
         mark: tuple[datetime, str | None] | None,
         now: datetime,
+        lease: leases.HeldLease | None = None,
     ) -> None:
         """Journal that run ``run_id`` is about to deliver this file, and the mark it moves to
-        once delivered, *before* the channel is asked: see ``edigw.journal.deliveries``."""
+        once delivered, *before* the channel is asked: see ``edigw.journal.deliveries``.
+
+        With ``lease`` (a node among several, PostgreSQL), recorded only if that is the flow's
+        lease in the journal still, checked in the same transaction (``leases.still_held``);
+        otherwise nothing is recorded and :class:`FlowLeaseLostError` is raised."""
         now = _aware(now)
+        if lease is not None and not self._pg:
+            msg = "a delivery fenced by a flow lease needs a PostgreSQL journal"
+            raise JournalError(msg)
         with self._write("record an export delivery", barrier=True) as conn:
+            if lease is not None and not leases.still_held(conn, lease):
+                msg = (
+                    f"flow {lease.flow}: the lease {lease.node} held under epoch "
+                    f"{lease.epoch} is another node's now, or expired"
+                )
+                raise FlowLeaseLostError(msg)
             deliveries.record(
                 conn,
                 run_id,

@@ -49,10 +49,10 @@ from edigw.outbound.export import (
     Mode,
     _as_row,
     _place,
-    check_fence,
     deliver_once,
     owes_done_file,
 )
+from edigw.outbound.fence import record_delivery
 from edigw.outbound.naming import file_name
 from edigw.outbound.query import plan_query
 from edigw.outbound.render import render_to_file
@@ -70,7 +70,7 @@ class Run:
     now: datetime
     local_now: datetime
     work: Path
-    #: whether this node still leads the flow (``edigw.outbound.export.check_fence``)
+    #: whether this node still leads the flow (``edigw.outbound.fence``)
     fence: Callable[[], bool] | None = None
 
 
@@ -283,8 +283,10 @@ def _one_file(
         if to_dir is not None:
             tally.last_path = _place(temp, to_dir, name)
         else:
-            check_fence(run.fence, spec)
-            journal.record_export_delivery(
+            record_delivery(
+                journal,
+                run.fence,
+                spec,
                 run_id,
                 file_name=name,
                 sha256=stored.sha256,
