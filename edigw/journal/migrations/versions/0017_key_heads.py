@@ -1,7 +1,7 @@
 """Heads per business key: ``files.ordered`` and the unfinished documents' keys index.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06
 
 An inbound flow's documents no longer all wait for the one before them in their file: unless
@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
@@ -32,12 +32,12 @@ def _unfinished() -> sa.ColumnElement[bool]:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("files") as batch:
-        batch.add_column(
-            sa.Column("ordered", sa.Boolean(), nullable=False, server_default=sa.true())
-        )
-    with op.batch_alter_table("documents") as batch:
-        batch.add_column(sa.Column("key_hash", sa.Integer(), nullable=True))
+    # Plain ALTER TABLE on both databases: a batch rebuild of a SQLite table would lose what
+    # 0015 gave it (AUTOINCREMENT) and the documents' partial indexes.
+    op.add_column(
+        "files", sa.Column("ordered", sa.Boolean(), nullable=False, server_default=sa.true())
+    )
+    op.add_column("documents", sa.Column("key_hash", sa.Integer(), nullable=True))
     op.create_index(
         "ix_documents_unfinished_keys",
         "documents",
@@ -49,7 +49,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_documents_unfinished_keys", table_name="documents")
-    with op.batch_alter_table("documents") as batch:
-        batch.drop_column("key_hash")
-    with op.batch_alter_table("files") as batch:
-        batch.drop_column("ordered")
+    op.drop_column("documents", "key_hash")  # SQLite >= 3.35 drops a column in place
+    op.drop_column("files", "ordered")
