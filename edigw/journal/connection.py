@@ -1,7 +1,8 @@
 """The journal's connections and transactions, which every part of the ``Journal`` shares.
 
 SQLite: one writer connection behind a process lock, idle reader connections reused;
-PostgreSQL: the engine's pool. See ``dialect`` for what differs in the SQL itself.
+PostgreSQL: the engine's pool, reads and one-statement writes in autocommit (no ``BEGIN`` and
+``COMMIT`` round trips). See ``dialect`` for what differs in the SQL itself.
 """
 
 from __future__ import annotations
@@ -35,8 +36,16 @@ class JournalBase:
         modes: FileModes = DEFAULT_MODES,
     ) -> None:
         self._engine = engine
-        self._reader = engine.execution_options(journal_read=True)
         self._pg = engine.dialect.name == "postgresql"
+        # PostgreSQL reads in autocommit: under READ COMMITTED each statement of a
+        # transaction takes its own snapshot anyway, so a read transaction only adds a BEGIN
+        # and a ROLLBACK, two round trips, to every read.
+        self._reader = (
+            engine.execution_options(journal_read=True, isolation_level="AUTOCOMMIT")
+            if self._pg
+            else engine.execution_options(journal_read=True)
+        )
+        self._single = engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg else None
         self._sql = Statements(pg=self._pg)
         self._barriers = barriers
         # file id -> (partner, flow): never changes once written, read on every claim.
@@ -91,6 +100,22 @@ class JournalBase:
                 self._writer = None
                 conn.close()
                 raise
+
+    @contextmanager
+    def _write_single(self, what: str, *, barrier: bool = False) -> Iterator[Connection]:
+        """A write made by one statement, which is atomic by itself: on PostgreSQL it runs
+        in autocommit, one round trip instead of three (``BEGIN``, the statement, ``COMMIT``).
+
+        The caller writes with exactly one statement; reads before it are allowed (under READ
+        COMMITTED a transaction would not make them any firmer). A caller that may need to
+        write more opens ``_write``.
+        """
+        if self._single is None:
+            with self._write(what, barrier=barrier) as conn:
+                yield conn
+            return
+        with translated(what), self._single.connect() as conn:
+            yield conn
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Connection]:
