@@ -14,8 +14,8 @@ without a rate limit, as Ecolix would; both share this machine's two cores.
 ``--journal URL`` runs the gateway on that journal instead of a SQLite file in the workspace:
 a PostgreSQL URL gets a fresh schema, dropped afterwards. Either way the run prints the
 journal's statements per document (every statement the gateway's engines send, counted by a
-``before_cursor_execute`` event, and their commits and rollbacks); ``--statements`` also lists
-the most frequent ones.
+``before_cursor_execute`` event, and the commits and rollbacks of transactions the driver had
+open); ``--statements`` also lists the most frequent ones.
 
 With ``--with-bots DIR`` it measures edigw against the peer instead, side by side on one
 batch, interleaved (``benchmarks/peer.py``): Bots is installed in DIR when it is not there yet.
@@ -156,13 +156,15 @@ class StatementCounter:
         with self._lock:
             self.statements[key] += 1
 
-    def _commit(self, _conn: Any) -> None:
-        with self._lock:
-            self.commits += 1
+    def _commit(self, conn: Any) -> None:
+        if _in_transaction(conn):
+            with self._lock:
+                self.commits += 1
 
-    def _rollback(self, _conn: Any) -> None:
-        with self._lock:
-            self.rollbacks += 1
+    def _rollback(self, conn: Any) -> None:
+        if _in_transaction(conn):
+            with self._lock:
+                self.rollbacks += 1
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -178,6 +180,15 @@ class StatementCounter:
         finally:
             for name, hook in hooks:
                 event.remove(Engine, name, hook)
+
+
+def _in_transaction(conn: Any) -> bool:
+    """Whether the driver has a transaction open, so that ending it is a real statement (not
+    the no-op end SQLAlchemy gives a connection in autocommit)."""
+    driver = conn.connection.dbapi_connection
+    if isinstance(driver, psycopg.Connection):
+        return bool(driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+    return bool(getattr(driver, "in_transaction", True))
 
 
 @contextmanager
