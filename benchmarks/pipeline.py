@@ -203,10 +203,10 @@ def journal_url(url: str | None) -> Iterator[str | None]:
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
         try:
+            given = make_url(url)
+            options = f"{given.query.get('options', '')} -csearch_path={schema}".strip()
             yield str(
-                make_url(url)
-                .update_query_dict({"options": f"-csearch_path={schema}"})
-                .render_as_string(hide_password=False)
+                given.update_query_dict({"options": options}).render_as_string(hide_password=False)
             )
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
