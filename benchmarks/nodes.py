@@ -1,11 +1,12 @@
 """Throughput of 1, 2 and 3 `edigw run` nodes on one PostgreSQL journal, side by side (issue 14).
 
-    python benchmarks/nodes.py [--rounds 2] [--files 240] [--latency 50ms] [--no-sqlite] [--quick]
+    python benchmarks/nodes.py [--rounds 2] [--files 240] [--latency 50ms] [--senders 4]
+                               [--no-sqlite] [--quick]
 
 The work is I/O bound: the sandbox answers every call ``--latency`` late (``edigw sandbox
 --latency``) and has no rate limit, and every node's ``calls_per_minute`` is 100,000, so what a
-node can do is bounded by its senders (4, one call in flight each: 4 / 0.05 s = 80 documents/s)
-and nodes should add throughput. Six inbound order flows, each with an inbox the nodes share (as
+node can do is bounded by its senders (``--senders``, 4 by default, one call in flight each:
+4 / 0.05 s = 80 documents/s) and nodes should add throughput. Six inbound order flows, each with an inbox the nodes share (as
 ``tests/support/nodes.py`` sets them up for the failover tests), so that leadership spreads.
 
 Each round is 1, 2 or 3 nodes, in the order 1, 2, 3, 1, 2, 3, ... (``--rounds`` times each), on
@@ -154,11 +155,19 @@ def run_round(
     *,
     nodes: int,
     files: int,
+    senders: str,
     admin: psycopg.Connection[Any] | None = None,
 ) -> Round:
     """Start ``nodes`` nodes on ``url``, drop ``files`` files once the flows are spread, time
     them until all are final, stop the nodes."""
-    cluster = Cluster(work, sandbox, url, flows_config(work / "inbox"), takeover=TAKEOVER)
+    cluster = Cluster(
+        work,
+        sandbox,
+        url,
+        flows_config(work / "inbox"),
+        run_args=("--senders", senders),
+        takeover=TAKEOVER,
+    )
     staged = stage(work / "staged", files)
     started = [cluster.start(f"node-{n}") for n in range(nodes)]
     try:
@@ -214,7 +223,9 @@ def _conninfo() -> str:
     return make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def one_round(work: Path, *, nodes: int, files: int, latency: str, sqlite: bool = False) -> Round:
+def one_round(
+    work: Path, *, nodes: int, files: int, latency: str, senders: str, sqlite: bool = False
+) -> Round:
     """A round on a fresh sandbox and a fresh journal (a PostgreSQL schema, or a SQLite file)."""
     work.mkdir(parents=True)
     sandbox = start_sandbox(work / "sandbox", latency=latency)
@@ -222,14 +233,16 @@ def one_round(work: Path, *, nodes: int, files: int, latency: str, sqlite: bool 
         if sqlite:
             url = f"sqlite:///{work / 'journal.sqlite'}"
             Journal.open(url).close()
-            return run_round(work, sandbox, url, nodes=nodes, files=files)
+            return run_round(work, sandbox, url, nodes=nodes, files=files, senders=senders)
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         url = postgres_schema_url(schema)
         with psycopg.connect(_conninfo(), autocommit=True, connect_timeout=5) as admin:
             admin.execute(f'CREATE SCHEMA "{schema}"')
             try:
                 Journal.open(url).close()
-                return run_round(work, sandbox, url, nodes=nodes, files=files, admin=admin)
+                return run_round(
+                    work, sandbox, url, nodes=nodes, files=files, senders=senders, admin=admin
+                )
             finally:
                 admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
@@ -258,6 +271,12 @@ def main() -> None:
     )
     parser.add_argument("--latency", default="50ms", help="Each sandbox answer's delay.")
     parser.add_argument("--max-nodes", type=int, default=3)
+    parser.add_argument(
+        "--senders",
+        default="4",
+        help="Each node's `edigw run --senders` (default 4, so that one node is bound by its "
+        "senders and the latency, not by the CPU; `auto` sizes them to the latency).",
+    )
     parser.add_argument("--no-sqlite", action="store_true", help="Skip the SQLite round.")
     parser.add_argument("--quick", action="store_true", help="1 round of 1 and 2 nodes, 24 files.")
     args = parser.parse_args()
@@ -266,7 +285,7 @@ def main() -> None:
     counts = list(range(1, args.max_nodes + 1))
     say(
         f"{args.files} files x {ORDERS_PER_FILE} orders per round over {len(FLOWS)} flows, "
-        f"every answer {args.latency} late, no rate limit, 4 senders a node; "
+        f"every answer {args.latency} late, no rate limit, --senders {args.senders} a node; "
         f"nodes {counts} interleaved, {args.rounds} round(s) each"
     )
     work = Path(tempfile.mkdtemp(prefix="edigw-nodes-"))
@@ -277,7 +296,11 @@ def main() -> None:
                 say(f"round {n + 1}, {nodes} node(s): before it, {load_line()}")
                 rounds.append(
                     one_round(
-                        work / f"r{n}-{nodes}", nodes=nodes, files=args.files, latency=args.latency
+                        work / f"r{n}-{nodes}",
+                        nodes=nodes,
+                        files=args.files,
+                        latency=args.latency,
+                        senders=args.senders,
                     )
                 )
                 say(round_line(rounds[-1]))
@@ -285,7 +308,12 @@ def main() -> None:
         if not args.no_sqlite:
             say(f"one node on a SQLite journal: before it, {load_line()}")
             sqlite = one_round(
-                work / "sqlite", nodes=1, files=args.files, latency=args.latency, sqlite=True
+                work / "sqlite",
+                nodes=1,
+                files=args.files,
+                latency=args.latency,
+                senders=args.senders,
+                sqlite=True,
             )
             say(round_line(sqlite))
     finally:

@@ -228,6 +228,7 @@ def export_run(console: Console, run: ExportRunRow) -> None:
         ("sha256", run.sha256),
         ("archive", run.archive_path),
         ("error", run.error),
+        ("done file", "owed: the flow's next run writes it" if run.done_file_owed else None),
     ):
         if value not in (None, ""):
             lines.append(_plain(f"{label:<9} {value}", 2))

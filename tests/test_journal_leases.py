@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
 
 from edigw.errors import JournalError
 from edigw.journal import Journal
+from edigw.journal.errors import FlowLeaseLostError
+from edigw.journal.leases import HeldLease, still_held
 
 pytestmark = pytest.mark.postgres
 
@@ -76,7 +80,7 @@ def test_a_node_that_leaves_frees_its_flows_at_once_and_is_no_longer_live(pg: Jo
     assert pg.heartbeat("a:1", ttl=30) == 1
     assert pg.heartbeat("b:2", ttl=30) == 2
     take(pg, "a:1", ttl=30)
-    pg.leave("a:1")
+    pg.leave("a:1", claims_until=datetime.now(UTC))
     assert pg.heartbeat("b:2", ttl=30) == 1
     assert take(pg, "b:2", ttl=30) == 2
 
@@ -127,6 +131,85 @@ def test_claims_racing_for_one_file_leave_exactly_one_winner(postgres_url: str) 
         for journal in journals:
             journal.close()
     assert won.count(True) == 1
+
+
+def record_delivery(journal: Journal, lease: HeldLease) -> int:
+    """An export run of FLOW recording the delivery of its file, fenced by ``lease``."""
+    now = datetime.now(UTC)
+    run_id = journal.start_export_run(
+        partner="shop", flow="orders", mode="delta", window_from=None, now=now
+    )
+    journal.record_export_delivery(
+        run_id,
+        file_name="orders_0001.csv",
+        sha256="e" * 64,
+        size=10,
+        archive_path=None,
+        records=1,
+        calls=1,
+        mark=(now, None),
+        now=now,
+        lease=lease,
+    )
+    return run_id
+
+
+def test_a_delivery_fenced_by_the_lease_its_node_holds_is_recorded(pg: Journal) -> None:
+    epoch = take(pg, "a:1", ttl=30)
+    assert epoch is not None
+    run_id = record_delivery(pg, HeldLease(FLOW, "a:1", epoch))
+    assert [p.run_id for p in pg.pending_export_deliveries("shop", "orders")] == [run_id]
+
+
+def test_a_delivery_fenced_by_a_lease_another_node_took_over_is_not_recorded(
+    pg: Journal,
+) -> None:
+    take(pg, "a:1", ttl=0.2)
+    time.sleep(0.3)  # a is paused past its lease; b takes the flow over
+    assert take(pg, "b:2", ttl=30) == 2
+    with pytest.raises(FlowLeaseLostError):
+        record_delivery(pg, HeldLease(FLOW, "a:1", 1))
+    assert pg.pending_export_deliveries("shop", "orders") == []
+
+
+def test_a_delivery_fenced_by_a_lease_expired_but_not_yet_taken_is_not_recorded(
+    pg: Journal,
+) -> None:
+    take(pg, "a:1", ttl=0.2)
+    time.sleep(0.3)  # nobody took it yet, but anybody may
+    with pytest.raises(FlowLeaseLostError):
+        record_delivery(pg, HeldLease(FLOW, "a:1", 1))
+    assert pg.pending_export_deliveries("shop", "orders") == []
+
+
+def test_a_takeover_waits_for_the_transaction_that_found_the_lease_held(
+    pg: Journal, postgres_url: str
+) -> None:
+    # What a fenced write does in that transaction is committed before another node leads.
+    take(pg, "a:1", ttl=3.0)  # ample for the next statement, on a loaded machine too
+    engine = create_engine(postgres_url)
+    try:
+        with engine.connect() as fenced, ThreadPoolExecutor(1) as pool:
+            with fenced.begin():
+                assert still_held(fenced, HeldLease(FLOW, "a:1", 1))
+                me = fenced.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                time.sleep(3.1)  # the lease lapses while the transaction is open
+                taking = pool.submit(take, pg, "b:2", ttl=30)
+                while not waiting_for(engine, me):
+                    assert not taking.done(), "b took the flow while a's transaction was open"
+                    time.sleep(0.05)
+            assert taking.result() == 2
+    finally:
+        engine.dispose()
+
+
+def waiting_for(engine: Engine, pid: int) -> bool:
+    """Whether some session waits for a lock backend ``pid`` holds."""
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+        )
+        return bool(conn.execute(query, {"pid": pid}).scalar_one())
 
 
 def test_a_sqlite_journal_has_no_leases(tmp_path: object) -> None:

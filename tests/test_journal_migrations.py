@@ -282,7 +282,7 @@ def test_an_older_journal_gets_the_rebuilt_files_table_then_the_reading_marker(
 
     journal = Journal.open(journal_url)
     try:
-        assert journal.revision() == Journal.head_revision() == "0014"
+        assert journal.revision() == Journal.head_revision() == "0016"
         [old_file] = journal.files_with_content(partner="p", flow="f", sha256="h")
         assert (old_file.state, old_file.error, old_file.reader) == ("failed", "bad", None)
         reading = _add_reading(journal, "b.csv")
@@ -377,3 +377,131 @@ def test_the_head_revision_known_without_alembic_is_the_newest_migration() -> No
 
     script = ScriptDirectory.from_config(Journal._alembic_config())
     assert script.get_current_head() == HEAD_REVISION
+
+
+def _old_file(file_id: int) -> str:
+    return (
+        "INSERT INTO files (id, partner, flow, channel, original_name, source_path, size, sha256,"
+        f" archive_path, state, received_at, updated_at) VALUES ({file_id}, 'p', 'f', 'c',"
+        f" 'f{file_id}.csv', 's', 1, 'h{file_id}', 'a', 'done', '2026-01-01 00:00:00',"
+        " '2026-01-01 00:00:00')"
+    )
+
+
+def _old_document(doc_id: int, file_id: int) -> str:
+    return (
+        "INSERT INTO documents (id, file_id, seq, business_key, operation, idempotency_key,"
+        " state, file_head, attempts, not_sent, created_at, updated_at) VALUES"
+        f" ({doc_id}, {file_id}, 1, 'K{doc_id}', 'orders.create', 'key-{doc_id}', 'done', false,"
+        " 1, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+    )
+
+
+def _old_event(event_id: int, file_id: int) -> str:
+    return (
+        f"INSERT INTO events (id, file_id, at, kind) VALUES ({event_id}, {file_id},"
+        " '2026-01-01 00:00:00', 'done')"
+    )
+
+
+def _sequences_past_explicit_ids(url: str, tables: tuple[str, ...]) -> list[str]:
+    """PostgreSQL: move the tables' sequences past the ids inserted by hand, where the rows
+    of an older edigw, which took their ids from the sequences, left them."""
+    if not url.startswith("postgresql"):
+        return []
+    return [
+        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+        for table in tables
+    ]
+
+
+def test_a_journal_at_0014_keeps_its_rows_and_then_never_hands_their_ids_out_again(
+    journal_url: str,
+) -> None:
+    _upgrade_to(
+        journal_url,
+        "0014",
+        _old_file(3),
+        _old_file(7),
+        _old_document(5, 3),
+        _old_document(9, 7),
+        _old_event(11, 3),
+        _old_event(12, 7),
+        *_sequences_past_explicit_ids(journal_url, ("files", "documents", "events")),
+    )
+
+    journal = Journal.open(journal_url)
+    try:
+        assert [(f.id, f.original_name, f.state) for f in journal.files()] == [
+            (7, "f7.csv", "done"),
+            (3, "f3.csv", "done"),
+        ]
+        assert [(d.id, d.business_key) for d in journal.documents_of(7)] == [(9, "K9")]
+        assert [(e.id, e.kind) for e in journal.events_of(3)] == [(11, "done")]
+        journal.purge(file_ids=[7], run_ids=[])
+        later = journal.add_file(
+            partner="p",
+            flow="f",
+            channel="c",
+            original_name="later.csv",
+            source_path="s",
+            size=1,
+            sha256="0" * 64,
+            archive_path="a",
+            now=datetime(2026, 1, 2, tzinfo=UTC),
+        )
+        assert later > 7
+        assert min(e.id for e in journal.events_of(later)) > 12
+    finally:
+        journal.close()
+    test_the_migrations_build_exactly_the_schema_module(journal_url)
+
+
+def test_the_downgrade_from_0015_keeps_the_rows(journal_url: str) -> None:
+    _upgrade_to(journal_url, "0015", _old_file(4), _old_document(6, 4), _old_event(8, 4))
+
+    _downgrade_to(journal_url, "0014")
+
+    engine = create_engine(journal_url)
+    try:
+        with engine.connect() as conn:
+            kept = [
+                conn.exec_driver_sql(f"SELECT id FROM {table}").scalars().all()
+                for table in ("files", "documents", "events")
+            ]
+    finally:
+        engine.dispose()
+    assert kept == [[4], [6], [8]]
+
+
+def test_the_downgrade_from_0016_keeps_export_runs_and_their_ids_never_reused(
+    journal_url: str,
+) -> None:
+    journal = Journal.open(journal_url)
+    try:
+        now = datetime(2026, 1, 2, tzinfo=UTC)
+        kept = journal.start_export_run(
+            partner="p", flow="f", mode="full", window_from=None, now=now
+        )
+        gone = journal.start_export_run(
+            partner="p", flow="f", mode="full", window_from=None, now=now
+        )
+    finally:
+        journal.close()
+    _downgrade_to(journal_url, "0015")
+    engine = create_engine(journal_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DELETE FROM export_runs WHERE id = {gone}")
+    finally:
+        engine.dispose()
+
+    journal = Journal.open(journal_url)  # upgraded to head again
+    try:
+        assert journal.export_run(kept).done_file_owed is False
+        later = journal.start_export_run(
+            partner="p", flow="f", mode="full", window_from=None, now=now
+        )
+        assert later > gone
+    finally:
+        journal.close()

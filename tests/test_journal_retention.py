@@ -154,3 +154,38 @@ def test_storing_content_already_archived_marks_it_in_use_again(tmp_path: Path) 
 
     assert archive.remove_unreferenced(set(), untouched_for=3600, now=time.time()) == (0, 0)
     assert copy.path.exists()
+
+
+def _newest_ids(journal: Journal, file_id: int, run_id: int) -> tuple[int, int, int, int]:
+    """The ids of a file, its last document, its last event and an export run."""
+    return (
+        file_id,
+        max(d.id for d in journal.documents_of(file_id)),
+        max(e.id for e in journal.events_of(file_id)),
+        run_id,
+    )
+
+
+def _finished_run(journal: Journal, at: datetime) -> int:
+    run_id = journal.start_export_run(
+        partner="webshop", flow="stock", mode="full", window_from=None, now=at
+    )
+    journal.finish_export_run(run_id, state="empty", now=at, window_to=at, records=0, calls=0)
+    return run_id
+
+
+def test_ids_of_the_newest_rows_purged_are_never_handed_out_again(journal: Journal) -> None:
+    exchange(journal, "older.csv")
+    newest = exchange(journal, "newest.csv")
+    before = _newest_ids(journal, newest, _finished_run(journal, T0))
+
+    journal.purge(
+        file_ids=journal.purgeable_files(before=LATER, states=SETTLED),
+        run_ids=journal.old_export_runs(before=LATER),
+    )
+    assert journal.files() == []
+    after = _newest_ids(
+        journal, exchange(journal, "next.csv", at=LATER), _finished_run(journal, LATER)
+    )
+
+    assert all(new > old for new, old in zip(after, before, strict=True)), (before, after)

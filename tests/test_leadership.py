@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -40,9 +40,10 @@ def node(
     name: str,
     flows: list[str] = FLOWS,
     monotonic: Callable[[], float] = frozen,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SharedLeadership:
     return SharedLeadership(
-        journal, node=name, flows=lambda: flows, times=TIMES, monotonic=monotonic
+        journal, node=name, flows=lambda: flows, times=TIMES, monotonic=monotonic, clock=clock
     )
 
 
@@ -178,3 +179,37 @@ def test_a_node_once_given_up_for_dead_has_what_it_claimed_later_resumed_when_it
     b.round()
     resumed = journals[1].claim_for_sending(now=datetime.now(UTC), node="b:2", lease_seconds=120)
     assert resumed is not None and resumed.id == doc_id
+
+
+def stopped_with_a_call_in_flight(journals: tuple[Journal, Journal], at: datetime) -> int:
+    """Node a claims a document and makes its call; its stop timeout runs out with the call
+    still in flight, and it stops at ``at`` (its clock). The document's id."""
+    a = node(journals[0], "a:1", clock=lambda: at)
+    doc_id = queued_document(journals[0])
+    a.round()
+    claimed = journals[0].claim_for_sending(now=at, node="a:1", lease_seconds=120)
+    assert claimed is not None and claimed.id == doc_id
+    journals[0].mark_sent(doc_id, now=at, node="a:1")
+    a.resign()
+    return doc_id
+
+
+def test_a_node_that_stops_with_a_call_in_flight_has_its_document_resumed_after_a_lease_time(
+    journals: tuple[Journal, Journal],
+) -> None:
+    stopped = datetime.now(UTC)
+    doc_id = stopped_with_a_call_in_flight(journals, stopped)
+    later = stopped + timedelta(seconds=TIMES.ttl + 0.1)  # not its document lease (120 s)
+    resumed = journals[1].claim_for_sending(now=later, node="b:2", lease_seconds=120)
+    assert resumed is not None and resumed.id == doc_id
+    assert resumed.idempotency_key == f"{resumed.file_id}-1"  # sent again under its key
+
+
+def test_a_node_that_stops_with_a_call_in_flight_keeps_its_document_for_a_lease_time(
+    journals: tuple[Journal, Journal],
+) -> None:
+    # The call may still be in flight: not sent again sooner than a dead node's would be.
+    stopped = datetime.now(UTC)
+    stopped_with_a_call_in_flight(journals, stopped)
+    sooner = stopped + timedelta(seconds=TIMES.ttl - 0.1)
+    assert journals[1].claim_for_sending(now=sooner, node="b:2", lease_seconds=120) is None

@@ -123,3 +123,49 @@ def test_an_sftp_done_file_failing_after_the_rename_sends_no_record_twice(fresh,
     with _sftp_carrier(sshd, tmp_path, UploadSettings(done_file=".ok")) as (channel, remote):
         (remote / f"{NEXT}.ok").mkdir()  # a folder where the done file goes: its upload fails
         done_file_failing_sends_nothing_twice(fresh, channel, remote)
+
+
+def done_file_is_written_by_the_next_run(
+    gw: Gateway, channel: Any, folder: Path, obstacle: Path
+) -> None:
+    """The second run's done file cannot be written; once it can, the third run writes it."""
+    flow = gw.flow("webshop-articles.csv.j2", "articles.list")
+    gw.run(flow, channel=channel)
+    gw.sandbox.touch("articles", keys=["ART-0004"])
+    with pytest.raises(ChannelError):
+        gw.run(flow, channel=channel)
+    [owing] = gw.journal.export_runs(partner="p", flow=flow.flow, limit=1)
+    assert owing.done_file_owed
+    assert not (folder / f"{NEXT}.ok").is_file()
+    if obstacle.is_dir():
+        obstacle.rmdir()
+    else:
+        obstacle.unlink()
+
+    assert gw.run(flow, channel=channel).state == "empty"
+
+    assert (folder / f"{NEXT}.ok").is_file()
+    run = gw.journal.export_run(owing.id)
+    assert not run.done_file_owed
+    assert f"{NEXT}.ok written at" in (run.error or "")  # journalled, after what failed
+    assert gw.journal.owed_done_files("p", flow.flow) == []
+
+
+def test_a_local_done_file_that_failed_after_the_file_was_in_place_is_written_by_the_next_run(
+    fresh, tmp_path
+):
+    channel = local(fresh, UploadSettings(done_file=".ok"))
+    fresh.outbox.mkdir()
+    obstacle = fresh.outbox / f"{NEXT}.ok"
+    obstacle.symlink_to(tmp_path / "nowhere" / "x")  # cannot be created, until removed
+    done_file_is_written_by_the_next_run(fresh, channel, fresh.outbox, obstacle)
+
+
+@pytest.mark.sftp
+def test_an_sftp_done_file_that_failed_after_the_rename_is_written_by_the_next_run(
+    fresh, sshd, tmp_path
+):
+    with _sftp_carrier(sshd, tmp_path, UploadSettings(done_file=".ok")) as (channel, remote):
+        obstacle = remote / f"{NEXT}.ok"
+        obstacle.mkdir()  # a folder where the done file goes: its upload fails, until removed
+        done_file_is_written_by_the_next_run(fresh, channel, remote, obstacle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import threading
@@ -181,3 +182,55 @@ def test_a_transfer_cut_midway_is_superseded_once_the_file_is_fetched_whole(
     assert whole.sha256 == hashlib.sha256(data).hexdigest()
     assert status.files == {"superseded": 1, whole.state: 1}
     assert all(e.ref != f"F-{cut.id}" for e in status.last_errors)
+
+
+def test_a_reload_removing_the_last_flows_of_an_endpoint_closes_its_session(
+    workspace: Any, sshd: Any
+) -> None:
+    from tests.test_pipeline_reload import rewrite, serving
+
+    workspace, _ = workspace
+    before = set(sshd.session_pids())
+    reload = threading.Event()
+    with serving(workspace, reload=reload) as gateway:
+        assert gateway.parts.sftp is not None
+        lefort = gateway.parts.sftp.connection("lefort")
+        wait_until(lambda: lefort.alive, what="the poller connected to lefort")
+        ours = set(sshd.session_pids()) - before
+        assert ours  # the server holds our session
+
+        rewrite(
+            workspace,
+            {"shop": {"orders": inbound_flow("ecommerce-orders-csv.yaml", "shop", "orders")}},
+        )
+        reload.set()
+
+        wait_until(
+            lambda: not ours & set(sshd.session_pids()), what="the server closing our session"
+        )
+        assert not lefort.opened
+
+
+def test_a_reload_removing_one_flow_of_an_endpoint_keeps_its_session_for_the_others(
+    workspace: Any, sshd: Any, remote: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.test_pipeline_reload import rewrite, serving
+
+    workspace, _ = workspace
+    config = yaml.safe_load(workspace.config_path.read_text(encoding="utf-8"))
+    invoices = config["partners"]["supplier"]["flows"]["invoices"]
+    before = set(sshd.session_pids())
+    reload = threading.Event()
+    with caplog.at_level(logging.INFO), serving(workspace, reload=reload) as gateway:
+        assert gateway.parts.sftp is not None
+        lefort = gateway.parts.sftp.connection("lefort")
+        wait_until(lambda: lefort.alive, what="the poller connected to lefort")
+        ours = set(sshd.session_pids()) - before
+
+        rewrite(workspace, {"supplier": {"invoices": invoices}})  # the export goes
+        reload.set()
+        wait_until(lambda: "reloaded: " in caplog.text, what="the reload")
+
+        assert lefort.alive
+        assert ours <= set(sshd.session_pids())
+        assert "no flow uses it any more" not in caplog.text

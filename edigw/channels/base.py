@@ -204,11 +204,13 @@ class Delivered:
 class DeliveredIncompletely(ChannelError):
     """The file is in place under its final name, but a step after that failed (its done
     file, tidying the temp name): it *is* delivered, and sending it again would deliver its
-    records twice. Never retried as a delivery; ``delivered`` says where it landed."""
+    records twice. Never retried as a delivery; ``delivered`` says where it landed.
+    ``done_file_owed``: its done file is not written (``write_done_file`` writes it later)."""
 
-    def __init__(self, message: str, delivered: Delivered) -> None:
+    def __init__(self, message: str, delivered: Delivered, *, done_file_owed: bool = False) -> None:
         super().__init__(message, retriable=False)
         self.delivered = delivered
+        self.done_file_owed = done_file_owed
 
 
 # --------------------------------------------------------------------------- protocols
@@ -276,6 +278,12 @@ class OutboundChannel(Protocol):
 
     def holds(self, name: str, *, size: int, sha256: str) -> bool:
         """Whether ``name`` is at the destination with exactly these bytes."""
+        ...
+
+    def write_done_file(self, name: str) -> str | None:
+        """Write the done file of ``name``, delivered earlier without it; its path, or
+        ``None`` when there is none to write (no done files configured, or ``name`` is gone:
+        taken by the partner some other way, or removed)."""
         ...
 
     def close(self) -> None: ...

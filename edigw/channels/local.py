@@ -481,23 +481,40 @@ class LocalOutboundChannel:
                 os.link(temp, final)  # refuses to overwrite a file that appeared meanwhile
             placed = Delivered(name=final.name, path=str(final), size=size)
             temp.unlink(missing_ok=True)
-            done_path = None
-            if up.done_file:
-                done = final.with_name(final.name + up.done_file)
-                done.touch()
-                done_path = str(done)
+            done_path = self._touch_done_file(final)
         except FileExistsError as exc:
             _discard(temp)
             msg = f"{final} appeared during the delivery (if_exists: {up.if_exists})"
             raise ChannelError(msg, retriable=False) from exc
         except OSError as exc:
             _discard(temp)
-            if placed is not None:
+            if placed is not None:  # the done file was the last step: it is not there
                 msg = f"{final} delivered, but the step after failed: {exc.strerror or exc}"
-                raise DeliveredIncompletely(msg, placed) from exc
+                owed = up.done_file is not None
+                raise DeliveredIncompletely(msg, placed, done_file_owed=owed) from exc
             msg = f"cannot deliver {name} to {self.root}: {exc.strerror or exc}"
             raise ChannelError(msg) from exc
         return Delivered(name=final.name, path=str(final), size=size, done_file=done_path)
+
+    def _touch_done_file(self, final: Path) -> str | None:
+        suffix = self.settings.upload.done_file
+        if not suffix:
+            return None
+        done = final.with_name(final.name + suffix)
+        done.touch()
+        return str(done)
+
+    def write_done_file(self, name: str) -> str | None:
+        """Write the done file of ``name``, delivered earlier without one (``None``: no done
+        files configured, or ``name`` is no longer in the folder)."""
+        final = self.root / name
+        if name_problem(name) or not self.settings.upload.done_file or not final.is_file():
+            return None
+        try:
+            return self._touch_done_file(final)
+        except OSError as exc:
+            msg = f"cannot write the done file of {final}: {exc.strerror or exc}"
+            raise ChannelError(msg) from exc
 
     def holds(self, name: str, *, size: int, sha256: str) -> bool:
         """Whether ``name`` is in the folder with exactly these bytes (a delivery whose

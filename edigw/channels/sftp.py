@@ -34,7 +34,7 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -317,6 +317,11 @@ class SftpConnection:
     def alive(self) -> bool:
         return self._transport is not None and self._transport.is_active()
 
+    @property
+    def opened(self) -> bool:
+        """Whether a connection is held (alive or not yet dropped)."""
+        return self._transport is not None
+
     def _ensure(self) -> paramiko.SFTPClient:
         if self._sftp is not None and self.alive:
             return self._sftp
@@ -392,6 +397,16 @@ class SftpConnections:
 
     def session(self, endpoint: str) -> contextlib.AbstractContextManager[paramiko.SFTPClient]:
         return self.connection(endpoint).session()
+
+    def close_unused(self, in_use: Collection[str]) -> list[str]:
+        """Close the connections held to endpoints not in ``in_use``; their names. An
+        endpoint used again later connects anew (``edigw.pipeline.sftp_endpoints``)."""
+        closed = []
+        for name, connection in self._connections.items():
+            if name not in in_use and connection.opened:
+                connection.drop()
+                closed.append(name)
+        return closed
 
     def close(self) -> None:
         for connection in self._connections.values():
@@ -1134,13 +1149,32 @@ class SftpOutboundChannel:
                     msg = (
                         f"{s.endpoint}:{placed} delivered, the step after failed: {_describe(exc)}"
                     )
-                    raise DeliveredIncompletely(msg, landed) from exc
+                    owed = up.done_file is not None  # the done file is the only step after
+                    raise DeliveredIncompletely(msg, landed, done_file_owed=owed) from exc
                 self._cleanup(sftp, temp)
                 msg = f"upload of {name} to {s.endpoint}:{final} failed"
                 raise _remote_error(msg, exc) from exc
         return Delivered(
             name=posixpath.basename(placed), path=placed, size=size, done_file=done_path
         )
+
+    def write_done_file(self, name: str) -> str | None:
+        """Write the done file of ``name``, delivered earlier without one (``None``: no done
+        files configured, or ``name`` is no longer in the remote folder)."""
+        s = self.settings
+        if name_problem(name) or not s.upload.done_file:
+            return None
+        final = _join(s.path, name)
+        done = final + s.upload.done_file
+        with self._connections.session(s.endpoint) as sftp:
+            try:
+                if not _exists(sftp, final):
+                    return None
+                sftp.putfo(io.BytesIO(b""), done, confirm=False)
+            except _REMOTE_FAILURES as exc:
+                msg = f"cannot write the done file {s.endpoint}:{done}"
+                raise _remote_error(msg, exc) from exc
+        return done
 
     def holds(self, name: str, *, size: int, sha256: str) -> bool:
         """Whether ``name`` is in the remote folder with exactly these bytes: a stat, then

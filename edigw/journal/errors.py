@@ -21,6 +21,11 @@ class LeaseLostError(StateError):
     """The node no longer holds the claim on the document (its lease expired)."""
 
 
+class FlowLeaseLostError(StateError):
+    """A write fenced by a flow's lease was refused: the lease in the journal is no longer the
+    one this node holds (another node took the flow over, or it expired)."""
+
+
 class JournalUnavailable(JournalError):
     """The database could not do the work right now (connection lost, locked, read-only, disk
     full): nothing about the data is wrong, the same call may succeed later."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, true, update
 
-from edigw.journal import deliveries
+from edigw.errors import JournalError
+from edigw.journal import deliveries, leases
 from edigw.journal.connection import JournalBase
 from edigw.journal.dialect import insert_for
-from edigw.journal.errors import UnknownIdError
+from edigw.journal.errors import FlowLeaseLostError, UnknownIdError
 from edigw.journal.rows import ExportRunRow, _aware, _maybe_aware, _run_row
 from edigw.journal.schema import RunState, export_cursors, export_runs, export_sequences
 from edigw.problems import storable
@@ -56,11 +57,13 @@ class ExportsMixin(JournalBase):
         archive_path: str | None = None,
         error: str | None = None,
         mark: tuple[datetime, str | None] | None = None,
+        done_file_owed: bool = False,
     ) -> None:
         """Finish run ``run_id``; with ``mark`` (instant, boundary fingerprints) the flow's
         mark moves in the same transaction, and its recorded delivery (``record_export_
         delivery``) is forgotten with it: a file is never delivered without its records
-        being accounted for, whichever node carries on."""
+        being accounted for, whichever node carries on. ``done_file_owed``: the file is in
+        place but its done file is not (``owed_done_files``)."""
         run_state = RunState(state)
         if run_state == RunState.RUNNING:
             msg = "an export run finishes delivered, failed or empty, not running"
@@ -81,6 +84,7 @@ class ExportsMixin(JournalBase):
                     sha256=sha256,
                     archive_path=archive_path,
                     error=None if error is None else storable(error),
+                    done_file_owed=done_file_owed,
                 )
             )
             if result.rowcount == 0:
@@ -106,11 +110,25 @@ class ExportsMixin(JournalBase):
         calls: int,
         mark: tuple[datetime, str | None] | None,
         now: datetime,
+        lease: leases.HeldLease | None = None,
     ) -> None:
         """Journal that run ``run_id`` is about to deliver this file, and the mark it moves to
-        once delivered, *before* the channel is asked: see ``edigw.journal.deliveries``."""
+        once delivered, *before* the channel is asked: see ``edigw.journal.deliveries``.
+
+        With ``lease`` (a node among several, PostgreSQL), recorded only if that is the flow's
+        lease in the journal still, checked in the same transaction (``leases.still_held``);
+        otherwise nothing is recorded and :class:`FlowLeaseLostError` is raised."""
         now = _aware(now)
+        if lease is not None and not self._pg:
+            msg = "a delivery fenced by a flow lease needs a PostgreSQL journal"
+            raise JournalError(msg)
         with self._write("record an export delivery", barrier=True) as conn:
+            if lease is not None and not leases.still_held(conn, lease):
+                msg = (
+                    f"flow {lease.flow}: the lease {lease.node} held under epoch "
+                    f"{lease.epoch} is another node's now, or expired"
+                )
+                raise FlowLeaseLostError(msg)
             deliveries.record(
                 conn,
                 run_id,
@@ -132,6 +150,36 @@ class ExportsMixin(JournalBase):
         delivering and journalling), oldest first."""
         with self._read("list pending export deliveries") as conn:
             return deliveries.pending(conn, partner, flow)
+
+    def owed_done_files(self, partner: str, flow: str) -> list[ExportRunRow]:
+        """The flow's delivered runs whose done file is still to be written, oldest first."""
+        query = (
+            select(export_runs)
+            .where(
+                export_runs.c.partner == partner,
+                export_runs.c.flow == flow,
+                export_runs.c.done_file_owed == true(),
+            )
+            .order_by(export_runs.c.id)
+        )
+        with self._read("list owed done files") as conn:
+            return [_run_row(m) for m in conn.execute(query).mappings()]
+
+    def done_file_written(self, run_id: int, *, note: str) -> None:
+        """Run ``run_id``'s done file is written (or no longer needed): nothing is owed, and
+        ``note`` (when, where) is added to the run's error, which told that it was missing."""
+        with self._write("record a done file written", barrier=True) as conn:
+            error = conn.execute(
+                select(export_runs.c.error).where(export_runs.c.id == run_id)
+            ).scalar()
+            conn.execute(
+                update(export_runs)
+                .where(export_runs.c.id == run_id)
+                .values(
+                    done_file_owed=False,
+                    error=storable(f"{error}; {note}" if error else note),
+                )
+            )
 
     def export_run(self, run_id: int) -> ExportRunRow:
         with self._read("read an export run") as conn:

@@ -27,7 +27,13 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql
 
-from edigw.journal.schema import file_claims, flow_leases, nodes
+from edigw.journal.schema import (
+    UNFINISHED_DOC_STATES,
+    documents,
+    file_claims,
+    flow_leases,
+    nodes,
+)
 
 #: Seconds after which the row of a node not seen is deleted (it ended long ago).
 FORGET_AFTER = 24 * 3600.0
@@ -43,6 +49,16 @@ class LeaseRow:
     expired: bool
     #: When its holder took it (a takeover's moment, on the database's clock).
     acquired_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HeldLease:
+    """A flow's lease as one node believes it holds it: what a fenced journal write is
+    conditional on (``edigw.outbound.fence``)."""
+
+    flow: str
+    node: str
+    epoch: int
 
 
 def _seconds(ttl: float) -> timedelta:
@@ -62,14 +78,33 @@ def heartbeat(conn: Connection, node: str, *, ttl: float) -> int:
     return int(conn.execute(live).scalar_one())
 
 
-def leave(conn: Connection, node: str) -> None:
-    """``node`` stops: no longer counted live, its leases free at once for the others."""
+def leave(conn: Connection, node: str, *, claims_until: datetime) -> int:
+    """``node`` stops: no longer counted live, its leases free at once for the others, and
+    its claims on unfinished documents (a call still in flight when its stop timeout ran
+    out) end at ``claims_until`` at the latest; how many were shortened.
+
+    Its row goes, so the others would never find those claims among a dead node's
+    (``dead_nodes``): left alone, they would wait out their document lease (minutes).
+    ``claims_until`` (the stopping node's clock, like the claims) gives a call in flight
+    the time a dead node's gets; the others then send the document again under its
+    idempotency key, which Ecolix answers with the first call's result if it was made."""
+    t = documents.c
+    shortened = conn.execute(
+        update(documents)
+        .where(
+            t.claimed_by == node,
+            t.claimed_until > claims_until,
+            t.state.in_([str(s) for s in UNFINISHED_DOC_STATES]),
+        )
+        .values(claimed_until=claims_until)
+    ).rowcount
     conn.execute(delete(nodes).where(nodes.c.node == node))
     conn.execute(
         update(flow_leases)
         .where(flow_leases.c.holder == node)
         .values(expires_at=func.now() - _seconds(1))
     )
+    return shortened or 0
 
 
 def dead_nodes(conn: Connection, *, ttl: float) -> list[str]:
@@ -154,6 +189,28 @@ def take(conn: Connection, flow: str, node: str, *, ttl: float) -> int | None:
     ).returning(flow_leases.c.epoch)
     epoch = conn.execute(upsert).scalar()
     return None if epoch is None else int(epoch)
+
+
+def still_held(conn: Connection, lease: HeldLease) -> bool:
+    """Whether ``lease`` is the flow's lease in the journal now: held by that node, under that
+    epoch, not expired (the database's clock). One statement, which also *share-locks* the
+    lease row until the caller's transaction ends: a takeover (``take``, an update of the row)
+    waits for that transaction, so what the caller writes in it under the lease is committed
+    before another node can lead the flow, and that node sees it (a pending export delivery,
+    ``edigw.outbound.pending``). A PostgreSQL lock; a SQLite journal has one node and
+    serialises its writes anyway."""
+    t = flow_leases.c
+    query = (
+        select(t.epoch)
+        .where(
+            t.flow == lease.flow,
+            t.holder == lease.node,
+            t.epoch == lease.epoch,
+            t.expires_at > func.now(),
+        )
+        .with_for_update(read=True)
+    )
+    return conn.execute(query).first() is not None
 
 
 def let_go(conn: Connection, flow: str, node: str, *, after: float) -> None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -12,6 +13,7 @@ from edigw.errors import JournalError
 from edigw.journal import leases
 from edigw.journal.conditions import _batches
 from edigw.journal.connection import JournalBase
+from edigw.journal.rows import _aware
 from edigw.journal.schema import FINAL_FILE_STATES, files
 
 
@@ -36,11 +38,12 @@ class NodesMixin(JournalBase):
         with self._write("record a node's heartbeat") as conn:
             return leases.heartbeat(conn, node, ttl=ttl)
 
-    def leave(self, node: str) -> None:
-        """``node`` stops: its flows are free for the other nodes at once."""
+    def leave(self, node: str, *, claims_until: datetime) -> int:
+        """``node`` stops: its flows are free for the other nodes at once, the documents it
+        still claims resume at ``claims_until`` (see ``leases.leave``); how many it claims."""
         self._needs_shared("leave")
         with self._write("free a stopping node's leases") as conn:
-            leases.leave(conn, node)
+            return leases.leave(conn, node, claims_until=_aware(claims_until))
 
     def dead_nodes(self, *, ttl: float) -> list[str]:
         """Nodes whose last heartbeat is older than ``ttl`` seconds (killed, or cut off)."""

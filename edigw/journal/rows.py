@@ -279,6 +279,8 @@ class ExportRunRow:
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+    #: Delivered, its done file not written yet (a later run of the flow writes it).
+    done_file_owed: bool = False
 
     @property
     def ref(self) -> str:

@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     literal_column,
     true,
 )
@@ -143,6 +144,10 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+# ``sqlite_autoincrement``: the ids of files, documents, events and export runs are cursors and
+# cache keys of a running gateway (alerts, the owners of files); on SQLite a plain INTEGER
+# PRIMARY KEY hands out ``max(id) + 1`` again once a purge deleted the newest rows (0015).
+
 files = Table(
     "files",
     metadata,
@@ -170,6 +175,7 @@ files = Table(
     Index(None, "partner", "flow", "sha256"),
     Index(None, "state"),
     Index(None, "received_at"),
+    sqlite_autoincrement=True,
 )
 
 documents = Table(
@@ -208,6 +214,7 @@ documents = Table(
     UniqueConstraint("idempotency_key"),
     UniqueConstraint("file_id", "seq"),
     Index(None, "state", "file_id", "seq"),
+    sqlite_autoincrement=True,
 )
 
 
@@ -256,6 +263,7 @@ events = Table(
     Column("detail", Text),
     Index(None, "file_id", "id"),
     Index(None, "document_id"),
+    sqlite_autoincrement=True,
 )
 
 # The full list of a file's or a document's problems, when its error text had to be cut
@@ -356,8 +364,12 @@ export_runs = Table(
     Column("error", Text),
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
+    # Delivered, but its done file could not be written after it: the flow's next runs write
+    # it (``edigw.outbound.pending``), so the partner, who waits for it, takes the file.
+    Column("done_file_owed", Boolean, nullable=False, server_default=false()),
     CheckConstraint(_one_of("state", RunState), name="state"),
     Index(None, "partner", "flow", "id"),
+    sqlite_autoincrement=True,
 )
 
 export_cursors = Table(

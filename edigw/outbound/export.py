@@ -59,6 +59,8 @@ from edigw.channels.base import Delivered, DeliveredIncompletely
 from edigw.errors import DataProblem, EdigwError, JournalError, SourceDataError
 from edigw.jinja_sandbox import Waits
 from edigw.model import Location
+from edigw.outbound.fence import LeadershipLost as LeadershipLost
+from edigw.outbound.fence import record_delivery
 from edigw.outbound.filters import local_time, parse_datetime
 from edigw.outbound.naming import file_name
 from edigw.outbound.query import plan_query
@@ -394,24 +396,6 @@ class MarkStore:
 # --------------------------------------------------------------------------- the run
 
 
-class LeadershipLost(EdigwError):
-    """Another node leads the export flow now (several nodes): this node delivers nothing
-    more of the run. The mark did not move, so the new leader's run exports the records."""
-
-
-def check_fence(fence: Callable[[], bool] | None, spec: ExportFlow) -> None:
-    """Raise :class:`LeadershipLost` unless this node still leads the flow (``fence``, given
-    by the scheduler of a node among several). Asked just before a delivery is recorded:
-    a run that began as leader may end long after (a slow listing, a call budget to wait
-    for), when another node has taken the flow and exported the same records."""
-    if fence is not None and not fence():
-        msg = (
-            f"export {spec.partner}/{spec.flow}: another node leads it now; this run "
-            "delivers nothing (its records go in that node's next run)"
-        )
-        raise LeadershipLost(msg)
-
-
 def run_export(
     flow_config: Any,
     *,
@@ -443,7 +427,7 @@ def run_export(
     Errors are re-raised after the run is journaled as failed. ``work_dir`` holds the temp
     file; ``marks_dir`` the boundary fingerprints (default: ``export-marks`` beside
     ``work_dir``, so ``data_dir/export-marks`` in the gateway). ``fence``: whether this
-    node still leads the flow (:func:`check_fence`).
+    node still leads the flow (``edigw.outbound.fence``).
     """
     spec = ExportFlow.of(flow_config, partner=partner, flow=flow)
     mode: Mode = "full" if full or spec.mode == "full" else "delta"
@@ -553,8 +537,10 @@ def run_export(
             if channel is None:
                 msg = f"{spec.partner}/{spec.flow}: no channel to deliver to"
                 raise EdigwError(msg)
-            check_fence(fence, spec)
-            journal.record_export_delivery(
+            record_delivery(
+                journal,
+                fence,
+                spec,
                 run_id,
                 file_name=name,
                 sha256=stored.sha256,
@@ -580,6 +566,7 @@ def run_export(
             archive_path=stored.location,
             error=str(trouble) if trouble else None,
             mark=_as_row(new_mark) if delivered is not None else None,
+            done_file_owed=owes_done_file(trouble),
         )
         if trouble is not None:
             raise trouble  # delivered and journalled so; what failed after is still told
@@ -620,6 +607,12 @@ def deliver_once(
         return channel.deliver(local_file, name), None
     except DeliveredIncompletely as exc:
         return exc.delivered, exc
+
+
+def owes_done_file(trouble: DeliveredIncompletely | None) -> bool:
+    """Whether a delivery that failed after its file was in place left its done file
+    unwritten: the run says so, and the flow's next runs write it (``edigw.outbound.pending``)."""
+    return trouble is not None and trouble.done_file_owed
 
 
 def _as_row(mark: Mark | None) -> tuple[datetime, str] | None:
@@ -735,6 +728,7 @@ def replay_export_run(
                 sha256=sha256,
                 archive_path=_field(run, "archive_path"),
                 error=str(trouble) if trouble else None,
+                done_file_owed=owes_done_file(trouble),
             )
         if trouble is not None:
             raise trouble

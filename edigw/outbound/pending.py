@@ -23,6 +23,13 @@ over included), finishes every such delivery:
 
 A partner that picked the file up in the instant between its delivery and the kill, and
 removed it, gets it again: nothing on our side can tell that from a file never delivered.
+
+Done files owed are written here too, first (their runs are older than any pending
+delivery): a file renamed into place whose done file could not be written is delivered
+(its run says ``done_file_owed``), but a partner waiting for done files never takes it. Each
+run of the flow tries its done file again until it is written, or until the file is gone
+(then none is needed); the run's error says which, and when. A try that fails is logged
+and the run goes on: the file stays delivered, and the next run tries again.
 """
 
 from __future__ import annotations
@@ -36,7 +43,13 @@ from typing import Any
 from edigw.channels.base import Delivered, DeliveredIncompletely
 from edigw.errors import ChannelError
 from edigw.journal.deliveries import PendingDelivery
-from edigw.outbound.export import ArchiveLike, Channel, copy_archived, deliver_once
+from edigw.outbound.export import (
+    ArchiveLike,
+    Channel,
+    copy_archived,
+    deliver_once,
+    owes_done_file,
+)
 
 log = logging.getLogger("edigw.exports")
 
@@ -52,11 +65,39 @@ def finish_pending_deliveries(
 ) -> list[int]:
     """Complete every delivery of the flow left unfinished; the ids of the runs completed
     as delivered. See the module docstring for what is done in each case."""
+    write_owed_done_files(partner, flow, journal=journal, channel=channel, now=now)
     done: list[int] = []
     for pending in journal.pending_export_deliveries(partner, flow):
         if _finish(pending, journal=journal, archive=archive, channel=channel, now=now):
             done.append(pending.run_id)
     return done
+
+
+def write_owed_done_files(
+    partner: str, flow: str, *, journal: Any, channel: Channel, now: datetime
+) -> list[int]:
+    """Write the done files the flow's delivered runs still owe; the ids of the runs no
+    longer owing one. A failure is logged and the run keeps owing it."""
+    write = getattr(channel, "write_done_file", None)
+    settled: list[int] = []
+    if write is None:
+        return settled
+    for run in journal.owed_done_files(partner, flow):
+        where = f"R-{run.id} {run.file_name}"
+        try:
+            written = write(run.file_name)
+        except ChannelError as exc:
+            log.warning("export %s/%s: %s still has no done file: %s", partner, flow, where, exc)
+            continue
+        at = f"{now:%Y-%m-%d %H:%M:%S %Z}"
+        if written is None:
+            note = f"no done file needed any more at {at} (the file is gone)"
+        else:
+            note = f"done file {written} written at {at}"
+        journal.done_file_written(run.id, note=note)
+        log.warning("export %s/%s: %s: %s", partner, flow, where, note)
+        settled.append(run.id)
+    return settled
 
 
 def _finish(
@@ -116,6 +157,7 @@ def _finish(
         archive_path=pending.archive_path,
         error=str(trouble) if trouble else None,
         mark=mark,
+        done_file_owed=owes_done_file(trouble),
     )
     if trouble is not None:
         raise trouble  # delivered and journalled so; what failed after is still told

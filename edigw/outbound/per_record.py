@@ -49,9 +49,10 @@ from edigw.outbound.export import (
     Mode,
     _as_row,
     _place,
-    check_fence,
     deliver_once,
+    owes_done_file,
 )
+from edigw.outbound.fence import record_delivery
 from edigw.outbound.naming import file_name
 from edigw.outbound.query import plan_query
 from edigw.outbound.render import render_to_file
@@ -69,7 +70,7 @@ class Run:
     now: datetime
     local_now: datetime
     work: Path
-    #: whether this node still leads the flow (``edigw.outbound.export.check_fence``)
+    #: whether this node still leads the flow (``edigw.outbound.fence``)
     fence: Callable[[], bool] | None = None
 
 
@@ -282,8 +283,10 @@ def _one_file(
         if to_dir is not None:
             tally.last_path = _place(temp, to_dir, name)
         else:
-            check_fence(run.fence, spec)
-            journal.record_export_delivery(
+            record_delivery(
+                journal,
+                run.fence,
+                spec,
                 run_id,
                 file_name=name,
                 sha256=stored.sha256,
@@ -309,6 +312,7 @@ def _one_file(
             archive_path=stored.location,
             error=str(trouble) if trouble else None,
             mark=_as_row(mark) if delivered is not None else None,
+            done_file_owed=owes_done_file(trouble),
         )
         tally.run_id = run_id
         tally.delivered = delivered

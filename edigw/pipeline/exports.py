@@ -16,10 +16,12 @@ from pathlib import Path
 from edigw.config import OutboundFlow
 from edigw.errors import ConfigError, EdigwError, JournalError
 from edigw.journal.archive import ArchiveMissingCopy
-from edigw.outbound.export import ExportResult, LeadershipLost, replay_export_run, run_export
+from edigw.journal.leases import HeldLease
+from edigw.outbound.export import ExportResult, replay_export_run, run_export
+from edigw.outbound.fence import LeadershipLost, LeaseFence
 from edigw.outbound.schedule import next_run
 from edigw.pipeline.assembly import Parts, outbound_channel
-from edigw.pipeline.leadership import Leadership
+from edigw.pipeline.leadership import Leadership, SharedLeadership
 from edigw.pipeline.runtime import Signals, utc_now
 
 log = logging.getLogger("edigw.exports")
@@ -72,8 +74,20 @@ def export_now(
 
 
 def still_leads(leader: Leadership, flow: str, epoch: int) -> bool:
-    """Whether this node leads ``flow`` still under the lease ``epoch`` its run began with."""
+    """Whether this node leads ``flow`` still under the lease ``epoch`` its run began with,
+    in its own view."""
     return leader.epoch(flow) == epoch
+
+
+def export_fence(leader: Leadership, flow: str, epoch: int) -> Callable[[], bool]:
+    """The fence of a run of ``flow`` begun under ``epoch`` (``edigw.outbound.fence``): this
+    node's own view and, among several nodes, the flow's lease in the journal, which the
+    run's delivery record is conditional on (a node paused past its lease still believes
+    it leads)."""
+    own_view = functools.partial(still_leads, leader, flow, epoch)
+    if isinstance(leader, SharedLeadership):
+        return LeaseFence(own_view, HeldLease(flow, leader.node, epoch))
+    return own_view
 
 
 def export_scheduler_loop(
@@ -119,7 +133,7 @@ def export_scheduler_loop(
                     parts,
                     flow,
                     now=now,
-                    fence=functools.partial(still_leads, leader, flow.id, epoch),
+                    fence=export_fence(leader, flow.id, epoch),
                 )
                 log.info(
                     "export %s: %s %s, %d records, %d calls",

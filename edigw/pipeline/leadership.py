@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from edigw.errors import EdigwError
@@ -244,10 +244,24 @@ class SharedLeadership:
         log.info("left to other nodes (spreading the flows): %s", ", ".join(flows))
 
     def resign(self) -> None:
-        """This node stops: every flow it led is free for the other nodes at once."""
+        """This node stops: every flow it led is free for the other nodes at once.
+
+        A document it still claims (a call in flight past the stop timeout) resumes on the
+        others one lease time from now, as if this node had died now: its row is gone, so
+        they would not find it among a dead node's claims, and its claim would otherwise
+        run its whole document lease (minutes)."""
         with self._lock:
             self._held.clear()
+        until = self._clock() + timedelta(seconds=self.times.ttl)
         try:
-            self.journal.leave(self.node)
+            claimed = self.journal.leave(self.node, claims_until=until)
         except EdigwError as exc:
             log.warning("could not free this node's flow leases (they lapse on their own): %s", exc)
+            return
+        if claimed:
+            log.warning(
+                "stopping with %d documents still claimed (a call in flight): the other nodes "
+                "send them again in %.0f s, under their idempotency keys",
+                claimed,
+                self.times.ttl,
+            )

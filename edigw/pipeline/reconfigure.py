@@ -14,7 +14,9 @@ logged as taking effect at the next restart. A flow that needs a new or changed 
 endpoint is such a change: the reload is refused, saying so.
 
 Documents the removed flows already journalled are still sent (the senders serve the
-journal, not the flows), and the sources of files they took are still disposed of.
+journal, not the flows), and the sources of files they took are still disposed of. The
+connection of an SFTP endpoint that no flow uses any more is closed, once those files are
+disposed of (``edigw.pipeline.sftp_endpoints``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from edigw.errors import ConfigError
 from edigw.pipeline.assembly import InboundRuntime, Parts, flow_context, inbound_channel
 from edigw.pipeline.folders import create_folders, local_folders
 from edigw.pipeline.reload import ReloadFailure, announce_reload_failure, reload_condition
+from edigw.pipeline.sftp_endpoints import close_unused_endpoints
 
 if TYPE_CHECKING:
     from edigw.pipeline.runtime import Gateway
@@ -180,6 +183,7 @@ def reload_configuration(
             gateway.add_flow(runtimes[flow_id])
         if changes.exports:
             gateway.start_exporter()
+        close_unused_endpoints(parts, gateway.pollers)  # a removed flow's wait for the mover
     conditions.clear(CONDITION)
     log.info("%s reloaded: %s", path, changes.summary())
     for key in changes.restart_only:

@@ -72,6 +72,7 @@ from edigw.pipeline.leadership import (
     SoleNode,
 )
 from edigw.pipeline.reload import RELOAD_EVERY, Reloader, reloader_loop
+from edigw.pipeline.sftp_endpoints import close_unused_endpoints
 from edigw.pipeline.supervisor import Supervisor, SupervisorPolicy
 from edigw.pipeline.tidy import clear_error_copy
 from edigw.pipeline.validating import warm_up
@@ -930,12 +931,17 @@ def close_retired(pollers: list[FlowPoller]) -> None:
     """Close the channel of each flow a reload removed (its folder watch, its SFTP staging)
     once its poller and watcher loops have returned and the sources of its files are all
     disposed of; its poller is dropped. Until then it stays, for the mover to dispose of
-    what it holds. Called by the mover only: nothing else drops a poller or settles files."""
-    for poller in [p for p in pollers if p.done_with_channel()]:
+    what it holds. Called by the mover only: nothing else drops a poller or settles files.
+    The connection of an SFTP endpoint no flow uses any more is closed with the last
+    channel (:func:`close_unused_endpoints`)."""
+    closed = [p for p in pollers if p.done_with_channel()]
+    for poller in closed:
         pollers.remove(poller)
         if poller.runtime.channel is not None:
             poller.runtime.channel.close()
         log.info("flow %s removed: its channel is closed", poller.runtime.context.id)
+    if closed:
+        close_unused_endpoints(closed[0].parts, pollers)
 
 
 def finished_elsewhere(pollers: list[FlowPoller], signals: Signals) -> list[int]:

@@ -77,13 +77,20 @@ def node_config(
 class Node:
     """One `edigw run` subprocess, logging into ``log_name`` in its folder."""
 
-    def __init__(self, root: Path, token: str, *, log_name: str = "run.log") -> None:
+    def __init__(
+        self,
+        root: Path,
+        token: str,
+        *,
+        log_name: str = "run.log",
+        run_args: tuple[str, ...] = (),
+    ) -> None:
         self.root = root
         self.log = root / log_name
         env = {**os.environ, "ECOLIX_TOKEN": token, "PYTHONPATH": str(ROOT)}
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "edigw.cli", "run"],
+                [sys.executable, "-m", "edigw.cli", "run", *run_args],
                 cwd=root,
                 env=env,
                 stdout=out,
@@ -114,7 +121,8 @@ class Node:
 class Cluster:
     """Nodes started on one journal, one sandbox and one set of flows; killed at the end.
 
-    ``start(name)`` again after a node died starts a new incarnation in the same folder."""
+    ``start(name)`` again after a node died starts a new incarnation in the same folder;
+    ``run_args`` are added to each node's ``edigw run`` command line."""
 
     def __init__(
         self,
@@ -122,9 +130,12 @@ class Cluster:
         ecolix: Any,
         journal: str,
         flows: dict[str, dict[str, Any]],
+        *,
+        run_args: tuple[str, ...] = (),
         **settings: Any,
     ) -> None:
         self.root = root
+        self.run_args = run_args
         self.ecolix = ecolix
         self.journal = journal
         self.flows = flows
@@ -141,7 +152,7 @@ class Cluster:
         )
         incarnation = sum(1 for node in self.started if node.root == folder) + 1
         log_name = "run.log" if incarnation == 1 else f"run-{incarnation}.log"
-        node = Node(folder, self.ecolix.token, log_name=log_name)
+        node = Node(folder, self.ecolix.token, log_name=log_name, run_args=self.run_args)
         self.started.append(node)
         return node
 
