@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -37,15 +37,7 @@ class JournalBase:
     ) -> None:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"
-        # PostgreSQL reads in autocommit: under READ COMMITTED each statement of a
-        # transaction takes its own snapshot anyway, so a read transaction only adds a BEGIN
-        # and a ROLLBACK, two round trips, to every read.
-        self._reader = (
-            engine.execution_options(journal_read=True, isolation_level="AUTOCOMMIT")
-            if self._pg
-            else engine.execution_options(journal_read=True)
-        )
-        self._single = engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg else None
+        self._reader = engine.execution_options(journal_read=True)
         self._sql = Statements(pg=self._pg)
         self._barriers = barriers
         # file id -> (partner, flow): never changes once written, read on every claim.
@@ -110,17 +102,40 @@ class JournalBase:
         COMMITTED a transaction would not make them any firmer). A caller that may need to
         write more opens ``_write``.
         """
-        if self._single is None:
+        if not self._pg:
             with self._write(what, barrier=barrier) as conn:
                 yield conn
             return
-        with translated(what), self._single.connect() as conn:
+        with self._autocommitted(what) as conn:
             yield conn
+
+    @contextmanager
+    def _autocommitted(self, what: str) -> Iterator[Connection]:
+        """PostgreSQL: a connection of the pool whose driver is in autocommit while it is lent.
+
+        Set on the driver rather than as SQLAlchemy's isolation level, which SQLAlchemy would
+        set and reset around every checkout: a third of a short statement's cost.
+        """
+        with translated(what), self._engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None  # a connection just checked out
+            driver.autocommit = True
+            try:
+                yield conn
+            finally:
+                try:
+                    driver.autocommit = False
+                except Exception:  # a broken connection never goes back to the pool as it is
+                    with suppress(Exception):
+                        conn.invalidate()
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Connection]:
         if self._pg:
-            with translated(what), self._reader.connect() as conn:
+            # In autocommit: under READ COMMITTED each statement of a transaction takes its
+            # own snapshot anyway, so a read transaction only adds a BEGIN and a ROLLBACK, two
+            # round trips, to every read.
+            with self._autocommitted(what) as conn:
                 yield conn
             return
         # SQLite: reads reuse idle open connections (WAL readers never block writers), one
