@@ -1,6 +1,7 @@
 """Throughput of the whole inbound pipeline against the sandbox, and what each part costs.
 
     python benchmarks/pipeline.py [--files 500] [--orders-per-file 2] [--senders 4]
+        [--journal postgresql+psycopg://postgres@127.0.0.1:5432/test] [--statements]
     python benchmarks/pipeline.py --with-bots /tmp/bots-peer [--files 500] [--rounds 3]
 
 Prints: documents/s end to end (local drop folder → archive → journal → mapping → HTTP to
@@ -9,6 +10,12 @@ it spent reading and mapping the files (the CPU time of the threads while inside
 ``mapped_documents``, issue 15's "mapping is never the bottleneck": at most 10%), and the
 journal's write cost per document on SQLite (no HTTP). The sandbox runs in its own process
 without a rate limit, as Ecolix would; both share this machine's two cores.
+
+``--journal URL`` runs the gateway on that journal instead of a SQLite file in the workspace:
+a PostgreSQL URL gets a fresh schema, dropped afterwards. Either way the run prints the
+journal's statements per document (every statement the gateway's engines send, counted by a
+``before_cursor_execute`` event, and the commits and rollbacks of transactions the driver had
+open); ``--statements`` also lists the most frequent ones.
 
 With ``--with-bots DIR`` it measures edigw against the peer instead, side by side on one
 batch, interleaved (``benchmarks/peer.py``): Bots is installed in DIR when it is not there yet.
@@ -26,6 +33,8 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,7 +44,10 @@ from typing import Any
 import httpx
 import peer
 import psutil
+import psycopg
 from harness import gate_line, load_line, senders_arg
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -129,6 +141,77 @@ class MappingClock:
             self.seconds += seconds
 
 
+class StatementCounter:
+    """Statements, commits and rollbacks sent by every SQLAlchemy engine of this process
+    (the journal's, and the archive's when it is kept in PostgreSQL) while installed."""
+
+    def __init__(self) -> None:
+        self.statements: Counter[str] = Counter()
+        self.commits = 0
+        self.rollbacks = 0
+        self._lock = threading.Lock()
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        key = " ".join(statement.split())[:90]
+        with self._lock:
+            self.statements[key] += 1
+
+    def _commit(self, conn: Any) -> None:
+        if _in_transaction(conn):
+            with self._lock:
+                self.commits += 1
+
+    def _rollback(self, conn: Any) -> None:
+        if _in_transaction(conn):
+            with self._lock:
+                self.rollbacks += 1
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        hooks = [
+            ("before_cursor_execute", self._statement),
+            ("commit", self._commit),
+            ("rollback", self._rollback),
+        ]
+        for name, hook in hooks:
+            event.listen(Engine, name, hook)
+        try:
+            yield
+        finally:
+            for name, hook in hooks:
+                event.remove(Engine, name, hook)
+
+
+def _in_transaction(conn: Any) -> bool:
+    """Whether the driver has a transaction open, so that ending it is a real statement (not
+    the no-op end SQLAlchemy gives a connection in autocommit)."""
+    driver = conn.connection.dbapi_connection
+    if isinstance(driver, psycopg.Connection):
+        return bool(driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+    return bool(getattr(driver, "in_transaction", True))
+
+
+@contextmanager
+def journal_url(url: str | None) -> Iterator[str | None]:
+    """``url`` as given, with a fresh schema when it is PostgreSQL (dropped on exit); ``None``
+    (the workspace's SQLite file) by default."""
+    if url is None or make_url(url).get_backend_name() != "postgresql":
+        yield url
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            given = make_url(url)
+            options = f"{given.query.get('options', '')} -csearch_path={schema}".strip()
+            yield str(
+                given.update_query_dict({"options": options}).render_as_string(hide_password=False)
+            )
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 def inbox_empty(inbox: Path) -> bool:
     """Every source was moved away (to ``done/``), which the gateway does once a file is final.
 
@@ -147,6 +230,8 @@ def pipeline_run(
     files: int,
     orders: int,
     senders: Senders,
+    journal: str | None = None,
+    counter: StatementCounter | None = None,
 ) -> dict[str, float]:
     ws = write_workspace(
         folder / "gw",
@@ -164,6 +249,7 @@ def pipeline_run(
                 )
             }
         },
+        journal=journal,
     )
     write_order_files(
         ws.inbox("webshop", "orders"), files=files, orders_per_file=orders, prefix="B"
@@ -172,13 +258,15 @@ def pipeline_run(
     inbox = ws.inbox("webshop", "orders")
     sandbox_cpu0 = sandbox_cpu(sandbox)
     mapping = MappingClock()
+    counter = counter or StatementCounter()
     with mapping.installed(), open_parts(config) as parts:
         gateway = Gateway(parts, senders=senders)
-        cpu0, t0 = os.times(), time.perf_counter()
-        gateway.start()
-        while not inbox_empty(inbox):
-            time.sleep(0.025)
-        wall, cpu1 = time.perf_counter() - t0, os.times()
+        with counter.installed():
+            cpu0, t0 = os.times(), time.perf_counter()
+            gateway.start()
+            while not inbox_empty(inbox):
+                time.sleep(0.025)
+            wall, cpu1 = time.perf_counter() - t0, os.times()
         print(gate_line(gateway.signals.in_flight), flush=True)
         gateway.stop()
         gateway.join(30)
@@ -194,6 +282,9 @@ def pipeline_run(
         "docs": files * orders,
         "failed": failed,
         "calls": calls,
+        "statements": sum(counter.statements.values()),
+        "commits": counter.commits,
+        "rollbacks": counter.rollbacks,
     }
 
 
@@ -261,6 +352,15 @@ def main() -> None:
     parser.add_argument("--orders-per-file", type=int, default=2)
     parser.add_argument("--senders", type=senders_arg, default=DEFAULT_SENDERS)
     parser.add_argument("--quick", action="store_true", help="50 files: a quick check.")
+    parser.add_argument(
+        "--journal",
+        metavar="URL",
+        help="the gateway's journal (default: a SQLite file in the workspace); a PostgreSQL "
+        "URL gets a fresh schema, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    )
+    parser.add_argument(
+        "--statements", action="store_true", help="list the most frequent journal statements"
+    )
     peer.add_arguments(parser)
     args = parser.parse_args()
     if args.quick:
@@ -273,24 +373,29 @@ def main() -> None:
     print(f"before the run: {load_line()}", flush=True)
     folder = Path(tempfile.mkdtemp(prefix="edigw-bench-"))
     sandbox, base_url = start_sandbox(folder)
+    counter = StatementCounter()
     try:
-        run = pipeline_run(
-            folder,
-            sandbox,
-            base_url,
-            files=args.files,
-            orders=args.orders_per_file,
-            senders=args.senders,
-        )
+        with journal_url(args.journal) as url:
+            run = pipeline_run(
+                folder,
+                sandbox,
+                base_url,
+                files=args.files,
+                orders=args.orders_per_file,
+                senders=args.senders,
+                journal=url,
+                counter=counter,
+            )
     finally:
         sandbox.terminate()
         sandbox.wait()
     per_doc_journal = journal_cost(folder)
     shutil.rmtree(folder, ignore_errors=True)
     docs = run["docs"]
+    backend = "SQLite" if args.journal is None else make_url(args.journal).get_backend_name()
     print(
         f"pipeline: {args.files} CSV files, {int(docs)} orders, {args.senders} senders, "
-        f"sandbox in its own process, {os.cpu_count()} cores"
+        f"{backend} journal, sandbox in its own process, {os.cpu_count()} cores"
     )
     print("| measure | value |")
     print("|---|---|")
@@ -314,9 +419,18 @@ def main() -> None:
         f"| journal cost per document, alone (SQLite: file being read, its documents, "
         f"claim+sent, done, file finished, source moved) | {1000 * per_doc_journal:.2f} ms |"
     )
+    print(
+        f"| journal statements per document (commits, rollbacks) | "
+        f"{run['statements'] / docs:.1f} ({run['commits'] / docs:.1f}, "
+        f"{run['rollbacks'] / docs:.1f}) |"
+    )
     print(f"| Ecolix calls | {int(run['calls'])} |")
     print(f"| files not done | {int(run['failed'])} |")
     print(f"after the run: {load_line()}")
+    if args.statements:
+        print("most frequent statements, per document:")
+        for statement, n in counter.statements.most_common(25):
+            print(f"  {n / docs:6.2f}  {statement}")
     print("edigw against Bots: python benchmarks/pipeline.py --with-bots DIR (docs/benchmarks.md)")
 
 

@@ -77,8 +77,12 @@ _TAKE = text(
 _LOCK = text(
     "SELECT pg_advisory_xact_lock(CAST(:lock_class AS integer), CAST(:lock_key AS integer))"
 )
+# Not waiting for the commit to reach the disk (``synchronous_commit`` off for this statement's
+# own transaction only): a completion lost with the server merely leaves its slot in flight
+# until its lease ends, and it spares each call a WAL flush.
 _GIVE_BACK = text(
-    "UPDATE call_budget SET completed_at = clock_timestamp()"
+    "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))"
+    " UPDATE call_budget SET completed_at = clock_timestamp() FROM relaxed"
     " WHERE id = :slot AND completed_at IS NULL"
 )
 
@@ -108,6 +112,8 @@ class SharedLedger:
         self.node = node
         self.lease = lease
         self._engine = engine
+        # Giving a slot back is one statement: in autocommit, no BEGIN and COMMIT round trips.
+        self._single = engine.execution_options(isolation_level="AUTOCOMMIT")
         digest = hashlib.sha256(agreement.encode()).digest()
         self._lock_key = int.from_bytes(digest[:4], "big", signed=True)
 
@@ -159,7 +165,7 @@ class SharedLedger:
     def give_back(self, slot: int) -> None:
         """Record the slot's call as completed now; an outage only leaves it in flight longer."""
         try:
-            with self._engine.begin() as conn:
+            with self._single.connect() as conn:
                 conn.execute(_GIVE_BACK, {"slot": slot})
         except exc.SQLAlchemyError as err:
             log.warning(

@@ -35,6 +35,7 @@ from sqlalchemy.pool import NullPool
 from edigw.errors import JournalError
 from edigw.journal.conditions import _DOC_COLUMNS, _state, _state_of_file
 from edigw.journal.errors import JournalRefused, JournalUnavailable, JournalValueError
+from edigw.journal.merged import MergedStatements
 from edigw.journal.schema import (
     UNFINISHED_DOC_STATES,
     DocState,
@@ -210,7 +211,7 @@ class Statements:
             d.c.claimed_by == bindparam("node"), d.c.claimed_until > now
         )
         finished = (d.c.file_id, d.c.seq, d.c.file_head, d.c.business_key)
-        self.done = (
+        done = (
             update(d)
             .where(d.c.id == doc_id, d.c.state != _state(DocState.DONE))
             .values(
@@ -225,8 +226,8 @@ class Statements:
                 claimed_until=None,
                 updated_at=now,
             )
-            .returning(*finished)
         )
+        self.done = done.returning(*finished)
         self.failed = (
             update(d)
             .where(d.c.id == doc_id, d.c.state != _state(DocState.DONE))
@@ -398,4 +399,10 @@ class Statements:
             update(files)
             .where(files.c.id.in_(bindparam("ids", expanding=True)))
             .values(state=str(FileState.SUPERSEDED), updated_at=now)
+        )
+        #: PostgreSQL: the hot path's merged statements (``merged``).
+        self.merged = (
+            MergedStatements(self.claim, self.claim_one_file, done, self.file_finished)
+            if pg
+            else None
         )

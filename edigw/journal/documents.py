@@ -394,6 +394,9 @@ class DocumentsMixin(HeadsMixin):
         transition and acts on it (moving the source, writing the error file).
         """
         now = _aware(now)
+        merged = self._sql.merged
+        if merged is not None:
+            return self._finish_merged(file_id, now=now, statement=merged.file_finished_told)
         with self._read("check a file's documents") as conn:
             # A file with an unfinished document has a head: one index seek, no write lock.
             if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
@@ -404,33 +407,40 @@ class DocumentsMixin(HeadsMixin):
             )
             if any(counts.get(s, 0) for s in UNFINISHED_DOC_STATES):
                 return None
-            done, failed = counts.get(DocState.DONE, 0), counts.get(DocState.FAILED, 0)
-            skipped = counts.get(DocState.SKIPPED, 0)
-            unchanged = counts.get(DocState.UNCHANGED, 0)
-            if failed == 0:
-                state = FileState.DONE
-            elif done + skipped + unchanged == 0:
-                state = FileState.FAILED
-            else:
-                state = FileState.PARTIALLY_FAILED
-            total = done + failed + skipped + unchanged
-            error = None if failed == 0 else f"{failed} of {total} document(s) failed"
+            state, error, detail = _finished_file(counts)
             result = conn.execute(
                 self._sql.file_finished,
                 {"fid": file_id, "state": str(state), "error": error, "now": now},
             )
             if result.rowcount == 0:
                 return None
-            self._event(
-                conn,
-                file_id,
-                state,
-                now=now,
-                detail=f"{done} done, {failed} failed"
-                + (f", {skipped} skipped by the mapping" if skipped else "")
-                + (f", {unchanged} unchanged (not sent)" if unchanged else ""),
-            )
+            self._event(conn, file_id, state, now=now, detail=detail)
             return str(state)
+
+    def _finish_merged(self, file_id: int, *, now: datetime, statement: Any) -> str | None:
+        """PostgreSQL: :meth:`finish_file_if_complete` in autocommit, its last two writes in
+        one statement. Under READ COMMITTED the counts read in a transaction were no firmer:
+        the update's own condition (the file still ``parsed``) is what decides."""
+        with self._write_single("finish a file", barrier=True) as conn:
+            if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
+                return None
+            counts: dict[str, int] = dict(
+                conn.execute(self._sql.state_counts, {"fid": file_id}).all()  # type: ignore[arg-type]
+            )
+            if any(counts.get(s, 0) for s in UNFINISHED_DOC_STATES):
+                return None
+            state, error, detail = _finished_file(counts)
+            result = conn.execute(
+                statement,
+                {
+                    "fid": file_id,
+                    "state": str(state),
+                    "error": error,
+                    "now": now,
+                    "detail": storable(detail),
+                },
+            )
+            return None if result.first() is None else str(state)
 
     def events_of(self, file_id: int) -> list[EventRow]:
         """The story of a file and its documents, in the order it happened."""
@@ -446,3 +456,25 @@ class DocumentsMixin(HeadsMixin):
                 select(events).where(events.c.document_id == doc_id).order_by(events.c.id)
             ).mappings()
             return [EventRow(**dict(m)) for m in rows]
+
+
+def _finished_file(counts: dict[str, int]) -> tuple[FileState, str | None, str]:
+    """The final state of a file whose documents are all finished (``counts`` by state), its
+    error and its event's detail."""
+    done, failed = counts.get(DocState.DONE, 0), counts.get(DocState.FAILED, 0)
+    skipped = counts.get(DocState.SKIPPED, 0)
+    unchanged = counts.get(DocState.UNCHANGED, 0)
+    if failed == 0:
+        state = FileState.DONE
+    elif done + skipped + unchanged == 0:
+        state = FileState.FAILED
+    else:
+        state = FileState.PARTIALLY_FAILED
+    total = done + failed + skipped + unchanged
+    error = None if failed == 0 else f"{failed} of {total} document(s) failed"
+    detail = (
+        f"{done} done, {failed} failed"
+        + (f", {skipped} skipped by the mapping" if skipped else "")
+        + (f", {unchanged} unchanged (not sent)" if unchanged else "")
+    )
+    return state, error, detail

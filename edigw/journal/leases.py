@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, select, update
+from sqlalchemy import Connection, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql
 
 from edigw.journal.schema import (
@@ -222,21 +223,17 @@ def let_go(conn: Connection, flow: str, node: str, *, after: float) -> None:
     )
 
 
-def claim_file(
-    conn: Connection, *, flow: str, path: str, size: int, mtime: float, node: str, epoch: int
-) -> bool:
-    """Claim a source file version for ``node`` leading ``flow`` under ``epoch``; ``False``
-    when a leader of a later epoch (or of the same epoch on another node) claimed it."""
+def _claim_file_statement() -> Any:
     statement = postgresql.insert(file_claims).values(
-        flow=flow,
-        path=path,
-        size=size,
-        mtime=mtime,
-        holder=node,
-        epoch=epoch,
+        flow=bindparam("flow"),
+        path=bindparam("path"),
+        size=bindparam("size"),
+        mtime=bindparam("mtime"),
+        holder=bindparam("node"),
+        epoch=bindparam("epoch"),
         claimed_at=func.now(),
     )
-    upsert = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[
             file_claims.c.flow,
             file_claims.c.path,
@@ -254,19 +251,34 @@ def claim_file(
             & (file_claims.c.epoch == statement.excluded.epoch)
         ),
     ).returning(file_claims.c.epoch)
-    return conn.execute(upsert).first() is not None
+
+
+# Built once: a file's claim and its end are on every file's path (values as parameters).
+_CLAIM_FILE = _claim_file_statement()
+_DROP_FILE_CLAIM = delete(file_claims).where(
+    file_claims.c.flow == bindparam("flow"),
+    file_claims.c.path == bindparam("path"),
+    file_claims.c.size == bindparam("size"),
+    file_claims.c.mtime == bindparam("mtime"),
+    file_claims.c.holder == bindparam("node"),
+)
+
+
+def claim_file(
+    conn: Connection, *, flow: str, path: str, size: int, mtime: float, node: str, epoch: int
+) -> bool:
+    """Claim a source file version for ``node`` leading ``flow`` under ``epoch``; ``False``
+    when a leader of a later epoch (or of the same epoch on another node) claimed it.
+    One statement: the caller needs no transaction around it."""
+    params = {"flow": flow, "path": path, "size": size, "mtime": mtime, "node": node}
+    return conn.execute(_CLAIM_FILE, {**params, "epoch": epoch}).first() is not None
 
 
 def drop_file_claim(
     conn: Connection, *, flow: str, path: str, size: int, mtime: float, node: str
 ) -> None:
-    """Forget ``node``'s claim once the source was disposed of (another's stays)."""
+    """Forget ``node``'s claim once the source was disposed of (another's stays); one
+    statement."""
     conn.execute(
-        delete(file_claims).where(
-            file_claims.c.flow == flow,
-            file_claims.c.path == path,
-            file_claims.c.size == size,
-            file_claims.c.mtime == mtime,
-            file_claims.c.holder == node,
-        )
+        _DROP_FILE_CLAIM, {"flow": flow, "path": path, "size": size, "mtime": mtime, "node": node}
     )

@@ -77,7 +77,7 @@ class NodesMixin(JournalBase):
     ) -> bool:
         """Claim a source file version before touching it (see ``leases.claim_file``)."""
         self._needs_shared("claim a file")
-        with self._write("claim a source file") as conn:
+        with self._write_single("claim a source file") as conn:
             return leases.claim_file(
                 conn, flow=flow, path=path, size=size, mtime=mtime, node=node, epoch=epoch
             )
@@ -85,7 +85,7 @@ class NodesMixin(JournalBase):
     def drop_file_claim(self, *, flow: str, path: str, size: int, mtime: float, node: str) -> None:
         """Forget ``node``'s claim on a source version it disposed of."""
         self._needs_shared("drop a file claim")
-        with self._write("drop a source file's claim") as conn:
+        with self._write_single("drop a source file's claim") as conn:
             leases.drop_file_claim(conn, flow=flow, path=path, size=size, mtime=mtime, node=node)
 
     def final_files(self, file_ids: Collection[int]) -> list[int]:

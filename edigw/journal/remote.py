@@ -117,24 +117,32 @@ class RemoteMixin(JournalBase):
         says more in the file's story (e.g. why a source was left in place)."""
         now = _aware(now)
         error = None if error is None else storable(error)
+        told = None
+        if file_id is not None:
+            told = action if ok else f"{action} failed: {error or 'unknown error'}"
+            if ok and target:
+                told += f" to {target}"
+            if detail:
+                told = f"{told}: {detail}"
+        values = {
+            "file_id": file_id,
+            "action": action,
+            "ok": ok,
+            "error": error,
+            "at": now,
+            "target": target or None,
+        }
+        merged = self._sql.merged
+        if merged is not None and file_id is not None and told is not None:
+            # PostgreSQL: the action and its event in one statement.
+            with self._write_single("record a channel action") as conn:
+                conn.execute(
+                    merged.channel_action_told, {**values, "now": now, "detail": storable(told)}
+                )
+            return
         with self._write("record a channel action", barrier=True) as conn:
-            conn.execute(
-                self._sql.insert_channel_action,
-                {
-                    "file_id": file_id,
-                    "action": action,
-                    "ok": ok,
-                    "error": error,
-                    "at": now,
-                    "target": target or None,
-                },
-            )
-            if file_id is not None:
-                told = action if ok else f"{action} failed: {error or 'unknown error'}"
-                if ok and target:
-                    told += f" to {target}"
-                if detail:
-                    told = f"{told}: {detail}"
+            conn.execute(self._sql.insert_channel_action, values)
+            if file_id is not None and told is not None:
                 self._event(conn, file_id, "channel", now=now, detail=told)
 
     def channel_actions(

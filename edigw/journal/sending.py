@@ -116,6 +116,23 @@ class SendingMixin(FailuresMixin):
         params: dict[str, Any] = {"now": now, "limit": 1}
         if file_id is not None:
             params["fid"] = file_id
+        merged = self._sql.merged
+        if merged is not None:
+            # PostgreSQL: one statement in the usual case; a lease taken over from another
+            # node (its end is written first) takes the general path below.
+            statement = merged.claim_one_file if file_id is not None else merged.claim
+            with self._write_single("claim a document to send") as conn:
+                picked = (
+                    conn.execute(statement, {**params, "node": node, "until": until})
+                    .mappings()
+                    .first()
+                )
+                if picked is None:
+                    return None
+                if picked["claimed"]:
+                    partner, flow = self._owner(conn, picked["file_id"])
+                    doc = _doc_row({**picked, "partner": partner, "flow": flow})
+                    return _sent(doc, node=node, until=until, now=now)
         query = self._sql.claim_one_file if file_id is not None else self._sql.claim
         with self._write("claim a document to send") as conn:
             m = conn.execute(query, params).mappings().first()
@@ -151,15 +168,7 @@ class SendingMixin(FailuresMixin):
                 }
             )
             conn.execute(_INSERT_EVENT, happened)
-        return replace(
-            doc,
-            state=str(DocState.SENT),
-            attempts=attempts,
-            next_attempt_at=None,
-            claimed_by=node,
-            claimed_until=until,
-            updated_at=now,
-        )
+        return _sent(doc, node=node, until=until, now=now)
 
     def claim_holders(self) -> list[str]:
         """The nodes that hold a lease on an unfinished document right now or recently."""
@@ -244,6 +253,25 @@ class SendingMixin(FailuresMixin):
         """
         now = _aware(now)
         body = _dumps(response, f"Ecolix response of D-{doc_id}")
+        told = f"{status if status is not None else '-'} {object_id or ''}".strip()
+        merged = self._sql.merged
+        if merged is not None and upsert is None:
+            # PostgreSQL: one statement when the document is its file's head (the usual
+            # case); anything else (already done, not the head, unknown) the general path.
+            with self._write_single("mark a document done") as conn:
+                head = conn.execute(
+                    merged.done,
+                    {
+                        "doc_id": doc_id,
+                        "now": now,
+                        "status": status,
+                        "object_id": object_id,
+                        "response": body,
+                        "detail": storable(told),
+                    },
+                ).first()
+            if head is not None and head.file_id is not None:
+                return head.next_seq is None
         with self._write("mark a document done") as conn:
             finished = (
                 conn.execute(
@@ -272,7 +300,7 @@ class SendingMixin(FailuresMixin):
                 DocState.DONE,
                 now=now,
                 document_id=doc_id,
-                detail=f"{status if status is not None else '-'} {object_id or ''}".strip(),
+                detail=told,
             )
             return self._advance_head(conn, finished, doc_id)
 
@@ -477,3 +505,17 @@ class SendingMixin(FailuresMixin):
                 self._event(
                     conn, file_id, FileState.PARSED, now=now, detail=f"reopened for D-{doc_id}"
                 )
+
+
+def _sent(doc: DocumentRow, *, node: str, until: datetime, now: datetime) -> DocumentRow:
+    """``doc`` as :meth:`SendingMixin.claim_for_sending` left it: claimed by ``node``, its
+    attempt about to be made recorded."""
+    return replace(
+        doc,
+        state=str(DocState.SENT),
+        attempts=doc.attempts + 1,
+        next_attempt_at=None,
+        claimed_by=node,
+        claimed_until=until,
+        updated_at=now,
+    )
