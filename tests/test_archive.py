@@ -298,52 +298,6 @@ def _contents_sharing(prefix_len: int) -> tuple[bytes, bytes]:
         n += 1
 
 
-def test_copies_made_durable_together_sync_a_folder_they_share_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first, second = _contents_sharing(2)
-    archive = FolderArchive(tmp_path / "archive")
-    a = archive.store_bytes(first, durable=False)
-    b = archive.store_bytes(second, durable=False)
-    synced = _spy_fsyncs(monkeypatch)
-
-    archive.make_durable(a.sha256, b.sha256)
-
-    shared = str(a.path.parent.parent)
-    assert str(b.path.parent.parent) == shared
-    assert synced.count(shared) == 1
-    assert set(synced) == {
-        str(a.path),
-        str(b.path),
-        str(a.path.parent),
-        str(b.path.parent),
-        shared,
-        str(tmp_path / "archive"),
-    }
-
-
-def test_copies_whose_sync_failed_are_synced_at_the_next_call(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    archive = FolderArchive(tmp_path / "archive")
-    a = archive.store_bytes(b"one", durable=False)
-    b = archive.store_bytes(b"two", durable=False)
-    real_fsync = os.fsync
-
-    def failing(fd: int) -> None:
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(os, "fsync", failing)
-    with pytest.raises(JournalError, match="cannot sync"):
-        archive.make_durable(a.sha256, b.sha256)
-    monkeypatch.setattr(os, "fsync", real_fsync)
-    synced = _spy_fsyncs(monkeypatch)
-
-    archive.make_durable(a.sha256, b.sha256)
-
-    assert {str(a.path), str(b.path), str(a.path.parent), str(b.path.parent)} <= set(synced)
-
-
 def test_contents_sharing_both_fan_out_folders_are_both_archived(tmp_path: Path) -> None:
     first, second = _contents_sharing(4)
     archive = FolderArchive(tmp_path / "archive")

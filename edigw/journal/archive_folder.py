@@ -13,8 +13,7 @@ The gateway stores with ``durable=False`` and calls :meth:`Archive.make_durable`
 a channel moves or deletes the source: the disk waits then leave the intake's critical path
 (they were most of it), and the promise is kept where it matters. Until then the source is
 untouched, so a power cut can only cost an archived copy whose original is still in place,
-and taking that original in again rewrites the copy. ``make_durable`` takes several copies
-at once (the mover's batch of finished files): a folder they share is fsync'd once.
+and taking that original in again rewrites the copy.
 
 A store makes as few system calls as it can (they cost the gateway CPU, and each one lets
 another thread take the interpreter): the temporary folder is made once, the temporary file
@@ -155,31 +154,18 @@ class FolderArchive:
             temp.unlink(missing_ok=True)
             raise
 
-    def make_durable(self, *sha256s: str) -> None:
-        """fsync what ``durable=False`` stores of these contents left to the disk's leisure
-        (each copy and the folders naming it); nothing to do for any other content.
-
-        Several at once is a group commit: a folder two copies share (the archive's root,
-        a fan-out folder) is fsync'd once, after the copies. When an fsync fails, every
-        content not known to be durable stays pending, for the next call to try again.
-        """
+    def make_durable(self, sha256: str) -> None:
+        """fsync what a ``durable=False`` store of this content left to the disk's leisure
+        (the copy and the folders naming it); nothing to do for any other content."""
         with self._lock:
-            pending = {sha: self._not_synced.pop(sha) for sha in sha256s if sha in self._not_synced}
-        if not pending:
-            return
-        files = [paths[0] for paths in pending.values()]
-        folders = dict.fromkeys(path for paths in pending.values() for path in paths[1:])
+            pending = self._not_synced.pop(sha256, ())
         try:
-            for path in (*files, *folders):
+            for path in pending:
                 _fsync(path)
         except OSError as err:
             with self._lock:
-                for sha, paths in pending.items():
-                    self._not_synced[sha] = tuple(
-                        dict.fromkeys((*paths, *self._not_synced.get(sha, ())))
-                    )
-            which = ", ".join(pending)
-            msg = f"archive: cannot sync {which}: {err.strerror or err}"
+                self._not_synced[sha256] = pending
+            msg = f"archive: cannot sync {sha256}: {err.strerror or err}"
             raise JournalError(msg) from err
 
     def store_bytes(

@@ -129,7 +129,7 @@ class PostgresArchive:
         finally:
             temp.unlink(missing_ok=True)
 
-    def make_durable(self, *sha256s: str) -> None:
+    def make_durable(self, sha256: str) -> None:
         """Nothing to do: a store returns once its transaction is committed."""
 
     # ----------------------------------------------------------------- reading

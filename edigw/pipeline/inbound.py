@@ -119,8 +119,6 @@ class Ingested:
     skipped: int = 0
     #: upserts of the payload Ecolix last accepted for their object (journalled, not sent)
     unchanged: int = 0
-    #: the archived copy's hash (``""`` where unknown): what ``archive.make_durable`` takes
-    sha256: str = ""
 
     @property
     def show_id(self) -> str:
@@ -192,7 +190,7 @@ def ingest(
     )
     taken = next((f for f in reversed(earlier) if f.source_path == path), None)
     if taken is not None and not journal.source_disposed(taken.id):
-        resumed = _resume(
+        return _resume(
             taken,
             earlier=earlier,
             flow=flow,
@@ -201,7 +199,6 @@ def ingest(
             now=now,
             intake=intake,
         )
-        return replace(resumed, sha256=archived.sha256)
 
     def add_file(reader: str | None = None) -> int:
         return journal.add_file(
@@ -221,9 +218,9 @@ def ingest(
     if unread is not None:
         file_id = add_file()
         journal.set_file_state(file_id, unread[0], now=now, error=unread[1])
-        return Ingested(file_id, unread[0], 0, 0, sha256=archived.sha256)
+        return Ingested(file_id, unread[0], 0, 0)
     file_id = add_file(intake.reader)  # the reading marker: written before a byte is read
-    read = _read(
+    return _read(
         file_id,
         archived.path,
         original_name,
@@ -235,7 +232,6 @@ def ingest(
         intake=intake,
         marked=intake.reader,
     )
-    return replace(read, sha256=archived.sha256)
 
 
 def not_to_read(earlier: list[FileRow], *, flow: FlowContext) -> tuple[str, str] | None:

@@ -33,7 +33,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -48,7 +48,6 @@ from edigw.channels.base import (
     IncomingFile,
 )
 from edigw.errors import ChannelError, EdigwError, JournalError
-from edigw.journal.archive import Archive
 from edigw.journal.rows import FileRow
 from edigw.journal.store import Journal
 from edigw.logs import log_context
@@ -465,9 +464,7 @@ class FlowPoller:
             ingested.documents,
             extra={"file": ingested.show_id},
         )
-        # archived: the bytes in memory are not needed; the copy's hash, for the mover's
-        # group commit of the archive (copies_of)
-        held = replace(incoming, content=None, sha256=ingested.sha256 or incoming.sha256)
+        held = replace(incoming, content=None)  # archived: the bytes in memory are not needed
 
         def register() -> None:
             with self._lock:
@@ -645,13 +642,6 @@ class FlowPoller:
     def owns(self, file_id: int) -> bool:
         with self._lock:
             return file_id in self.pending
-
-    def copies_of(self, file_ids: Iterable[int]) -> list[str]:
-        """The archived copies (hashes) of those of ``file_ids`` this poller holds, where
-        known: what the mover makes durable at once before it disposes of them."""
-        with self._lock:
-            held = [self.pending.get(file_id) for file_id in file_ids]
-        return [incoming.sha256 for incoming in held if incoming is not None and incoming.sha256]
 
     def _journal_problem(self, name: str, reason: str, incoming: IncomingFile | None) -> None:
         ctx = self.runtime.context
@@ -913,10 +903,6 @@ def mover_loop(pollers: list[FlowPoller], signals: Signals) -> None:
 
     Once a second it also closes the channels of flows a reload removed, once nothing uses
     them any more (:func:`close_retired`).
-
-    Woken by a finished file, it takes every file finished meanwhile with it, and makes
-    their archived copies durable at once (:func:`make_durable_at_once`: a folder they
-    share is fsync'd once) before it disposes of their sources one by one.
     """
     waiting: dict[int, float] = {}  # file id -> when it was first put off
     next_round = 0.0
@@ -930,7 +916,6 @@ def mover_loop(pollers: list[FlowPoller], signals: Signals) -> None:
                 return
             queued = None
         ids = [] if queued is None else [queued]  # None only wakes the mover: a stop began
-        ids.extend(_queued_now(signals))  # what finished meanwhile: settled as one batch
         now = time.monotonic()
         round_due = now >= next_round
         if round_due:
@@ -940,39 +925,6 @@ def mover_loop(pollers: list[FlowPoller], signals: Signals) -> None:
         _settle_all(pollers, signals, ids, waiting, last=False)
         if round_due:
             close_retired(pollers)
-
-
-def _queued_now(signals: Signals) -> list[int]:
-    """The finished files queued for the mover right now, without waiting."""
-    ids: list[int] = []
-    while True:
-        try:
-            queued = signals.finished_files.get_nowait()
-        except queue.Empty:
-            return ids
-        if queued is not None:
-            ids.append(queued)
-
-
-def make_durable_at_once(pollers: list[FlowPoller], file_ids: list[int]) -> None:
-    """Group commit of the archive: fsync the copies of a batch of finished files together
-    (a folder they share once), before any of their sources is touched.
-
-    Only an economy: each file's disposal still makes its own copy durable first (a no-op
-    once done here), so a failure here is left for it to meet and report."""
-    if len(file_ids) < 2:
-        return
-    by_archive: dict[int, tuple[Archive, list[str]]] = {}
-    for poller in pollers:
-        copies = poller.copies_of(file_ids)
-        if copies:
-            archive = poller.parts.archive
-            by_archive.setdefault(id(archive), (archive, []))[1].extend(copies)
-    for archive, copies in by_archive.values():
-        try:
-            archive.make_durable(*dict.fromkeys(copies))
-        except EdigwError as exc:
-            log.warning("archive: a batch of copies could not be made durable at once: %s", exc)
 
 
 def close_retired(pollers: list[FlowPoller]) -> None:
@@ -1019,7 +971,6 @@ def _settle_all(
     after which what is left resumes at the next start)."""
     todo = list(dict.fromkeys(ids))
     now = time.monotonic()
-    make_durable_at_once(pollers, todo)
     for n, file_id in enumerate(todo):
         try:
             outcome = settle(pollers, file_id)
