@@ -8,7 +8,9 @@ sharing one. The sandbox enforces the same agreement (``--calls`` per ``--period
 which stands for the minute: the rule does not depend on the window's length), so every call
 the nodes send over it is a 429. Prints, for 1, 2 and 3 nodes: calls used against those the
 agreement allows over ``--windows`` periods, the same as calls a minute at a 60-second window's
-scale, and the 429 answers; then 3 nodes each keeping a budget of its own (before the shared
+scale (which counts calls as if they took no time), the share of the slots held while a call
+was told to wait (the rule's own measure of a budget used in full, whatever the calls take: see
+``tests/fixtures/budget_nodes.py``), the most slots held at once, and the 429 answers; then 3 nodes each keeping a budget of its own (before the shared
 budget) for contrast. The database is ``EDIGW_TEST_POSTGRES_URL`` (default: the local ``test``
 database), in a schema of its own dropped afterwards. Printed with the machine's load, never
 asserted.
@@ -37,7 +39,8 @@ def line(label: str, run: NodesRun) -> str:
     used = run.used / run.windows * per_minute
     return (
         f"{label:<32} {used:6.0f} calls/min of {run.calls * per_minute:.0f} agreed "
-        f"= {100 * run.share:5.1f}% ({run.used} of {run.allowed} calls), "
+        f"= {100 * run.share:5.1f}% ({run.used} of {run.allowed} calls); slots held while a "
+        f"call waited {100 * run.held_share:5.1f}%, at most {run.most_held} at once; "
         f"{run.throttled} x 429, {run.errors} other errors"
     )
 

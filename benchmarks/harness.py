@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from edigw.ecolix.usage import UsageSnapshot  # noqa: E402
-from edigw.pipeline.assembly import open_parts  # noqa: E402
+from edigw.pipeline.assembly import Parts, open_parts  # noqa: E402
 from edigw.pipeline.concurrency import InFlightGate  # noqa: E402
 from edigw.pipeline.runtime import DEFAULT_SENDERS, FlowPoller, Gateway, Senders  # noqa: E402
 from tests.fixtures.gateway import Workspace  # noqa: E402
@@ -197,6 +197,7 @@ class GatewayRun:
     """One timed run of the gateway over what was in its inbox(es) when it started."""
 
     wall: float  # from Gateway.start() until every source left the inbox
+    started: float  # time.perf_counter() at Gateway.start()
     startup: float  # opening the parts (journal, mapping compiled, client) before that
     user: float  # this process's CPU during the wall time (the gateway, and our cheap watch)
     system: float
@@ -230,13 +231,18 @@ def gateway_run(
     watch_polls: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Callable[[float], None] | None = None,
+    prepare: Callable[[Parts], None] | None = None,
 ) -> GatewayRun:
-    """Start the gateway on ``ws``, wait until ``inboxes`` are empty, stop it, and report."""
+    """Start the gateway on ``ws``, wait until ``inboxes`` are empty, stop it, and report.
+
+    ``prepare`` sees the opened parts before the gateway starts (e.g. to trace its budget)."""
     files = sum(files_in(inbox) for inbox in inboxes)
     pid = sandbox_pid(sandbox)
     t_open = time.perf_counter()
     with open_parts(ws.load()) as parts:
         startup = time.perf_counter() - t_open
+        if prepare is not None:
+            prepare(parts)
         channel_types = {type(rt.channel) for rt in parts.inbound.values() if rt.channel}
         with _maybe_poll_clock(channel_types if watch_polls else set()) as polls:
             gateway = Gateway(parts, senders=senders)
@@ -268,6 +274,7 @@ def gateway_run(
         usage = parts.client.usage
     return GatewayRun(
         wall=wall,
+        started=t0,
         startup=startup,
         user=cpu1.user - cpu0.user,
         system=cpu1.system - cpu0.system,

@@ -13,7 +13,9 @@ agreement sets, and the 429 answers the gateway received (counted by its Ecolix 
 every answer: ``usage.throttled``). Two floors are printed: the issue's, documents / rate
 (5 minutes for 3,000 at 600/min), and the rolling window's, which lets the first minute's
 600 calls go at once, so that call n can go at ``(n - 1) // 600`` minutes: 4 minutes and the
-time of the last 600 calls.
+time of the last 600 calls. Then where the time above the rolling floor went
+(``budget_trace``): start-up, the time the first window's calls took to send, how late each
+later call started after its slot came free, each window's spread, and the tail.
 
 The gateway runs in threads of this process (as ``edigw run`` builds it), the sandbox in its
 own process. Figures are printed with the machine's load, never asserted.
@@ -26,6 +28,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from budget_trace import TracedLedger, budget_breakdown
 from harness import (
     BENCH_FLOW,
     GatewayRun,
@@ -39,6 +42,8 @@ from harness import (
     start_sandbox,
 )
 
+from edigw.ecolix.limiter import LocalLedger
+from edigw.pipeline.assembly import Parts
 from edigw.pipeline.runtime import DEFAULT_SENDERS, Senders
 from tests.fixtures.gateway import inbound_flow, write_workspace
 from tests.support.orderfiles import write_order_files
@@ -55,6 +60,7 @@ def drop_and_run(
     rate_limit: str,
     calls_per_minute: int,
     senders: Senders,
+    trace: TracedLedger | None = None,
 ) -> GatewayRun:
     sandbox = start_sandbox(folder / "sandbox", rate_limit=rate_limit, latency=latency)
     try:
@@ -82,10 +88,17 @@ def drop_and_run(
             senders=senders,
             watch_polls=True,
             progress=lambda t: say(f"  ... {t:.0f} s, {load_line()}"),
+            prepare=None if trace is None else lambda parts: _trace(parts, trace),
         )
     finally:
         sandbox.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _trace(parts: Parts, trace: TracedLedger) -> None:
+    """Stamp every slot the gateway's client takes and gives back (``budget_trace``)."""
+    trace.inner = parts.client.limiter.ledger
+    parts.client.limiter.ledger = trace
 
 
 def throughput(work: Path, *, files: int, latency: str, senders: Senders) -> None:
@@ -117,6 +130,7 @@ def budget(work: Path, *, files: int, latency: str, per_minute: int, senders: Se
         f"{latency} late, an agreement of {per_minute} calls a minute (sandbox and gateway), "
         f"{senders} senders"
     )
+    trace = TracedLedger(inner=LocalLedger())
     run = drop_and_run(
         work / "budget",
         files=files,
@@ -124,8 +138,10 @@ def budget(work: Path, *, files: int, latency: str, per_minute: int, senders: Se
         rate_limit=f"{per_minute}/minute",
         calls_per_minute=per_minute,
         senders=senders,
+        trace=trace,
     )
     say(run_line(f"at {per_minute}/min", run))
+    say(run.in_flight)
     say(poll_line(run))
     floor = 60.0 * docs / per_minute
     rolling_floor = 60.0 * ((docs - 1) // per_minute)
@@ -139,6 +155,10 @@ def budget(work: Path, *, files: int, latency: str, per_minute: int, senders: Se
         f"{run.usage.throttled} throttled; goal 0), {run.usage.retries} retries, "
         f"{run.usage.waited_seconds:.0f} s waited for the budget, {run.usage.calls} calls"
     )
+    for line in budget_breakdown(
+        trace, t0=run.started, wall=run.wall, calls=per_minute, period=60.0
+    ):
+        say(line)
 
 
 def main() -> None:

@@ -251,12 +251,25 @@ CALLS, PERIOD, WINDOWS = 20, 1.0, 4
 def test_three_nodes_sharing_one_agreement_never_get_a_429_and_use_it_in_full(
     sandbox_factory: Callable[..., SandboxProcess], budget_url: str
 ) -> None:
+    """Safe: the sandbox, whose limit is the agreement, answers no 429; the ledgers never
+    held more than N slots at once (counted from stamps inside theirs); no more calls
+    completed than the agreement allows.
+
+    In full, measured in the rule's terms so that the machine's speed does not enter: a call
+    holds its slot from its grant until one period after its completion, and whenever a
+    thread was told to wait, the N slots were held (95%: what is left is how late a sleeping
+    thread wakes). The calls completed against ``windows * N`` is not the measure: the rule
+    counts completions, so each slot goes round once per period *plus* the call's duration,
+    and on a loaded machine (calls of a few hundred ms) fewer calls fit in the run while the
+    budget is still used in full."""
     sandbox = sandbox_factory(rate_limit=f"{CALLS}/second")
     run = run_nodes(sandbox, budget_url, nodes=3, calls=CALLS, period=PERIOD, windows=WINDOWS)
     assert run.throttled == 0
     assert run.errors == 0
+    assert run.most_held <= CALLS
     assert run.used <= run.allowed
-    assert run.share >= 0.95, f"{run.used} of {run.allowed} calls used"
+    assert run.slots.waited_seconds > 0  # the budget was the limit, not the threads
+    assert run.held_share >= 0.95, f"{run.slots}"
 
 
 def test_without_the_shared_budget_three_nodes_overrun_the_agreement(

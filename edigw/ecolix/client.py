@@ -309,6 +309,11 @@ class EcolixClient:
             raise EcolixCallCancelled(msg)
 
     @property
+    def limiter(self) -> RollingWindowLimiter:
+        """The call budget this client's calls wait for (benchmarks trace its ledger)."""
+        return self._limiter
+
+    @property
     def usage(self) -> UsageSnapshot:
         """Calls made so far, per operation and in the last minute, against the agreement."""
         return self._counter.snapshot(
