@@ -176,7 +176,7 @@ def measure(
 
 BACKENDS: list[tuple[str, Callable[[], Any], dict[str, str]]] = [
     ("SQLite (default)", sqlite_url, {}),
-    ("SQLite, all FULL", sqlite_url, {"sqlite_synchronous": "full"}),
+    ("SQLite, all FULL", sqlite_url, {"synchronous": "full"}),
     ("PostgreSQL", postgres_url, {}),
 ]
 

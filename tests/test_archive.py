@@ -283,3 +283,49 @@ def test_temporary_files_left_by_a_crash_are_removed_once_old(tmp_path: Path) ->
     assert removed == 1
     assert not crashed.exists()
     assert in_progress.exists()
+
+
+def _contents_sharing(prefix_len: int) -> tuple[bytes, bytes]:
+    """Two contents whose hashes start alike (``prefix_len`` hex digits): same fan-out."""
+    seen: dict[str, bytes] = {}
+    n = 0
+    while True:
+        data = b"content %d" % n
+        prefix = hashlib.sha256(data).hexdigest()[:prefix_len]
+        if prefix in seen:
+            return seen[prefix], data
+        seen[prefix] = data
+        n += 1
+
+
+def test_contents_sharing_both_fan_out_folders_are_both_archived(tmp_path: Path) -> None:
+    first, second = _contents_sharing(4)
+    archive = FolderArchive(tmp_path / "archive")
+
+    a = archive.store(write(tmp_path / "a", first))
+    b = archive.store(write(tmp_path / "b", second))
+
+    assert a.path.parent == b.path.parent
+    assert a.path.read_bytes() == first
+    assert b.path.read_bytes() == second
+
+
+def test_a_store_makes_the_temporary_folder_again_when_it_was_removed(tmp_path: Path) -> None:
+    archive = FolderArchive(tmp_path / "archive")
+    archive.store(write(tmp_path / "a", b"first"))
+    (tmp_path / "archive" / ".tmp").rmdir()
+
+    stored = archive.store(write(tmp_path / "b", b"second"))
+
+    assert stored.path.read_bytes() == b"second"
+    assert list((tmp_path / "archive" / ".tmp").iterdir()) == []
+
+
+def test_a_store_leaves_no_temporary_file_behind(tmp_path: Path) -> None:
+    archive = FolderArchive(tmp_path / "archive")
+
+    archive.store(write(tmp_path / "a", b"new"))
+    archive.store(write(tmp_path / "b", b"new"))  # found archived already
+    archive.store_bytes(b"from memory")
+
+    assert list((tmp_path / "archive" / ".tmp").iterdir()) == []

@@ -313,6 +313,32 @@ def test_move_after_success_keeps_existing_done_files(tmp_path: Path) -> None:
     assert not (tmp_path / "in/a.csv").exists()
 
 
+def test_a_done_folder_removed_meanwhile_is_made_again_by_the_move(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    write(tmp_path / "in/a.csv", b"first")
+    ch.complete(ready_one(ch), Disposition(ok=True))  # type: ignore[arg-type]
+    (tmp_path / "in/done/a.csv").unlink()
+    (tmp_path / "in/done").rmdir()
+    write(tmp_path / "in/b.csv", b"second")
+
+    result = ch.complete(ready_one(ch), Disposition(ok=True))  # type: ignore[arg-type]
+
+    assert result.ok and result.action == "moved"
+    assert (tmp_path / "in/done/b.csv").read_bytes() == b"second"
+
+
+def test_a_dangling_link_in_the_done_folder_keeps_its_name(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in")
+    (tmp_path / "in/done").mkdir()
+    (tmp_path / "in/done/a.csv").symlink_to(tmp_path / "nowhere")
+    write(tmp_path / "in/a.csv", b"today")
+
+    ch.complete(ready_one(ch), Disposition(ok=True))  # type: ignore[arg-type]
+
+    assert (tmp_path / "in/done/a.csv").is_symlink()
+    assert (tmp_path / "in/done/a.1.csv").read_bytes() == b"today"
+
+
 def test_delete_after_success(tmp_path: Path) -> None:
     ch = channel(tmp_path / "in", after=AfterAction(action="delete"))
     write(tmp_path / "in/a.csv", b"1")

@@ -571,7 +571,7 @@ def test_sqlite_fsyncs_the_commits_that_let_a_source_be_disposed_of(tmp_path: Pa
 
 
 def test_sqlite_in_full_mode_fsyncs_every_commit(tmp_path: Path) -> None:
-    with Journal.open(f"sqlite:///{tmp_path}/j.sqlite", sqlite_synchronous="full") as journal:
+    with Journal.open(f"sqlite:///{tmp_path}/j.sqlite", synchronous="full") as journal:
         file_id = add_file(journal)
         seen = _synchronous_at_commit(journal)
         journal.add_documents(file_id, [doc(1, file_id)], now=T0)

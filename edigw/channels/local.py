@@ -94,7 +94,7 @@ def _free_path(target: Path) -> Path:
     """``target`` itself, or ``NAME.n.ext`` beside it when taken."""
     n = 0
     candidate = target
-    while candidate.exists() or candidate.is_symlink():
+    while os.path.lexists(candidate):  # a name taken, by a file or by any link (one lstat)
         n += 1
         candidate = target.with_name(numbered_name(target.name, n))
     return candidate
@@ -253,9 +253,8 @@ class LocalInboundChannel:
                 mtime=listed.mtime,
                 remote_path=str(path),
             )
-            try:
-                with path.open("rb"):
-                    pass
+            try:  # readable by the gateway? (a bare open and close: two system calls)
+                os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
             except FileNotFoundError:
                 self._tracker.release(listed.name)  # gone since the listing: not ours yet
                 continue
@@ -276,9 +275,14 @@ class LocalInboundChannel:
     # ------------------------------------------------------------------ after-actions
 
     def _move(self, source: Path, folder: str, name: str) -> Path:
+        """Move ``source`` into ``folder`` under a free name; the folder is made when the
+        move finds it missing (not looked for before each move: two system calls a file)."""
         target = _free_path(self._folder(folder) / name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
         return target
 
     def complete(self, incoming: IncomingFile, disposition: Disposition) -> ChannelActionResult:

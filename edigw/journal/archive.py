@@ -123,7 +123,7 @@ def hash_file(path: Path) -> tuple[str, int]:
     """The sha256 and size of a file, read in chunks."""
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as stream:
+    with path.open("rb", buffering=0) as stream:  # unbuffered: one read a chunk, no seek
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
@@ -155,15 +155,24 @@ def copy_unchanged(
     size. ``ChannelError`` when it cannot be read or changed meanwhile (a partner still
     writing it); an ``OSError`` writing ``temp`` is left to the caller, who names its archive.
     """
+    with temp.open("wb", buffering=chunk) as out:
+        return copy_unchanged_into(source, out, chunk=chunk, fsync=fsync)
+
+
+def copy_unchanged_into(
+    source: Path, out: BinaryIO, *, chunk: int = CHUNK, fsync: bool = False
+) -> tuple[str, int]:
+    """:func:`copy_unchanged` into a file already open (a temporary file just created: it is
+    not opened a second time); ``out`` is flushed here, the caller closes it."""
     try:
         before = source.stat()
-        stream = source.open("rb")
+        stream = source.open("rb", buffering=0)  # unbuffered: one read a chunk, no seek
     except OSError as err:
         msg = f"cannot read {source}: {err.strerror or err}"
         raise ChannelError(msg) from err
     digest = hashlib.sha256()
     size = 0
-    with stream, temp.open("wb") as out:
+    with stream:
         while True:
             try:
                 data = stream.read(chunk)

@@ -14,6 +14,11 @@ a channel moves or deletes the source: the disk waits then leave the intake's cr
 (they were most of it), and the promise is kept where it matters. Until then the source is
 untouched, so a power cut can only cost an archived copy whose original is still in place,
 and taking that original in again rewrites the copy.
+
+A store makes as few system calls as it can (they cost the gateway CPU, and each one lets
+another thread take the interpreter): the temporary folder is made once, the temporary file
+is written through the descriptor that created it, the fan-out folders are made only when
+the rename into them finds them missing, and nothing is unlinked after a rename.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -29,15 +35,15 @@ from typing import BinaryIO
 from edigw.errors import JournalError
 from edigw.filemodes import DEFAULT_MODES, FileModes, make_folders
 from edigw.journal.archive import (
+    CHUNK,
     SHA256_HEX,
     TEMP_DIR,
     ArchivedFile,
     ArchiveMissingCopy,
     check_expected,
     check_sha256,
-    copy_unchanged,
+    copy_unchanged_into,
     hash_file,
-    new_temp_file,
     remove_older,
 )
 
@@ -74,6 +80,7 @@ class FolderArchive:
         # sha256 -> what is still to be fsync'd for a copy stored with durable=False
         self._not_synced: dict[str, tuple[Path, ...]] = {}
         self._lock = threading.Lock()
+        self._temp_made = False  # the temporary folder exists (made again if it vanishes)
 
     def path_of(self, sha256: str) -> Path:
         """Where content with this hash is (or would be) kept."""
@@ -134,15 +141,18 @@ class FolderArchive:
         written or the bytes do not match ``expected_sha256`` (computed by the caller while
         downloading, for instance).
         """
-        temp = new_temp_file(self._temp_dir())
+        fd, temp = self._new_temp_file()
         try:
-            sha256, size = copy_unchanged(Path(source), temp, fsync=durable)
+            with os.fdopen(fd, "wb", buffering=CHUNK) as out:
+                sha256, size = copy_unchanged_into(Path(source), out, fsync=durable)
             return self._commit(temp, sha256, size, expected_sha256, durable=durable)
         except OSError as err:
+            temp.unlink(missing_ok=True)
             msg = f"archive: cannot write under {self.root}: {err.strerror or err}"
             raise JournalError(msg) from err
-        finally:
+        except BaseException:
             temp.unlink(missing_ok=True)
+            raise
 
     def make_durable(self, sha256: str) -> None:
         """fsync what a ``durable=False`` store of this content left to the disk's leisure
@@ -163,9 +173,9 @@ class FolderArchive:
     ) -> ArchivedFile:
         """Archive bytes held in memory (an outbound file already rendered, a small inbound
         download); ``durable=False`` as for :meth:`store`."""
-        temp = new_temp_file(self._temp_dir())
+        fd, temp = self._new_temp_file()
         try:
-            with temp.open("wb") as out:
+            with os.fdopen(fd, "wb", buffering=CHUNK) as out:
                 out.write(data)
                 out.flush()
                 if durable:
@@ -173,10 +183,12 @@ class FolderArchive:
             sha256 = hashlib.sha256(data).hexdigest()
             return self._commit(temp, sha256, len(data), expected_sha256, durable=durable)
         except OSError as err:
+            temp.unlink(missing_ok=True)
             msg = f"archive: cannot write under {self.root}: {err.strerror or err}"
             raise JournalError(msg) from err
-        finally:
+        except BaseException:
             temp.unlink(missing_ok=True)
+            raise
 
     def remove_stale_temp_files(self, *, older_than: float, now: float) -> int:
         """Delete temporary files left by a crash mid-store (``now`` and ages in epoch seconds).
@@ -238,6 +250,35 @@ class FolderArchive:
             raise JournalError(msg) from err
         return temp_dir
 
+    def _new_temp_file(self) -> tuple[int, Path]:
+        """A new empty file in the temporary folder, open for writing (its descriptor and
+        path). The folder is made at the first store, and again when it vanished since."""
+        if not self._temp_made:
+            self._temp_dir()
+            self._temp_made = True
+        try:
+            return self._mkstemp()
+        except FileNotFoundError:  # the folder was removed under us: make it again
+            self._temp_made = False
+            temp_dir = self._temp_dir()
+            self._temp_made = True
+            try:
+                return self._mkstemp()
+            except FileNotFoundError as err:
+                msg = f"archive: cannot create a file in {temp_dir}: {err.strerror or err}"
+                raise JournalError(msg) from err
+
+    def _mkstemp(self) -> tuple[int, Path]:
+        temp_dir = self.root / TEMP_DIR
+        try:
+            fd, name = tempfile.mkstemp(dir=temp_dir, prefix="incoming-")
+        except FileNotFoundError:
+            raise
+        except OSError as err:
+            msg = f"archive: cannot create a file in {temp_dir}: {err.strerror or err}"
+            raise JournalError(msg) from err
+        return fd, Path(name)
+
     def _commit(
         self,
         temp: Path,
@@ -257,13 +298,18 @@ class FolderArchive:
         archived = ArchivedFile(sha256=sha256, path=final, size=size, location=str(final))
         if final.is_file() and hash_file(final) == (sha256, size):
             os.utime(final)  # in use again: a purge leaves recently stored copies alone
+            temp.unlink()
             if not durable:
                 # Perhaps written, unsynced, by a process that crashed: sync it all to be sure.
                 self._defer(sha256, (final, final.parent, final.parent.parent, self.root))
             return archived
-        created = self._make_dirs(final.parent)
         temp.chmod(self.modes.read_only)
-        os.replace(temp, final)
+        try:
+            os.replace(temp, final)
+            created: list[Path] = []
+        except FileNotFoundError:  # its fan-out folders are not there yet
+            created = self._make_dirs(final.parent)
+            os.replace(temp, final)
         if not durable:
             self._defer(sha256, (final, final.parent, *created))
             return archived
@@ -278,10 +324,16 @@ class FolderArchive:
             )
 
     def _make_dirs(self, directory: Path) -> list[Path]:
-        """Create the fan-out folders; returns the parents whose entries changed (to fsync)."""
+        """Create the fan-out folders; returns the parents whose entries changed (to fsync).
+
+        A folder that exists already (made by another store meanwhile) is left as it is; one
+        that is not a folder makes the rename into it fail."""
         changed: list[Path] = []
         for folder in (directory.parent, directory):
-            if not folder.is_dir():
-                make_folders(folder, self.modes)
-                changed.append(folder.parent)
+            try:
+                folder.mkdir(mode=self.modes.folder)
+            except FileExistsError:
+                continue
+            os.chmod(folder, self.modes.folder)  # the umask may have taken bits away
+            changed.append(folder.parent)
         return changed

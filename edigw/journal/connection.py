@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, insert
 
 from edigw.filemodes import DEFAULT_MODES, FileModes
-from edigw.journal.dialect import Statements, translated
+from edigw.journal.dialect import Statements, lazy_commit_engine, translated
 from edigw.journal.lock import GatewayLock
 from edigw.journal.schema import events
 from edigw.problems import storable
@@ -33,10 +33,14 @@ class JournalBase:
         *,
         url: str,
         barriers: bool = False,
+        lazy_commits: bool = False,
         modes: FileModes = DEFAULT_MODES,
     ) -> None:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"
+        # PostgreSQL: the per-document writes' own pool, whose commits are not waited for
+        # (``dialect.lazy_commit_engine``); None: every commit waits.
+        self._lazy_engine = lazy_commit_engine(engine) if self._pg and lazy_commits else None
         self._reader = engine.execution_options(journal_read=True)
         self._sql = Statements(pg=self._pg)
         self._barriers = barriers
@@ -67,7 +71,7 @@ class JournalBase:
 
     @contextmanager
     def _write(self, what: str, *, barrier: bool = False) -> Iterator[Connection]:
-        """A write transaction; a ``barrier`` one is fsync'd whatever ``sqlite_synchronous``.
+        """A write transaction; a ``barrier`` one is fsync'd on SQLite whatever ``synchronous``.
 
         (In WAL mode, syncing one commit makes every earlier commit durable too.)
         """
@@ -96,9 +100,16 @@ class JournalBase:
                 raise
 
     @contextmanager
-    def _write_single(self, what: str, *, barrier: bool = False) -> Iterator[Connection]:
+    def _write_single(
+        self, what: str, *, barrier: bool = False, lazy: bool = False
+    ) -> Iterator[Connection]:
         """A write made by one statement, which is atomic by itself: on PostgreSQL it runs
         in autocommit, one round trip instead of three (``BEGIN``, the statement, ``COMMIT``).
+
+        ``lazy``: a per-document write (a claim, a document done), whose commit PostgreSQL
+        does not wait to flush when the journal allows it, as SQLite syncs only barriers: a
+        crash of the database server may lose it, which only makes the document go again
+        under its idempotency key (``Journal.open``, ``synchronous``).
 
         The caller writes with exactly one statement; reads before it are allowed (under READ
         COMMITTED a transaction would not make them any firmer). A caller that may need to
@@ -108,17 +119,18 @@ class JournalBase:
             with self._write(what, barrier=barrier) as conn:
                 yield conn
             return
-        with self._autocommitted(what) as conn:
+        engine = self._lazy_engine if lazy and self._lazy_engine is not None else self._engine
+        with self._autocommitted(what, engine) as conn:
             yield conn
 
     @contextmanager
-    def _autocommitted(self, what: str) -> Iterator[Connection]:
+    def _autocommitted(self, what: str, engine: Engine | None = None) -> Iterator[Connection]:
         """PostgreSQL: a connection of the pool whose driver is in autocommit while it is lent.
 
         Set on the driver rather than as SQLAlchemy's isolation level, which SQLAlchemy would
         set and reset around every checkout: a third of a short statement's cost.
         """
-        with translated(what), self._engine.connect() as conn:
+        with translated(what), (engine or self._engine).connect() as conn:
             driver = conn.connection.driver_connection
             assert driver is not None  # a connection just checked out
             driver.autocommit = True

@@ -136,6 +136,28 @@ def postgres_engine(url: str) -> Engine:
         return create_engine(url, pool_recycle=3600)
 
 
+def lazy_commit_engine(engine: Engine) -> Engine:
+    """PostgreSQL: a second pool on the journal's database whose sessions do not wait for
+    their commits to reach the disk (``synchronous_commit = off``), for the per-document
+    writes that a SQLite journal does not sync either (``Journal.open``, ``synchronous``).
+
+    Such a commit is visible to every session at once and survives any crash of edigw; only
+    a crash of the database server may lose the last ones (at most three WAL writer delays,
+    0.6 s by default), never out of order: a commit that waits (every other write, among
+    them the barriers after which a source is moved) flushes the WAL up to itself, and so
+    every lazy commit before it.
+    """
+    lazy = create_engine(engine.url, pool_recycle=3600)
+
+    @event.listens_for(lazy, "connect")
+    def _lazy_commits(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit = off")
+        dbapi_connection.commit()
+
+    return lazy
+
+
 def insert_for(*, pg: bool) -> Any:
     """The dialect's own INSERT, which has ``on_conflict_do_update`` (upserts)."""
     return postgresql.insert if pg else sqlite.insert

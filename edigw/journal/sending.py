@@ -121,7 +121,7 @@ class SendingMixin(FailuresMixin):
             # PostgreSQL: one statement in the usual case; a lease taken over from another
             # node (its end is written first) takes the general path below.
             statement = merged.claim_one_file if file_id is not None else merged.claim
-            with self._write_single("claim a document to send") as conn:
+            with self._write_single("claim a document to send", lazy=True) as conn:
                 picked = (
                     conn.execute(statement, {**params, "node": node, "until": until})
                     .mappings()
@@ -258,7 +258,7 @@ class SendingMixin(FailuresMixin):
         if merged is not None and upsert is None:
             # PostgreSQL: one statement when the document is its file's head (the usual
             # case); anything else (already done, not the head, unknown) the general path.
-            with self._write_single("mark a document done") as conn:
+            with self._write_single("mark a document done", lazy=True) as conn:
                 head = conn.execute(
                     merged.done,
                     {

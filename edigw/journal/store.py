@@ -6,7 +6,7 @@ where claiming work must be atomic across nodes:
 
 * SQLite: every write transaction starts with ``BEGIN IMMEDIATE``, so writers queue on the
   database lock (``busy_timeout``) instead of failing on a lock upgrade; WAL lets readers run
-  beside them. Durability: see :meth:`Journal.open` (``sqlite_synchronous``).
+  beside them. Durability: see :meth:`Journal.open` (``synchronous``).
 * PostgreSQL: claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` so nodes never wait on, nor
   take, each other's documents.
 
@@ -80,7 +80,9 @@ MIGRATIONS = "edigw.journal:migrations"
 #: Known without Alembic, so that opening a journal already at head never imports it.
 HEAD_REVISION = "0017"
 
-SqliteSync = Literal["full", "normal"]
+Synchronous = Literal["full", "normal"]
+#: The former name of :data:`Synchronous`, when it was SQLite's alone.
+SqliteSync = Synchronous
 
 
 __all__ = [
@@ -111,6 +113,7 @@ __all__ = [
     "SqliteSync",
     "StateError",
     "StatusRow",
+    "Synchronous",
     "UnknownIdError",
 ]
 
@@ -141,7 +144,7 @@ class Journal(
         url: str,
         *,
         create: bool = True,
-        sqlite_synchronous: SqliteSync = "normal",
+        synchronous: Synchronous = "normal",
         modes: FileModes = DEFAULT_MODES,
     ) -> Journal:
         """Open the journal at ``url``; with ``create``, create or migrate it to the latest schema.
@@ -152,20 +155,26 @@ class Journal(
         A SQLite journal created here gets ``modes`` (0600 by default, its folder 0700 when
         created too); SQLite gives its ``-wal`` and ``-shm`` files the database file's mode.
 
-        ``sqlite_synchronous`` (ignored on PostgreSQL, which syncs every commit):
+        ``synchronous``, which commits wait for the disk:
 
-        * ``normal`` (default): WAL with ``synchronous=NORMAL``, so every commit survives any
-          crash of edigw, and *barrier* commits are fsync'd: those after which a source may be
-          moved or deleted (a file's final state, channel actions, the SFTP memory) or a
-          partner may receive a file (export runs, cursors, sequence numbers). A power cut can
-          only lose the per-document commits since the last barrier, which merely makes the
-          gateway send those documents again under the same idempotency keys: Ecolix answers
-          with the stored result and creates nothing.
-        * ``full``: every commit is fsync'd (about twice the write cost, see
+        * ``normal`` (default): every commit survives any crash of edigw, and *barrier*
+          commits are flushed to the disk before they return: those after which a source may
+          be moved or deleted (a file's final state, channel actions, the SFTP memory) or a
+          partner may receive a file (export runs, cursors, sequence numbers). A power cut (or,
+          on PostgreSQL, a crash of the database server) can only lose the per-document
+          commits since the last barrier, which merely makes the gateway send those documents
+          again under the same idempotency keys: Ecolix answers with the stored result and
+          creates nothing.
+
+          - SQLite: WAL with ``synchronous=NORMAL``, barriers fsync'd (``FULL``).
+          - PostgreSQL: a document's claim and its end commit with ``synchronous_commit =
+            off`` (their own pool, ``dialect.lazy_commit_engine``); every other write waits
+            for its commit, and so flushes those before it.
+        * ``full``: every commit is flushed (on SQLite about twice the write cost, see
           ``benchmarks/journal.py``).
         """
-        if sqlite_synchronous not in ("full", "normal"):
-            msg = f"sqlite_synchronous must be 'full' or 'normal', not {sqlite_synchronous!r}"
+        if synchronous not in ("full", "normal"):
+            msg = f"synchronous must be 'full' or 'normal', not {synchronous!r}"
             raise ValueError(msg)
         try:
             parsed = make_url(url)
@@ -195,7 +204,7 @@ class Journal(
             elif not path.is_file():
                 msg = f"no journal at {path} (run `edigw run` or `edigw process` once to create it)"
                 raise JournalError(msg)
-            engine = sqlite_engine(url, synchronous=sqlite_synchronous.upper())
+            engine = sqlite_engine(url, synchronous=synchronous.upper())
         elif backend == "postgresql":
             engine = postgres_engine(url)
         else:
@@ -204,7 +213,8 @@ class Journal(
         journal = cls(
             engine,
             url=url,
-            barriers=backend == "sqlite" and sqlite_synchronous == "normal",
+            barriers=backend == "sqlite" and synchronous == "normal",
+            lazy_commits=backend == "postgresql" and synchronous == "normal",
             modes=modes,
         )
         try:
@@ -236,6 +246,8 @@ class Journal(
                 conn.close()
             self._idle_readers.clear()
         self._engine.dispose()
+        if self._lazy_engine is not None:
+            self._lazy_engine.dispose()
 
     def __enter__(self) -> Journal:
         return self

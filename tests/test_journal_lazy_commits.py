@@ -1,0 +1,112 @@
+"""A PostgreSQL journal's durability policy is SQLite's: per-document commits are not waited
+for, every other write is (``Journal.open``, ``synchronous``).
+
+A document's claim and its end go through a pool of their own whose sessions commit with
+``synchronous_commit = off``; any other write waits for its commit, which flushes the WAL up
+to itself and so every lazy commit before it. ``synchronous="full"`` waits for every commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, event
+
+from edigw.journal import Journal, NewDocument
+
+pytestmark = pytest.mark.postgres
+
+T0 = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)
+
+
+def one_document(journal: Journal) -> int:
+    file_id = journal.add_file(
+        partner="shop",
+        flow="orders",
+        channel="local:inbox",
+        original_name="orders.csv",
+        source_path="/in/orders.csv",
+        size=10,
+        sha256="a" * 64,
+        archive_path="/archive/a",
+        now=T0,
+    )
+    [doc_id] = journal.add_documents(
+        file_id,
+        [
+            NewDocument(
+                seq=1,
+                business_key="CMD-1",
+                operation="orders.create",
+                payload={"order": "CMD-1"},
+                idempotency_key=f"{file_id}-1",
+            )
+        ],
+        now=T0,
+    )
+    return doc_id
+
+
+def statements_on(engine: Engine) -> list[str]:
+    """The statements run on ``engine`` from now on (their first line)."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement.strip().splitlines()[0])
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen
+
+
+def synchronous_commit(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+
+def claim_and_finish(journal: Journal) -> None:
+    doc = journal.claim_for_sending(now=T0, node="node-a", lease_seconds=60.0)
+    assert doc is not None
+    journal.mark_done(doc.id, now=T0, status=201, object_id="CMD-1", response=None)
+
+
+@pytest.fixture
+def lazy_journal(postgres_url: str) -> Iterator[Journal]:
+    with Journal.open(postgres_url) as journal:
+        yield journal
+
+
+def test_a_documents_claim_and_end_commit_without_waiting_for_the_disk(
+    lazy_journal: Journal,
+) -> None:
+    one_document(lazy_journal)
+    lazy = lazy_journal._lazy_engine
+    assert lazy is not None
+    on_lazy = statements_on(lazy)
+
+    claim_and_finish(lazy_journal)
+
+    assert len(on_lazy) == 2  # the claim, then the document done: one statement each
+    assert synchronous_commit(lazy) == "off"
+
+
+def test_every_other_write_waits_for_its_commit(lazy_journal: Journal) -> None:
+    on_main = statements_on(lazy_journal._engine)
+
+    one_document(lazy_journal)
+
+    assert any(s.startswith("INSERT INTO documents") for s in on_main)
+    assert synchronous_commit(lazy_journal._engine) == "on"
+
+
+def test_synchronous_full_waits_for_every_commit(postgres_url: str) -> None:
+    with Journal.open(postgres_url, synchronous="full") as journal:
+        one_document(journal)
+        on_main = statements_on(journal._engine)
+
+        claim_and_finish(journal)
+
+        assert journal._lazy_engine is None
+        assert len(on_main) >= 2
+        assert synchronous_commit(journal._engine) == "on"
