@@ -874,6 +874,14 @@ class InboundFlow(_FlowBase):
             "is posted again as new, under new idempotency keys."
         ),
     )
+    ordered: bool = Field(
+        default=False,
+        description=(
+            "true: a file's documents reach Ecolix strictly in file order, one at a time; "
+            "false: in file order per business key only, documents of distinct keys sent "
+            "concurrently."
+        ),
+    )
     encoding: InboundEncoding = Field(
         default=DEFAULT_ENCODING,
         description="Text encoding for readers that take one; auto detects UTF-8/cp1252.",

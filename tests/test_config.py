@@ -160,6 +160,7 @@ partners:
     assert (flow.error_folder, flow.duplicates, flow.encoding) == ("error", "skip", "auto")
     assert flow.max_size == DEFAULT_MAX_SIZE == 52428800
     assert (flow.poll_interval, flow.max_files_per_poll) == (5.0, 100)
+    assert flow.ordered is False  # documents of distinct business keys go concurrently
 
 
 def test_temporary_and_hidden_files_are_always_skipped(workdir: Path) -> None:

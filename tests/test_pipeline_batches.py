@@ -87,12 +87,20 @@ class Midway:
 
 
 def take(
-    source: Path, journal: Journal, archive: Archive, mapping: Any, *, reader: str = ME
+    source: Path,
+    journal: Journal,
+    archive: Archive,
+    mapping: Any,
+    *,
+    reader: str = ME,
+    ordered: bool = False,
 ) -> Ingested:
     return ingest(
         source,
         original_name=source.name,
-        flow=FlowContext(partner="webshop", flow="orders", channel="local:/in", mapping=mapping),
+        flow=FlowContext(
+            partner="webshop", flow="orders", channel="local:/in", mapping=mapping, ordered=ordered
+        ),
         journal=journal,
         archive=archive,
         now=NOW,
@@ -138,11 +146,21 @@ def test_no_document_of_a_file_is_due_before_the_whole_file_is_journalled(
 
     mapping = Midway(journal, at=2 * BATCH_SIZE + 100, at_document=claim)
 
-    ingested = take(big, journal, archive, mapping)
+    ingested = take(big, journal, archive, mapping, ordered=True)
 
     assert mapping.seen == [[]]
     [first] = journal.claim_due_documents(now=NOW, node="n1", lease_seconds=60, limit=10)
     assert (first.file_id, first.seq) == (ingested.file_id, 1), "due in file order once parsed"
+
+
+def test_once_parsed_the_orders_of_an_unordered_big_file_are_due_together(
+    big: Path, journal: Journal, archive: Archive
+) -> None:
+    ingested = take(big, journal, archive, Midway(journal, at=0))
+
+    due = journal.claim_due_documents(now=NOW, node="n1", lease_seconds=60, limit=10)
+
+    assert [(d.file_id, d.seq) for d in due] == [(ingested.file_id, seq) for seq in range(1, 11)]
 
 
 def crash(_: Midway) -> None:

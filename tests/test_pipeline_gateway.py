@@ -199,8 +199,9 @@ def test_duplicates_process_sends_identical_content_again_under_new_keys(
 
 
 def test_documents_wait_while_ecolix_is_down_then_all_go_through_in_file_order(
-    workspace: Any, ecolix: Any
+    tmp_path: Path, ecolix: Any
 ) -> None:
+    workspace = orders_workspace(tmp_path / "gw", ecolix, ordered=True)  # file order asserted
     inbox = workspace.inbox("webshop", "orders")
     ecolix.stop()
     numbers = write_order_files(inbox, files=2, orders_per_file=4, prefix="DOWN")

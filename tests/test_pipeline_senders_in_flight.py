@@ -6,41 +6,19 @@ client's writes tells how many calls were in flight at once (no timing is assert
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edigw.ecolix.client import EcolixResponse
 from edigw.pipeline.assembly import open_parts
 from edigw.pipeline.concurrency import MIN_IN_FLIGHT
 from edigw.pipeline.runtime import Gateway, Senders
 from tests.fixtures.gateway import files_final, wait_until, webshop_orders_workspace
+from tests.support.inflight import InFlight
 from tests.support.orderfiles import write_order_files
 
 FILES = 24
-
-
-class InFlight:
-    """Counts the client's writes in flight at once (the most seen)."""
-
-    def __init__(self, write: Callable[..., EcolixResponse]) -> None:
-        self._write = write
-        self._lock = threading.Lock()
-        self.now = 0
-        self.most = 0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> EcolixResponse:
-        with self._lock:
-            self.now += 1
-            self.most = max(self.most, self.now)
-        try:
-            return self._write(*args, **kwargs)
-        finally:
-            with self._lock:
-                self.now -= 1
 
 
 @pytest.mark.parametrize(

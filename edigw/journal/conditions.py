@@ -27,7 +27,7 @@ def _state(state: str) -> ColumnElement[str]:
     return literal_column(f"'{DocState(state)}'", String())
 
 
-_DOC_COLUMNS = [c for c in documents.c if c.name != "file_head"]
+_DOC_COLUMNS = [c for c in documents.c if c.name not in ("file_head", "key_hash")]
 
 
 def _filtered(

@@ -46,6 +46,8 @@ class JournalBase:
         self._barriers = barriers
         # file id -> (partner, flow): never changes once written, read on every claim.
         self._owners: dict[int, tuple[str, str]] = {}
+        # file id -> whether it keeps file order (``edigw.journal.heads``): written once.
+        self._ordered_files: dict[int, bool] = {}
         # SQLite: this process's writers queue here, woken as soon as the lock is free, rather
         # than in SQLite's busy handler, which sleeps for milliseconds and lets one thread
         # starve the others. Other processes still meet at the database lock.

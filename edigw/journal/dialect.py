@@ -216,6 +216,7 @@ class Statements:
             d.c.claimed_until,
             d.c.attempts,
             d.c.file_head,
+            d.c.business_key,
         ).where(d.c.id == doc_id)
         self.sent = (
             update(d)
@@ -231,7 +232,7 @@ class Statements:
         self.sent_by_node = self.sent.where(
             d.c.claimed_by == bindparam("node"), d.c.claimed_until > now
         )
-        finished = (d.c.file_id, d.c.seq, d.c.file_head)
+        finished = (d.c.file_id, d.c.seq, d.c.file_head, d.c.business_key)
         done = (
             update(d)
             .where(d.c.id == doc_id, d.c.state != _state(DocState.DONE))

@@ -15,7 +15,7 @@ from edigw.journal.conditions import _doc_select, _filtered
 from edigw.journal.connection import _INSERT_EVENT
 from edigw.journal.errors import DuplicateKeyError, StateError, UnknownIdError
 from edigw.journal.failures import _problem_row
-from edigw.journal.heads import HeadsMixin
+from edigw.journal.heads import HeadsMixin, key_hash
 from edigw.journal.rows import (
     DocumentCounts,
     DocumentRow,
@@ -55,7 +55,9 @@ class DocumentsMixin(HeadsMixin):
         within the caller's transaction: the one step :meth:`add_file` and
         :meth:`add_documents` share."""
         ids, happened = self._insert_documents(conn, file_id, docs, rows, now=now)
-        if journalled is not None:
+        if journalled is not None or not self._is_ordered(conn, file_id):
+            # Heads over the whole file: its earlier batches, or the keys of an unordered
+            # file (which may have unfinished documents already: a replay adds steps).
             self._refresh_head(conn, file_id)
         counts = DocumentCounts.of(docs) + (journalled or DocumentCounts())
         self._parsed(conn, file_id, counts, now=now, reader=reader)
@@ -89,9 +91,9 @@ class DocumentsMixin(HeadsMixin):
         nothing written). The reading marker is cleared either way.
 
         ``journalled``: what :meth:`add_document_batch` already recorded of this file (a big
-        file journalled as it is read): these are its last documents, the file's head is
-        its first unfinished document whichever batch it came in, and the ``parsed`` event
-        counts them all.
+        file journalled as it is read): these are its last documents, the file's heads are
+        its first unfinished documents (of the file, or of each key: ``edigw.journal.heads``)
+        whichever batch they came in, and the ``parsed`` event counts them all.
 
         Returns the new ids in the order of ``docs``. Raises :class:`DuplicateKeyError`
         (nothing written) when an idempotency key is already in the journal or twice in
@@ -193,6 +195,7 @@ class DocumentsMixin(HeadsMixin):
             {
                 "seq": doc.seq,
                 "business_key": doc.business_key,
+                "key_hash": key_hash(doc.business_key),
                 "operation": doc.operation,
                 "payload": _dumps(doc.payload, f"payload of document {doc.business_key}"),
                 "idempotency_key": doc.idempotency_key,

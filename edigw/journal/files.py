@@ -44,8 +44,13 @@ class FilesMixin(DocumentsMixin, FailuresMixin):
         now: datetime,
         documents: Sequence[NewDocument] | None = None,
         reader: str | None = None,
+        ordered: bool = True,
     ) -> int:
         """Record a file received (already archived); returns its id.
+
+        ``ordered``: its documents go to Ecolix strictly in file order (the flow's
+        ``ordered: true``, what the journal assumes unless told); otherwise in order per
+        business key only, distinct keys concurrently (``edigw.journal.heads``).
 
         ``reader`` names the process about to read it: recorded before a byte is read, so
         that a file whose reading kills the process is known at the next start (see
@@ -74,11 +79,13 @@ class FilesMixin(DocumentsMixin, FailuresMixin):
                     "archive_path": archive_path,
                     "state": FileState.RECEIVED,
                     "reader": reader,
+                    "ordered": ordered,
                     "received_at": now,
                     "updated_at": now,
                 },
             ).scalar_one()
             self._owners[file_id] = (partner, flow)
+            self._ordered_files[file_id] = ordered
             self._event(
                 conn,
                 file_id,

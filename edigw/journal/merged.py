@@ -68,10 +68,16 @@ class MergedStatements:
 
         # The head finished: it is done, its event written and the head handed to the next
         # unfinished document of its file, or nothing when the document was not its file's
-        # head (the caller then recomputes the head in a transaction of its own).
+        # head (the caller then recomputes the head in a transaction of its own). Ordered
+        # files only: an unordered file's head hands over to the next of its business key and
+        # its completion is asked under the file's lock (``edigw.journal.heads``), which the
+        # general path does.
+        ordered = (
+            select(files.c.id).where(files.c.id == d.c.file_id, files.c.ordered == true()).exists()
+        )
         was = select(d.c.file_head).where(d.c.id == doc_id).cte("was")
         finished = (
-            done.where(d.c.file_head == true())
+            done.where(d.c.file_head == true(), ordered)
             .values(file_head=False)
             .returning(d.c.file_id, d.c.seq)
             .cte("finished")

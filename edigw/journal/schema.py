@@ -171,6 +171,11 @@ files = Table(
     Column("parsed_at", UtcDateTime),
     Column("finished_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Whether the file's documents go to Ecolix strictly in file order (the flow's
+    # ``ordered: true``), one head for the file; otherwise one head per business key
+    # (``edigw.journal.heads``). Written once, with the file: a flow edited meanwhile never
+    # changes the rule for documents already journalled. Files journalled before 0015: true.
+    Column("ordered", Boolean, nullable=False, server_default=true()),
     CheckConstraint(_one_of("state", FileState), name="state"),
     Index(None, "partner", "flow", "sha256"),
     Index(None, "state"),
@@ -185,12 +190,17 @@ documents = Table(
     Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("business_key", Text, nullable=False),
+    # A 32-bit hash of business_key (``edigw.journal.heads.key_hash``): what the keys' index
+    # holds, since a key may be longer than a PostgreSQL index entry may be. NULL for
+    # documents journalled before 0015 (their files are ordered: the hash is never read).
+    Column("key_hash", Integer),
     Column("operation", String(100), nullable=False),
     Column("payload", Text),
     Column("idempotency_key", String(200), nullable=False),
     Column("state", String(20), nullable=False),
-    # True for the first unfinished document of its file, the only one that may be claimed:
-    # keeps "order per file" an index seek instead of a scan of the file's backlog.
+    # True for the first unfinished document of its file (an ordered file) or of its business
+    # key within its file, the only ones that may be claimed: keeps "order per file" (or per
+    # key) an index seek instead of a scan of the file's backlog.
     Column("file_head", Boolean, nullable=False),
     # Calls actually made (they may have reached Ecolix); ``not_sent``: tries that never
     # left (connection refused, DNS, connect timeout, a pause): they back off, never count.
@@ -247,6 +257,17 @@ Index(
 Index(
     "ix_documents_unfinished",
     documents.c.file_id,
+    documents.c.seq,
+    sqlite_where=unfinished_condition(),
+    postgresql_where=unfinished_condition(),
+)
+
+
+# The next document of a business key in an unordered file (its head hand-over): one seek.
+Index(
+    "ix_documents_unfinished_keys",
+    documents.c.file_id,
+    documents.c.key_hash,
     documents.c.seq,
     sqlite_where=unfinished_condition(),
     postgresql_where=unfinished_condition(),

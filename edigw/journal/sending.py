@@ -48,8 +48,9 @@ class SendingMixin(FailuresMixin):
 
         Due: pending, retry_wait whose time has come, or any unfinished document whose lease
         expired (its node crashed or hung: the idempotency key makes sending again safe).
-        Only the first unfinished document of each file is ever due, so a file's documents
-        reach Ecolix in order. Ordered by file, then position in the file; atomic across
+        Only heads are ever due (the first unfinished document of each business key in its
+        file, or of the file when ordered: ``edigw.journal.heads``), so they reach Ecolix in
+        order. Ordered by file, then position in the file; atomic across
         threads, processes and nodes. ``file_id`` restricts the claim to one file (``edigw
         process``, ``edigw replay``).
         """
@@ -494,7 +495,7 @@ class SendingMixin(FailuresMixin):
             )
             conn.execute(problem_lists.delete().where(problem_lists.c.document_id == doc_id))
             self._event(conn, file_id, "replay", now=now, document_id=doc_id, detail=operation)
-            self._refresh_head(conn, file_id)
+            self._refresh_head(conn, file_id, current["business_key"])
             reopened = conn.execute(
                 update(files)
                 .where(files.c.id == file_id, files.c.state.in_(FINAL_FILE_STATES))

@@ -307,6 +307,7 @@ def flow_context(
         channel=channel_key,
         mapping=mapping,
         duplicates=flow.duplicates,
+        ordered=flow.ordered,
         encoding=encoding,
         limits=flow.limits.reader_limits(),
         ecolix=ecolix,

@@ -10,8 +10,9 @@ The invariants of the intake hold:
 
 - **nothing is due before the whole file is journalled**: the batches but the last are
   recorded with the file still ``received`` (:meth:`Journal.add_document_batch`, no head);
-  the last one moves the file to ``parsed`` and gives it its head, in one transaction. A
-  file of one batch (most files) is one transaction, as before;
+  the last one moves the file to ``parsed`` and gives it its heads (``edigw.journal.heads``:
+  one, or one per business key), in one transaction. A file of one batch (most files) is
+  one transaction, as before;
 - **a reading cut short starts again from the beginning**: a crash or an error between two
   batches leaves the file ``received`` with part of its documents, never sent; the next
   reading drops them first (:meth:`Journal.discard_read_documents`) and journals the file

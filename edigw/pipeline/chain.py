@@ -3,8 +3,9 @@
 A mapping's ``then:`` (e.g. attach the original file to the supplier invoice just created)
 and ``before:`` (e.g. upsert the customer a web-shop order needs) make each document a chain
 of writes. Each step is a journal document of its own: its own
-idempotency key, attempts and outcome, shown by ``edigw show``. The steps of a file go in
-seq order (the journal hands out only a file's first unfinished document), so by the time a
+idempotency key, attempts and outcome, shown by ``edigw show``. The steps of a document go in
+seq order (they share its business key, and the journal hands out only the first unfinished
+document of a key in a file: ``edigw.journal.heads``), so by the time a
 step is sent every earlier step of its chain has finished; if one failed, the step fails too
 with the step named, and ``edigw replay`` sends the chain again from the failed step.
 

@@ -90,6 +90,8 @@ class FlowContext:
     channel: str
     mapping: DocumentSource
     duplicates: str = "skip"
+    #: the flow's ``ordered``: a file's documents strictly in file order, or per business key
+    ordered: bool = False
     encoding: str | None = None
     limits: ReaderLimits | None = None
     #: the Ecolix the flow writes to (base URL): what it accepted is remembered per Ecolix
@@ -212,6 +214,7 @@ def ingest(
             archive_path=archived.location,
             now=now,
             reader=reader,
+            ordered=flow.ordered,
         )
 
     unread = not_to_read(earlier, flow=flow)

@@ -475,8 +475,19 @@ class FlowPoller:
         if ingested.state in FINAL_FILE_STATES:
             self._dispose_or_later(ingested.file_id)
         else:
-            self.signals.work.announce()
+            for _ in range(self._senders_to_wake(ingested)):
+                self.signals.work.announce()
         return ingested
+
+    def _senders_to_wake(self, ingested: Ingested) -> int:
+        """Idle senders to wake for a file taken in: one per document that may be claimable
+        at once, up to the in-flight limit. An ordered file has one (its head); an unordered
+        one a head per business key, at most one per document left to send. (A sender whose
+        claim follows idleness wakes another too, so the limit is reached either way.)"""
+        if self.runtime.context.ordered:
+            return 1
+        to_send = ingested.documents - ingested.failed - ingested.skipped - ingested.unchanged
+        return max(1, min(to_send, self.signals.in_flight.limit))
 
     def _dispose_or_later(self, file_id: int) -> None:
         """Dispose of a final file's source now, or leave it to the mover to try again."""
