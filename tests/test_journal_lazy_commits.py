@@ -14,39 +14,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, event
 
-from edigw.journal import Journal, NewDocument
+from edigw.journal import Journal
+from tests.support.queued import queued_document
 
 pytestmark = pytest.mark.postgres
 
 T0 = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)
-
-
-def one_document(journal: Journal) -> int:
-    file_id = journal.add_file(
-        partner="shop",
-        flow="orders",
-        channel="local:inbox",
-        original_name="orders.csv",
-        source_path="/in/orders.csv",
-        size=10,
-        sha256="a" * 64,
-        archive_path="/archive/a",
-        now=T0,
-    )
-    [doc_id] = journal.add_documents(
-        file_id,
-        [
-            NewDocument(
-                seq=1,
-                business_key="CMD-1",
-                operation="orders.create",
-                payload={"order": "CMD-1"},
-                idempotency_key=f"{file_id}-1",
-            )
-        ],
-        now=T0,
-    )
-    return doc_id
 
 
 def statements_on(engine: Engine) -> list[str]:
@@ -80,7 +53,7 @@ def lazy_journal(postgres_url: str) -> Iterator[Journal]:
 def test_a_documents_claim_and_end_commit_without_waiting_for_the_disk(
     lazy_journal: Journal,
 ) -> None:
-    one_document(lazy_journal)
+    queued_document(lazy_journal, now=T0)
     lazy = lazy_journal._lazy_engine
     assert lazy is not None
     on_lazy = statements_on(lazy)
@@ -94,7 +67,7 @@ def test_a_documents_claim_and_end_commit_without_waiting_for_the_disk(
 def test_every_other_write_waits_for_its_commit(lazy_journal: Journal) -> None:
     on_main = statements_on(lazy_journal._engine)
 
-    one_document(lazy_journal)
+    queued_document(lazy_journal, now=T0)
 
     assert any(s.startswith("INSERT INTO documents") for s in on_main)
     assert synchronous_commit(lazy_journal._engine) == "on"
@@ -102,7 +75,7 @@ def test_every_other_write_waits_for_its_commit(lazy_journal: Journal) -> None:
 
 def test_synchronous_full_waits_for_every_commit(postgres_url: str) -> None:
     with Journal.open(postgres_url, synchronous="full") as journal:
-        one_document(journal)
+        queued_document(journal, now=T0)
         on_main = statements_on(journal._engine)
 
         claim_and_finish(journal)

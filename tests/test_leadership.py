@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edigw.journal import Journal, NewDocument
+from edigw.journal import Journal
 from edigw.pipeline.leadership import LeaseTimes, SharedLeadership, SoleNode
+from tests.support.queued import queued_document
 
 pytestmark = pytest.mark.postgres
 
@@ -131,36 +132,6 @@ def test_a_flow_no_longer_configured_is_left(journals: tuple[Journal, Journal]) 
     flows.pop()
     a.round()
     assert a.held() == FLOWS[:-1]
-
-
-def queued_document(journal: Journal) -> int:
-    """One document waiting to be sent."""
-    now = datetime.now(UTC)
-    file_id = journal.add_file(
-        partner="shop",
-        flow="flow00",
-        channel="local:inbox",
-        original_name="orders.csv",
-        source_path="/in/orders.csv",
-        size=10,
-        sha256="e" * 64,
-        archive_path="/archive/e",
-        now=now,
-    )
-    [doc_id] = journal.add_documents(
-        file_id,
-        [
-            NewDocument(
-                seq=1,
-                business_key="CMD-1",
-                operation="orders.create",
-                payload={"number": "CMD-1"},
-                idempotency_key=f"{file_id}-1",
-            )
-        ],
-        now=now,
-    )
-    return doc_id
 
 
 def test_a_node_once_given_up_for_dead_has_what_it_claimed_later_resumed_when_it_dies(

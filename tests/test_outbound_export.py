@@ -97,19 +97,22 @@ class Gateway:
                     return items
 
 
-def _gateway(sandbox: Any, tmp_path: Path) -> Iterator[Gateway]:
+def _gateway(sandbox: Any, tmp_path: Path, journal_url: str | None = None) -> Iterator[Gateway]:
+    """The export parts on ``journal_url`` (default: a SQLite journal in ``tmp_path``)."""
     client = EcolixClient(sandbox.base_url, sandbox.token)
-    journal = Journal.open(f"sqlite:///{tmp_path / 'journal.sqlite'}")
-    yield Gateway(
-        sandbox,
-        client,
-        journal,
-        FolderArchive(tmp_path / "archive"),
-        tmp_path / "out",
-        tmp_path / "work",
-    )
-    journal.close()
-    client.close()
+    journal = Journal.open(journal_url or f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    try:
+        yield Gateway(
+            sandbox,
+            client,
+            journal,
+            FolderArchive(tmp_path / "archive"),
+            tmp_path / "out",
+            tmp_path / "work",
+        )
+    finally:
+        journal.close()
+        client.close()
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from edigw.ecolix.client import EcolixClient
-from edigw.journal.archive_folder import FolderArchive
 from edigw.journal.store import Journal
 from edigw.outbound.export import ExportFlow
 from edigw.outbound.fence import LeadershipLost
@@ -38,21 +36,7 @@ def fresh(sandbox_factory: Any, tmp_path: Path) -> Iterator[Gateway]:
 @pytest.fixture
 def shared(sandbox_factory: Any, tmp_path: Path, postgres_url: str) -> Iterator[Gateway]:
     """A gateway node on a PostgreSQL journal (other nodes open the same ``postgres_url``)."""
-    sandbox = sandbox_factory()
-    client = EcolixClient(sandbox.base_url, sandbox.token)
-    journal = Journal.open(postgres_url)
-    try:
-        yield Gateway(
-            sandbox,
-            client,
-            journal,
-            FolderArchive(tmp_path / "archive"),
-            tmp_path / "out",
-            tmp_path / "work",
-        )
-    finally:
-        journal.close()
-        client.close()
+    yield from _gateway(sandbox_factory(), tmp_path, postgres_url)
 
 
 def files(folder: Path) -> list[str]:

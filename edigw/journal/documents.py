@@ -402,10 +402,8 @@ class DocumentsMixin(HeadsMixin):
             if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
                 return None
         with self._write("finish a file", barrier=True) as conn:
-            counts: dict[str, int] = dict(
-                conn.execute(self._sql.state_counts, {"fid": file_id}).all()  # type: ignore[arg-type]
-            )
-            if any(counts.get(s, 0) for s in UNFINISHED_DOC_STATES):
+            counts = self._finished_counts(conn, file_id)
+            if counts is None:
                 return None
             state, error, detail = _finished_file(counts)
             result = conn.execute(
@@ -417,6 +415,15 @@ class DocumentsMixin(HeadsMixin):
             self._event(conn, file_id, state, now=now, detail=detail)
             return str(state)
 
+    def _finished_counts(self, conn: Connection, file_id: int) -> dict[str, int] | None:
+        """The file's documents counted by state, or None while one is unfinished."""
+        counts: dict[str, int] = dict(
+            conn.execute(self._sql.state_counts, {"fid": file_id}).all()  # type: ignore[arg-type]
+        )
+        if any(counts.get(s, 0) for s in UNFINISHED_DOC_STATES):
+            return None
+        return counts
+
     def _finish_merged(self, file_id: int, *, now: datetime, statement: Any) -> str | None:
         """PostgreSQL: :meth:`finish_file_if_complete` in autocommit, its last two writes in
         one statement. Under READ COMMITTED the counts read in a transaction were no firmer:
@@ -424,10 +431,8 @@ class DocumentsMixin(HeadsMixin):
         with self._write_single("finish a file", barrier=True) as conn:
             if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
                 return None
-            counts: dict[str, int] = dict(
-                conn.execute(self._sql.state_counts, {"fid": file_id}).all()  # type: ignore[arg-type]
-            )
-            if any(counts.get(s, 0) for s in UNFINISHED_DOC_STATES):
+            counts = self._finished_counts(conn, file_id)
+            if counts is None:
                 return None
             state, error, detail = _finished_file(counts)
             result = conn.execute(

@@ -1,0 +1,38 @@
+"""One order document queued in a journal, waiting to be sent: the smallest work a sender
+can claim, for tests of claims, leases and commits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from edigw.journal import Journal, NewDocument
+
+
+def queued_document(journal: Journal, *, flow: str = "flow00", now: datetime | None = None) -> int:
+    """The id of one ``orders.create`` document (key CMD-1) of a new file of ``flow``."""
+    now = now or datetime.now(UTC)
+    file_id = journal.add_file(
+        partner="shop",
+        flow=flow,
+        channel="local:inbox",
+        original_name="orders.csv",
+        source_path="/in/orders.csv",
+        size=10,
+        sha256="e" * 64,
+        archive_path="/archive/e",
+        now=now,
+    )
+    [doc_id] = journal.add_documents(
+        file_id,
+        [
+            NewDocument(
+                seq=1,
+                business_key="CMD-1",
+                operation="orders.create",
+                payload={"number": "CMD-1"},
+                idempotency_key=f"{file_id}-1",
+            )
+        ],
+        now=now,
+    )
+    return doc_id
