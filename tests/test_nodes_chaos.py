@@ -59,9 +59,11 @@ from tests.support.nodes import (
 )
 from tests.support.orderfiles import write_order_files
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
 FILES = int(os.environ.get("EDIGW_CHAOS_FILES", "120"))
+#: The run's time grows with the files (about 0.4 s a file): the suite's 300 s would cut a
+#: 1,000-file run short.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(max(300, 2 * FILES))]
+
 #: One fixed choice of kills and delays by default, so that CI repeats one scenario (thread
 #: timing still varies); ``EDIGW_CHAOS_SEED=random`` draws a new one, printed to repeat it.
 _SEED = os.environ.get("EDIGW_CHAOS_SEED", "729999")
