@@ -8,7 +8,7 @@ paused past its lease still believes it leads, and is fenced out all the same.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,13 @@ def leading(
     leader.round()
     assert leader.epoch(flow_id(flow)) is not None
     return leader
+
+
+def run_fence(leader: SharedLeadership, flow: ExportFlow) -> Callable[[], bool]:
+    """The fence of a run ``leader`` begins now, under its current epoch of ``flow``."""
+    epoch = leader.epoch(flow_id(flow))
+    assert epoch is not None
+    return export_fence(leader, flow_id(flow), epoch)
 
 
 def taken_over(postgres_url: str, flow: ExportFlow, leader: SharedLeadership) -> None:
@@ -122,12 +129,11 @@ def test_a_run_whose_lease_was_taken_over_in_the_journal_delivers_nothing_though
 ) -> None:
     flow = shared.flow("webshop-articles.csv.j2", "articles.list")
     a = leading(shared.journal, flow)
-    epoch = a.epoch(flow_id(flow))
-    assert epoch is not None
+    fence = run_fence(a, flow)
     taken_over(postgres_url, flow, a)
 
     with pytest.raises(LeadershipLost, match="another node leads it now"):
-        shared.run(flow, fence=export_fence(a, flow_id(flow), epoch))
+        shared.run(flow, fence=fence)
 
     assert files(shared.outbox) == []
     assert shared.journal.cursor("p", flow.flow) is None
@@ -140,10 +146,8 @@ def test_a_run_whose_lease_was_taken_over_in_the_journal_delivers_nothing_though
 def test_a_run_whose_node_still_holds_the_lease_in_the_journal_delivers(shared: Gateway) -> None:
     flow = shared.flow("webshop-articles.csv.j2", "articles.list")
     a = leading(shared.journal, flow, times=LONG)
-    epoch = a.epoch(flow_id(flow))
-    assert epoch is not None
 
-    result = shared.run(flow, fence=export_fence(a, flow_id(flow), epoch))
+    result = shared.run(flow, fence=run_fence(a, flow))
 
     assert result.state == "delivered" and result.records > 0
     assert files(shared.outbox) == ["webshop-articles_0001.csv"]
@@ -156,12 +160,11 @@ def test_a_per_record_run_whose_lease_was_taken_over_in_the_journal_delivers_no_
 ) -> None:
     flow = states_flow()
     a = leading(shared.journal, flow)
-    epoch = a.epoch(flow_id(flow))
-    assert epoch is not None
+    fence = run_fence(a, flow)
     taken_over(postgres_url, flow, a)
 
     with pytest.raises(LeadershipLost, match="another node leads it now"):
-        shared.run(flow, fence=export_fence(a, flow_id(flow), epoch))
+        shared.run(flow, fence=fence)
 
     assert files(shared.outbox) == []
     assert shared.journal.cursor(flow.partner, flow.flow) is None
