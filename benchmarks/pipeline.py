@@ -1,7 +1,7 @@
 """Throughput of the whole inbound pipeline against the sandbox, and what each part costs.
 
     python benchmarks/pipeline.py [--files 500] [--orders-per-file 2] [--senders 4]
-        [--journal postgresql+psycopg://postgres@127.0.0.1:5432/test] [--statements]
+        [--journal postgresql+psycopg://postgres@127.0.0.1:5432/test] [--statements] [--stages]
     python benchmarks/pipeline.py --with-bots /tmp/bots-peer [--files 500] [--rounds 3]
 
 Prints: documents/s end to end (local drop folder → archive → journal → mapping → HTTP to
@@ -17,6 +17,13 @@ journal's statements per document (every statement the gateway's engines send, c
 ``before_cursor_execute`` event, and the commits and rollbacks of transactions the driver had
 open); ``--statements`` also lists the most frequent ones.
 
+``--stages`` also prints where the gateway's CPU went during the run, in two tables: by thread
+role (``ThreadClock``: each Python thread's CPU clock at the start and at the end, its role
+its name without a trailing number, e.g. ``sender``), and by stage (``StageClock``: the CPU
+clock of the calling thread inside the journal's, the archive's and the Ecolix client's methods
+of ``STAGES``, wrapped for the run only like the mapping; the rest of the gateway's CPU is
+"everything else"). The wrappers cost a little CPU themselves (docs/benchmarks.md).
+
 With ``--with-bots DIR`` it measures edigw against the peer instead, side by side on one
 batch, interleaved (``benchmarks/peer.py``): Bots is installed in DIR when it is not there yet.
 No figure of the peer is ever written down here; it is measured in the same run or not shown.
@@ -25,7 +32,9 @@ No figure of the peer is ever written down here; it is measured in the same run 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -34,9 +43,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +62,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import edigw.pipeline.inbound as inbound  # noqa: E402
+from edigw.ecolix.client import EcolixClient  # noqa: E402
+from edigw.journal.archive_folder import FolderArchive  # noqa: E402
 from edigw.journal.rows import NewDocument  # noqa: E402
 from edigw.journal.store import Journal  # noqa: E402
 from edigw.pipeline.assembly import open_parts  # noqa: E402
@@ -139,6 +150,126 @@ class MappingClock:
     def _add(self, seconds: float) -> None:
         with self._lock:
             self.seconds += seconds
+
+
+#: The methods ``--stages`` times: class attributes, so that every caller goes through the
+#: wrapper (patching a module's function would miss the modules that imported it by name).
+STAGES: tuple[tuple[type, str], ...] = (
+    *(
+        (Journal, name)
+        for name in (
+            "files_with_content",
+            "add_file",
+            "add_documents",
+            "claim_for_sending",
+            "mark_done",
+            "finish_file_if_complete",
+            "file",
+            "record_channel_action",
+            "next_retry_at",
+            "source_disposed",
+        )
+    ),
+    (FolderArchive, "store"),
+    (FolderArchive, "make_durable"),
+    (EcolixClient, "write"),
+)
+
+
+class StageClock:
+    """CPU seconds and calls inside each method of ``STAGES``, all threads summed.
+
+    Each call is timed with the CPU clock of its thread (``time.thread_time``), so waits for
+    the GIL, the disk or Ecolix's answer do not count. The time is each call's own: a wrapped
+    call made inside another (a journal method calling ``file``) is counted in its own row and
+    taken out of its caller's, so that the rows do not overlap and can be summed. The mapping
+    (``MappingClock``) does not overlap them either: the intake maps a batch of documents, then
+    journals it, and reading the archived copy calls none of them.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        saved = [(owner, name, owner.__dict__.get(name)) for owner, name in STAGES]
+        for owner, name, _ in saved:
+            label = f"{owner.__name__}.{name}"
+            setattr(owner, name, self._timed(getattr(owner, name), label))
+        try:
+            yield
+        finally:
+            for owner, name, own in saved:
+                if own is None:  # inherited from a mixin: the class had none of its own
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, own)
+
+    def _timed(self, real: Callable[..., Any], label: str) -> Callable[..., Any]:
+        @functools.wraps(real)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            # per thread: for each wrapped call open, the time spent in wrapped calls inside it
+            nested: list[float] = self._local.__dict__.setdefault("nested", [])
+            nested.append(0.0)
+            t0 = time.thread_time()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - t0
+                own = spent - nested.pop()
+                if nested:
+                    nested[-1] += spent
+                with self._lock:
+                    self.seconds[label] += own
+                    self.calls[label] += 1
+
+        return timed
+
+
+class ThreadClock:
+    """CPU seconds of this process's threads over the run, by role.
+
+    Each Python thread's CPU clock (the one ``time.thread_time`` reads in the thread itself,
+    here read from outside with ``pthread_getcpuclockid``) at the start and at the end; a thread
+    started during the run counts from 0. Not ``psutil``'s per-thread user and system times:
+    they are whole clock ticks (10 ms), and with some 40 threads the truncation lost a third of
+    a 50-file run. A thread that ended during the run, or that Python did not start, is in no
+    row: its time is in the rest of the gateway's CPU.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.threads: Counter[str] = Counter()
+        self._start: dict[int | None, float] = {}
+
+    def start(self) -> None:
+        self._start = {t.native_id: cpu for t, cpu in _thread_clocks()}
+
+    def stop(self) -> None:
+        for t, cpu in _thread_clocks():
+            role = thread_role(t.name)
+            self.seconds[role] += cpu - self._start.get(t.native_id, 0.0)
+            self.threads[role] += 1
+
+
+def _thread_clocks() -> list[tuple[threading.Thread, float]]:
+    """Each running Python thread with the CPU seconds it has used so far."""
+    clocks = []
+    for t in threading.enumerate():
+        try:
+            clocks.append((t, time.clock_gettime(time.pthread_getcpuclockid(t.ident or 0))))
+        except OSError:  # it ended meanwhile
+            continue
+    return clocks
+
+
+def thread_role(name: str) -> str:
+    """A thread's name without its number: the senders ``sender 1``, ``sender 2``, ... are
+    one role, ``sender``; Python's default ``Thread-3 (run)`` becomes ``Thread (run)``."""
+    return re.sub(r"^Thread-\d+", "Thread", re.sub(r"[ _-]?\d+$", "", name))
 
 
 class StatementCounter:
@@ -232,7 +363,11 @@ def pipeline_run(
     senders: Senders,
     journal: str | None = None,
     counter: StatementCounter | None = None,
+    stages: StageClock | None = None,
+    threads: ThreadClock | None = None,
 ) -> dict[str, float]:
+    """One timed run; ``stages`` and ``threads``, when given, are installed and read for the
+    run (``--stages``)."""
     ws = write_workspace(
         folder / "gw",
         base_url=base_url,
@@ -261,12 +396,16 @@ def pipeline_run(
     counter = counter or StatementCounter()
     with mapping.installed(), open_parts(config) as parts:
         gateway = Gateway(parts, senders=senders)
-        with counter.installed():
+        with counter.installed(), stages.installed() if stages is not None else nullcontext():
+            if threads is not None:
+                threads.start()
             cpu0, t0 = os.times(), time.perf_counter()
             gateway.start()
             while not inbox_empty(inbox):
                 time.sleep(0.025)
             wall, cpu1 = time.perf_counter() - t0, os.times()
+            if threads is not None:
+                threads.stop()
         print(gate_line(gateway.signals.in_flight), flush=True)
         gateway.stop()
         gateway.join(30)
@@ -346,6 +485,33 @@ def journal_cost(folder: Path, docs: int = 2000) -> float:
     return per_doc
 
 
+def print_stages(run: dict[str, float], stages: StageClock, threads: ThreadClock) -> None:
+    """The two ``--stages`` tables: the gateway's CPU during the run by thread role, then by
+    stage; each ends with what its rows do not account for."""
+    docs = run["docs"]
+    gateway_cpu = run["user"] + run["system"]
+
+    def cpu(seconds: float) -> str:
+        return f"{1000 * seconds / docs:.3f} ms | {100 * seconds / gateway_cpu:.1f}%"
+
+    print("| thread role | threads | CPU per document | share of the gateway's CPU |")
+    print("|---|---|---|---|")
+    for role, seconds in sorted(threads.seconds.items(), key=lambda row: -row[1]):
+        print(f"| {role} | {threads.threads[role]} | {cpu(seconds)} |")
+    print(
+        f"| the rest: threads that ended during the run, or not started by Python | | "
+        f"{cpu(gateway_cpu - sum(threads.seconds.values()))} |"
+    )
+    print("| stage (its own CPU, all threads) | CPU per document | share | calls per document |")
+    print("|---|---|---|---|")
+    rows = [*stages.seconds.items(), ("reading and mapping the files", run["mapping"])]
+    for label, seconds in sorted(rows, key=lambda row: -row[1]):
+        calls = f"{stages.calls[label] / docs:.2f}" if label in stages.calls else ""
+        print(f"| {label} | {cpu(seconds)} | {calls} |")
+    rest = gateway_cpu - sum(seconds for _, seconds in rows)
+    print(f"| everything else | {cpu(rest)} | |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=500)
@@ -361,6 +527,11 @@ def main() -> None:
     parser.add_argument(
         "--statements", action="store_true", help="list the most frequent journal statements"
     )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="where the gateway's CPU went: by thread role and by stage (journal, archive, ...)",
+    )
     peer.add_arguments(parser)
     args = parser.parse_args()
     if args.quick:
@@ -368,12 +539,15 @@ def main() -> None:
     if args.with_bots is not None:
         if args.orders_per_file != 2:
             parser.error("the peer's batch has 2 orders a file: --orders-per-file does not apply")
+        if args.stages:
+            parser.error("--stages measures edigw alone: not with --with-bots")
         peer.run_from(args)
         return
     print(f"before the run: {load_line()}", flush=True)
     folder = Path(tempfile.mkdtemp(prefix="edigw-bench-"))
     sandbox, base_url = start_sandbox(folder)
     counter = StatementCounter()
+    stages, threads = (StageClock(), ThreadClock()) if args.stages else (None, None)
     try:
         with journal_url(args.journal) as url:
             run = pipeline_run(
@@ -385,6 +559,8 @@ def main() -> None:
                 senders=args.senders,
                 journal=url,
                 counter=counter,
+                stages=stages,
+                threads=threads,
             )
     finally:
         sandbox.terminate()
@@ -427,6 +603,8 @@ def main() -> None:
     print(f"| Ecolix calls | {int(run['calls'])} |")
     print(f"| files not done | {int(run['failed'])} |")
     print(f"after the run: {load_line()}")
+    if stages is not None and threads is not None:
+        print_stages(run, stages, threads)
     if args.statements:
         print("most frequent statements, per document:")
         for statement, n in counter.statements.most_common(25):
