@@ -76,6 +76,7 @@ from edigw.pipeline.sftp_endpoints import close_unused_endpoints
 from edigw.pipeline.supervisor import Supervisor, SupervisorPolicy
 from edigw.pipeline.tidy import clear_error_copy
 from edigw.pipeline.validating import warm_up
+from edigw.pipeline.wakeups import PollWakeups
 from edigw.problems import storable
 from edigw.processes import pid_alive, process_identity
 
@@ -276,6 +277,8 @@ class FlowPoller:
         #: whether the last poll was handed a full batch (``max_files_per_poll`` files) and
         #: took at least one in: more are likely waiting, the poller loop looks again at once
         self.full_batch = False
+        #: the sender wake-ups owed for files taken in (once a poll: ``edigw.pipeline.wakeups``)
+        self.wakeups = PollWakeups(signals.work.announce, lambda: signals.in_flight.limit)
 
     def poll_once(self) -> list[Ingested]:
         """One look at the channel: ingest what is ready, journal what is wrong.
@@ -302,7 +305,8 @@ class FlowPoller:
                 log.error("flow %s: %s: %s; looked at again later", ctx.id, problem.name, exc)
                 if problem.incoming is not None:
                     channel.release(problem.incoming)
-        taken = [self._take_one(incoming) for incoming in result.files]
+        with self.wakeups.poll():  # the senders are woken once the files are in
+            taken = [self._take_one(incoming) for incoming in result.files]
         ingested = [one for one in taken if one is not None]
         self.full_batch = (
             bool(ingested) and len(result.files) >= self.runtime.config.max_files_per_poll
@@ -475,8 +479,7 @@ class FlowPoller:
         if ingested.state in FINAL_FILE_STATES:
             self._dispose_or_later(ingested.file_id)
         else:
-            for _ in range(self._senders_to_wake(ingested)):
-                self.signals.work.announce()
+            self.wakeups.owe(self._senders_to_wake(ingested))
         return ingested
 
     def _senders_to_wake(self, ingested: Ingested) -> int:
