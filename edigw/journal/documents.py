@@ -385,22 +385,31 @@ class DocumentsMixin(HeadsMixin):
         with self._read("list documents") as conn:
             return [_doc_row(m) for m in conn.execute(query).mappings()]
 
-    def finish_file_if_complete(self, file_id: int, *, now: datetime) -> str | None:
+    def finish_file_if_complete(
+        self, file_id: int, *, now: datetime, last_finished: bool = False
+    ) -> str | None:
         """Close a parsed file whose documents are all finished; returns the state it took.
 
         ``done`` when every document is done (or it has none), ``failed`` when every one
         failed, ``partially_failed`` otherwise. Returns ``None`` while documents are still
         unfinished or when the file is not ``parsed``, so exactly one caller sees the
         transition and acts on it (moving the source, writing the error file).
+
+        ``last_finished``: the caller just saw the file's last unfinished document finish
+        (:meth:`mark_done` and the like returned true), so the quick look for a head that
+        spares other callers the write is skipped; the counts decide as always.
         """
         now = _aware(now)
         merged = self._sql.merged
         if merged is not None:
-            return self._finish_merged(file_id, now=now, statement=merged.file_finished_told)
-        with self._read("check a file's documents") as conn:
-            # A file with an unfinished document has a head: one index seek, no write lock.
-            if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
-                return None
+            return self._finish_merged(
+                file_id, now=now, statement=merged.file_finished_told, look=not last_finished
+            )
+        if not last_finished:
+            with self._read("check a file's documents") as conn:
+                # A file with an unfinished document has a head: one index seek, no write lock.
+                if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
+                    return None
         with self._write("finish a file", barrier=True) as conn:
             counts = self._finished_counts(conn, file_id)
             if counts is None:
@@ -424,12 +433,14 @@ class DocumentsMixin(HeadsMixin):
             return None
         return counts
 
-    def _finish_merged(self, file_id: int, *, now: datetime, statement: Any) -> str | None:
+    def _finish_merged(
+        self, file_id: int, *, now: datetime, statement: Any, look: bool = True
+    ) -> str | None:
         """PostgreSQL: :meth:`finish_file_if_complete` in autocommit, its last two writes in
         one statement. Under READ COMMITTED the counts read in a transaction were no firmer:
         the update's own condition (the file still ``parsed``) is what decides."""
         with self._write_single("finish a file", barrier=True) as conn:
-            if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
+            if look and conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
                 return None
             counts = self._finished_counts(conn, file_id)
             if counts is None:

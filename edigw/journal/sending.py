@@ -242,11 +242,15 @@ class SendingMixin(FailuresMixin):
         object_id: str | None,
         response: Any,
         upsert: Upsert | None = None,
+        file_id: int | None = None,
     ) -> bool:
         """Record Ecolix's success. Idempotent: a document already done keeps its first answer.
 
         ``upsert``: the document was an upsert of this object and payload, now what Ecolix
         holds (``edigw.journal.accepted``), recorded in the same transaction.
+
+        ``file_id``, the document's file when the caller knows it: on PostgreSQL a file known
+        to be unordered skips the one-statement path, which serves ordered files only.
 
         Returns whether the file may now be complete (no unfinished document left, or the
         document was already done): then :meth:`finish_file_if_complete` settles it.
@@ -255,9 +259,11 @@ class SendingMixin(FailuresMixin):
         body = _dumps(response, f"Ecolix response of D-{doc_id}")
         told = f"{status if status is not None else '-'} {object_id or ''}".strip()
         merged = self._sql.merged
-        if merged is not None and upsert is None:
-            # PostgreSQL: one statement when the document is its file's head (the usual
-            # case); anything else (already done, not the head, unknown) the general path.
+        unordered = file_id is not None and self._ordered_files.get(file_id) is False
+        if merged is not None and upsert is None and not unordered:
+            # PostgreSQL: one statement when the document is its ordered file's head (the
+            # usual case there); anything else (an unordered file, already done, not the
+            # head, unknown) the general path.
             with self._write_single("mark a document done", lazy=True) as conn:
                 head = conn.execute(
                     merged.done,

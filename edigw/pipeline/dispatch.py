@@ -189,6 +189,7 @@ def send_claimed(
         # An accepted upsert is what Ecolix now holds for its object (the row is found by
         # operation and target: which Ecolix was recorded when the document was taken in).
         upsert=upsert_of(doc.operation, payload, ecolix=""),
+        file_id=doc.file_id,
     )
     detail = "already done (replayed by Ecolix)" if response.replayed else ""
     return Sent(
@@ -293,7 +294,9 @@ def _finish(
     doc: DocumentRow, journal: Journal, clock: Callable[[], datetime], *, complete: bool
 ) -> str | None:
     """The file's final state when this document was its last unfinished one."""
-    return journal.finish_file_if_complete(doc.file_id, now=clock()) if complete else None
+    if not complete:
+        return None
+    return journal.finish_file_if_complete(doc.file_id, now=clock(), last_finished=True)
 
 
 def _reason(exc: EcolixError) -> str:

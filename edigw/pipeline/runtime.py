@@ -930,6 +930,7 @@ def mover_loop(pollers: list[FlowPoller], signals: Signals) -> None:
                 return
             queued = None
         ids = [] if queued is None else [queued]  # None only wakes the mover: a stop began
+        ids.extend(_more_queued(signals.finished_files))
         now = time.monotonic()
         round_due = now >= next_round
         if round_due:
@@ -939,6 +940,20 @@ def mover_loop(pollers: list[FlowPoller], signals: Signals) -> None:
         _settle_all(pollers, signals, ids, waiting, last=False)
         if round_due:
             close_retired(pollers)
+
+
+def _more_queued(finished: queue.Queue[int | None], most: int = 100) -> list[int]:
+    """The finished files queued meanwhile, taken in one go: settled together, one wake-up of
+    the mover for all of them instead of one each."""
+    ids: list[int] = []
+    while len(ids) < most:
+        try:
+            queued = finished.get_nowait()
+        except queue.Empty:
+            break
+        if queued is not None:
+            ids.append(queued)
+    return ids
 
 
 def close_retired(pollers: list[FlowPoller]) -> None:
