@@ -158,3 +158,21 @@ def test_a_long_business_key_is_journalled_and_claimed(journal: Journal) -> None
     assert claim(journal) == [first]
     finish(journal, first)
     assert claim(journal) == [second]
+
+
+def test_a_done_that_names_its_unordered_file_hands_the_head_to_the_keys_next(
+    journal: Journal,
+) -> None:
+    """The sender names the file: on PostgreSQL an unordered one skips the statement that
+    serves ordered files only, and the key's next document is its head all the same."""
+    first, other, second = queue_file(journal, ["C1", "C2", "C1"])
+    file_id = journal.document(first).file_id
+    assert claim(journal) == [first, other]
+
+    journal.mark_sent(first, now=T0)
+    complete = journal.mark_done(
+        first, now=T0, status=201, object_id="O-1", response=None, file_id=file_id
+    )
+
+    assert complete is False
+    assert claim(journal, now=T0 + timedelta(seconds=1)) == [second]

@@ -363,6 +363,33 @@ def test_a_file_with_unfinished_documents_does_not_finish(journal: Journal) -> N
     assert journal.file(file_id).state == "parsed"
 
 
+def test_a_caller_sure_of_the_last_document_is_still_refused_while_one_is_unfinished(
+    journal: Journal,
+) -> None:
+    """``last_finished`` skips only the quick look: the counts still decide (a document
+    already done answers ``True`` again, whatever the others)."""
+    file_id = add_file(journal)
+    first, _second = journal.add_documents(file_id, [doc(1, file_id), doc(2, file_id)], now=T0)
+    journal.mark_done(first, now=T0, status=201, object_id="X", response=None)
+    again = journal.mark_done(first, now=T0, status=201, object_id="X", response=None)
+
+    assert again is True
+    assert journal.finish_file_if_complete(file_id, now=T0, last_finished=True) is None
+    assert journal.file(file_id).state == "parsed"
+
+
+def test_a_caller_sure_of_the_last_document_finishes_the_file(journal: Journal) -> None:
+    file_id = add_file(journal)
+    [doc_id] = journal.add_documents(file_id, [doc(1, file_id)], now=T0)
+    complete = journal.mark_done(
+        doc_id, now=T0, status=201, object_id="X", response=None, file_id=file_id
+    )
+
+    assert complete is True
+    assert journal.finish_file_if_complete(file_id, now=T0, last_finished=True) == "done"
+    assert journal.finish_file_if_complete(file_id, now=T0, last_finished=True) is None
+
+
 def test_only_one_caller_sees_a_file_finish(journal: Journal) -> None:
     file_id = add_file(journal)
     [doc_id] = journal.add_documents(file_id, [doc(1, file_id)], now=T0)
