@@ -47,7 +47,7 @@ from typing import IO
 
 import httpx
 from harness import load_line, senders_arg
-from pipeline import TOKEN, sandbox_cpu, start_sandbox
+from pipeline import TOKEN, bench_workspace, sandbox_cpu, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,37 +62,11 @@ from edigw.pipeline.runtime import (  # noqa: E402
     send_due,
     utc_now,
 )
-from tests.fixtures.gateway import Workspace, inbound_flow, write_workspace  # noqa: E402
-from tests.support.orderfiles import write_order_files  # noqa: E402
+from tests.fixtures.gateway import Workspace  # noqa: E402
 
 ORDERS_PER_FILE = 2
 TIMEOUT = 600.0  # seconds a run may take before it is given up (a WARNING says so)
 IDLE_SLEEP = 0.005  # a child's sender with nothing due sleeps this long
-
-
-def workspace(folder: Path, base_url: str, files: int) -> Workspace:
-    """``pipeline_run``'s workspace and flow, with ``files`` order files in its inbox."""
-    ws = write_workspace(
-        folder / "gw",
-        base_url=base_url,
-        token=TOKEN,
-        flows={
-            "webshop": {
-                "orders": inbound_flow(
-                    "ecommerce-orders-csv.yaml",
-                    "webshop",
-                    "orders",
-                    readiness={"mode": "min_age", "seconds": 0},
-                    poll_interval=0.05,
-                    max_files_per_poll=1000,
-                )
-            }
-        },
-    )
-    write_order_files(
-        ws.inbox("webshop", "orders"), files=files, orders_per_file=ORDERS_PER_FILE, prefix="B"
-    )
-    return ws
 
 
 def load_workspace(root: Path) -> GatewayConfig:
@@ -178,7 +152,7 @@ def one_run(*, split: bool, files: int, senders: Senders, split_senders: int) ->
     child: subprocess.Popen[str] | None = None
     expected = files * ORDERS_PER_FILE
     try:
-        ws = workspace(folder, base_url, files)
+        ws = bench_workspace(folder, base_url, files=files, orders=ORDERS_PER_FILE)
         config = ws.load()
         orders0 = orders_created(base_url)
         with open_parts(config) as parts:
