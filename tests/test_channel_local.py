@@ -91,6 +91,35 @@ def test_min_age_needs_an_old_mtime_and_an_unchanged_second_look(tmp_path: Path)
     assert names(ch, T0 + 6) == ["young.csv"]
 
 
+def test_a_poll_tells_when_a_stable_file_it_left_may_be_ready(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="stable", interval=2))
+    write(tmp_path / "in/a.csv", b"x;y\n")
+
+    first = ch.poll(now=T0)
+
+    assert first.files == []
+    assert first.next_ready == T0 + 2
+    taken = ch.poll(now=T0 + 2)
+    assert [f.name for f in taken.files] == ["a.csv"]
+    assert taken.next_ready is None  # nothing left waiting
+
+
+def test_a_poll_tells_when_the_youngest_min_age_file_may_be_ready(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="min_age", seconds=10))
+    write(tmp_path / "in/young.csv", b"1", mtime=T0 - 5)
+    write(tmp_path / "in/old.csv", b"1", mtime=T0 - 60)
+
+    assert ch.poll(now=T0).next_ready == T0  # old.csv needs only a second look
+    assert ch.poll(now=T0 + 1).next_ready == T0 + 5  # young.csv: 10 s after its mtime
+
+
+def test_a_poll_cannot_foresee_a_done_file(tmp_path: Path) -> None:
+    ch = channel(tmp_path / "in", readiness=Readiness(mode="done_file", suffix=".ok"))
+    write(tmp_path / "in/a.csv", b"1")
+
+    assert ch.poll(now=T0).next_ready is None
+
+
 def test_done_file_mode_waits_for_the_done_file_and_never_takes_it(tmp_path: Path) -> None:
     ch = channel(tmp_path / "in", readiness=Readiness(mode="done_file", suffix=".ok"))
     write(tmp_path / "in/a.csv", b"1")

@@ -177,6 +177,10 @@ class ChannelProblem:
 class PollResult:
     files: list[IncomingFile] = field(default_factory=list)
     problems: list[ChannelProblem] = field(default_factory=list)
+    #: the earliest time (``now``'s clock) a file seen but not ready yet may be ready: a look
+    #: then takes it, where the next poll interval could come much later (``None``: no such
+    #: file, or a readiness no look can foresee, ``done_file``)
+    next_ready: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,6 +484,17 @@ def is_ready(
     return unchanged_looks and now - observation.mtime >= readiness.seconds
 
 
+def ready_at(readiness: Readiness, observation: Observation, *, now: float) -> float | None:
+    """The earliest time a file observed as ``observation`` but not ready may be ready: when
+    the look that sees it unchanged long enough can be made (``None`` for ``done_file``,
+    which waits for a file no look can foresee)."""
+    if readiness.mode == "done_file":
+        return None
+    if readiness.mode == "stable":
+        return max(now, observation.since + readiness.interval)
+    return max(now, observation.mtime + readiness.seconds)
+
+
 def oldest_first(files: Iterable[Listed], cap: int) -> list[Listed]:
     """Oldest first (mtime, then name), capped after sorting so old files are never starved
     (the ``cap`` oldest are picked without sorting a whole backlog)."""
@@ -545,6 +560,8 @@ class ReadinessTracker:
         self._claimed: set[str] = set()
         self._reported: dict[str, str] = {}
         self.lock = threading.RLock()
+        #: after a ``take``: the earliest time a file it saw but left may be ready
+        self.next_ready: float | None = None
 
     def take(
         self, listing: Sequence[Listed], *, now: float, all_names: Collection[str]
@@ -559,6 +576,7 @@ class ReadinessTracker:
                 del self._reported[gone]
             suffix = self.readiness.suffix
             ready: list[Listed] = []
+            soonest: float | None = None
             for listed in listing:
                 obs = observe(self._observations.get(listed.name), listed, now)
                 self._observations[listed.name] = obs
@@ -567,6 +585,11 @@ class ReadinessTracker:
                 done = self.readiness.mode == "done_file" and (listed.name + suffix) in present
                 if is_ready(self.readiness, obs, now=now, done_present=done):
                     ready.append(listed)
+                    continue
+                at = ready_at(self.readiness, obs, now=now)
+                if at is not None and (soonest is None or at < soonest):
+                    soonest = at
+            self.next_ready = soonest
             chosen = oldest_first(ready, self.max_files)
             self._claimed.update(f.name for f in chosen)
             return chosen

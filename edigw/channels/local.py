@@ -270,7 +270,7 @@ class LocalInboundChannel:
                 continue
             self._tracker.clear_report(listed.name)
             files.append(incoming)
-        return PollResult(files=files, problems=problems)
+        return PollResult(files=files, problems=problems, next_ready=self._tracker.next_ready)
 
     # ------------------------------------------------------------------ after-actions
 

@@ -807,7 +807,7 @@ class SftpInboundChannel:
                     continue
                 self._tracker.clear_report(incoming.name)
                 files.append(incoming)
-        return PollResult(files=files, problems=problems)
+        return PollResult(files=files, problems=problems, next_ready=self._tracker.next_ready)
 
     def _failed(self, name: str, reason: str, problems: list[ChannelProblem]) -> None:
         """Un-claim a file whose download failed; it is watched again from scratch."""

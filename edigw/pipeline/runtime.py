@@ -99,6 +99,8 @@ MAX_INTAKE_ATTEMPTS = 3
 UNOWNED_PATIENCE = 600.0
 #: Once finishing, the mover ends after the queue stayed empty this long (seconds).
 FINISH_WAIT = 0.1
+#: The shortest pause between two looks of a poller waiting for a file to be ready (seconds).
+SOONEST_LOOK = 0.1
 
 
 def utc_now() -> datetime:
@@ -277,6 +279,9 @@ class FlowPoller:
         #: whether the last poll was handed a full batch (``max_files_per_poll`` files) and
         #: took at least one in: more are likely waiting, the poller loop looks again at once
         self.full_batch = False
+        #: when the last poll saw a file that may be ready before the next interval (the
+        #: channel's clock, ``time.time``): the poller loop looks again then
+        self.next_ready: float | None = None
         #: the sender wake-ups owed for files taken in (once a poll: ``edigw.pipeline.wakeups``)
         self.wakeups = PollWakeups(signals.work.announce, lambda: signals.in_flight.limit)
 
@@ -298,6 +303,7 @@ class FlowPoller:
                 partner=ctx.partner, flow=ctx.flow, action=KEPT_CHANGED
             )
         result = channel.poll(now=time.time())  # ChannelError: the poller loop's condition
+        self.next_ready = result.next_ready
         for problem in result.problems:
             try:
                 self._journal_problem(problem.name, problem.reason, problem.incoming)
@@ -830,7 +836,8 @@ def poller_loop(poller: FlowPoller, signals: Signals) -> None:
 
     After a full batch (``max_files_per_poll`` files handed out, some taken in) it polls
     again at once: a backlog goes in at the pace of intake, not one batch an interval. A
-    batch that took nothing in (the journal or the archive failing) waits the interval.
+    batch that took nothing in (the journal or the archive failing) waits the interval. A
+    file seen but not ready yet is looked at again when it may be ready (:func:`next_look`).
     """
     interval = float(poller.runtime.config.poll_interval)
     flow = poller.runtime.context.id
@@ -853,7 +860,18 @@ def poller_loop(poller: FlowPoller, signals: Signals) -> None:
                 signals.timed("poll", flow, time.monotonic() - started)
             if poller.full_batch:
                 continue  # more are waiting: no pause (a stop ends the loop above)
-            poller.wake.wait(interval)
+            poller.wake.wait(next_look(interval, poller.next_ready, now=time.time()))
+
+
+def next_look(interval: float, next_ready: float | None, *, now: float) -> float:
+    """Seconds until the poller looks again: the flow's interval, or less when a file the
+    last look saw may be ready sooner (``stable``: its size and mtime unchanged for the
+    readiness interval; ``min_age``: old enough), so that it is taken then and not up to a
+    whole poll interval later. At least :data:`SOONEST_LOOK`, so that a file that needs only
+    one more look does not make the loop spin."""
+    if next_ready is None:
+        return interval
+    return min(interval, max(SOONEST_LOOK, next_ready - now))
 
 
 def watcher_loop(poller: FlowPoller, signals: Signals) -> None:
