@@ -8,10 +8,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from edigw.errors import JournalError
+from edigw.channels.base import PollResult
+from edigw.errors import ChannelError, JournalError
 from edigw.pipeline.assembly import Parts, open_parts
 from edigw.pipeline.inbound import Ingested
-from edigw.pipeline.runtime import FlowPoller, Signals, poller_loop, utc_now
+from edigw.pipeline.runtime import SOONEST_LOOK, FlowPoller, Signals, poller_loop, utc_now
 from tests.fixtures.gateway import inbound_flow, write_workspace
 from tests.support.orderfiles import write_order_files
 
@@ -133,3 +134,64 @@ def test_a_file_that_arrives_during_a_look_wakes_the_next_look_at_once(
 
     assert not stuck, "the wake-up set during the look was lost: the poller waits its interval"
     assert looks == 2
+
+
+class RecordedPauses(threading.Event):
+    """The poller's wake-up: notes each pause's timeout, ends each at once, and stops the loop
+    at the ``last``-th."""
+
+    def __init__(self, signals: Signals, last: int) -> None:
+        super().__init__()
+        self.signals = signals
+        self.last = last
+        self.timeouts: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.timeouts.append(timeout)
+        if len(self.timeouts) == self.last:
+            self.signals.stop.set()
+        return True
+
+
+def test_a_file_seen_but_not_ready_is_looked_at_again_when_it_may_be_ready(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    """Ready at the second look (``min_age`` 0): the next look comes at once, not an hour later."""
+    ws = backlog_workspace(tmp_path / "gw", sandbox_factory())
+    with open_parts(ws.load()) as parts:
+        signals = Signals()
+        poller = FlowPoller(parts.inbound["webshop/orders"], parts, signals, clock=utc_now)
+        poller.wake = wake = RecordedPauses(signals, last=1)
+
+        poller_loop(poller, signals)
+
+    assert wake.timeouts == [SOONEST_LOOK]
+
+
+def test_a_poll_that_fails_waits_the_interval_whatever_an_earlier_look_saw(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    """A channel that fails after a look that saw a file nearly ready is not asked again ten
+    times a second: the failed poll forgets when that file may be ready."""
+    ws = backlog_workspace(tmp_path / "gw", sandbox_factory())
+    with open_parts(ws.load()) as parts:
+        signals = Signals()
+        poller = FlowPoller(parts.inbound["webshop/orders"], parts, signals, clock=utc_now)
+        poller.wake = wake = RecordedPauses(signals, last=2)
+        channel = poller.runtime.channel
+        assert channel is not None
+        looks = 0
+        real_poll = channel.poll
+
+        def poll_then_fail(*, now: float) -> PollResult:
+            nonlocal looks
+            looks += 1
+            if looks > 1:
+                raise ChannelError("the partner's server is down")
+            return real_poll(now=now)
+
+        channel.poll = poll_then_fail  # type: ignore[method-assign]
+
+        poller_loop(poller, signals)
+
+    assert wake.timeouts == [SOONEST_LOOK, 3600.0]

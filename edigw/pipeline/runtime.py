@@ -292,6 +292,7 @@ class FlowPoller:
         the journal cannot tell which sources changed after an earlier reading: nothing is
         taken in then (the poller loop makes either a condition)."""
         self.full_batch = False
+        self.next_ready = None  # a poll that fails waits the whole interval, not a file's time
         channel = self.runtime.channel
         if channel is None:
             return []
