@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edigw.journal import Journal, LeaseLostError, NewDocument
+from tests.support.queued import received_file
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LEASE = 60.0
@@ -20,16 +21,8 @@ def queue_file(
     journal: Journal, docs: int, *, tag: str = "", failed: tuple[int, ...] = ()
 ) -> list[int]:
     """A parsed file with ``docs`` documents (seq 1..docs); returns their ids in order."""
-    file_id = journal.add_file(
-        partner="carrier",
-        flow="appointments",
-        channel="local:inbox",
-        original_name=f"rdv{tag}.csv",
-        source_path=f"/in/rdv{tag}.csv",
-        size=10,
-        sha256="e" * 64,
-        archive_path="/archive/e",
-        now=T0,
+    file_id = received_file(
+        journal, partner="carrier", flow="appointments", name=f"rdv{tag}.csv", now=T0
     )
     return journal.add_documents(
         file_id,

@@ -7,23 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 from edigw.journal import Journal, NewDocument
 from edigw.journal.rows import DocumentCounts
+from tests.support.queued import received_file
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LEASE = 60.0
 
 
 def received(journal: Journal, *, ordered: bool, tag: str = "") -> int:
-    return journal.add_file(
-        partner="webshop",
-        flow="orders",
-        channel="local:inbox",
-        original_name=f"orders{tag}.csv",
-        source_path=f"/in/orders{tag}.csv",
-        size=10,
-        sha256="e" * 64,
-        archive_path="/archive/e",
-        now=T0,
-        ordered=ordered,
+    return received_file(
+        journal, partner="webshop", flow="orders", name=f"orders{tag}.csv", now=T0, ordered=ordered
     )
 
 

@@ -1,5 +1,5 @@
-"""One order document queued in a journal, waiting to be sent: the smallest work a sender
-can claim, for tests of claims, leases and commits."""
+"""Files received and documents queued in a journal, waiting to be sent: the smallest work a
+sender can claim, for tests of claims, heads, leases and commits."""
 
 from __future__ import annotations
 
@@ -8,20 +8,34 @@ from datetime import UTC, datetime
 from edigw.journal import Journal, NewDocument
 
 
-def queued_document(journal: Journal, *, flow: str = "flow00", now: datetime | None = None) -> int:
-    """The id of one ``orders.create`` document (key CMD-1) of a new file of ``flow``."""
-    now = now or datetime.now(UTC)
-    file_id = journal.add_file(
-        partner="shop",
+def received_file(
+    journal: Journal,
+    *,
+    partner: str = "shop",
+    flow: str = "flow00",
+    name: str = "orders.csv",
+    now: datetime | None = None,
+    ordered: bool = True,
+) -> int:
+    """The id of a new file ``name`` of ``partner``/``flow``, received from a local inbox."""
+    return journal.add_file(
+        partner=partner,
         flow=flow,
         channel="local:inbox",
-        original_name="orders.csv",
-        source_path="/in/orders.csv",
+        original_name=name,
+        source_path=f"/in/{name}",
         size=10,
         sha256="e" * 64,
         archive_path="/archive/e",
-        now=now,
+        now=now or datetime.now(UTC),
+        ordered=ordered,
     )
+
+
+def queued_document(journal: Journal, *, flow: str = "flow00", now: datetime | None = None) -> int:
+    """The id of one ``orders.create`` document (key CMD-1) of a new file of ``flow``."""
+    now = now or datetime.now(UTC)
+    file_id = received_file(journal, flow=flow, now=now)
     [doc_id] = journal.add_documents(
         file_id,
         [
