@@ -37,8 +37,9 @@ from edigw.ecolix.usage import UsageSnapshot  # noqa: E402
 from edigw.pipeline.assembly import Parts, open_parts  # noqa: E402
 from edigw.pipeline.concurrency import InFlightGate  # noqa: E402
 from edigw.pipeline.runtime import DEFAULT_SENDERS, FlowPoller, Gateway, Senders  # noqa: E402
-from tests.fixtures.gateway import Workspace  # noqa: E402
+from tests.fixtures.gateway import Workspace, inbound_flow, write_workspace  # noqa: E402
 from tests.fixtures.sandbox import SandboxProcess, seeded_database  # noqa: E402
+from tests.support.orderfiles import write_order_files  # noqa: E402
 
 UNLIMITED = "1000000/minute"
 # What the benchmarks give a flow so that waiting is not what they measure: a file is ready as
@@ -49,6 +50,40 @@ BENCH_FLOW = {
     "max_files_per_poll": 1000,
 }
 DEFAULT_TIMEOUT = 3600.0
+
+
+def order_workspace(
+    folder: Path,
+    *,
+    base_url: str,
+    token: str,
+    files: int,
+    orders: int,
+    prefix: str,
+    journal: str | None = None,
+    calls_per_minute: int = 100_000,
+    ordered: bool = False,
+) -> Workspace:
+    """The web-shop order flow the benchmarks measure (``BENCH_FLOW``), in ``folder / "gw"``,
+    with ``files`` files of ``orders`` orders (numbers starting ``prefix``) in its inbox."""
+    ws = write_workspace(
+        folder / "gw",
+        base_url=base_url,
+        token=token,
+        calls_per_minute=calls_per_minute,
+        flows={
+            "webshop": {
+                "orders": inbound_flow(
+                    "ecommerce-orders-csv.yaml", "webshop", "orders", **BENCH_FLOW, ordered=ordered
+                )
+            }
+        },
+        journal=journal,
+    )
+    write_order_files(
+        ws.inbox("webshop", "orders"), files=files, orders_per_file=orders, prefix=prefix
+    )
+    return ws
 
 
 def load_line() -> str:

@@ -33,11 +33,11 @@ from pathlib import Path
 
 from budget_trace import TracedLedger, budget_breakdown
 from harness import (
-    BENCH_FLOW,
     GatewayRun,
     gateway_run,
     goal,
     load_line,
+    order_workspace,
     poll_line,
     run_line,
     say,
@@ -48,8 +48,6 @@ from harness import (
 from edigw.ecolix.limiter import LocalLedger
 from edigw.pipeline.assembly import Parts
 from edigw.pipeline.runtime import DEFAULT_SENDERS, Senders
-from tests.fixtures.gateway import inbound_flow, write_workspace
-from tests.support.orderfiles import write_order_files
 
 ORDERS_PER_FILE = 2
 UNLIMITED_AGREEMENT = 100_000
@@ -69,25 +67,17 @@ def drop_and_run(
 ) -> GatewayRun:
     sandbox = start_sandbox(folder / "sandbox", rate_limit=rate_limit, latency=latency)
     try:
-        ws = write_workspace(
-            folder / "gw",
+        ws = order_workspace(
+            folder,
             base_url=sandbox.base_url,
             token=sandbox.token,
+            files=files,
+            orders=orders_per_file,
+            prefix="L",
             calls_per_minute=calls_per_minute,
-            flows={
-                "webshop": {
-                    "orders": inbound_flow(
-                        "ecommerce-orders-csv.yaml",
-                        "webshop",
-                        "orders",
-                        **BENCH_FLOW,
-                        ordered=ordered,
-                    )
-                }
-            },
+            ordered=ordered,
         )
         inbox = ws.inbox("webshop", "orders")
-        write_order_files(inbox, files=files, orders_per_file=orders_per_file, prefix="L")
         say(f"{files} files dropped; before the run: {load_line()}")
         return gateway_run(
             ws,

@@ -54,7 +54,7 @@ import httpx
 import peer
 import psutil
 import psycopg
-from harness import BENCH_FLOW, gate_line, load_line, senders_arg
+from harness import gate_line, load_line, order_workspace, senders_arg
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
@@ -68,8 +68,6 @@ from edigw.journal.rows import NewDocument  # noqa: E402
 from edigw.journal.store import Journal  # noqa: E402
 from edigw.pipeline.assembly import open_parts  # noqa: E402
 from edigw.pipeline.runtime import DEFAULT_SENDERS, Gateway, Senders  # noqa: E402
-from tests.fixtures.gateway import Workspace, inbound_flow, write_workspace  # noqa: E402
-from tests.support.orderfiles import write_order_files  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -353,31 +351,6 @@ def inbox_empty(inbox: Path) -> bool:
         return not any(entry.is_file() for entry in entries)
 
 
-def bench_workspace(
-    folder: Path, base_url: str, *, files: int, orders: int, journal: str | None = None
-) -> Workspace:
-    """The web-shop order flow these runs measure (``harness.BENCH_FLOW``: ready at once, a
-    look every 50 ms, 1,000 files a look), in ``folder / "gw"``, with ``files`` files of
-    ``orders`` orders in its inbox."""
-    ws = write_workspace(
-        folder / "gw",
-        base_url=base_url,
-        token=TOKEN,
-        flows={
-            "webshop": {
-                "orders": inbound_flow(
-                    "ecommerce-orders-csv.yaml", "webshop", "orders", **BENCH_FLOW
-                )
-            }
-        },
-        journal=journal,
-    )
-    write_order_files(
-        ws.inbox("webshop", "orders"), files=files, orders_per_file=orders, prefix="B"
-    )
-    return ws
-
-
 def pipeline_run(
     folder: Path,
     sandbox: subprocess.Popen[bytes],
@@ -393,7 +366,15 @@ def pipeline_run(
 ) -> dict[str, float]:
     """One timed run; ``stages`` and ``threads``, when given, are installed and read for the
     run (``--stages``)."""
-    ws = bench_workspace(folder, base_url, files=files, orders=orders, journal=journal)
+    ws = order_workspace(
+        folder,
+        base_url=base_url,
+        token=TOKEN,
+        files=files,
+        orders=orders,
+        prefix="B",
+        journal=journal,
+    )
     config = ws.load()
     inbox = ws.inbox("webshop", "orders")
     sandbox_cpu0 = sandbox_cpu(sandbox)

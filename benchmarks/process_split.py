@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from harness import load_line, senders_arg
-from pipeline import TOKEN, bench_workspace, sandbox_cpu, start_sandbox
+from harness import load_line, order_workspace, senders_arg
+from pipeline import TOKEN, sandbox_cpu, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -152,7 +152,9 @@ def one_run(*, split: bool, files: int, senders: Senders, split_senders: int) ->
     child: subprocess.Popen[str] | None = None
     expected = files * ORDERS_PER_FILE
     try:
-        ws = bench_workspace(folder, base_url, files=files, orders=ORDERS_PER_FILE)
+        ws = order_workspace(
+            folder, base_url=base_url, token=TOKEN, files=files, orders=ORDERS_PER_FILE, prefix="B"
+        )
         config = ws.load()
         orders0 = orders_created(base_url)
         with open_parts(config) as parts:
