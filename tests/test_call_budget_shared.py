@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from edigw.ecolix.client import EcolixClient, RetryPolicy
@@ -156,6 +156,23 @@ def test_nodes_taking_slots_at_the_same_moment_never_take_more_than_n(
     for thread in threads:
         thread.join()
     assert len(granted) == len(set(granted)) == 25
+
+
+def test_taking_a_slot_is_one_statement_in_autocommit(
+    ledgers: Callable[..., SharedLedger],
+) -> None:
+    """One round trip: no BEGIN and COMMIT, the lock and the count run in the server."""
+    ledger = ledgers()
+    sent: list[tuple[str, bool]] = []
+
+    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append((statement, conn.connection.dbapi_connection.autocommit))
+
+    event.listen(ledger._engine, "before_cursor_execute", record)
+    assert ledger.take(5, 60.0).granted
+    [(statement, autocommit)] = sent
+    assert "edigw_take_call_slot" in statement
+    assert autocommit
 
 
 def test_a_crashed_nodes_call_counts_until_its_lease_ends_then_one_period_more(

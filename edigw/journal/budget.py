@@ -7,8 +7,9 @@ proof) lives in the ``call_budget`` table: one row per call in flight or complet
 last period, keyed by the agreement (the Ecolix base URL and a fingerprint of the token).
 
 - **No race.** Taking a slot is one transaction: a transaction-level advisory lock on the
-  agreement, then one statement that counts the calls that still count and inserts the new
-  one only if there is room. Two nodes can never both take the last slot.
+  agreement, then a count of the calls that still count and the new one inserted only if
+  there is room. Two nodes can never both take the last slot. It runs in the server (the
+  function ``edigw_take_call_slot``, journal revision 0018), in one round trip.
 - **One clock.** Start and completion times are the database's ``clock_timestamp()``, so the
   nodes' clocks may disagree: the proof needs one clock and one order, which the database
   gives. The start is stamped before the request leaves and the completion after the answer
@@ -47,35 +48,13 @@ LOCK_TIMEOUT = 10
 
 _ENDED = "COALESCE(b.completed_at, b.started_at + make_interval(secs => :lease))"
 _WINDOW_START = "now.t - make_interval(secs => :period)"
+# The lock, the count and the insert, in the server (journal revision 0018): one round trip,
+# and the lock is held only while the server works, never across the network.
 _TAKE = text(
-    f"""
-    WITH now AS (SELECT clock_timestamp() AS t),
-    pruned AS (
-        DELETE FROM call_budget b USING now
-        WHERE b.agreement = :agreement AND {_ENDED} <= {_WINDOW_START}
-    ),
-    held AS (
-        SELECT count(*) AS n, min({_ENDED}) FILTER (WHERE {_ENDED} <= now.t) AS oldest
-        FROM call_budget b, now
-        WHERE b.agreement = :agreement AND {_ENDED} > {_WINDOW_START}
-        GROUP BY now.t
-    ),
-    room AS (
-        SELECT now.t, COALESCE(held.n, 0) AS n, held.oldest
-        FROM now LEFT JOIN held ON true
-    ),
-    taken AS (
-        INSERT INTO call_budget (agreement, node, started_at)
-        SELECT :agreement, :node, room.t FROM room WHERE room.n < :calls
-        RETURNING id
-    )
-    SELECT (SELECT id FROM taken) AS slot,
-           EXTRACT(EPOCH FROM room.oldest + make_interval(secs => :period) - room.t) AS wait
-    FROM room
-    """
-)
-_LOCK = text(
-    "SELECT pg_advisory_xact_lock(CAST(:lock_class AS integer), CAST(:lock_key AS integer))"
+    "SELECT slot, wait FROM edigw_take_call_slot("
+    "CAST(:agreement AS text), CAST(:node AS text), CAST(:lock_class AS integer),"
+    " CAST(:lock_key AS integer), CAST(:calls AS integer), CAST(:period AS double precision),"
+    " CAST(:lease AS double precision))"
 )
 # Not waiting for the commit to reach the disk (``synchronous_commit`` off for this statement's
 # own transaction only): a completion lost with the server merely leaves its slot in flight
@@ -112,7 +91,8 @@ class SharedLedger:
         self.node = node
         self.lease = lease
         self._engine = engine
-        # Giving a slot back is one statement: in autocommit, no BEGIN and COMMIT round trips.
+        # Taking and giving back a slot are one statement each: in autocommit, no BEGIN and
+        # COMMIT round trips.
         self._single = engine.execution_options(isolation_level="AUTOCOMMIT")
         digest = hashlib.sha256(agreement.encode()).digest()
         self._lock_key = int.from_bytes(digest[:4], "big", signed=True)
@@ -147,13 +127,14 @@ class SharedLedger:
         params = {
             "agreement": self.agreement,
             "node": self.node,
+            "lock_class": LOCK_CLASS,
+            "lock_key": self._lock_key,
             "calls": calls,
             "period": float(period),
             "lease": float(self.lease),
         }
         try:
-            with self._engine.begin() as conn:
-                conn.execute(_LOCK, {"lock_class": LOCK_CLASS, "lock_key": self._lock_key})
+            with self._single.connect() as conn:
                 slot, wait = conn.execute(_TAKE, params).one()
         except exc.SQLAlchemyError as err:
             msg = f"journal: cannot take a slot of the shared Ecolix call budget: {_reason(err)}"
