@@ -3,7 +3,11 @@ once, those of one key one after the other in file order; an ordered file keeps 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event
 
 from edigw.journal import Journal, NewDocument
 from edigw.journal.rows import DocumentCounts
@@ -168,3 +172,131 @@ def test_a_done_that_names_its_unordered_file_hands_the_head_to_the_keys_next(
 
     assert complete is False
     assert claim(journal, now=T0 + timedelta(seconds=1)) == [second]
+
+
+def finish_named(journal: Journal, doc_id: int) -> bool:
+    """``finish`` as a sender does it: naming the document's file."""
+    file_id = journal.document(doc_id).file_id
+    journal.mark_sent(doc_id, now=T0)
+    return journal.mark_done(
+        doc_id, now=T0, status=201, object_id=f"O-{doc_id}", response=None, file_id=file_id
+    )
+
+
+def test_a_named_unordered_file_is_complete_only_when_every_key_is_finished(
+    journal: Journal,
+) -> None:
+    a, b = queue_file(journal, ["C1", "C2"])
+    claim(journal)
+
+    assert finish_named(journal, b) is False
+    assert finish_named(journal, a) is True
+    assert journal.finish_file_if_complete(journal.document(a).file_id, now=T0) == "done"
+    assert [e.kind for e in journal.events_of(journal.document(a).file_id)].count("done") == 3
+
+
+def test_the_last_two_keys_of_a_file_finishing_at_the_same_moment_leave_it_complete(
+    journal: Journal,
+) -> None:
+    """Each asks whether the file is finished after its own done is written: of two done
+    together, at least one sees the other and says so, or the file would never settle."""
+    pairs = [queue_file(journal, [f"A{n}", f"B{n}"]) for n in range(12)]
+    claim(journal, limit=100)
+    for first, second in pairs:
+        barrier = threading.Barrier(2)
+        said: list[bool] = []
+
+        def done(doc_id: int, barrier: threading.Barrier, said: list[bool]) -> None:
+            barrier.wait()
+            said.append(finish_named(journal, doc_id))
+
+        threads = [threading.Thread(target=done, args=(d, barrier, said)) for d in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert True in said, f"neither last document of F-{journal.document(first).file_id}"
+
+
+READER = "gw1:4242:123456"
+
+
+def read_at_once(journal: Journal, keys: list[str]) -> list[int]:
+    """A file read by the intake and journalled in one go (``reader``: no earlier batch)."""
+    file_id = received_file(
+        journal, partner="webshop", flow="orders", now=T0, ordered=False, reader=READER
+    )
+    return journal.add_documents(file_id, rows(file_id, keys), now=T0, reader=READER)
+
+
+def test_a_file_read_at_once_has_one_head_per_key_from_the_start(journal: Journal) -> None:
+    first, other, second, third = read_at_once(journal, ["C1", "C2", "C1", "C3"])
+
+    assert claim(journal) == [first, other, third]
+    finish(journal, first)
+    assert claim(journal) == [second]
+
+
+def test_a_file_read_at_once_gets_its_heads_with_its_rows_not_by_updates(
+    journal: Journal,
+) -> None:
+    updates: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE DOCUMENTS"):
+            updates.append(statement)
+
+    event.listen(journal._engine, "before_cursor_execute", record)
+    read_at_once(journal, ["C1", "C2", "C1"])
+
+    assert updates == []
+
+
+def test_a_node_that_knows_the_file_and_one_that_does_not_finish_its_last_two_keys_at_once(
+    journal: Journal, journal_url: str
+) -> None:
+    """Two nodes: the one that took the file in knows it is unordered (one statement, then
+    the question), the other does not yet (the general path: the question under the file's
+    lock, before its commit). The first's whole done falls between the other's question and
+    its commit: one of them must still see the file finished."""
+    other = Journal.open(journal_url)  # no memory of the file: the general path
+    asked, answered = threading.Event(), threading.Event()
+
+    def hold_the_commit(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        first_unfinished = statement.lstrip().startswith("SELECT documents.seq")
+        if first_unfinished and "key_hash" not in statement and not asked.is_set():
+            asked.set()
+            answered.wait(timeout=1.0)  # with the file's lock respected, never set in time
+
+    try:
+        mine, theirs = queue_file(journal, ["A", "B"])
+        file_id = journal.document(mine).file_id
+        claim(journal)
+        for doc_id in (mine, theirs):
+            journal.mark_sent(doc_id, now=T0)
+        event.listen(other._engine, "after_cursor_execute", hold_the_commit)
+        said: list[bool] = []
+
+        def done(node: Journal, doc_id: int, first: threading.Event | None) -> None:
+            if first is not None:
+                first.wait(timeout=5.0)
+            said.append(
+                node.mark_done(
+                    doc_id, now=T0, status=201, object_id="O", response=None, file_id=file_id
+                )
+            )
+            if first is not None:
+                answered.set()
+
+        threads = [
+            threading.Thread(target=done, args=(other, theirs, None)),
+            threading.Thread(target=done, args=(journal, mine, asked)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert asked.is_set()
+        assert True in said
+    finally:
+        other.close()

@@ -37,6 +37,16 @@ from edigw.journal.schema import problems as problem_lists
 from edigw.problems import storable
 
 
+def _heads_by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of a file's documents with the first pending one of each business key its
+    head (``edigw.journal.heads``), as the heads' statements would set them."""
+    firsts: dict[str | None, int] = {}
+    for row in sorted(rows, key=lambda row: row["seq"]):
+        if row["state"] == DocState.PENDING:
+            firsts.setdefault(row["business_key"], row["seq"])
+    return [{**row, "file_head": firsts.get(row["business_key"]) == row["seq"]} for row in rows]
+
+
 class DocumentsMixin(HeadsMixin):
     """Journalling and reading documents and events."""
 
@@ -50,12 +60,21 @@ class DocumentsMixin(HeadsMixin):
         now: datetime,
         reader: str | None = None,
         journalled: DocumentCounts | None = None,
+        fresh: bool = False,
     ) -> list[int]:
         """Insert a file's (last) documents, move it to ``parsed`` and record what happened,
         within the caller's transaction: the one step :meth:`add_file` and
-        :meth:`add_documents` share."""
+        :meth:`add_documents` share.
+
+        ``fresh``: the file has no document in the journal yet (a new file, or the reading
+        that journals all of a file at once): an unordered file's heads, one per key, are
+        then known before the insert, and written with the rows."""
+        unordered = not self._is_ordered(conn, file_id)
+        keyed = fresh and journalled is None and unordered
+        if keyed:
+            rows = _heads_by_key(rows)
         ids, happened = self._insert_documents(conn, file_id, docs, rows, now=now)
-        if journalled is not None or not self._is_ordered(conn, file_id):
+        if journalled is not None or (unordered and not keyed):
             # Heads over the whole file: its earlier batches, or the keys of an unordered
             # file (which may have unfinished documents already: a replay adds steps).
             self._refresh_head(conn, file_id)
@@ -107,8 +126,17 @@ class DocumentsMixin(HeadsMixin):
             if reader is None and not conn.execute(self._sql.reading, {"fid": file_id}).first():
                 msg_0 = f"F-{file_id} does not exist in the journal"
                 raise UnknownIdError(msg_0)
+            # Read by ``reader``: the file is still ``received``, and what an earlier reading
+            # cut short journalled of it was dropped before this one began.
             return self._record_parsed(
-                conn, file_id, docs, rows, now=now, reader=reader, journalled=journalled
+                conn,
+                file_id,
+                docs,
+                rows,
+                now=now,
+                reader=reader,
+                journalled=journalled,
+                fresh=reader is not None,
             )
 
     def add_document_batch(

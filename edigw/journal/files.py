@@ -97,7 +97,7 @@ class FilesMixin(DocumentsMixin, FailuresMixin):
                 same = {"partner": partner, "flow": flow, "channel": channel, "name": original_name}
                 self._resolve_transfers(conn, file_id, same, now=now)
             if documents is not None and rows is not None:
-                self._record_parsed(conn, file_id, documents, rows, now=now)
+                self._record_parsed(conn, file_id, documents, rows, now=now, fresh=True)
         return file_id
 
     def _resolve_transfers(

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     cast,
+    false,
     insert,
     literal,
     null,
@@ -58,7 +59,6 @@ class MergedStatements:
         done: Update,
         file_finished: Update,
     ) -> None:
-        d = documents
         now = bindparam("now", type_=UtcDateTime())
         node = bindparam("node", type_=String())
         doc_id = bindparam("doc_id", type_=Integer())
@@ -67,54 +67,20 @@ class MergedStatements:
         self.claim_one_file = self._claim(claim_one_file, now, node)
 
         # The head finished: it is done, its event written and the head handed to the next
-        # unfinished document of its file, or nothing when the document was not its file's
-        # head (the caller then recomputes the head in a transaction of its own). Ordered
-        # files only: an unordered file's head hands over to the next of its business key and
-        # its completion is asked under the file's lock (``edigw.journal.heads``), which the
-        # general path does.
-        ordered = (
-            select(files.c.id).where(files.c.id == d.c.file_id, files.c.ordered == true()).exists()
-        )
-        was = select(d.c.file_head).where(d.c.id == doc_id).cte("was")
-        finished = (
-            done.where(d.c.file_head == true(), ordered)
-            .values(file_head=False)
-            .returning(d.c.file_id, d.c.seq)
-            .cte("finished")
-        )
-        detail = bindparam("detail", type_=String())
-        told = insert(events).from_select(
-            ["file_id", "document_id", "at", "kind", "detail"],
-            select(finished.c.file_id, doc_id, now, _kind(str(DocState.DONE)), detail),
-        )
-        # The snapshot predates the update: the finished document still looks unfinished.
-        following = (
-            select(d.c.id, d.c.seq)
-            .where(
-                d.c.file_id == select(finished.c.file_id).scalar_subquery(),
-                unfinished_condition(),
-                d.c.id != doc_id,
-            )
-            .order_by(d.c.seq)
-            .limit(1)
-            .cte("following")
-        )
-        handed = (
-            update(d)
-            .where(d.c.id == select(following.c.id).scalar_subquery())
-            .values(file_head=True)
-        )
-        self.done = (
-            select(
-                was.c.file_head,
-                select(finished.c.file_id).scalar_subquery().label("file_id"),
-                select(following.c.seq).scalar_subquery().label("next_seq"),
-            )
-            .add_cte(told.cte("told"), nest_here=False)
-            .add_cte(handed.cte("handed"), nest_here=False)
-        )
+        # unfinished document of its line, or nothing when the document was not its line's
+        # head (the caller then recomputes the head in a transaction of its own).
+        # - ``done``: an ordered file, whose line is the file.
+        # - ``done_of_key``: an unordered file, whose lines are its business keys
+        #   (``edigw.journal.heads``). Whether the file is finished is not asked here: this
+        #   statement's snapshot may miss the other keys' documents finishing at the same
+        #   moment. The caller asks after this one committed, and the statement holds the
+        #   file's row lock until then, as the general path does from before it asks until
+        #   its commit: of two documents finishing at once, the later to ask sees both.
+        self.done = self._done(done, now, doc_id, by_key=False)
+        self.done_of_key = self._done(done, now, doc_id, by_key=True)
 
         # A file closed and its event (returned); no row when it was not ``parsed`` any more.
+        detail = bindparam("detail", type_=String())
         closed = file_finished.returning(files.c.id).cte("closed")
         self.file_finished_told = (
             insert(events)
@@ -144,6 +110,75 @@ class MergedStatements:
                 detail=bindparam("detail", type_=String()),
             )
             .add_cte(action.cte("action"))
+        )
+
+    @staticmethod
+    def _done(
+        done: Update, now: BindParameter[datetime], doc_id: BindParameter[int], *, by_key: bool
+    ) -> Select[Any]:
+        """The head done and its line handed on: returns ``file_head`` (the document's, before),
+        ``file_id`` (``NULL`` when nothing was done: not a head, already done, another kind of
+        file, no business key) and ``next_seq`` (the line's next head, ``NULL`` at its end)."""
+        d = documents
+        if by_key:
+            # The file's row locked, as the general path locks it before it asks whether the
+            # file is finished: a node asking that way waits for this statement's commit, or
+            # this one for that node's, so that the later question sees both documents done.
+            locked = (
+                select(files.c.id)
+                .where(
+                    files.c.id == select(d.c.file_id).where(d.c.id == doc_id).scalar_subquery(),
+                    files.c.ordered == false(),
+                )
+                .with_for_update(key_share=True)
+                .cte("locked")
+            )
+            head_done = done.where(
+                d.c.file_head == true(),
+                d.c.file_id == select(locked.c.id).scalar_subquery(),
+                d.c.business_key.is_not(None),
+            )
+        else:
+            ordered = select(files.c.id).where(files.c.id == d.c.file_id, files.c.ordered == true())
+            head_done = done.where(d.c.file_head == true(), ordered.exists())
+        was = select(d.c.file_head).where(d.c.id == doc_id).cte("was")
+        finished = (
+            head_done.values(file_head=False)
+            .returning(d.c.file_id, d.c.seq, d.c.key_hash, d.c.business_key)
+            .cte("finished")
+        )
+        detail = bindparam("detail", type_=String())
+        told = insert(events).from_select(
+            ["file_id", "document_id", "at", "kind", "detail"],
+            select(finished.c.file_id, doc_id, now, _kind(str(DocState.DONE)), detail),
+        )
+        # The snapshot predates the update: the finished document still looks unfinished.
+        line = [d.c.file_id == select(finished.c.file_id).scalar_subquery()]
+        if by_key:  # the keys' index: (file, key hash, seq) of the unfinished documents
+            line += [
+                d.c.key_hash == select(finished.c.key_hash).scalar_subquery(),
+                d.c.business_key == select(finished.c.business_key).scalar_subquery(),
+            ]
+        following = (
+            select(d.c.id, d.c.seq)
+            .where(*line, unfinished_condition(), d.c.id != doc_id)
+            .order_by(d.c.seq)
+            .limit(1)
+            .cte("following")
+        )
+        handed = (
+            update(d)
+            .where(d.c.id == select(following.c.id).scalar_subquery())
+            .values(file_head=True)
+        )
+        return (
+            select(
+                was.c.file_head,
+                select(finished.c.file_id).scalar_subquery().label("file_id"),
+                select(following.c.seq).scalar_subquery().label("next_seq"),
+            )
+            .add_cte(told.cte("told"), nest_here=False)
+            .add_cte(handed.cte("handed"), nest_here=False)
         )
 
     @staticmethod

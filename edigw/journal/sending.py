@@ -250,7 +250,9 @@ class SendingMixin(FailuresMixin):
         holds (``edigw.journal.accepted``), recorded in the same transaction.
 
         ``file_id``, the document's file when the caller knows it: on PostgreSQL a file known
-        to be unordered skips the one-statement path, which serves ordered files only.
+        to be unordered takes the one-statement path of unordered files (a document done and
+        its business key's next document made head), then one question: is the file
+        finished? Any other file tries the one-statement path of ordered files.
 
         Returns whether the file may now be complete (no unfinished document left, or the
         document was already done): then :meth:`finish_file_if_complete` settles it.
@@ -260,13 +262,12 @@ class SendingMixin(FailuresMixin):
         told = f"{status if status is not None else '-'} {object_id or ''}".strip()
         merged = self._sql.merged
         unordered = file_id is not None and self._ordered_files.get(file_id) is False
-        if merged is not None and upsert is None and not unordered:
-            # PostgreSQL: one statement when the document is its ordered file's head (the
-            # usual case there); anything else (an unordered file, already done, not the
-            # head, unknown) the general path.
+        if merged is not None and upsert is None:
+            # PostgreSQL: one statement when the document is its line's head (the usual
+            # case); anything else (already done, not the head, unknown) the general path.
             with self._write_single("mark a document done", lazy=True) as conn:
                 head = conn.execute(
-                    merged.done,
+                    merged.done_of_key if unordered else merged.done,
                     {
                         "doc_id": doc_id,
                         "now": now,
@@ -277,7 +278,12 @@ class SendingMixin(FailuresMixin):
                     },
                 ).first()
             if head is not None and head.file_id is not None:
-                return head.next_seq is None
+                if head.next_seq is not None or not unordered:
+                    return head.next_seq is None
+                # Asked once the done is committed: of two documents finishing at once, the
+                # later to ask sees both (``MergedStatements``).
+                with self._read("ask whether a file is finished") as conn:
+                    return self._first_unfinished(conn, head.file_id) is None
         with self._write("mark a document done") as conn:
             finished = (
                 conn.execute(

@@ -16,8 +16,10 @@ def received_file(
     name: str = "orders.csv",
     now: datetime | None = None,
     ordered: bool = True,
+    reader: str | None = None,
 ) -> int:
-    """The id of a new file ``name`` of ``partner``/``flow``, received from a local inbox."""
+    """The id of a new file ``name`` of ``partner``/``flow``, received from a local inbox
+    (being read by ``reader``, if given)."""
     return journal.add_file(
         partner=partner,
         flow=flow,
@@ -29,6 +31,7 @@ def received_file(
         archive_path="/archive/e",
         now=now or datetime.now(UTC),
         ordered=ordered,
+        reader=reader,
     )
 
 
