@@ -7,14 +7,20 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from edigw.errors import JournalError
 from edigw.journal import leases
 from edigw.journal.conditions import _batches
 from edigw.journal.connection import JournalBase
 from edigw.journal.rows import _aware
-from edigw.journal.schema import FINAL_FILE_STATES, files
+from edigw.journal.schema import (
+    FINAL_FILE_STATES,
+    FileState,
+    documents,
+    files,
+    unfinished_condition,
+)
 
 
 class NodesMixin(JournalBase):
@@ -88,17 +94,22 @@ class NodesMixin(JournalBase):
         with self._write_single("drop a source file's claim") as conn:
             leases.drop_file_claim(conn, flow=flow, path=path, size=size, mtime=mtime, node=node)
 
-    def final_files(self, file_ids: Collection[int]) -> list[int]:
-        """Those of ``file_ids`` whose outcome is final (another node may have finished them)."""
+    def files_to_settle(self, file_ids: Collection[int]) -> list[int]:
+        """Those of ``file_ids`` that another node may have finished: final, or ``parsed``
+        with no unfinished document left (the node that finished the last one died before it
+        settled the file, or is settling it now: settling twice is harmless)."""
         if not file_ids:
             return []
+        d = documents
+        unfinished = select(d.c.id).where(d.c.file_id == files.c.id, unfinished_condition())
+        to_settle = or_(
+            files.c.state.in_([str(s) for s in FINAL_FILE_STATES]),
+            and_(files.c.state == str(FileState.PARSED), ~unfinished.exists()),
+        )
         found: list[int] = []
         with self._read("find finished files") as conn:
             for batch in _batches(sorted(file_ids)):
                 found += conn.execute(
-                    select(files.c.id).where(
-                        files.c.id.in_(batch),
-                        files.c.state.in_([str(s) for s in FINAL_FILE_STATES]),
-                    )
+                    select(files.c.id).where(files.c.id.in_(batch), to_settle)
                 ).scalars()
         return found

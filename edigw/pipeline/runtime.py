@@ -994,14 +994,15 @@ def close_retired(pollers: list[FlowPoller]) -> None:
 
 def finished_elsewhere(pollers: list[FlowPoller], signals: Signals) -> list[int]:
     """With several nodes, files held here whose last document another node's sender
-    finished (it told its own mover, not this one): found in the journal once a second."""
+    finished (it told its own mover, not this one), settled or not (that node may have died
+    before it settled the file): found in the journal once a second."""
     if not signals.leader.shared:
         return []
     held = [file_id for poller in pollers for file_id in poller.held_ids()]
     if not held:
         return []
     try:
-        return pollers[0].parts.journal.final_files(held)
+        return pollers[0].parts.journal.files_to_settle(held)
     except EdigwError as exc:  # looked for again at the next round
         signals.conditions.set("journal", str(exc))
         return []
