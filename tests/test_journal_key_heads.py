@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from edigw.journal import Journal, NewDocument
@@ -135,16 +136,21 @@ def test_replaying_an_earlier_document_of_a_key_gives_the_key_back_to_it(
     assert second not in claim(journal, now=T0 + timedelta(minutes=3))
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["file-not-named", "file-named"])
 def test_an_unordered_file_is_complete_only_when_every_key_is_finished(
-    journal: Journal,
+    journal: Journal, named: bool
 ) -> None:
+    """Named: as a sender does it, the one-statement path on PostgreSQL."""
+    done = finish_named if named else finish
     a, b = queue_file(journal, ["C1", "C2"])
+    file_id = journal.document(a).file_id
     claim(journal)
 
-    assert finish(journal, b) is False
-    assert journal.finish_file_if_complete(journal.document(b).file_id, now=T0) is None
-    assert finish(journal, a) is True
-    assert journal.finish_file_if_complete(journal.document(a).file_id, now=T0) == "done"
+    assert done(journal, b) is False
+    assert journal.finish_file_if_complete(file_id, now=T0) is None
+    assert done(journal, a) is True
+    assert journal.finish_file_if_complete(file_id, now=T0) == "done"
+    assert [e.kind for e in journal.events_of(file_id)].count("done") == 3
 
 
 def test_a_long_business_key_is_journalled_and_claimed(journal: Journal) -> None:
@@ -181,18 +187,6 @@ def finish_named(journal: Journal, doc_id: int) -> bool:
     return journal.mark_done(
         doc_id, now=T0, status=201, object_id=f"O-{doc_id}", response=None, file_id=file_id
     )
-
-
-def test_a_named_unordered_file_is_complete_only_when_every_key_is_finished(
-    journal: Journal,
-) -> None:
-    a, b = queue_file(journal, ["C1", "C2"])
-    claim(journal)
-
-    assert finish_named(journal, b) is False
-    assert finish_named(journal, a) is True
-    assert journal.finish_file_if_complete(journal.document(a).file_id, now=T0) == "done"
-    assert [e.kind for e in journal.events_of(journal.document(a).file_id)].count("done") == 3
 
 
 def test_the_last_two_keys_of_a_file_finishing_at_the_same_moment_leave_it_complete(
