@@ -9,30 +9,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from edigw.journal import Journal, NewDocument
-from tests.support.queued import received_file
+from edigw.journal import Journal
+from tests.support.queued import keyed_documents, received_file, sent_and_done
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
 def parsed_file(journal: Journal, keys: list[str]) -> tuple[int, list[int]]:
     file_id = received_file(journal, name=f"{'-'.join(keys)}.csv", now=T0, ordered=False)
-    docs = [
-        NewDocument(
-            seq=seq,
-            business_key=key,
-            operation="orders.create",
-            payload={"number": key},
-            idempotency_key=f"{file_id}-{seq}",
-        )
-        for seq, key in enumerate(keys, start=1)
-    ]
-    return file_id, journal.add_documents(file_id, docs, now=T0)
+    return file_id, journal.add_documents(file_id, keyed_documents(file_id, keys), now=T0)
 
 
 def done(journal: Journal, doc_id: int) -> None:
-    journal.mark_sent(doc_id, now=T0)
-    journal.mark_done(doc_id, now=T0, status=201, object_id=f"O-{doc_id}", response=None)
+    sent_and_done(journal, doc_id, now=T0)
 
 
 def test_a_file_settled_by_another_node_is_to_settle_here(journal: Journal) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from edigw.journal import Journal, NewDocument
+from edigw.journal import Journal
 from edigw.journal.rows import DocumentCounts
-from tests.support.queued import received_file
+from tests.support.queued import keyed_documents, received_file, sent_and_done
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LEASE = 60.0
@@ -24,25 +24,10 @@ def received(journal: Journal, *, ordered: bool, tag: str = "") -> int:
     )
 
 
-def rows(file_id: int, keys: list[str], *, first: int = 1) -> list[NewDocument]:
-    """One pending document per key, in file order from position ``first``."""
-    return [
-        NewDocument(
-            seq=seq,
-            business_key=key,
-            operation="orders.create",
-            payload={"number": key, "seq": seq},
-            idempotency_key=f"{file_id}-{seq}",
-            state="pending",
-        )
-        for seq, key in enumerate(keys, start=first)
-    ]
-
-
 def queue_file(journal: Journal, keys: list[str], *, ordered: bool = False) -> list[int]:
     """A parsed file with one document per key (in this order); their ids in file order."""
     file_id = received(journal, ordered=ordered, tag="-".join(keys))
-    return journal.add_documents(file_id, rows(file_id, keys), now=T0)
+    return journal.add_documents(file_id, keyed_documents(file_id, keys), now=T0)
 
 
 def claim(journal: Journal, *, now: datetime = T0, limit: int = 10) -> list[int]:
@@ -55,8 +40,7 @@ def claim(journal: Journal, *, now: datetime = T0, limit: int = 10) -> list[int]
 
 
 def finish(journal: Journal, doc_id: int) -> bool:
-    journal.mark_sent(doc_id, now=T0)
-    return journal.mark_done(doc_id, now=T0, status=201, object_id=f"O-{doc_id}", response=None)
+    return sent_and_done(journal, doc_id, now=T0)
 
 
 def test_documents_of_distinct_keys_in_one_unordered_file_are_claimable_at_once(
@@ -111,10 +95,10 @@ def test_batches_of_an_unordered_file_get_one_head_per_key_across_batches(
     journal: Journal,
 ) -> None:
     file_id = received(journal, ordered=False)
-    early = journal.add_document_batch(file_id, rows(file_id, ["C1", "C2"]), now=T0)
+    early = journal.add_document_batch(file_id, keyed_documents(file_id, ["C1", "C2"]), now=T0)
     late = journal.add_documents(
         file_id,
-        rows(file_id, ["C1", "C3"], first=3),
+        keyed_documents(file_id, ["C1", "C3"], first=3),
         now=T0,
         journalled=DocumentCounts(documents=2, pending=2),
     )
@@ -182,11 +166,7 @@ def test_a_done_that_names_its_unordered_file_hands_the_head_to_the_keys_next(
 
 def finish_named(journal: Journal, doc_id: int) -> bool:
     """``finish`` as a sender does it: naming the document's file."""
-    file_id = journal.document(doc_id).file_id
-    journal.mark_sent(doc_id, now=T0)
-    return journal.mark_done(
-        doc_id, now=T0, status=201, object_id=f"O-{doc_id}", response=None, file_id=file_id
-    )
+    return sent_and_done(journal, doc_id, now=T0, named=True)
 
 
 def test_the_last_two_keys_of_a_file_finishing_at_the_same_moment_leave_it_complete(
@@ -220,7 +200,7 @@ def read_at_once(journal: Journal, keys: list[str]) -> list[int]:
     file_id = received_file(
         journal, partner="webshop", flow="orders", now=T0, ordered=False, reader=READER
     )
-    return journal.add_documents(file_id, rows(file_id, keys), now=T0, reader=READER)
+    return journal.add_documents(file_id, keyed_documents(file_id, keys), now=T0, reader=READER)
 
 
 def test_a_file_read_at_once_has_one_head_per_key_from_the_start(journal: Journal) -> None:

@@ -53,3 +53,29 @@ def queued_document(journal: Journal, *, flow: str = "flow00", now: datetime | N
         now=now,
     )
     return doc_id
+
+
+def keyed_documents(file_id: int, keys: list[str], *, first: int = 1) -> list[NewDocument]:
+    """One pending ``orders.create`` document per business key of ``keys``, in file order
+    from position ``first``."""
+    return [
+        NewDocument(
+            seq=seq,
+            business_key=key,
+            operation="orders.create",
+            payload={"number": key, "seq": seq},
+            idempotency_key=f"{file_id}-{seq}",
+            state="pending",
+        )
+        for seq, key in enumerate(keys, start=first)
+    ]
+
+
+def sent_and_done(journal: Journal, doc_id: int, *, now: datetime, named: bool = False) -> bool:
+    """A claimed document's call made and accepted by Ecolix; whether its file may now be
+    complete. ``named``: its file named, as a sender names it."""
+    file_id = journal.document(doc_id).file_id if named else None
+    journal.mark_sent(doc_id, now=now)
+    return journal.mark_done(
+        doc_id, now=now, status=201, object_id=f"O-{doc_id}", response=None, file_id=file_id
+    )
