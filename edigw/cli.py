@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from edigw.config import GatewayConfig
     from edigw.demo import DemoReport
     from edigw.mapping.engine import CompiledMapping
+    from edigw.pipeline.concurrency import Senders
     from edigw.pipeline.folders import Folder
-    from edigw.pipeline.runtime import Senders
     from edigw.pipeline.service import FileStory
     from edigw.sandbox.latency import Latency
 
@@ -261,6 +261,13 @@ def _one_line(exc: EdigwError) -> str:
     "13 when answers take 50 ms, 4 when they come at once), or a fixed number from 1 to 32.",
 )
 @click.option(
+    "--processes",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="1: one process; 2: the senders in a second process, so that taking files in and "
+    "sending use two cores (default: processes in edigw.yaml, else 1).",
+)
+@click.option(
     "--http",
     "http",
     metavar="HOST:PORT",
@@ -269,7 +276,11 @@ def _one_line(exc: EdigwError) -> str:
     "127.0.0.1:9464 (default: http.listen in edigw.yaml, else none).",
 )
 def run_command(
-    config_path: Path, log_format: str | None, senders: Senders, http: str | None
+    config_path: Path,
+    log_format: str | None,
+    senders: Senders,
+    processes: int | None,
+    http: str | None,
 ) -> None:
     """Run the gateway: watch every inbound flow, send documents, run scheduled exports.
 
@@ -292,10 +303,17 @@ def run_command(
     from edigw.pipeline.service import serve
 
     config = _load(config_path)
-    configure_logging(log_format or config.log_format)
+    log_format = log_format or config.log_format
+    configure_logging(log_format)
     try:
         outcome = serve(
-            config, senders=senders, http=http, config_path=config_path, environ=os.environ
+            config,
+            senders=senders,
+            http=http,
+            config_path=config_path,
+            environ=os.environ,
+            processes=processes,
+            log_format=log_format,
         )
     except EdigwError as exc:
         raise click.ClickException(_one_line(exc)) from exc

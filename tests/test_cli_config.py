@@ -76,6 +76,7 @@ def test_schema_describes_every_key() -> None:
         "alerts",
         "nodes",
         "http",
+        "processes",
         "log_format",
         "security",
         "sftp_endpoints",

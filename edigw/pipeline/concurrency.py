@@ -19,6 +19,11 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Literal
+
+#: ``auto``: up to ``MAX_IN_FLIGHT`` senders, as many at work as Ecolix's latency needs; a
+#: number: that many senders, always.
+Senders = int | Literal["auto"]
 
 #: Fewest documents in flight (and the limit before anything was measured).
 MIN_IN_FLIGHT = 4

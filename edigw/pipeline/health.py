@@ -88,12 +88,13 @@ class Conditions:
         self._current: dict[str, Condition] = {}
         self._logged: dict[str, datetime] = {}
 
-    def set(self, name: str, message: str, *, flow: str | None = None) -> bool:
+    def set(self, name: str, message: str, *, flow: str | None = None, quiet: bool = False) -> bool:
         """Record (or update) condition ``name``; True when it is new or its message changed.
 
         ``since`` stays the time it first appeared, however often it is set again. It is
         logged when it appears; a changed message is logged at most once a minute (an SFTP
-        error counting down to its next attempt changes at every poll).
+        error counting down to its next attempt changes at every poll). ``quiet``: not
+        logged (another process that reported it has logged it).
         """
         now = self._clock()
         with self._lock:
@@ -105,19 +106,20 @@ class Conditions:
             loud = old is None or last is None or (now - last).total_seconds() >= REMIND_EVERY
             if loud:
                 self._logged[name] = now
-        if loud:
+        if loud and not quiet:
             log.warning("%s: %s", name, message)
         return True
 
-    def clear(self, name: str) -> bool:
-        """Forget condition ``name``; True when it was set."""
+    def clear(self, name: str, *, quiet: bool = False) -> bool:
+        """Forget condition ``name``; True when it was set (``quiet``: see :meth:`set`)."""
         with self._lock:
             old = self._current.pop(name, None)
             self._logged.pop(name, None)
         if old is None:
             return False
         lasted = (self._clock() - old.since).total_seconds()
-        log.info("%s: recovered after %.0f s", name, lasted)
+        if not quiet:
+            log.info("%s: recovered after %.0f s", name, lasted)
         return True
 
     def get(self, name: str) -> Condition | None:

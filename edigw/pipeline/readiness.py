@@ -61,13 +61,22 @@ def _answered(usage: UsageSnapshot) -> tuple[int, int]:
 class EcolixCheck:
     """Whether Ecolix answers, kept up to date by :meth:`run` (a supervised loop)."""
 
-    def __init__(self, client: EcolixClient, conditions: Conditions, *, every: float) -> None:
+    def __init__(
+        self,
+        client: EcolixClient,
+        conditions: Conditions,
+        *,
+        every: float,
+        usage: Callable[[], UsageSnapshot] | None = None,
+    ) -> None:
         self._client = client
         self._conditions = conditions
         self.every = every
+        #: The gateway's calls so far (``usage``: with those of its sending process).
+        self._usage = usage if usage is not None else lambda: client.usage
         self._lock = threading.Lock()
         self._verdict: str | None = None  # None: not found out yet
-        self._seen = _answered(client.usage)
+        self._seen = _answered(self._usage())
         #: Calls this check made itself (the rest of the budget went to the pipeline).
         self.probes = 0
 
@@ -80,7 +89,7 @@ class EcolixCheck:
     def check_once(self) -> str:
         """Find out, by the calls made since the last look or else by one read; returns
         and records the verdict (and sets or clears the ``ecolix`` condition)."""
-        answered, failed = _answered(self._client.usage)
+        answered, failed = _answered(self._usage())
         seen_answered, seen_failed = self._seen
         if answered > seen_answered:
             verdict = "ok"
@@ -91,7 +100,7 @@ class EcolixCheck:
             )
         else:
             verdict = self._probe()
-        self._seen = _answered(self._client.usage)
+        self._seen = _answered(self._usage())
         with self._lock:
             self._verdict = verdict
         if verdict == "ok":

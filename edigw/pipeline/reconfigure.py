@@ -50,6 +50,7 @@ RESTART_ONLY = (
     "retry",
     "supervisor",
     "log_format",
+    "processes",
     "security",
     "sftp_endpoints",
 )

@@ -47,12 +47,13 @@ from edigw.channels.base import (
     InboundChannel,
     IncomingFile,
 )
+from edigw.ecolix.usage import UsageSnapshot
 from edigw.errors import ChannelError, EdigwError, JournalError
 from edigw.journal.rows import FileRow
 from edigw.journal.store import Journal
 from edigw.logs import log_context
 from edigw.pipeline.assembly import InboundRuntime, Parts
-from edigw.pipeline.concurrency import InFlightGate
+from edigw.pipeline.concurrency import InFlightGate, Senders
 from edigw.pipeline.dispatch import DEFAULT_LEASE_SECONDS, Sent, send_claimed
 from edigw.pipeline.folders import not_writable
 from edigw.pipeline.health import Conditions, HealthSnapshot
@@ -72,6 +73,7 @@ from edigw.pipeline.leadership import (
     SoleNode,
 )
 from edigw.pipeline.reload import RELOAD_EVERY, Reloader, reloader_loop
+from edigw.pipeline.sending_process import SendingProcess, combined_usage
 from edigw.pipeline.sftp_endpoints import close_unused_endpoints
 from edigw.pipeline.supervisor import Supervisor, SupervisorPolicy
 from edigw.pipeline.tidy import clear_error_copy
@@ -82,9 +84,6 @@ from edigw.processes import pid_alive, process_identity
 
 log = logging.getLogger("edigw.runtime")
 
-#: ``auto``: up to ``MAX_IN_FLIGHT`` senders, as many at work as Ecolix's latency needs
-#: (``edigw.pipeline.concurrency``); a number: that many senders, always.
-Senders = int | Literal["auto"]
 DEFAULT_SENDERS: Senders = "auto"
 IDLE_WAIT = 1.0
 #: Seconds between two looks at whether a folder watcher still runs.
@@ -119,6 +118,9 @@ class WorkSignal:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._generation = 0
+        #: Also told of each announcement: the sending process, when the senders run in
+        #: one of their own (``edigw.pipeline.sending_process``).
+        self.forward: Callable[..., None] | None = None
 
     @property
     def generation(self) -> int:
@@ -132,6 +134,8 @@ class WorkSignal:
                 self._cond.notify_all()
             else:
                 self._cond.notify()
+        if self.forward is not None:
+            self.forward(everyone=everyone)
 
     def wait(self, seen: int, timeout: float | None) -> None:
         """Sleep up to ``timeout`` (``None``: until woken) unless work was announced after ``generation`` was ``seen``."""
@@ -206,6 +210,9 @@ class Signals:
     #: Which flows this node leads (polls, disposes of, exports): every flow on a SQLite
     #: journal; on PostgreSQL, those whose lease it holds (``edigw.pipeline.leadership``).
     leader: Leadership = field(default_factory=SoleNode)
+    #: The senders run in another process (``processes: 2``): the mover also asks the
+    #: journal once a second for the files held here that it finished.
+    sent_elsewhere: bool = False
 
 
 #: What ``FlowPoller._dispose`` returns for a source it left to the node leading the flow.
@@ -993,10 +1000,11 @@ def close_retired(pollers: list[FlowPoller]) -> None:
 
 
 def finished_elsewhere(pollers: list[FlowPoller], signals: Signals) -> list[int]:
-    """With several nodes, files held here whose last document another node's sender
-    finished (it told its own mover, not this one), settled or not (that node may have died
+    """With several nodes, or the senders in a process of their own, files held here whose
+    last document another process's sender finished (it told its own mover, or told this
+    one by a message that a crash may lose), settled or not (that process may have died
     before it settled the file): found in the journal once a second."""
-    if not signals.leader.shared:
+    if not signals.leader.shared and not signals.sent_elsewhere:
         return []
     held = [file_id for poller in pollers for file_id in poller.held_ids()]
     if not held:
@@ -1128,6 +1136,11 @@ class Gateway:
 
     parts: Parts
     senders: Senders = DEFAULT_SENDERS
+    #: ``whole``: every loop. ``sending``: the senders only (the sending process of
+    #: ``processes: 2``; its intake process holds the journal's lock, leads the flows).
+    role: Literal["whole", "sending"] = "whole"
+    #: Set in the intake process of ``processes: 2``: the senders run there, not here.
+    sending: SendingProcess | None = None
     clock: Callable[[], datetime] = utc_now
     policy: SupervisorPolicy = field(default_factory=SupervisorPolicy)
     signals: Signals = field(default_factory=Signals)
@@ -1143,7 +1156,14 @@ class Gateway:
         self.signals.in_flight = (
             InFlightGate() if self.senders == "auto" else InFlightGate.fixed(self.senders)
         )
-        if self.parts.journal.shared and isinstance(self.signals.leader, SoleNode):
+        self.signals.sent_elsewhere = self.sending is not None
+        if self.sending is not None:
+            self.signals.work.forward = self.sending.wake
+        if (
+            self.role == "whole"
+            and self.parts.journal.shared
+            and isinstance(self.signals.leader, SoleNode)
+        ):
             self.signals.leader = SharedLeadership(
                 self.parts.journal,
                 node=self.parts.node,
@@ -1180,6 +1200,12 @@ class Gateway:
         return [*self.parts.inbound, *exports]
 
     def start(self) -> None:
+        if self.role == "sending":
+            recover_dead_claims(self.parts, clock=self.clock)  # a sending process before it
+            self._add_senders()
+            self._add_reloader()  # refusals are traced with the mapping in use
+            self.supervisor.start()
+            return
         prepare_start(self.parts, clock=self.clock)
         leader = self.signals.leader
         if isinstance(leader, SharedLeadership):
@@ -1199,14 +1225,13 @@ class Gateway:
         warm_up([v for p in self.pollers if (v := p.runtime.context.validation) is not None])
         for poller in self.pollers:
             self._add_flow_loops(poller)
-        gate = signals.in_flight
-        for n in range(gate.ceiling):
+        if self.sending is None:
+            self._add_senders()
+        else:
             self.add_loop(
-                f"sender {n}",
-                functools.partial(
-                    sender_loop, self.parts, signals, clock=self.clock, looks=n < gate.floor
-                ),
-                kind="sender",
+                "sending process",
+                functools.partial(self.sending.run, signals.stop),
+                kind="sending",
             )
         self.add_loop(
             "mover",
@@ -1219,12 +1244,39 @@ class Gateway:
             functools.partial(archive_probe_loop, self.parts, signals),
             kind="probe",
         )
+        self._add_reloader()
+        self.supervisor.start()
+
+    def _add_senders(self) -> None:
+        gate = self.signals.in_flight
+        for n in range(gate.ceiling):
+            self.add_loop(
+                f"sender {n}",
+                functools.partial(
+                    sender_loop, self.parts, self.signals, clock=self.clock, looks=n < gate.floor
+                ),
+                kind="sender",
+            )
+
+    def _add_reloader(self) -> None:
         self.add_loop(
             "reloader",
-            functools.partial(reloader_loop, self.reloader, signals.stop, every=self.reload_every),
+            functools.partial(
+                reloader_loop, self.reloader, self.signals.stop, every=self.reload_every
+            ),
             kind="reloader",
         )
-        self.supervisor.start()
+
+    def usage(self) -> UsageSnapshot:
+        """The gateway's Ecolix calls: this process's, and its sending process's if any."""
+        own = self.parts.client.usage
+        return own if self.sending is None else combined_usage(own, self.sending.usage)
+
+    def in_flight(self) -> tuple[int, int]:
+        """Documents in the senders' hands, and how many may be (wherever they run)."""
+        if self.sending is not None:
+            return self.sending.in_flight
+        return self.signals.in_flight.in_use, self.signals.in_flight.limit
 
     def _poller(self, runtime: InboundRuntime) -> FlowPoller:
         return FlowPoller(

@@ -24,6 +24,7 @@ from edigw.alerts.watch import watch_loop
 from edigw.channels.base import JournalSeenFiles
 from edigw.config import GatewayConfig, InboundFlow, parse_listen
 from edigw.ecolix.limiter import DEFAULT_PERIOD
+from edigw.ecolix.usage import UsageSnapshot
 from edigw.errors import ConfigError, EdigwError
 from edigw.journal import FileState, JournalUnavailable, PurgeCounts
 from edigw.journal.findings import FindingRow
@@ -45,6 +46,7 @@ from edigw.pipeline.assembly import (
     shared_call_budget,
     supervisor_policy,
 )
+from edigw.pipeline.concurrency import Senders
 from edigw.pipeline.health import (
     PUBLISH_EVERY,
     PublishedHealth,
@@ -55,7 +57,8 @@ from edigw.pipeline.health import (
 from edigw.pipeline.inbound import FINAL_FILE_STATES, Intake, ingest
 from edigw.pipeline.replay import ReplayPlan, replay_file
 from edigw.pipeline.review import parse_id, split_flow
-from edigw.pipeline.runtime import Gateway, Senders, Signals, send_due, utc_now
+from edigw.pipeline.runtime import Gateway, Signals, send_due, utc_now
+from edigw.pipeline.sending_process import SendingProcess
 from edigw.pipeline.supervisor import thread_crashes_logged
 from edigw.pipeline.tidy import clear_error_copy, error_copy_of
 from edigw.pipeline.tidy import describe as describe_clearing
@@ -111,6 +114,8 @@ def serve(
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     reload: threading.Event | None = None,
+    processes: int | None = None,
+    log_format: str | None = None,
 ) -> RunOutcome:
     """Run the gateway until SIGTERM/SIGINT (or ``stop`` is set), or until its supervisor
     gives up on a loop that keeps crashing.
@@ -124,9 +129,24 @@ def serve(
 
     SIGHUP (or setting ``reload``) reads ``config_path`` again, with ``environ`` for its
     ``${NAME}`` values, and applies it (``edigw.pipeline.reconfigure``).
+
+    ``processes`` (default ``processes`` in the configuration): 2 runs the senders in a
+    process of their own (``edigw.pipeline.sending_process``), which logs in ``log_format``
+    (as ``edigw.logs.configure_logging``; ``None``: left to the library's defaults, as in
+    this process unless its caller configured it).
     """
     policy = supervisor_policy(config)
     signals = Signals()
+    sending = None
+    if (processes or config.processes) == 2:
+        sending = SendingProcess(
+            config,
+            senders,
+            log_format,
+            finished=signals.finished_files.put,
+            conditions=signals.conditions,
+            timed=lambda kind, flow, seconds: signals.timed(kind, flow, seconds),
+        )
     requested = stop or threading.Event()
     hangup = reload or threading.Event()
     listen = listen_address(http or config.http.listen)
@@ -136,7 +156,7 @@ def serve(
         open_parts(config) as parts,
         ExitStack() as stack,
     ):
-        gateway = Gateway(parts, senders=senders, policy=policy, signals=signals)
+        gateway = Gateway(parts, senders=senders, policy=policy, signals=signals, sending=sending)
         if listen is not None:
             stack.callback(serve_health(parts, gateway, listen).close)
         alerts = start_alerts(config, parts, gateway)
@@ -152,10 +172,11 @@ def serve(
             gateway.add_loop(name, functools.partial(loop, parts, signals), kind="extra")
         gateway.start()
         log.info(
-            "edigw running: %d inbound flows, %d exports, %s senders",
+            "edigw running: %d inbound flows, %d exports, %s senders%s",
             len(parts.inbound),
             len(config.outbound_flows()),
             senders,
+            " in a process of their own" if sending is not None else "",
         )
         if on_start is not None:
             on_start(gateway)
@@ -169,7 +190,7 @@ def serve(
         still_busy = gateway.join(timeout=policy.stop_timeout)
         publish(parts, gateway)
         if alerts is not None:
-            alerts.close(gateway.health(), parts.client.usage)
+            alerts.close(gateway.health(), gateway.usage())
         if gateway.failure:
             log.critical("edigw stopped: %s", gateway.failure)
         else:
@@ -207,7 +228,7 @@ def start_alerts(config: GatewayConfig, parts: Parts, gateway: Gateway) -> Gatew
             watch_loop,
             alerts.watcher,
             health=gateway.health,
-            usage=lambda: parts.client.usage,
+            usage=gateway.usage,
             stop=gateway.signals.stop,
         ),
         kind="alerts",
@@ -239,14 +260,17 @@ def serve_health(parts: Parts, gateway: Gateway, listen: tuple[str, int]) -> Hea
     signals = gateway.signals
     metrics = GatewayMetrics(
         journal=parts.journal,
-        usage=lambda: parts.client.usage,
+        usage=gateway.usage,
         health=gateway.health,
         clock=utc_now,
-        in_flight=lambda: (signals.in_flight.in_use, signals.in_flight.limit),
+        in_flight=gateway.in_flight,
     )
     signals.timed = metrics.observe
     ecolix = EcolixCheck(
-        parts.client, signals.conditions, every=parts.config.http.ecolix_check_every
+        parts.client,
+        signals.conditions,
+        every=parts.config.http.ecolix_check_every,
+        usage=gateway.usage,
     )
     server = HealthServer(
         host,
@@ -303,7 +327,7 @@ def publish(parts: Parts, gateway: Gateway) -> None:
     data_dir = Path(parts.config.data_dir)
     conditions = gateway.signals.conditions
     try:
-        write_usage(parts, data_dir / USAGE_FILE)
+        write_usage(parts, data_dir / USAGE_FILE, usage=gateway.usage())
         write_health(gateway.health(), data_dir, parts.config.security.modes)
     except OSError as exc:
         conditions.set("status files", f"cannot write into {data_dir}: {exc.strerror or exc}")
@@ -311,8 +335,9 @@ def publish(parts: Parts, gateway: Gateway) -> None:
         conditions.clear("status files")
 
 
-def write_usage(parts: Parts, target: Path) -> None:
-    usage = parts.client.usage
+def write_usage(parts: Parts, target: Path, *, usage: UsageSnapshot | None = None) -> None:
+    """``usage.json``: ``usage``, the gateway's calls (default: this process's client's)."""
+    usage = usage if usage is not None else parts.client.usage
     data = {
         "node": parts.node,
         "at": utc_now().isoformat(),
