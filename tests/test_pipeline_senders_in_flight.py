@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from edigw.pipeline.assembly import open_parts
-from edigw.pipeline.concurrency import MIN_IN_FLIGHT
-from edigw.pipeline.runtime import Gateway, Senders
+from edigw.pipeline.concurrency import MIN_IN_FLIGHT, Senders
+from edigw.pipeline.runtime import Gateway
 from tests.fixtures.gateway import files_final, wait_until, webshop_orders_workspace
 from tests.support.inflight import InFlight
 from tests.support.orderfiles import write_order_files

@@ -22,7 +22,9 @@ import psutil
 import pytest
 
 from edigw.config import GatewayConfig
+from edigw.ecolix.host_ledger import HostLedger
 from edigw.journal.store import Journal
+from edigw.pipeline.assembly import open_parts
 from edigw.pipeline.runtime import Gateway
 from edigw.pipeline.service import RunOutcome, serve
 from tests.fixtures.gateway import Workspace, inbound_flow, wait_until, write_workspace
@@ -37,9 +39,7 @@ def orders_workspace(root: Path, ecolix: Any) -> Workspace:
         root, base_url=ecolix.base_url, token=ecolix.token, flows={"webshop": {"orders": flow}}
     )
     text = workspace.config_path.read_text()
-    workspace.config_path.write_text(
-        text + f"processes: 2\nsupervisor: {json.dumps(SUPERVISOR)}\n"
-    )
+    workspace.config_path.write_text(text + f"processes: 2\nsupervisor: {json.dumps(SUPERVISOR)}\n")
     return workspace
 
 
@@ -147,9 +147,7 @@ def test_a_killed_sending_process_is_replaced_and_its_documents_resume_at_once(
         assert first is not None
         wait_until(lambda: sum(ecolix.calls().get("orders.create", {}).values()) >= 5)
         os.kill(first, signal.SIGKILL)
-        wait_until(
-            lambda: served.sending_pid not in (None, first), what="another sending process"
-        )
+        wait_until(lambda: served.sending_pid not in (None, first), what="another sending process")
         wait_until(all_moved(workspace, 30), timeout=60, what="30 files done")
         assert served.gateway is not None
         [loop] = [h for h in served.gateway.health().loops if h.name == "sending process"]
@@ -171,15 +169,12 @@ def run_gateway(workspace: Workspace, log: Path) -> subprocess.Popen[bytes]:
 def sending_child(process: subprocess.Popen[bytes]) -> psutil.Process:
     def found() -> bool:
         return any(
-            "spawn_main" in " ".join(c.cmdline())
-            for c in psutil.Process(process.pid).children()
+            "spawn_main" in " ".join(c.cmdline()) for c in psutil.Process(process.pid).children()
         )
 
     wait_until(found, what="the sending process started")
     [child] = [
-        c
-        for c in psutil.Process(process.pid).children()
-        if "spawn_main" in " ".join(c.cmdline())
+        c for c in psutil.Process(process.pid).children() if "spawn_main" in " ".join(c.cmdline())
     ]
     return child
 
@@ -261,7 +256,29 @@ def test_a_restarted_gateway_sends_what_a_killed_one_left(
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_processes_is_a_setting_of_edigw_yaml(tmp_path: Path, processes: int) -> None:
-    workspace = write_workspace(tmp_path / "gw", base_url="http://127.0.0.1:1/api", token="t", flows={})
+    workspace = write_workspace(
+        tmp_path / "gw", base_url="http://127.0.0.1:1/api", token="t", flows={}
+    )
     text = workspace.config_path.read_text()
     workspace.config_path.write_text(text + f"processes: {processes}\n")
     assert workspace.load().processes == processes
+
+
+def test_the_processes_of_one_host_take_their_calls_from_one_budget(tmp_path: Path) -> None:
+    workspace = write_workspace(
+        tmp_path / "gw",
+        base_url="http://127.0.0.1:1/api",
+        token="t",
+        flows={},
+        calls_per_minute=3,
+    )
+    config = workspace.load()
+    with open_parts(config) as intake, open_parts(config, with_channels=False) as sending:
+        ours, theirs = intake.client.limiter.ledger, sending.client.limiter.ledger
+        assert isinstance(ours, HostLedger) and isinstance(theirs, HostLedger)
+        assert ours.path == theirs.path
+        assert ours.path.parent == Path(config.data_dir) / "call-budget"
+        granted = [ours.take(3, 60).granted, theirs.take(3, 60).granted, ours.take(3, 60).granted]
+        assert granted == [True, True, True]
+        assert not theirs.take(3, 60).granted
+        assert not ours.take(3, 60).granted

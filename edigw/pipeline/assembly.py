@@ -7,6 +7,7 @@ client, journal and mappings, so each of those stays ignorant of the others.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +41,7 @@ from edigw.config import (
     PostgresArchiveSettings,
 )
 from edigw.ecolix.client import EcolixClient, Timeouts
+from edigw.ecolix.host_ledger import HostLedger
 from edigw.ecolix.limiter import CallLedger
 from edigw.errors import ConfigError, FieldError, MappingError
 from edigw.filemodes import DEFAULT_MODES, FileModes, make_folders
@@ -274,6 +276,27 @@ def shared_call_budget(config: GatewayConfig) -> SharedLedger | None:
     )
 
 
+def host_call_budget(config: GatewayConfig) -> HostLedger | None:
+    """On a SQLite journal, the agreement's call budget every edigw process of this host
+    shares (``edigw run`` and its sending process, ``edigw replay``...), in ``data_dir``;
+    ``None`` without the token (the agreement is kept per token, and nothing is sent)."""
+    if make_url(config.journal_url).get_backend_name() == "postgresql":
+        return None
+    try:
+        config.require_secrets("the call budget is kept per token")
+    except ConfigError:
+        return None
+    e = config.ecolix
+    agreement = agreement_key(e.base_url, e.token.get_secret_value())
+    name = hashlib.sha256(agreement.encode()).hexdigest()[:16]
+    t = ecolix_timeouts(config)
+    return HostLedger.open(
+        Path(config.data_dir) / "call-budget" / f"{name}.budget",
+        lease=t.connect + t.write + t.read + t.pool,
+        file_mode=config.security.modes.file,
+    )
+
+
 def supervisor_policy(config: GatewayConfig) -> SupervisorPolicy:
     """The supervisor's restart and stop rules from ``edigw.yaml``'s ``supervisor:``."""
     s = config.supervisor
@@ -357,7 +380,9 @@ def open_parts(
     with ExitStack() as stack:
         journal = open_journal(config)
         stack.callback(journal.close)
-        budget = shared_call_budget(config)
+        budget: SharedLedger | HostLedger | None = shared_call_budget(config) or host_call_budget(
+            config
+        )
         if budget is not None:
             stack.callback(budget.close)
         client = ecolix_client(config, budget=budget)
