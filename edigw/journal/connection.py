@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, insert
 
 from edigw.filemodes import DEFAULT_MODES, FileModes
 from edigw.journal.dialect import Statements, lazy_commit_engine, translated
-from edigw.journal.lock import GatewayLock
+from edigw.journal.lock import GatewayLock, WriterTurn
 from edigw.journal.schema import events
 from edigw.problems import storable
 
@@ -50,7 +50,7 @@ class JournalBase:
         self._ordered_files: dict[int, bool] = {}
         # SQLite: this process's writers queue here, woken as soon as the lock is free, rather
         # than in SQLite's busy handler, which sleeps for milliseconds and lets one thread
-        # starve the others. Other processes still meet at the database lock.
+        # starve the others; then each process's writer at ``_writer_turn``, the same way.
         self._write_lock: AbstractContextManager[object] = (
             nullcontext() if self._pg else threading.Lock()
         )
@@ -66,6 +66,11 @@ class JournalBase:
             if not self._pg and database is not None
             else None
         )
+        self._writer_turn: WriterTurn | None = (
+            WriterTurn(Path(database), modes=modes)
+            if not self._pg and database is not None and database != ":memory:"
+            else None
+        )
 
     # ----------------------------------------------------------------- transactions
 
@@ -79,7 +84,7 @@ class JournalBase:
             with translated(what), self._engine.connect() as conn, conn.begin():
                 yield conn
             return
-        with self._write_lock, translated(what):
+        with self._write_lock, self._writer_turn or nullcontext(), translated(what):
             if self._writer is None:
                 self._writer = self._engine.connect()
             conn = self._writer

@@ -238,6 +238,8 @@ class Journal(
         if self._gateway_lock is not None:
             self._gateway_lock.release()
         with self._write_lock:
+            if self._writer_turn is not None:
+                self._writer_turn.close()
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
