@@ -35,8 +35,9 @@ if str(ROOT) not in sys.path:
 
 from edigw.ecolix.usage import UsageSnapshot  # noqa: E402
 from edigw.pipeline.assembly import Parts, open_parts  # noqa: E402
-from edigw.pipeline.concurrency import InFlightGate  # noqa: E402
-from edigw.pipeline.runtime import DEFAULT_SENDERS, FlowPoller, Gateway, Senders  # noqa: E402
+from edigw.pipeline.concurrency import InFlightGate, Senders  # noqa: E402
+from edigw.pipeline.runtime import DEFAULT_SENDERS, FlowPoller, Gateway, Signals  # noqa: E402
+from edigw.pipeline.sending_process import SendingProcess  # noqa: E402
 from tests.fixtures.gateway import Workspace, inbound_flow, write_workspace  # noqa: E402
 from tests.fixtures.sandbox import SandboxProcess, seeded_database  # noqa: E402
 from tests.support.orderfiles import write_order_files  # noqa: E402
@@ -267,22 +268,26 @@ def gateway_run(
     timeout: float = DEFAULT_TIMEOUT,
     progress: Callable[[float], None] | None = None,
     prepare: Callable[[Parts], None] | None = None,
+    processes: int = 1,
 ) -> GatewayRun:
     """Start the gateway on ``ws``, wait until ``inboxes`` are empty, stop it, and report.
 
-    ``prepare`` sees the opened parts before the gateway starts (e.g. to trace its budget)."""
+    ``prepare`` sees the opened parts before the gateway starts (e.g. to trace its budget).
+    ``processes=2``: the senders in a process of their own, as ``edigw run --processes 2``
+    (its start counts in the wall time, its CPU in the gateway's)."""
     files = sum(files_in(inbox) for inbox in inboxes)
     pid = sandbox_pid(sandbox)
     t_open = time.perf_counter()
     with open_parts(ws.load()) as parts:
-        startup = time.perf_counter() - t_open
         if prepare is not None:
             prepare(parts)
         channel_types = {type(rt.channel) for rt in parts.inbound.values() if rt.channel}
         with _maybe_poll_clock(channel_types if watch_polls else set()) as polls:
-            gateway = Gateway(parts, senders=senders)
+            gateway = new_gateway(parts, senders=senders, processes=processes)
+            startup = time.perf_counter() - t_open
             sandbox_cpu0 = process_cpu(pid)
             with MachineCpu() as machine:
+                sending0 = sending_cpu(gateway)
                 cpu0, t0 = os.times(), time.perf_counter()
                 gateway.start()
                 last_note = t0
@@ -298,6 +303,7 @@ def gateway_run(
                         last_note = now
                     time.sleep(0.025)
                 wall, cpu1 = time.perf_counter() - t0, os.times()
+                sending = sending_cpu(gateway)
             sandbox_cpu = process_cpu(pid) - sandbox_cpu0
             in_flight = gate_line(gateway.signals.in_flight)
             gateway.stop()
@@ -306,13 +312,13 @@ def gateway_run(
         states: dict[str, int] = {}
         for row in rows:
             states[row.state] = states.get(row.state, 0) + 1
-        usage = parts.client.usage
+        usage = gateway.usage()
     return GatewayRun(
         wall=wall,
         started=t0,
         startup=startup,
-        user=cpu1.user - cpu0.user,
-        system=cpu1.system - cpu0.system,
+        user=cpu1.user - cpu0.user + sending[0] - sending0[0],
+        system=cpu1.system - cpu0.system + sending[1] - sending0[1],
         sandbox_cpu=sandbox_cpu,
         machine=machine,
         files=files,
@@ -324,6 +330,33 @@ def gateway_run(
         in_flight=in_flight,
         states=states,
     )
+
+
+def new_gateway(parts: Parts, *, senders: Senders, processes: int) -> Gateway:
+    """The gateway ``edigw run`` would make of ``parts``, its senders here or (``processes=2``)
+    in a sending process, started here already: its start-up is the gateway's, like opening
+    the parts, not part of a timed run."""
+    if processes == 1:
+        return Gateway(parts, senders=senders)
+    signals = Signals()
+    sending = SendingProcess(
+        parts.config,
+        senders,
+        None,
+        finished=signals.finished_files.put,
+        conditions=signals.conditions,
+    )
+    sending.start()
+    return Gateway(parts, senders=senders, signals=signals, sending=sending)
+
+
+def sending_cpu(gateway: Gateway) -> tuple[float, float]:
+    """The user and system CPU seconds of the gateway's sending process so far (0 if none)."""
+    pid = gateway.sending.pid if gateway.sending is not None else None
+    if pid is None:
+        return 0.0, 0.0
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user), float(times.system)
 
 
 @contextmanager

@@ -34,7 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import (
@@ -243,7 +244,9 @@ class Bots:
 # --------------------------------------------------------------------------- edigw
 
 
-def edigw_round(folder: Path, batch: Batch, *, senders: int) -> tuple[GatewayRun, int]:
+def edigw_round(
+    folder: Path, batch: Batch, *, senders: int, processes: int
+) -> tuple[GatewayRun, int]:
     """One edigw run over a copy of the batch; also the orders the sandbox holds after it."""
     mapping_dir = folder / "mapping"
     mapping_dir.mkdir(parents=True)
@@ -267,7 +270,9 @@ def edigw_round(folder: Path, batch: Batch, *, senders: int) -> tuple[GatewayRun
         )
         inbox = ws.inbox("buyers", "orders")
         copy_batch(batch, inbox)
-        run = gateway_run(ws, sandbox, [inbox], docs=batch.orders, senders=senders)
+        run = gateway_run(
+            ws, sandbox, [inbox], docs=batch.orders, senders=senders, processes=processes
+        )
         created = sandbox.counts().get("order", 0) - before
     finally:
         sandbox.stop()
@@ -277,8 +282,29 @@ def edigw_round(folder: Path, batch: Batch, *, senders: int) -> tuple[GatewayRun
 # --------------------------------------------------------------------------- main
 
 
+@dataclass
+class Side:
+    """One side's figures over the rounds: wall times, CPU ms an order (and the sandbox's)."""
+
+    name: str
+    times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    sandbox: list[float] = field(default_factory=list)
+
+
+def arrangement(processes: int) -> str:
+    return "edigw" if processes == 1 else f"edigw --processes {processes}"
+
+
 def side_by_side(
-    bots_home: Path, *, kit: Path, files: int, rounds: int, senders: int, keep: bool
+    bots_home: Path,
+    *,
+    kit: Path,
+    files: int,
+    rounds: int,
+    senders: int,
+    keep: bool,
+    processes: Sequence[int] = (1,),
 ) -> None:
     work = Path(tempfile.mkdtemp(prefix="edigw-peer-"))
     say(
@@ -300,19 +326,21 @@ def side_by_side(
         f"order to the sandbox (own process) -> journal -> source moved; {senders} senders; "
         "timed from the gateway's start until the last source has moved"
     )
+    if 2 in processes:
+        say(
+            "edigw --processes 2: the same, its senders in a second process started with the "
+            "gateway (its start-up in the time, its CPU in the gateway's)"
+        )
     empty = bots.prepare(kit, work)
     say(f"Bots on an empty inbox (start-up and bookkeeping, part of every Bots run): {empty:.2f} s")
-    bots_times: list[float] = []
-    edigw_times: list[float] = []
-    bots_cpu: list[float] = []  # ms per order
-    edigw_cpu: list[float] = []  # ms per order, the gateway's own
-    sandbox_cpu: list[float] = []
+    peer = Side("Bots")
+    ours = {p: Side(arrangement(p)) for p in processes}
     others: list[float] = []  # CPUs used by other processes during each run
     for n in range(1, rounds + 1):
         say(f"-- round {n}/{rounds}, Bots; before it: {load_line()}")
         b = bots.run(batch, work / f"bots-round{n}.log")
-        bots_times.append(b.wall)
-        bots_cpu.append(1000 * (b.user + b.system) / batch.orders)
+        peer.times.append(b.wall)
+        peer.cpu.append(1000 * (b.user + b.system) / batch.orders)
         if b.out_files != batch.orders or b.left_in or b.exit_code:
             say(f"WARNING: Bots did not translate the whole batch; see {work}/bots-round{n}.log")
         say(
@@ -325,42 +353,49 @@ def side_by_side(
             f"{quiet_note(b.machine.others(b.user + b.system) / b.wall)}"
         )
         others.append(b.machine.others(b.user + b.system) / b.wall)
-        say(f"-- round {n}/{rounds}, edigw; before it: {load_line()}")
-        e, created = edigw_round(work / f"edigw-round{n}", batch, senders=senders)
-        edigw_times.append(e.wall)
-        edigw_cpu.append(1000 * e.cpu / e.docs)
-        sandbox_cpu.append(1000 * e.sandbox_cpu / e.docs)
-        if created != batch.orders or e.files_not_done:
-            say(f"WARNING: edigw did not post the whole batch: {e.states}")
-        say(
-            f"edigw round {n}: {e.wall:.2f} s ({batch.orders / e.wall:.0f} orders/s; start-up "
-            f"before it {e.startup:.2f} s); gateway CPU {1000 * e.cpu / e.docs:.2f} ms/doc "
-            f"({1000 * e.user / e.docs:.2f} user + {1000 * e.system / e.docs:.2f} system), "
-            f"sandbox CPU {1000 * e.sandbox_cpu / e.docs:.2f} ms/doc; {e.usage.calls} calls, "
-            f"{e.usage.throttled} x 429, {created} orders created in the sandbox, "
-            f"{e.files_not_done} files not done; machine busy {e.machine.busy / e.wall:.2f} CPUs "
-            f"({e.others_cpu() / e.wall:.2f} by other processes)"
-            f"{quiet_note(e.others_cpu() / e.wall)}"
-        )
-        others.append(e.others_cpu() / e.wall)
-        say(f"round {n}: edigw/Bots speed ratio {b.wall / e.wall:.2f}")
-    ratios = [b / e for b, e in zip(bots_times, edigw_times, strict=True)]
+        for p, side in ours.items():
+            say(f"-- round {n}/{rounds}, {side.name}; before it: {load_line()}")
+            e, created = edigw_round(
+                work / f"edigw-p{p}-round{n}", batch, senders=senders, processes=p
+            )
+            side.times.append(e.wall)
+            side.cpu.append(1000 * e.cpu / e.docs)
+            side.sandbox.append(1000 * e.sandbox_cpu / e.docs)
+            if created != batch.orders or e.files_not_done:
+                say(f"WARNING: edigw did not post the whole batch: {e.states}")
+            say(
+                f"{side.name} round {n}: {e.wall:.2f} s ({batch.orders / e.wall:.0f} orders/s; "
+                f"start-up before it {e.startup:.2f} s); gateway CPU "
+                f"{1000 * e.cpu / e.docs:.2f} ms/doc ({1000 * e.user / e.docs:.2f} user + "
+                f"{1000 * e.system / e.docs:.2f} system), sandbox CPU "
+                f"{1000 * e.sandbox_cpu / e.docs:.2f} ms/doc; {e.usage.calls} calls, "
+                f"{e.usage.throttled} x 429, {created} orders created in the sandbox, "
+                f"{e.files_not_done} files not done; machine busy "
+                f"{e.machine.busy / e.wall:.2f} CPUs "
+                f"({e.others_cpu() / e.wall:.2f} by other processes)"
+                f"{quiet_note(e.others_cpu() / e.wall)}"
+            )
+            others.append(e.others_cpu() / e.wall)
+            say(f"round {n}: {side.name}/Bots speed ratio {b.wall / e.wall:.2f}")
     say("")
     say("| side | wall times (s) | median | CPU per order (ms), median |")
     say("|---|---|---|---|")
     say(
-        f"| Bots | {', '.join(f'{t:.2f}' for t in bots_times)} | "
-        f"{statistics.median(bots_times):.2f} | {statistics.median(bots_cpu):.2f} |"
+        f"| Bots | {', '.join(f'{t:.2f}' for t in peer.times)} | "
+        f"{statistics.median(peer.times):.2f} | {statistics.median(peer.cpu):.2f} |"
     )
-    say(
-        f"| edigw | {', '.join(f'{t:.2f}' for t in edigw_times)} | "
-        f"{statistics.median(edigw_times):.2f} | {statistics.median(edigw_cpu):.2f} gateway "
-        f"+ {statistics.median(sandbox_cpu):.2f} sandbox |"
-    )
-    say(
-        f"edigw/Bots speed ratio per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
-        f"median {statistics.median(ratios):.2f} {goal('at least 1.5', full=files == 500)}"
-    )
+    for side in ours.values():
+        say(
+            f"| {side.name} | {', '.join(f'{t:.2f}' for t in side.times)} | "
+            f"{statistics.median(side.times):.2f} | {statistics.median(side.cpu):.2f} gateway "
+            f"+ {statistics.median(side.sandbox):.2f} sandbox |"
+        )
+    for side in ours.values():
+        ratios = [b / e for b, e in zip(peer.times, side.times, strict=True)]
+        say(
+            f"{side.name}/Bots speed ratio per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+            f"median {statistics.median(ratios):.2f} {goal('at least 1.5', full=files == 500)}"
+        )
     note = quiet_note(statistics.mean(others))
     if note:
         say(
@@ -392,7 +427,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: ../shared/peers/bots).",
     )
     parser.add_argument("--rounds", type=int, default=3, help="Rounds for each side (default 3).")
+    parser.add_argument(
+        "--processes",
+        type=processes_arg,
+        default=(1,),
+        help="edigw as one process (1, the default), its senders in a second process (2), "
+        "or both, each round after Bots's (1,2).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the work folder.")
+
+
+def processes_arg(text: str) -> tuple[int, ...]:
+    """``1``, ``2`` or ``1,2``: the arrangements of edigw to run."""
+    try:
+        chosen = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        chosen = ()
+    if not chosen or any(p not in (1, 2) for p in chosen):
+        msg = f"expected 1, 2 or 1,2, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return tuple(dict.fromkeys(chosen))
 
 
 def run_from(args: argparse.Namespace) -> None:
@@ -406,6 +460,7 @@ def run_from(args: argparse.Namespace) -> None:
         rounds=args.rounds,
         senders=args.senders,
         keep=args.keep,
+        processes=args.processes,
     )
 
 

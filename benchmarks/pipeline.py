@@ -54,7 +54,14 @@ import httpx
 import peer
 import psutil
 import psycopg
-from harness import gate_line, load_line, order_workspace, senders_arg
+from harness import (
+    gate_line,
+    load_line,
+    new_gateway,
+    order_workspace,
+    senders_arg,
+    sending_cpu,
+)
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
@@ -67,7 +74,8 @@ from edigw.journal.archive_folder import FolderArchive  # noqa: E402
 from edigw.journal.rows import NewDocument  # noqa: E402
 from edigw.journal.store import Journal  # noqa: E402
 from edigw.pipeline.assembly import open_parts  # noqa: E402
-from edigw.pipeline.runtime import DEFAULT_SENDERS, Gateway, Senders  # noqa: E402
+from edigw.pipeline.concurrency import Senders  # noqa: E402
+from edigw.pipeline.runtime import DEFAULT_SENDERS  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -363,9 +371,12 @@ def pipeline_run(
     counter: StatementCounter | None = None,
     stages: StageClock | None = None,
     threads: ThreadClock | None = None,
+    processes: int = 1,
 ) -> dict[str, float]:
     """One timed run; ``stages`` and ``threads``, when given, are installed and read for the
-    run (``--stages``)."""
+    run (``--stages``). ``processes=2``: the senders in a sending process, started before
+    the timing like the rest of the gateway, whose CPU during the run counts in the gateway's
+    (its statements are not counted: another process)."""
     ws = order_workspace(
         folder,
         base_url=base_url,
@@ -381,15 +392,17 @@ def pipeline_run(
     mapping = MappingClock()
     counter = counter or StatementCounter()
     with mapping.installed(), open_parts(config) as parts:
-        gateway = Gateway(parts, senders=senders)
+        gateway = new_gateway(parts, senders=senders, processes=processes)
         with counter.installed(), stages.installed() if stages is not None else nullcontext():
             if threads is not None:
                 threads.start()
+            sending0 = sending_cpu(gateway)
             cpu0, t0 = os.times(), time.perf_counter()
             gateway.start()
             while not inbox_empty(inbox):
                 time.sleep(0.025)
             wall, cpu1 = time.perf_counter() - t0, os.times()
+            sending = sending_cpu(gateway)
             if threads is not None:
                 threads.stop()
         print(gate_line(gateway.signals.in_flight), flush=True)
@@ -397,11 +410,11 @@ def pipeline_run(
         gateway.join(30)
         rows = parts.journal.files(limit=100_000)
         failed = sum(r.state != "done" for r in rows)
-        calls = parts.client.usage.calls
+        calls = gateway.usage().calls
     return {
         "wall": wall,
-        "user": cpu1.user - cpu0.user,
-        "system": cpu1.system - cpu0.system,
+        "user": cpu1.user - cpu0.user + sending[0] - sending0[0],
+        "system": cpu1.system - cpu0.system + sending[1] - sending0[1],
         "sandbox": sandbox_cpu(sandbox) - sandbox_cpu0,
         "mapping": mapping.seconds,
         "docs": files * orders,
@@ -529,6 +542,11 @@ def main() -> None:
             parser.error("--stages measures edigw alone: not with --with-bots")
         peer.run_from(args)
         return
+    if len(args.processes) != 1:
+        parser.error("--processes: one arrangement at a time without --with-bots")
+    if args.processes != (1,) and args.stages:
+        parser.error("--stages measures one process: not with --processes 2")
+    [processes] = args.processes
     print(f"before the run: {load_line()}", flush=True)
     folder = Path(tempfile.mkdtemp(prefix="edigw-bench-"))
     sandbox, base_url = start_sandbox(folder)
@@ -547,6 +565,7 @@ def main() -> None:
                 counter=counter,
                 stages=stages,
                 threads=threads,
+                processes=processes,
             )
     finally:
         sandbox.terminate()
@@ -556,8 +575,9 @@ def main() -> None:
     docs = run["docs"]
     backend = "SQLite" if args.journal is None else make_url(args.journal).get_backend_name()
     print(
-        f"pipeline: {args.files} CSV files, {int(docs)} orders, {args.senders} senders, "
-        f"{backend} journal, sandbox in its own process, {os.cpu_count()} cores"
+        f"pipeline: {args.files} CSV files, {int(docs)} orders, {args.senders} senders"
+        f"{' in a process of their own' if processes == 2 else ''}, {backend} journal, sandbox "
+        f"in its own process, {os.cpu_count()} cores"
     )
     print("| measure | value |")
     print("|---|---|")
@@ -582,7 +602,8 @@ def main() -> None:
         f"claim+sent, done, file finished, source moved) | {1000 * per_doc_journal:.2f} ms |"
     )
     print(
-        f"| journal statements per document (commits, rollbacks) | "
+        f"| journal statements per document (commits, rollbacks)"
+        f"{', the intake process only' if processes == 2 else ''} | "
         f"{run['statements'] / docs:.1f} ({run['commits'] / docs:.1f}, "
         f"{run['rollbacks'] / docs:.1f}) |"
     )
