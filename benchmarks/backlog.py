@@ -50,7 +50,7 @@ from edigw.config import (
     DEFAULT_STABLE_INTERVAL,
 )
 from edigw.pipeline.concurrency import Senders
-from edigw.pipeline.runtime import DEFAULT_SENDERS
+from edigw.pipeline.senders import DEFAULT_SENDERS
 from tests.fixtures.gateway import inbound_flow, write_workspace
 from tests.support.orderfiles import write_order_files
 

@@ -36,8 +36,11 @@ if str(ROOT) not in sys.path:
 from edigw.ecolix.usage import UsageSnapshot  # noqa: E402
 from edigw.pipeline.assembly import Parts, open_parts  # noqa: E402
 from edigw.pipeline.concurrency import InFlightGate, Senders  # noqa: E402
-from edigw.pipeline.runtime import DEFAULT_SENDERS, FlowPoller, Gateway, Signals  # noqa: E402
+from edigw.pipeline.poller import FlowPoller  # noqa: E402
+from edigw.pipeline.runtime import Gateway  # noqa: E402
+from edigw.pipeline.senders import DEFAULT_SENDERS  # noqa: E402
 from edigw.pipeline.sending_process import SendingProcess  # noqa: E402
+from edigw.pipeline.signals import Signals  # noqa: E402
 from tests.fixtures.gateway import Workspace, inbound_flow, write_workspace  # noqa: E402
 from tests.fixtures.sandbox import SandboxProcess, seeded_database  # noqa: E402
 from tests.support.orderfiles import write_order_files  # noqa: E402

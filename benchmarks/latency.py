@@ -48,7 +48,7 @@ from harness import (
 from edigw.ecolix.limiter import LocalLedger
 from edigw.pipeline.assembly import Parts
 from edigw.pipeline.concurrency import Senders
-from edigw.pipeline.runtime import DEFAULT_SENDERS
+from edigw.pipeline.senders import DEFAULT_SENDERS
 
 ORDERS_PER_FILE = 2
 UNLIMITED_AGREEMENT = 100_000

@@ -51,7 +51,7 @@ from harness import (
     start_sandbox,
 )
 
-from edigw.pipeline.runtime import DEFAULT_SENDERS
+from edigw.pipeline.senders import DEFAULT_SENDERS
 from edigw.sandbox.rules import price_lines
 from tests.fixtures.gateway import inbound_flow, write_workspace
 

@@ -75,7 +75,7 @@ from edigw.journal.rows import NewDocument  # noqa: E402
 from edigw.journal.store import Journal  # noqa: E402
 from edigw.pipeline.assembly import open_parts  # noqa: E402
 from edigw.pipeline.concurrency import Senders  # noqa: E402
-from edigw.pipeline.runtime import DEFAULT_SENDERS  # noqa: E402
+from edigw.pipeline.senders import DEFAULT_SENDERS  # noqa: E402
 
 TOKEN = "bench-token"
 

@@ -54,14 +54,10 @@ sys.path.insert(0, str(ROOT))
 
 from edigw.config import GatewayConfig  # noqa: E402
 from edigw.pipeline.assembly import open_parts  # noqa: E402
-from edigw.pipeline.runtime import (  # noqa: E402
-    DEFAULT_SENDERS,
-    Gateway,
-    Senders,
-    Signals,
-    send_due,
-    utc_now,
-)
+from edigw.pipeline.concurrency import Senders  # noqa: E402
+from edigw.pipeline.runtime import Gateway  # noqa: E402
+from edigw.pipeline.senders import DEFAULT_SENDERS, send_due  # noqa: E402
+from edigw.pipeline.signals import Signals, utc_now  # noqa: E402
 from tests.fixtures.gateway import Workspace  # noqa: E402
 
 ORDERS_PER_FILE = 2

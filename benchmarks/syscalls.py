@@ -31,7 +31,8 @@ from typing import Any
 import pipeline
 from harness import load_line
 
-from edigw.pipeline.runtime import DEFAULT_SENDERS, Gateway
+from edigw.pipeline.runtime import Gateway
+from edigw.pipeline.senders import DEFAULT_SENDERS
 
 # The kinds the issue-15 work looks at, in this order; the others are summed in "other".
 KINDS = (

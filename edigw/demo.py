@@ -27,7 +27,8 @@ from edigw.journal.rows import DocumentRow, FileRow
 from edigw.pipeline.assembly import Parts, open_parts
 from edigw.pipeline.exports import export_now
 from edigw.pipeline.inbound import FINAL_FILE_STATES
-from edigw.pipeline.runtime import Gateway, utc_now
+from edigw.pipeline.runtime import Gateway
+from edigw.pipeline.signals import utc_now
 from edigw.shipped import shipped_root
 
 DEMO_TOKEN = "demo-token"

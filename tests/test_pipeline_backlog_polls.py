@@ -12,7 +12,8 @@ from edigw.channels.base import PollResult
 from edigw.errors import ChannelError, JournalError
 from edigw.pipeline.assembly import Parts, open_parts
 from edigw.pipeline.inbound import Ingested
-from edigw.pipeline.runtime import SOONEST_LOOK, FlowPoller, Signals, poller_loop, utc_now
+from edigw.pipeline.poller import SOONEST_LOOK, FlowPoller, poller_loop
+from edigw.pipeline.signals import Signals, utc_now
 from tests.fixtures.gateway import inbound_flow, write_workspace
 from tests.support.orderfiles import write_order_files
 

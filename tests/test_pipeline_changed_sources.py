@@ -13,7 +13,10 @@ import pytest
 from edigw.ecolix.client import EcolixClient
 from edigw.logs import ContextIds
 from edigw.pipeline.assembly import Parts, open_parts
-from edigw.pipeline.runtime import FlowPoller, Signals, send_due, settle, utc_now
+from edigw.pipeline.mover import settle
+from edigw.pipeline.poller import FlowPoller
+from edigw.pipeline.senders import send_due
+from edigw.pipeline.signals import Signals, utc_now
 from tests.fixtures.gateway import inbound_flow, running_gateway, wait_until, write_workspace
 from tests.support.orderfiles import HEADER, OrderFactory
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from edigw.pipeline.assembly import open_parts
 from edigw.pipeline.exports import export_scheduler_loop, first_run_at
-from edigw.pipeline.runtime import Signals, utc_now
+from edigw.pipeline.signals import Signals, utc_now
 from tests.fixtures.gateway import ROOT, wait_until, write_workspace
 
 

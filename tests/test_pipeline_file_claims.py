@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from edigw.pipeline.assembly import open_parts
-from edigw.pipeline.runtime import FlowPoller, Signals, utc_now
+from edigw.pipeline.poller import FlowPoller
+from edigw.pipeline.signals import Signals, utc_now
 from tests.fixtures.gateway import inbound_flow, write_workspace
 from tests.support.orderfiles import write_order_files
 
@@ -119,7 +120,8 @@ def test_a_node_that_loses_the_flow_while_making_the_archive_durable_leaves_the_
 ) -> None:
     """Making the archived copy durable (fsyncs) may take long on a busy disk: a node whose
     lease ran out meanwhile must not move the source the new leader has taken in by now."""
-    from edigw.pipeline.runtime import send_due, settle
+    from edigw.pipeline.mover import settle
+    from edigw.pipeline.senders import send_due
 
     leader = Leads(epoch=1)
     ws = poller_on(tmp_path, sandbox, postgres_url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edigw.pipeline.runtime import SOONEST_LOOK, next_look
+from edigw.pipeline.poller import SOONEST_LOOK, next_look
 
 NOW = 1_800_000_000.0
 

@@ -23,8 +23,11 @@ from sqlalchemy import create_engine, make_url, text
 from edigw.ecolix.client import EcolixClient
 from edigw.journal import Journal
 from edigw.pipeline.assembly import open_parts
-from edigw.pipeline.runtime import FlowPoller, Signals, mover_loop, send_due, utc_now
+from edigw.pipeline.mover import mover_loop
+from edigw.pipeline.poller import FlowPoller
+from edigw.pipeline.senders import send_due
 from edigw.pipeline.service import gateway_status
+from edigw.pipeline.signals import Signals, utc_now
 from tests.fixtures.gateway import (
     files_final,
     inbound_flow,
@@ -294,16 +297,17 @@ def test_a_file_finished_before_its_poller_holds_it_is_disposed_of_without_waiti
     """A sender may finish a file between its intake's commit and its poller holding it: the
     mover then finds no poller. The poller that comes to hold it hands it to the mover at
     once; the source does not wait for the mover's next round (an hour here)."""
-    from edigw.pipeline import runtime
+    from edigw.pipeline import mover as mover_module
+    from edigw.pipeline import poller as poller_module
 
-    monkeypatch.setattr(runtime, "IDLE_WAIT", 3600.0)  # no round rescues the file
+    monkeypatch.setattr(mover_module, "IDLE_WAIT", 3600.0)  # no round rescues the file
     ws = orders_workspace(tmp_path / "gw", ecolix)
     inbox = ws.inbox("webshop", "orders")
     write_order_files(inbox, files=1, orders_per_file=1, prefix="EARLY")
     [source] = inbox.glob("*.csv")
     signals = Signals()
     found_unowned = threading.Event()
-    real_settle, real_ingest = runtime.settle, runtime.ingest
+    real_settle, real_ingest = mover_module.settle, poller_module.ingest
 
     def settle(pollers: Any, file_id: int) -> Any:
         outcome = real_settle(pollers, file_id)
@@ -321,8 +325,8 @@ def test_a_file_finished_before_its_poller_holds_it_is_disposed_of_without_waiti
             assert found_unowned.wait(30), "the mover never looked for the file"
             return ingested
 
-        monkeypatch.setattr(runtime, "settle", settle)
-        monkeypatch.setattr(runtime, "ingest", ingest)
+        monkeypatch.setattr(mover_module, "settle", settle)  # called by the mover
+        monkeypatch.setattr(poller_module, "ingest", ingest)  # called by the poller
         poller = FlowPoller(parts.inbound["webshop/orders"], parts, signals, clock=utc_now)
         mover = threading.Thread(target=mover_loop, args=([poller], signals))
         mover.start()
@@ -346,7 +350,8 @@ def test_a_changed_flow_leaves_a_file_its_old_poller_holds_to_it_and_takes_the_n
     same name would never be taken in)."""
     from edigw.channels.base import JournalSeenFiles
     from edigw.pipeline.assembly import InboundRuntime, inbound_channel
-    from edigw.pipeline.runtime import Gateway, settle
+    from edigw.pipeline.mover import settle
+    from edigw.pipeline.runtime import Gateway
 
     flow = inbound_flow(
         ORDERS_MAPPING, "webshop", "orders", readiness={"mode": "done_file", "suffix": ".ok"}

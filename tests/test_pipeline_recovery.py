@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from edigw.journal.rows import NewDocument
 from edigw.journal.store import Journal
-from edigw.pipeline.runtime import dead_local_holders
+from edigw.pipeline.senders import dead_local_holders
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -27,7 +27,7 @@ from edigw.cli import main
 from edigw.ecolix.client import EcolixClient
 from edigw.journal.rows import DocumentRow
 from edigw.mapping.versions import content_version
-from edigw.pipeline import runtime
+from edigw.pipeline import mover
 from edigw.pipeline.assembly import open_parts
 from edigw.pipeline.health import Conditions, read_health
 from edigw.pipeline.reconfigure import ConfigChanges, compare
@@ -481,14 +481,14 @@ def test_a_removed_flow_holding_a_file_closes_its_channel_once_the_file_is_dispo
         return send(self, *args, **kwargs)
 
     rounds: list[None] = []
-    close = runtime.close_retired
+    close = mover.close_retired
 
     def counted(pollers: list[Any]) -> None:
         rounds.append(None)
         close(pollers)
 
     monkeypatch.setattr(EcolixClient, "write", held_back)
-    monkeypatch.setattr(runtime, "close_retired", counted)
+    monkeypatch.setattr(mover, "close_retired", counted)  # mover_loop calls it
     slow = sandbox_factory()
     mappings = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings" / "lookups", mappings / "lookups")

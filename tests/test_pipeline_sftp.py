@@ -16,7 +16,7 @@ import yaml
 
 from edigw.ecolix.client import EcolixClient
 from edigw.pipeline.exports import export_now
-from edigw.pipeline.runtime import utc_now
+from edigw.pipeline.signals import utc_now
 from tests.fixtures.gateway import (
     ROOT,
     files_final,

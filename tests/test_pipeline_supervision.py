@@ -26,8 +26,9 @@ from edigw.journal.store import Journal
 from edigw.pipeline import reload, runtime, service
 from edigw.pipeline.assembly import Parts, open_parts
 from edigw.pipeline.health import Condition, HealthSnapshot, LoopHealth, read_health
-from edigw.pipeline.runtime import Gateway, utc_now
+from edigw.pipeline.runtime import Gateway
 from edigw.pipeline.service import RunOutcome, serve
+from edigw.pipeline.signals import utc_now
 from edigw.pipeline.supervisor import SupervisorPolicy
 from tests.fixtures.gateway import (
     ROOT,

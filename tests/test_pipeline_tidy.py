@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edigw.pipeline.replay import replay_file
-from edigw.pipeline.runtime import utc_now
+from edigw.pipeline.signals import utc_now
 from tests.fixtures.gateway import files_final, running_gateway, wait_until
 from tests.support.cli import edigw
 from tests.support.shop import new_customer, shop_workspace, unknown_customer_order

@@ -22,7 +22,7 @@ from edigw.outbound.fence import LeadershipLost, LeaseFence
 from edigw.outbound.schedule import next_run
 from edigw.pipeline.assembly import Parts, outbound_channel
 from edigw.pipeline.leadership import Leadership, SharedLeadership
-from edigw.pipeline.runtime import Signals, utc_now
+from edigw.pipeline.signals import Signals, utc_now
 
 log = logging.getLogger("edigw.exports")
 

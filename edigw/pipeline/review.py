@@ -14,7 +14,7 @@ from edigw.errors import EdigwError, JournalError
 from edigw.journal import FileState
 from edigw.journal.rows import FileListing, ResolutionRow
 from edigw.journal.store import Journal
-from edigw.pipeline.runtime import utc_now
+from edigw.pipeline.signals import utc_now
 
 _ID = re.compile(r"^\s*([FDR])-?(\d+)\s*$", re.IGNORECASE)
 

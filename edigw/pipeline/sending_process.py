@@ -285,7 +285,8 @@ def _send_until_stopped(
     parts: Parts, senders: Senders, told: _Told, stop: threading.Event, conn: Connection
 ) -> None:
     from edigw.pipeline.assembly import supervisor_policy
-    from edigw.pipeline.runtime import Gateway, Signals
+    from edigw.pipeline.runtime import Gateway
+    from edigw.pipeline.signals import Signals
 
     times = _Times()
     signals = Signals(finished_files=FinishedFiles(told), timed=times.note)

@@ -57,8 +57,10 @@ from edigw.pipeline.health import (
 from edigw.pipeline.inbound import FINAL_FILE_STATES, Intake, ingest
 from edigw.pipeline.replay import ReplayPlan, replay_file
 from edigw.pipeline.review import parse_id, split_flow
-from edigw.pipeline.runtime import Gateway, Signals, send_due, utc_now
+from edigw.pipeline.runtime import Gateway
+from edigw.pipeline.senders import send_due
 from edigw.pipeline.sending_process import SendingProcess
+from edigw.pipeline.signals import Signals, utc_now
 from edigw.pipeline.supervisor import thread_crashes_logged
 from edigw.pipeline.tidy import clear_error_copy, error_copy_of
 from edigw.pipeline.tidy import describe as describe_clearing

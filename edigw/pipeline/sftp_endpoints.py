@@ -21,7 +21,7 @@ from edigw.config import GatewayConfig, InboundFlow, OutboundFlow
 
 if TYPE_CHECKING:
     from edigw.pipeline.assembly import Parts
-    from edigw.pipeline.runtime import FlowPoller
+    from edigw.pipeline.poller import FlowPoller
 
 log = logging.getLogger("edigw.sftp")
 

@@ -27,8 +27,8 @@ from edigw.config import (
 from edigw.errors import EdigwError
 from edigw.journal.store import Journal
 from edigw.pipeline.health import PublishedHealth, read_health
-from edigw.pipeline.runtime import utc_now
 from edigw.pipeline.service import GatewayStatus, journal_status
+from edigw.pipeline.signals import utc_now
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ before its documents are mapped::
         blocking findings ─▶ the file fails: each finding by rule id, message, location
         warnings only      ─▶ kept in the journal (``edigw show``), the file is mapped
 
-Where it runs. Intake happens on the flow's own poller thread (``runtime.FlowPoller``), so
+Where it runs. Intake happens on the flow's own poller thread (``poller.FlowPoller``), so
 the einvoice flow validates on its own path: other flows' pollers never wait for it. The
 rules run on the validation engine's one thread (``edigw.validation.engine``), compiled once
 per process and warmed when the gateway starts (:func:`warm_up`). Saxon releases the GIL
