@@ -45,6 +45,7 @@ from typing import Self
 from edigw.ecolix.limiter import IDLE_POLL, Grant
 from edigw.errors import JournalError
 from edigw.filemodes import FileModes, make_folders
+from edigw.processes import pid_alive
 
 log = logging.getLogger("edigw.budget")
 
@@ -278,7 +279,7 @@ class HostLedger:
             pid = _I64.unpack_from(self._map, _PIDS_AT + 8 * index)[0]
             if started + self.lease <= now:
                 ended = started + self.lease
-            elif pid != self._pid and not _alive(pid):
+            elif pid != self._pid and not pid_alive(pid):
                 ended = now
             else:
                 continue
@@ -444,16 +445,6 @@ def _ready(fd: int, path: Path, boot: bytes) -> int:
 def _ring_offset(index: int) -> int:
     """Where the ring's ``index``-th place starts; the file's size for a ring of ``index``."""
     return _RING_AT + 8 * index
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def _read_boot_id() -> str:
