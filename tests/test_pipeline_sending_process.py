@@ -13,22 +13,21 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from edigw.config import GatewayConfig
 from edigw.ecolix.host_ledger import HostLedger
 from edigw.journal.store import Journal
 from edigw.pipeline.assembly import open_parts
-from edigw.pipeline.runtime import Gateway
-from edigw.pipeline.service import RunOutcome, serve
+from edigw.pipeline.service import RunOutcome
 from tests.fixtures.gateway import Workspace, inbound_flow, wait_until, write_workspace
 from tests.support.orderfiles import write_order_files
+from tests.support.served import Served
 
 SUPERVISOR = {"max_restarts": 5, "window": "10m", "first_delay": 0.05, "max_delay": 0.2}
 
@@ -43,22 +42,8 @@ def orders_workspace(root: Path, ecolix: Any) -> Workspace:
     return workspace
 
 
-class TwoProcesses:
+class TwoProcesses(Served):
     """``serve`` with ``processes: 2`` in a thread of the test until the block ends."""
-
-    def __init__(self, config: GatewayConfig) -> None:
-        self.stop = threading.Event()
-        self.started = threading.Event()
-        self.gateway: Gateway | None = None
-        self.outcome: RunOutcome | None = None
-        self.thread = threading.Thread(target=self._run, args=(config,), name="serve")
-
-    def _run(self, config: GatewayConfig) -> None:
-        self.outcome = serve(config, senders=2, stop=self.stop, on_start=self._on_start)
-
-    def _on_start(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-        self.started.set()
 
     @property
     def sending_pid(self) -> int | None:
@@ -66,15 +51,40 @@ class TwoProcesses:
         return self.gateway.sending.pid
 
     def __enter__(self) -> TwoProcesses:
-        self.thread.start()
-        assert self.started.wait(30), "serve did not start"
+        super().__enter__()
         wait_until(lambda: self.sending_pid is not None, what="the sending process")
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(60)
-        assert not self.thread.is_alive()
+
+@dataclass
+class Drop:
+    """Order files in the inbox of a gateway on a sandbox, and the orders it held before."""
+
+    ecolix: Any
+    workspace: Workspace
+    numbers: list[str]
+    before: int
+
+    def created(self) -> int:
+        """Orders created in the sandbox since the files were dropped."""
+        return int(self.ecolix.counts()["order"]) - self.before
+
+    def calls(self) -> int:
+        return sum(self.ecolix.calls().get("orders.create", {}).values())
+
+
+def dropped(
+    root: Path, sandbox_factory: Any, *, files: int, latency: str | None = None, prefix: str = "T"
+) -> Drop:
+    """A ``processes: 2`` workspace on a fresh sandbox (answering ``latency`` late), with
+    ``files`` files of 2 orders in its inbox."""
+    ecolix = sandbox_factory(latency=latency)
+    workspace = orders_workspace(root / "gw", ecolix)
+    before = int(ecolix.counts()["order"])
+    numbers = write_order_files(
+        workspace.inbox("webshop", "orders"), files=files, orders_per_file=2, prefix=prefix
+    )
+    return Drop(ecolix, workspace, numbers, before)
 
 
 def all_moved(workspace: Workspace, count: int) -> Callable[[], bool]:
@@ -102,58 +112,49 @@ def senders_of(workspace: Workspace) -> set[str]:
 def test_every_document_is_sent_once_by_the_sending_process_and_every_source_moved(
     tmp_path: Path, sandbox_factory: Any
 ) -> None:
-    ecolix = sandbox_factory()
-    workspace = orders_workspace(tmp_path / "gw", ecolix)
-    before = ecolix.counts()["order"]
-    numbers = write_order_files(
-        workspace.inbox("webshop", "orders"), files=20, orders_per_file=2, prefix="TWO"
-    )
-    with TwoProcesses(workspace.load()) as served:
-        wait_until(all_moved(workspace, 20), what="20 files done")
+    drop = dropped(tmp_path, sandbox_factory, files=20)
+    with TwoProcesses(drop.workspace.load()) as served:
+        wait_until(all_moved(drop.workspace, 20), what="20 files done")
         sending_pid = served.sending_pid
     assert served.outcome == RunOutcome()
-    assert ecolix.counts()["order"] - before == len(numbers) == 40
-    assert ecolix.calls()["orders.create"] == {"201": 40}
-    [node] = senders_of(workspace)
+    assert drop.created() == len(drop.numbers) == 40
+    assert drop.ecolix.calls()["orders.create"] == {"201": 40}
+    [node] = senders_of(drop.workspace)
     assert node.endswith(f":{sending_pid}") and sending_pid != os.getpid()
 
 
 def test_the_published_usage_counts_the_calls_of_the_sending_process(
     tmp_path: Path, sandbox_factory: Any
 ) -> None:
-    ecolix = sandbox_factory()
-    workspace = orders_workspace(tmp_path / "gw", ecolix)
-    write_order_files(workspace.inbox("webshop", "orders"), files=3, orders_per_file=2)
-    with TwoProcesses(workspace.load()) as served:
-        wait_until(all_moved(workspace, 3), what="3 files done")
+    drop = dropped(tmp_path, sandbox_factory, files=3)
+    with TwoProcesses(drop.workspace.load()) as served:
+        wait_until(all_moved(drop.workspace, 3), what="3 files done")
         assert served.gateway is not None
         wait_until(lambda: served.gateway.usage().calls == 6, what="6 calls reported")
-    usage = json.loads((Path(workspace.load().data_dir) / "usage.json").read_text())
+    usage = json.loads((Path(drop.workspace.load().data_dir) / "usage.json").read_text())
     assert usage["calls"] == 6
     assert usage["by_operation"] == {"orders.create": 6}
 
 
-def test_a_killed_sending_process_is_replaced_and_its_documents_resume_at_once(
-    tmp_path: Path, sandbox_factory: Any
+@pytest.mark.parametrize(
+    ("how", "said"), [(signal.SIGKILL, "ended (exit code -9)"), (signal.SIGTERM, "ended")]
+)
+def test_a_sending_process_that_ends_is_replaced_and_its_documents_resume_at_once(
+    tmp_path: Path, sandbox_factory: Any, how: signal.Signals, said: str
 ) -> None:
-    ecolix = sandbox_factory(latency="100ms")
-    workspace = orders_workspace(tmp_path / "gw", ecolix)
-    before = ecolix.counts()["order"]
-    numbers = write_order_files(
-        workspace.inbox("webshop", "orders"), files=30, orders_per_file=2, prefix="KILL"
-    )
-    with TwoProcesses(workspace.load()) as served:
+    drop = dropped(tmp_path, sandbox_factory, files=30, latency="100ms")
+    with TwoProcesses(drop.workspace.load()) as served:
         first = served.sending_pid
         assert first is not None
-        wait_until(lambda: sum(ecolix.calls().get("orders.create", {}).values()) >= 5)
-        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: drop.calls() >= 5, what="calls made")
+        os.kill(first, how)
         wait_until(lambda: served.sending_pid not in (None, first), what="another sending process")
-        wait_until(all_moved(workspace, 30), timeout=60, what="30 files done")
+        wait_until(all_moved(drop.workspace, 30), timeout=60, what="30 files done")
         assert served.gateway is not None
         [loop] = [h for h in served.gateway.health().loops if h.name == "sending process"]
     assert loop.restarts == 1
-    assert loop.last_error is not None and f"sending process {first} ended" in loop.last_error
-    assert ecolix.counts()["order"] - before == len(numbers) == 60  # once each: idempotency
+    assert loop.last_error is not None and f"sending process {first} {said}" in loop.last_error
+    assert drop.created() == len(drop.numbers) == 60  # once each: idempotency
 
 
 def run_gateway(workspace: Workspace, log: Path) -> subprocess.Popen[bytes]:
@@ -180,15 +181,12 @@ def sending_child(process: subprocess.Popen[bytes]) -> psutil.Process:
 
 
 def test_sigterm_stops_both_processes_cleanly(tmp_path: Path, sandbox_factory: Any) -> None:
-    ecolix = sandbox_factory()
-    workspace = orders_workspace(tmp_path / "gw", ecolix)
+    drop = dropped(tmp_path, sandbox_factory, files=2)
     log = tmp_path / "run.log"
-    process = run_gateway(workspace, log)
+    process = run_gateway(drop.workspace, log)
     try:
         child = sending_child(process)
-        wait_until(lambda: b"sending process" in log.read_bytes(), what="it said so")
-        write_order_files(workspace.inbox("webshop", "orders"), files=2, orders_per_file=1)
-        wait_until(all_moved(workspace, 2), what="2 files done")
+        wait_until(all_moved(drop.workspace, 2), what="2 files done")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
@@ -202,10 +200,9 @@ def test_sigterm_stops_both_processes_cleanly(tmp_path: Path, sandbox_factory: A
 def test_the_sending_process_ends_when_the_intake_process_is_killed(
     tmp_path: Path, sandbox_factory: Any
 ) -> None:
-    ecolix = sandbox_factory()
-    workspace = orders_workspace(tmp_path / "gw", ecolix)
+    drop = dropped(tmp_path, sandbox_factory, files=0)
     log = tmp_path / "run.log"
-    process = run_gateway(workspace, log)
+    process = run_gateway(drop.workspace, log)
     try:
         child = sending_child(process)
         process.kill()
@@ -220,34 +217,29 @@ def test_the_sending_process_ends_when_the_intake_process_is_killed(
 def test_a_restarted_gateway_sends_what_a_killed_one_left(
     tmp_path: Path, sandbox_factory: Any
 ) -> None:
-    ecolix = sandbox_factory(latency="500ms")
-    workspace = orders_workspace(tmp_path / "gw", ecolix)
-    before = ecolix.counts()["order"]
-    numbers = write_order_files(
-        workspace.inbox("webshop", "orders"), files=40, orders_per_file=2, prefix="RE"
-    )
-    first = run_gateway(workspace, tmp_path / "first.log")
+    drop = dropped(tmp_path, sandbox_factory, files=40, latency="500ms")
+    first = run_gateway(drop.workspace, tmp_path / "first.log")
     try:
         child = sending_child(first)
-        wait_until(lambda: sum(ecolix.calls().get("orders.create", {}).values()) >= 5)
+        wait_until(lambda: drop.calls() >= 5, what="calls made")
         child.kill()
         first.kill()
         first.wait(timeout=30)
     finally:
         if first.poll() is None:
             first.kill()
-    assert ecolix.counts()["order"] - before < len(numbers), "killed after the work was done"
+    assert drop.created() < len(drop.numbers), "killed after the work was done"
     log = tmp_path / "second.log"
-    second = run_gateway(workspace, log)
+    second = run_gateway(drop.workspace, log)
     try:
         wait_until(lambda: b"edigw running" in log.read_bytes(), what="the second gateway")
-        wait_until(all_moved(workspace, 40), timeout=60, what="40 files done")
+        wait_until(all_moved(drop.workspace, 40), timeout=60, what="40 files done")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=60)
     assert second.returncode == 0
-    assert ecolix.counts()["order"] - before == len(numbers) == 80
-    journal = Journal.open(workspace.load().journal_url)
+    assert drop.created() == len(drop.numbers) == 80
+    journal = Journal.open(drop.workspace.load().journal_url)
     try:
         assert {row.state for row in journal.files()} == {"done"}
     finally:

@@ -13,15 +13,22 @@ class Served:
     """``serve`` in a thread until the block ends (then stopped, as SIGTERM would);
     ``gateway`` once started, ``outcome`` once returned."""
 
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, *, processes: int | None = None) -> None:
         self.stop = threading.Event()
         self.started = threading.Event()
         self.gateway: Gateway | None = None
         self.outcome: RunOutcome | None = None
+        self.processes = processes
         self.thread = threading.Thread(target=self._run, args=(config,), name="serve")
 
     def _run(self, config: GatewayConfig) -> None:
-        self.outcome = serve(config, senders=2, stop=self.stop, on_start=self._on_start)
+        self.outcome = serve(
+            config,
+            senders=2,
+            stop=self.stop,
+            on_start=self._on_start,
+            processes=self.processes,
+        )
 
     def _on_start(self, gateway: Gateway) -> None:
         self.gateway = gateway
