@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from edigw.mapping.engine import CompiledMapping
     from edigw.pipeline.concurrency import Senders
     from edigw.pipeline.folders import Folder
-    from edigw.pipeline.service import FileStory
+    from edigw.pipeline.stories import FileStory
     from edigw.sandbox.latency import Latency
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -334,7 +334,7 @@ def process_command(file: Path, flow_id: str, config_path: Path) -> None:
 
     The file is archived and journalled like any other; it is not moved or deleted.
     """
-    from edigw.pipeline.service import process_file
+    from edigw.pipeline.stories import process_file
 
     config = _load(config_path)
     try:
@@ -368,7 +368,7 @@ def status_command(config_path: Path, *, as_json: bool) -> None:
     """
     from edigw import render
     from edigw.config import load_config
-    from edigw.pipeline.service import status_with_health
+    from edigw.pipeline.gateway_status import status_with_health
 
     try:
         config = load_config(config_path, environ=os.environ, secrets_optional=True)
@@ -445,7 +445,7 @@ def show_command(item_id: str, config_path: Path, *, all_problems: bool, as_json
     """
     from edigw import render, reports
     from edigw.pipeline.review import parse_id
-    from edigw.pipeline.service import export_story, file_story
+    from edigw.pipeline.stories import export_story, file_story
 
     config = _load(config_path, secrets=False)
     console = Console()
@@ -638,7 +638,7 @@ def replay_command(
     from rich.progress import Progress
 
     from edigw import reports
-    from edigw.pipeline.service import replay_items, select_replay
+    from edigw.pipeline.replay import replay_items, select_replay
 
     if not item_ids and not failed and since is None:
         msg = "give IDs, --failed or --since"
@@ -705,7 +705,7 @@ def purge_command(days: int, *, include_failed: bool, dry_run: bool, config_path
     """
     from datetime import timedelta
 
-    from edigw.pipeline.service import purge_history
+    from edigw.pipeline.retention import purge_history
 
     config = _load(config_path, secrets=False)
     before = datetime.now(UTC) - timedelta(days=days)

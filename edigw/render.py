@@ -25,7 +25,8 @@ from edigw.reports import WAITING_STATES
 if TYPE_CHECKING:
     from edigw.demo import DemoReport
     from edigw.journal.rows import EventRow, ExportRunRow, FileListing, ResolutionRow
-    from edigw.pipeline.service import FileStory, FlowStatus, GatewayStatus
+    from edigw.pipeline.gateway_status import FlowStatus, GatewayStatus
+    from edigw.pipeline.stories import FileStory
 
 #: A reason already printed above, in an event of the history.
 SEE_ABOVE = "(reason above)"

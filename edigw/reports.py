@@ -22,7 +22,8 @@ if TYPE_CHECKING:
         ResolutionRow,
     )
     from edigw.outbound.export import ExportResult
-    from edigw.pipeline.service import FileStory, ReplayResult
+    from edigw.pipeline.replay import ReplayResult
+    from edigw.pipeline.stories import FileStory
 
 #: Document states still waiting for their outcome.
 WAITING_STATES = ("pending", "sent", "retry_wait")

@@ -168,7 +168,7 @@ def test_purge_forgets_finished_exchanges_then_their_archived_originals(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from edigw.pipeline.service import ARCHIVE_GRACE, purge_history
+    from edigw.pipeline.retention import ARCHIVE_GRACE, purge_history
 
     source = tmp_path / GOOD.name
     shutil.copyfile(GOOD, source)

@@ -23,9 +23,10 @@ from edigw.pipeline.assembly import open_parts
 from edigw.pipeline.chain import Blocked, content_type_of, resolve, step_payload
 from edigw.pipeline.inbound import ingest
 from edigw.pipeline.keys import idempotency_key
+from edigw.pipeline.replay import ReplayItem, replay_items
 from edigw.pipeline.senders import send_due
-from edigw.pipeline.service import ReplayItem, process_file, replay_items
 from edigw.pipeline.signals import Signals
+from edigw.pipeline.stories import process_file
 from tests.fixtures.gateway import Workspace, inbound_flow, write_workspace
 from tests.fixtures.sandbox import SandboxProcess
 

@@ -337,7 +337,7 @@ def test_replay_with_a_corrected_mapping_sends_only_what_failed(
     with table.open("a", encoding="utf-8") as out:
         out.write(f"Paiement fantaisie{sep}{cb_code}\n")
 
-    from edigw.pipeline.service import ReplayItem, replay_items
+    from edigw.pipeline.replay import ReplayItem, replay_items
 
     results = list(replay_items(ws.load(), [ReplayItem("F", row.id)], dry_run=False))
     journal.close()

@@ -23,10 +23,10 @@ from sqlalchemy import create_engine, make_url, text
 from edigw.ecolix.client import EcolixClient
 from edigw.journal import Journal
 from edigw.pipeline.assembly import open_parts
+from edigw.pipeline.gateway_status import gateway_status
 from edigw.pipeline.mover import mover_loop
 from edigw.pipeline.poller import FlowPoller
 from edigw.pipeline.senders import send_due
-from edigw.pipeline.service import gateway_status
 from edigw.pipeline.signals import Signals, utc_now
 from tests.fixtures.gateway import (
     files_final,

@@ -29,11 +29,12 @@ from edigw.journal.rows import DocumentRow
 from edigw.mapping.versions import content_version
 from edigw.pipeline import mover
 from edigw.pipeline.assembly import open_parts
+from edigw.pipeline.gateway_status import status_with_health
 from edigw.pipeline.health import Conditions, read_health
 from edigw.pipeline.reconfigure import ConfigChanges, compare
 from edigw.pipeline.reload import Reloader
 from edigw.pipeline.runtime import Gateway
-from edigw.pipeline.service import RunOutcome, serve, status_with_health
+from edigw.pipeline.service import RunOutcome, serve
 from tests.fixtures.gateway import (
     ROOT,
     Workspace,

@@ -14,7 +14,9 @@ from pathlib import Path
 from edigw.journal.accepted import Upsert
 from edigw.journal.rows import NewDocument
 from edigw.journal.store import Journal
-from edigw.pipeline.service import ReplayItem, gateway_status, process_file, replay_items
+from edigw.pipeline.gateway_status import gateway_status
+from edigw.pipeline.replay import ReplayItem, replay_items
+from edigw.pipeline.stories import process_file
 from edigw.pipeline.unchanged import judge, upsert_of
 from tests.fixtures.gateway import Workspace, inbound_flow, write_workspace
 from tests.fixtures.sandbox import SandboxProcess

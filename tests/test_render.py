@@ -16,7 +16,8 @@ from rich.console import Console
 from edigw import render
 from edigw.demo import DemoReport, ExportLine, FileLine
 from edigw.journal.rows import DocumentRow, EventRow, FileRow, ResolutionRow
-from edigw.pipeline.service import ExportStatus, FileStory, FlowStatus, GatewayStatus
+from edigw.pipeline.gateway_status import ExportStatus, FlowStatus, GatewayStatus
+from edigw.pipeline.stories import FileStory
 
 T = datetime(2026, 12, 6, 8, 14, tzinfo=UTC)
 WIDTHS = [pytest.param(80, id="80-columns"), pytest.param(120, id="120-columns")]

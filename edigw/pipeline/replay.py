@@ -5,20 +5,29 @@ archived original again and queues what is not done yet. Documents are matched t
 journalled before by business key and occurrence, and keep their idempotency keys, so a
 document that already succeeded stays "already done" (Ecolix would answer with the stored
 result anyway) and nothing is created twice.
+
+``edigw replay`` is here too: ``select_replay`` turns its arguments into files and export
+runs, ``replay_items`` replays each and sends what was requeued.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+from edigw.channels.base import JournalSeenFiles
+from edigw.config import GatewayConfig
 from edigw.errors import EdigwError
 from edigw.journal.archive import Archive, ArchiveMissingCopy
 from edigw.journal.rows import DocumentRow, NewDocument
 from edigw.journal.store import Journal
 from edigw.model import MappedDocument, MappedStep
+from edigw.pipeline.assembly import Parts, inbound_channel, open_journal, open_parts
 from edigw.pipeline.chain import chain_of, step_payload
 from edigw.pipeline.inbound import (
+    FINAL_FILE_STATES,
     FlowContext,
     chain_documents,
     describe_problems,
@@ -26,6 +35,11 @@ from edigw.pipeline.inbound import (
     step_documents,
 )
 from edigw.pipeline.keys import occurrences
+from edigw.pipeline.review import parse_id, split_flow
+from edigw.pipeline.signals import utc_now
+from edigw.pipeline.stories import drain_file
+from edigw.pipeline.tidy import clear_error_copy, error_copy_of
+from edigw.pipeline.tidy import describe as describe_clearing
 from edigw.pipeline.unchanged import upsert_of
 
 
@@ -246,3 +260,149 @@ def _payload(doc: MappedDocument) -> list[MappedStep]:
     """The document's chain of writes (its first is the journal row the others hang on)."""
     assert doc.payload is not None
     return doc.writes()
+
+
+# --------------------------------------------------------------------------- replay
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayItem:
+    kind: str  # "F" (file, optionally one document) or "R" (export run)
+    number: int
+    document: int | None = None
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    item: ReplayItem
+    plan: ReplayPlan | None = None
+    outcome: str = ""
+    error: str = ""
+    #: What became of the copy the file's failure left in the error folder ("": nothing).
+    error_copy: str = ""
+
+    def lines(self) -> list[str]:
+        if self.item.kind == "R":
+            return [f"R-{self.item.number}: {self.error or self.outcome}"]
+        plan = self.plan
+        head = f"F-{self.item.number}: {self.error or self.outcome}"
+        if plan is None:
+            return [head]
+        lines = [head]
+        lines += [f"  already done  {x}" for x in plan.already_done]
+        lines += [f"  sent again    {x}" for x in plan.requeued]
+        lines += [f"  new           {x}" for x in plan.added]
+        lines += [f"  still failing {x}" for x in plan.still_failing]
+        lines += [f"  skipped       {x}" for x in plan.skipped]
+        lines += [f"  unchanged     {x} (--force sends it)" for x in plan.unchanged]
+        if self.error_copy:
+            lines.append(f"  {self.error_copy}")
+        return lines
+
+
+def select_replay(
+    config: GatewayConfig,
+    ids: Sequence[str],
+    *,
+    failed: bool,
+    since: datetime | None,
+    flow: str | None,
+) -> list[ReplayItem]:
+    """Turn ``edigw replay`` arguments into the files (and export runs) to replay."""
+    items: list[ReplayItem] = []
+    journal = open_journal(config)
+    try:
+        for text in ids:
+            kind, number = parse_id(text)
+            if kind == "D":
+                items.append(ReplayItem("F", journal.document(number).file_id, number))
+            else:
+                items.append(ReplayItem(kind, number))
+        if failed or since is not None:
+            partner, name = split_flow(flow) if flow else (None, None)
+            # --failed: the failures still open; one an operator resolved stays as it is
+            # unless named by its id.
+            for listed in journal.file_listing(
+                partner=partner,
+                flow=name,
+                resolved=False if failed else None,
+                since=since,
+                limit=None,
+            ):
+                items.append(ReplayItem("F", listed.file.id))
+    finally:
+        journal.close()
+    return list(dict.fromkeys(sorted(items, key=lambda i: (i.kind, i.number, i.document or 0))))
+
+
+def replay_items(
+    config: GatewayConfig,
+    items: Sequence[ReplayItem],
+    *,
+    dry_run: bool,
+    clock: Callable[[], datetime] = utc_now,
+    force: bool = False,
+) -> Iterator[ReplayResult]:
+    """Replay each item in turn, sending what was requeued; yields one result per item.
+    ``force``: send the documents journalled ``unchanged`` too."""
+    with open_parts(config, with_channels=False) as parts:
+        for item in items:
+            try:
+                yield _replay_one(parts, item, dry_run=dry_run, clock=clock, force=force)
+            except EdigwError as exc:
+                yield ReplayResult(item, error=str(exc))
+
+
+def _replay_one(
+    parts: Parts,
+    item: ReplayItem,
+    *,
+    dry_run: bool,
+    clock: Callable[[], datetime],
+    force: bool = False,
+) -> ReplayResult:
+    if item.kind == "R":
+        from edigw.pipeline.exports import replay_export
+
+        if dry_run:
+            run = parts.journal.export_run(item.number)
+            return ReplayResult(item, outcome=f"would deliver {run.file_name} again")
+        return ReplayResult(item, outcome=replay_export(parts, item.number))
+    row = parts.journal.file(item.number)
+    flow_id = f"{row.partner}/{row.flow}"
+    runtime = parts.inbound.get(flow_id)
+    if runtime is None:
+        return ReplayResult(item, error=f"flow {flow_id} is no longer configured")
+    plan = replay_file(
+        row.id,
+        flow=runtime.context,
+        journal=parts.journal,
+        archive=parts.archive,
+        now=clock(),
+        only_document=item.document,
+        dry_run=dry_run,
+        force=force,
+    )
+    if plan.error:
+        return ReplayResult(item, plan, error=plan.error)
+    if dry_run:
+        return ReplayResult(item, plan, outcome="dry run, nothing changed")
+    drain_file(parts, row.id, clock=clock, max_wait=60.0)
+    row = parts.journal.file(row.id)
+    state = row.state
+    outcome = state if state in FINAL_FILE_STATES else f"{state} (documents waiting for a retry)"
+    result = ReplayResult(item, plan, outcome=outcome)
+    if state == "done" and error_copy_of(parts.journal, row.id) is not None:
+        channel = inbound_channel(
+            runtime.config,
+            seen=JournalSeenFiles(parts.journal),
+            data_dir=Path(parts.config.data_dir),
+            sftp=parts.sftp,
+        )
+        try:
+            result.error_copy = describe_clearing(
+                clear_error_copy(parts.journal, channel, row, now=clock())
+            )
+        finally:
+            channel.close()
+    return result

@@ -1,6 +1,6 @@
 """Reviewing and acknowledging: ``edigw files`` lists files, ``edigw resolve`` acknowledges
 failures (``edigw show`` and ``edigw status``, which read the same journal, live in
-``service.py``)."""
+``stories.py`` and ``gateway_status.py``)."""
 
 from __future__ import annotations
 

@@ -26,8 +26,8 @@ from edigw.config import (
 )
 from edigw.errors import EdigwError
 from edigw.journal.store import Journal
+from edigw.pipeline.gateway_status import GatewayStatus, journal_status
 from edigw.pipeline.health import PublishedHealth, read_health
-from edigw.pipeline.service import GatewayStatus, journal_status
 from edigw.pipeline.signals import utc_now
 
 
