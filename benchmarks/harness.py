@@ -342,13 +342,7 @@ def new_gateway(parts: Parts, *, senders: Senders, processes: int) -> Gateway:
     if processes == 1:
         return Gateway(parts, senders=senders)
     signals = Signals()
-    sending = SendingProcess(
-        parts.config,
-        senders,
-        None,
-        finished=signals.finished_files.put,
-        conditions=signals.conditions,
-    )
+    sending = SendingProcess.of(parts.config, senders, None, signals)
     sending.start()
     return Gateway(parts, senders=senders, signals=signals, sending=sending)
 

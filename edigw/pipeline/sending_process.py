@@ -45,6 +45,7 @@ from edigw.pipeline.health import Conditions
 
 if TYPE_CHECKING:
     from edigw.pipeline.assembly import Parts
+    from edigw.pipeline.signals import Signals
 
 log = logging.getLogger("edigw.sending")
 
@@ -91,6 +92,21 @@ class SendingProcess:
     _last: Report | None = field(default=None, init=False)
     _pid: int | None = field(default=None, init=False)
     _ready: tuple[BaseProcess, Connection] | None = field(default=None, init=False)
+
+    @classmethod
+    def of(
+        cls, config: GatewayConfig, senders: Senders, log_format: str | None, signals: Signals
+    ) -> SendingProcess:
+        """The sending process of the gateway whose loops share ``signals``: what it reports
+        goes to the mover, the conditions and the metrics hooked there."""
+        return cls(
+            config,
+            senders,
+            log_format,
+            finished=signals.finished_files.put,
+            conditions=signals.conditions,
+            timed=lambda kind, flow, seconds: signals.timed(kind, flow, seconds),
+        )
 
     @property
     def pid(self) -> int | None:

@@ -86,14 +86,7 @@ def serve(
     signals = Signals()
     sending = None
     if (processes or config.processes) == 2:
-        sending = SendingProcess(
-            config,
-            senders,
-            log_format,
-            finished=signals.finished_files.put,
-            conditions=signals.conditions,
-            timed=lambda kind, flow, seconds: signals.timed(kind, flow, seconds),
-        )
+        sending = SendingProcess.of(config, senders, log_format, signals)
     requested = stop or threading.Event()
     hangup = reload or threading.Event()
     listen = listen_address(http or config.http.listen)
