@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import count
 from pathlib import Path
@@ -16,6 +18,7 @@ from edigw.journal import (
     NewDocument,
     StateError,
     UnknownIdError,
+    wal_sync,
 )
 from edigw.model import Location
 
@@ -578,23 +581,80 @@ def _synchronous_at_commit(journal: Journal) -> list[int]:
     return seen
 
 
-def test_sqlite_fsyncs_the_commits_that_let_a_source_be_disposed_of(tmp_path: Path) -> None:
+def _commits_and_wal_fsyncs(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What reaches the disk, in order: ``commit`` for each commit, ``fsync <name>`` for each
+    fsync the journal makes after one (of its WAL, or of the folder of a new WAL)."""
+    seen: list[str] = []
+
+    @event.listens_for(journal._engine, "commit")
+    def _spy(conn: Connection) -> None:
+        seen.append("commit")
+
+    def spied(real: Callable[[int], None]) -> Callable[[int], None]:
+        def sync(fd: int) -> None:
+            real(fd)
+            seen.append(f"fsync {Path(os.readlink(f'/proc/self/fd/{fd}')).name}")
+
+        return sync
+
+    monkeypatch.setattr(wal_sync.os, "fsync", spied(os.fsync))
+    monkeypatch.setattr(wal_sync.os, "fdatasync", spied(os.fdatasync))
+    return seen
+
+
+def test_sqlite_fsyncs_the_wal_after_each_commit_that_lets_a_source_be_disposed_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with Journal.open(f"sqlite:///{tmp_path}/j.sqlite") as journal:
         file_id = add_file(journal)
         [doc_id] = journal.add_documents(file_id, [doc(1, file_id)], now=T0)
-        seen = _synchronous_at_commit(journal)
+        seen = _commits_and_wal_fsyncs(journal, monkeypatch)
 
         journal.claim_due_documents(now=T0, node="n", lease_seconds=60, limit=1)
         journal.mark_sent(doc_id, now=T0)
         journal.mark_done(doc_id, now=T0, status=201, object_id="X", response=None)
         per_document = list(seen)
+        del seen[:]
         journal.finish_file_if_complete(file_id, now=T0)
+        finished = list(seen)
+        del seen[:]
         journal.record_channel_action(file_id, action="delete", ok=True, error=None, now=T0)
         journal.next_sequence("w", "articles")
         journal.claim_due_documents(now=T0, node="n", lease_seconds=60, limit=1)
 
-    assert per_document == [1, 1, 1]
-    assert seen[3:] == [2, 2, 2, 1]  # barriers, then back to NORMAL
+    assert per_document == ["commit"] * 3
+    # the first fsync of a new WAL makes its name in the folder durable too
+    assert finished == ["commit", f"fsync {tmp_path.name}", "fsync j.sqlite-wal"]
+    assert seen == ["commit", "fsync j.sqlite-wal"] * 2 + ["commit"]
+
+
+def test_sqlite_barriers_that_wait_together_share_an_fsync(tmp_path: Path) -> None:
+    sync = wal_sync.WalSync(tmp_path / "j.sqlite")
+    (tmp_path / "j.sqlite-wal").write_bytes(b"frames")
+    first, second = sync.committed(), sync.committed()
+    synced: list[int] = []
+    real = sync._sync
+
+    def counted() -> None:
+        synced.append(1)
+        real()
+
+    sync._sync = counted  # type: ignore[method-assign]
+    sync.wait_durable(second)
+    sync.wait_durable(first)  # covered by the fsync made for the later commit
+    third = sync.committed()
+    sync.wait_durable(third)
+
+    assert len(synced) == 2
+
+
+def test_sqlite_barrier_commits_no_longer_switch_synchronous_to_full(tmp_path: Path) -> None:
+    with Journal.open(f"sqlite:///{tmp_path}/j.sqlite") as journal:
+        file_id = add_file(journal)
+        seen = _synchronous_at_commit(journal)
+        journal.record_channel_action(file_id, action="delete", ok=True, error=None, now=T0)
+
+    assert seen == [1]  # NORMAL: the write lock is not held while the disk syncs
 
 
 def test_sqlite_in_full_mode_fsyncs_every_commit(tmp_path: Path) -> None:

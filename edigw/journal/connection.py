@@ -17,8 +17,10 @@ from sqlalchemy import Connection, Engine, insert
 
 from edigw.filemodes import DEFAULT_MODES, FileModes
 from edigw.journal.dialect import Statements, lazy_commit_engine, translated
+from edigw.journal.errors import JournalUnavailable
 from edigw.journal.lock import GatewayLock, WriterTurn
 from edigw.journal.schema import events
+from edigw.journal.wal_sync import WalSync
 from edigw.problems import storable
 
 _INSERT_EVENT = insert(events)
@@ -66,19 +68,20 @@ class JournalBase:
             if not self._pg and database is not None
             else None
         )
+        on_disk = not self._pg and database is not None and database != ":memory:"
         self._writer_turn: WriterTurn | None = (
-            WriterTurn(Path(database), modes=modes)
-            if not self._pg and database is not None and database != ":memory:"
-            else None
+            WriterTurn(Path(database), modes=modes) if on_disk and database else None
         )
+        # SQLite: makes barrier commits durable (``_write``).
+        self._wal_sync = WalSync(Path(database)) if on_disk and database else None
 
     # ----------------------------------------------------------------- transactions
 
     @contextmanager
     def _write(self, what: str, *, barrier: bool = False) -> Iterator[Connection]:
-        """A write transaction; a ``barrier`` one is fsync'd on SQLite whatever ``synchronous``.
-
-        (In WAL mode, syncing one commit makes every earlier commit durable too.)
+        """A write transaction; a ``barrier`` one is on disk when this returns, whatever
+        ``synchronous``: on SQLite by an fsync of the WAL after the write lock is left
+        (``wal_sync``), which other barriers waiting at the same time share.
         """
         if self._pg:
             with translated(what), self._engine.connect() as conn, conn.begin():
@@ -88,21 +91,21 @@ class JournalBase:
             if self._writer is None:
                 self._writer = self._engine.connect()
             conn = self._writer
-            driver = conn.connection.dbapi_connection if barrier and self._barriers else None
             try:
-                if driver is not None:
-                    driver.execute("PRAGMA synchronous = FULL")
-                try:
-                    with conn.begin():
-                        yield conn
-                finally:
-                    if driver is not None:
-                        driver.execute("PRAGMA synchronous = NORMAL")
+                with conn.begin():
+                    yield conn
             except BaseException:
                 # Whatever went wrong (a full disk, a broken connection), start afresh.
                 self._writer = None
                 conn.close()
                 raise
+            ticket = self._wal_sync.committed() if self._wal_sync is not None else 0
+        if barrier and self._barriers and self._wal_sync is not None:
+            try:
+                self._wal_sync.wait_durable(ticket)
+            except OSError as err:
+                msg = f"journal: cannot {what}: committed, but not made durable: {err}"
+                raise JournalUnavailable(msg) from err
 
     @contextmanager
     def _write_single(

@@ -166,7 +166,9 @@ class Journal(
           again under the same idempotency keys: Ecolix answers with the stored result and
           creates nothing.
 
-          - SQLite: WAL with ``synchronous=NORMAL``, barriers fsync'd (``FULL``).
+          - SQLite: WAL with ``synchronous=NORMAL``; a barrier commits, leaves the write lock,
+            then waits for an fsync of the WAL, which barriers waiting together share
+            (``wal_sync``).
           - PostgreSQL: a document's claim and its end commit with ``synchronous_commit =
             off`` (their own pool, ``dialect.lazy_commit_engine``); every other write waits
             for its commit, and so flushes those before it.
@@ -243,6 +245,8 @@ class Journal(
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+        if self._wal_sync is not None:
+            self._wal_sync.close()
         with self._readers_lock:
             for conn in self._idle_readers:
                 conn.close()
