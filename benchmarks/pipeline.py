@@ -415,6 +415,7 @@ def pipeline_run(
         "wall": wall,
         "user": cpu1.user - cpu0.user + sending[0] - sending0[0],
         "system": cpu1.system - cpu0.system + sending[1] - sending0[1],
+        "sending_process": sum(sending) - sum(sending0),
         "sandbox": sandbox_cpu(sandbox) - sandbox_cpu0,
         "mapping": mapping.seconds,
         "docs": files * orders,
@@ -589,6 +590,13 @@ def main() -> None:
         f"| gateway CPU time per document | {1000 * gateway_cpu / docs:.2f} ms "
         f"({1000 * run['user'] / docs:.2f} user + {1000 * run['system'] / docs:.2f} system) |"
     )
+    if processes == 2:
+        intake = gateway_cpu - run["sending_process"]
+        print(
+            f"| CPU of each process over the wall time: intake; sending | "
+            f"{intake / run['wall']:.0%} ({intake:.2f} s); "
+            f"{run['sending_process'] / run['wall']:.0%} ({run['sending_process']:.2f} s) |"
+        )
     print(
         f"| reading and mapping the files, CPU per document | "
         f"{1000 * run['mapping'] / docs:.2f} ms: {100 * run['mapping'] / gateway_cpu:.1f}% of "
