@@ -68,6 +68,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import edigw.pipeline.file_documents as file_documents  # noqa: E402
 import edigw.pipeline.inbound as inbound  # noqa: E402
 from edigw.ecolix.client import EcolixClient  # noqa: E402
 from edigw.journal.archive_folder import FolderArchive  # noqa: E402
@@ -124,7 +125,9 @@ class MappingClock:
     """CPU seconds spent inside the intake's reading and mapping of files, all threads summed.
 
     Each step of the ``mapped_documents`` generator is timed with the CPU clock of the thread
-    running it (``time.thread_time``), so waits for the GIL or the disk do not count.
+    running it (``time.thread_time``), so waits for the GIL or the disk do not count. It is
+    defined in ``file_documents`` and replaced in ``inbound``, whose intake calls it by the
+    name it imported from there.
     """
 
     def __init__(self) -> None:
@@ -133,7 +136,7 @@ class MappingClock:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        real = inbound.mapped_documents
+        real = file_documents.mapped_documents
 
         def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
             documents = real(*args, **kwargs)

@@ -31,12 +31,12 @@ from edigw.journal import (
 )
 from edigw.mapping import load_mapping
 from edigw.model import MappedDocument
+from edigw.pipeline.file_documents import already_done
 from edigw.pipeline.inbound import (
     BeingRead,
     FlowContext,
     Intake,
     IntakeError,
-    already_done,
     ingest,
     intake_failure_kind,
     killed_reason,

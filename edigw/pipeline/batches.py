@@ -40,7 +40,7 @@ from edigw.pipeline.keys import occurrences
 BATCH_SIZE = 500
 
 #: The journal rows of one mapped document from ``seq`` on, given its key's ``occurrence``
-#: in the file (``inbound.chain_documents`` with the flow bound).
+#: in the file (``file_documents.chain_documents`` with the flow bound).
 RowsOf = Callable[[int, MappedDocument, int], list[NewDocument]]
 
 
@@ -71,8 +71,8 @@ def batched(rows: Iterable[NewDocument], size: int = BATCH_SIZE) -> Iterator[lis
 
 class DoneBefore:
     """What an earlier reading of the same source already sent, to mark ``done`` in this
-    one (see ``inbound.already_done``), batch after batch: the occurrence numbering runs
-    across the batches given to :meth:`mark`, in file order."""
+    one (see ``file_documents.already_done``), batch after batch: the occurrence numbering
+    runs across the batches given to :meth:`mark`, in file order."""
 
     def __init__(self, earlier: Sequence[DocumentRow], *, earlier_file: int) -> None:
         self.earlier_file = earlier_file

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from edigw.errors import ChannelError, DataProblem, EdigwError, JournalError, SourceDataError
+from edigw.errors import ChannelError, EdigwError, JournalError
 from edigw.formats.limits import ReaderLimits
 from edigw.journal.archive import Archive
 from edigw.journal.errors import (
@@ -34,11 +34,11 @@ from edigw.journal.errors import (
     StateError,
     UnknownIdError,
 )
-from edigw.journal.rows import DocumentCounts, DocumentRow, FileRow, NewDocument
+from edigw.journal.rows import DocumentCounts, FileRow, NewDocument
 from edigw.journal.store import Journal
 from edigw.model import MappedDocument
 from edigw.pipeline.batches import BatchWriter, DoneBefore, batched, numbered_rows
-from edigw.pipeline.chain import step_payload
+from edigw.pipeline.file_documents import Unreadable, chain_documents, mapped_documents
 from edigw.pipeline.isolated import (
     IsolationUnavailable,
     ReaderKilled,
@@ -46,9 +46,7 @@ from edigw.pipeline.isolated import (
     map_isolated,
     validate_isolated,
 )
-from edigw.pipeline.keys import idempotency_key
 from edigw.pipeline.unchanged import judge
-from edigw.problems import describe
 from edigw.processes import identity_alive
 from edigw.validation.policy import ValidationPolicy
 
@@ -498,153 +496,6 @@ def killed_reason(row: FileRow, killed: ReaderKilled) -> str:
     )
 
 
-class Unreadable(EdigwError):
-    """The file as a whole cannot be read (``reason``, for people): it fails, whatever part
-    of it was read already."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def mapped_documents(
-    mapping: DocumentSource,
-    archived: Path,
-    *,
-    source_name: str,
-    encoding: str | None,
-    limits: ReaderLimits | None = None,
-) -> Iterator[MappedDocument]:
-    """The file's documents as they are mapped (within the flow's ``limits``, the readers'
-    defaults otherwise); raises :class:`Unreadable`, at any point, when the file as a whole
-    cannot be read, and at the end when it holds no document."""
-    found = False
-    try:
-        for doc in mapping.map_file(
-            archived, source_name=source_name, encoding=encoding, limits=limits
-        ):
-            found = True
-            yield doc
-    except SourceDataError as exc:
-        raise Unreadable(str(exc)) from exc
-    except EdigwError as exc:
-        msg = f"{source_name}: {exc}"
-        raise Unreadable(msg) from exc
-    if not found:
-        msg = (
-            f"{source_name}: no document found in the file (empty, or every record "
-            "was skipped by the mapping)"
-        )
-        raise Unreadable(msg)
-
-
-def read_documents(
-    mapping: DocumentSource,
-    archived: Path,
-    *,
-    source_name: str,
-    encoding: str | None,
-    limits: ReaderLimits | None = None,
-) -> list[MappedDocument] | str:
-    """The file's documents all at once (the isolated reader sends them back whole), or why
-    the file as a whole cannot be read."""
-    try:
-        return list(
-            mapped_documents(
-                mapping, archived, source_name=source_name, encoding=encoding, limits=limits
-            )
-        )
-    except Unreadable as exc:
-        return exc.reason
-
-
-def already_done(
-    new_docs: list[NewDocument], earlier: list[DocumentRow], *, earlier_file: int
-) -> list[NewDocument]:
-    """``new_docs`` with those an earlier reading of the same source already sent marked done.
-
-    The earlier reading's source changed after it was read (a writer that paused longer than
-    the readiness interval): its bytes are a prefix of, or differ from, these. A document of
-    this reading with the same business key (and occurrence), operation and payload as a
-    document done by the earlier one is the same order: it is journalled ``done`` with the
-    answer Ecolix gave then, and never sent again. Any other document is sent (a changed
-    order under the same key is sent as new, and Ecolix decides).
-    """
-    return DoneBefore(earlier, earlier_file=earlier_file).mark(new_docs)
-
-
-def chain_documents(
-    seq: int,
-    doc: MappedDocument,
-    occurrence: int,
-    *,
-    flow: FlowContext,
-    sha256: str,
-    reception: int,
-) -> list[NewDocument]:
-    """A mapped document as journal rows: its chain's writes in order from ``seq`` (its
-    ``before:`` steps, its own write, its ``then:`` steps), each with its own idempotency
-    key; one row when it failed at mapping or was skipped."""
-    first = _new_document(seq, doc, occurrence, flow=flow, sha256=sha256, reception=reception)
-    if first.state != "pending":
-        return [first]
-    writes = doc.writes()
-    steps = step_documents(
-        doc,
-        occurrence,
-        range(2, len(writes) + 1),
-        first_seq=seq,
-        at=seq + 1,
-        flow=flow,
-        sha256=sha256,
-        reception=reception,
-    )
-    return [first, *steps]
-
-
-def step_documents(
-    doc: MappedDocument,
-    occurrence: int,
-    numbers: Iterable[int],
-    *,
-    first_seq: int,
-    at: int,
-    flow: FlowContext,
-    sha256: str,
-    reception: int,
-) -> list[NewDocument]:
-    """Journal rows for the chain positions ``numbers`` (2, 3, ...) of a document whose
-    first write is at ``first_seq``, placed from seq ``at`` on. Keys go by position: the
-    first write keeps the key a one-write mapping gives, position n adds "step n"."""
-    rows: list[NewDocument] = []
-    writes = doc.writes()
-    for number in numbers:
-        step = writes[number - 1]
-        key = idempotency_key(
-            partner=flow.partner,
-            flow=flow.flow,
-            file_sha256=sha256,
-            business_key=doc.key,
-            occurrence=occurrence,
-            reception=reception,
-            step=number,
-        )
-        rows.append(
-            NewDocument(
-                seq=at + len(rows),
-                mapping_version=flow.mapping_version or None,
-                business_key=doc.key,
-                operation=step.operation,
-                payload=step_payload(
-                    step.payload, step=number, first_seq=first_seq, answer=doc.main_position
-                ),
-                idempotency_key=key,
-                state="pending",
-            )
-        )
-    return rows
-
-
 def _queued(file_id: int, counts: DocumentCounts, *, journal: Journal, now: datetime) -> Ingested:
     """A journalled file's state; settled at once when nothing is left to send (the mapping
     failed or skipped every document, or an earlier reading of the source already sent them;
@@ -660,67 +511,6 @@ def _queued(file_id: int, counts: DocumentCounts, *, journal: Journal, now: date
         skipped=counts.skipped,
         unchanged=counts.unchanged,
     )
-
-
-def _new_document(
-    seq: int,
-    doc: MappedDocument,
-    occurrence: int,
-    *,
-    flow: FlowContext,
-    sha256: str,
-    reception: int,
-) -> NewDocument:
-    key = idempotency_key(
-        partner=flow.partner,
-        flow=flow.flow,
-        file_sha256=sha256,
-        business_key=doc.key,
-        occurrence=occurrence,
-        reception=reception,
-    )
-    if doc.skipped is not None:
-        return NewDocument(
-            seq=seq,
-            mapping_version=flow.mapping_version or None,
-            business_key=doc.key,
-            operation=doc.operation,
-            payload=None,
-            idempotency_key=key,
-            state="skipped",
-            error=doc.skipped,
-            error_location=str(doc.location),
-        )
-    if doc.ok and doc.payload is not None:
-        first = doc.writes()[0]
-        return NewDocument(
-            seq=seq,
-            mapping_version=flow.mapping_version or None,
-            business_key=doc.key,
-            operation=first.operation,
-            payload=first.payload,
-            idempotency_key=key,
-            state="pending",
-        )
-    return NewDocument(
-        seq=seq,
-        mapping_version=flow.mapping_version or None,
-        business_key=doc.key,
-        operation=doc.operation,
-        payload=doc.payload,
-        idempotency_key=key,
-        state="failed",
-        error=describe_problems(doc.problems),
-        problems=doc.problems,
-        error_location=str(doc.problems[0].location) if doc.problems[0].location else None,
-    )
-
-
-def describe_problems(problems: list[DataProblem]) -> str:
-    """A document's problems, one per line, each with its place: the first ones, within
-    about 2 KB, then "… and N more problems" (the journal keeps them all, for ``edigw show
-    D-n --all``)."""
-    return describe(problems)
 
 
 def intake_failure_kind(exc: Exception) -> Literal["transient", "refused", "error"]:

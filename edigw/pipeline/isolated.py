@@ -81,11 +81,11 @@ def map_isolated(
     """Map ``archived`` with the mapping file ``mapping`` in a child process, within the
     flow's ``limits`` (the readers' defaults when None).
 
-    Returns the documents, or why the file cannot be read (as ``inbound.read_documents``
-    would), or
-    how the child died. Raises :class:`IsolationUnavailable` when the child could not be
-    started or could not load the mapping, and when ``stop`` is set meanwhile (the child is
-    stopped; the file stays suspect). ``timeout`` defaults to ``isolated_timeout(limits)``.
+    Returns the documents, or why the file cannot be read (as
+    ``file_documents.read_documents`` would), or how the child died. Raises
+    :class:`IsolationUnavailable` when the child could not be started or could not load the
+    mapping, and when ``stop`` is set meanwhile (the child is stopped; the file stays
+    suspect). ``timeout`` defaults to ``isolated_timeout(limits)``.
     """
     request = {
         "task": "map",
@@ -246,7 +246,7 @@ def _map(request: dict[str, Any]) -> tuple[str, Any]:
     memory = int(request["memory"])
     _limit_memory(memory)
     from edigw.mapping import load_mapping
-    from edigw.pipeline.inbound import read_documents
+    from edigw.pipeline.file_documents import read_documents
 
     name = str(request["name"])
     answer: tuple[str, Any]

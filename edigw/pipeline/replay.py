@@ -26,14 +26,8 @@ from edigw.journal.store import Journal
 from edigw.model import MappedDocument, MappedStep
 from edigw.pipeline.assembly import Parts, inbound_channel, open_journal, open_parts
 from edigw.pipeline.chain import chain_of, step_payload
-from edigw.pipeline.inbound import (
-    FINAL_FILE_STATES,
-    FlowContext,
-    chain_documents,
-    describe_problems,
-    reception_of,
-    step_documents,
-)
+from edigw.pipeline.file_documents import chain_documents, describe_problems, step_documents
+from edigw.pipeline.inbound import FINAL_FILE_STATES, FlowContext, reception_of
 from edigw.pipeline.keys import occurrences
 from edigw.pipeline.review import parse_id, split_flow
 from edigw.pipeline.signals import utc_now
