@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 #: The lines a newcomer copies: install, demo, and the test command CI runs (.ci/run).
-FIRST_SCREEN_COMMANDS = ("pip install -e .", "edigw demo", "pip install -e '.[test]' && pytest -q")
+TEST_COMMAND = "pip install -e '.[test]' && pytest -q -n 2"
+FIRST_SCREEN_COMMANDS = ("pip install -e .", "edigw demo", TEST_COMMAND)
 FIRST_SCREEN_LINES = 60
 
 
@@ -31,7 +32,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
     assert "pip install -q -e '.[test]'" in ci
-    assert ci.rstrip().endswith("pytest -q")
+    assert ci.rstrip().endswith(TEST_COMMAND.split(" && ")[1])
 
 
 def test_the_mapping_table_lists_every_shipped_mapping() -> None:
