@@ -34,6 +34,7 @@ from typing import BinaryIO
 
 from edigw.errors import JournalError
 from edigw.filemodes import DEFAULT_MODES, FileModes, make_folders
+from edigw.fsync import fsync_path
 from edigw.journal.archive import (
     CHUNK,
     SHA256_HEX,
@@ -48,15 +49,6 @@ from edigw.journal.archive import (
 )
 
 _FAN_OUT = re.compile(r"[0-9a-f]{2}")  # the folder levels named by a hash's first bytes
-
-
-def _fsync(path: Path) -> None:
-    """fsync a file or a folder (a folder's entries: a rename into it is then durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FolderArchive:
@@ -161,7 +153,7 @@ class FolderArchive:
             pending = self._not_synced.pop(sha256, ())
         try:
             for path in pending:
-                _fsync(path)
+                fsync_path(path)
         except OSError as err:
             with self._lock:
                 self._not_synced[sha256] = pending
@@ -314,7 +306,7 @@ class FolderArchive:
             self._defer(sha256, (final, final.parent, *created))
             return archived
         for directory in (final.parent, *created):
-            _fsync(directory)
+            fsync_path(directory)
         return archived
 
     def _defer(self, sha256: str, paths: tuple[Path, ...]) -> None:

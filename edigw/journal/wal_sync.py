@@ -15,6 +15,8 @@ import os
 import threading
 from pathlib import Path
 
+from edigw.fsync import fsync_path
+
 
 class WalSync:
     """Counts this process's commits to one SQLite journal and fsyncs its WAL on demand."""
@@ -51,7 +53,7 @@ class WalSync:
         if fd is None:
             # No WAL: it was checkpointed into the database and removed (the last connection
             # closed); make sure of the database itself.
-            _fsync_path(self._database)
+            fsync_path(self._database)
             return
         os.fdatasync(fd)  # what SQLite itself calls to sync its WAL
 
@@ -66,7 +68,7 @@ class WalSync:
         except FileNotFoundError:
             return None
         # A WAL created since the last look: its name in the folder must be durable too.
-        _fsync_path(self._wal.parent)
+        fsync_path(self._wal.parent)
         self._fd = fd
         return fd
 
@@ -79,11 +81,3 @@ class WalSync:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

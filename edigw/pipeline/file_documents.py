@@ -9,6 +9,7 @@ the same way, so that they keep the keys its first reading gave.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -190,36 +191,27 @@ def _new_document(
         occurrence=occurrence,
         reception=reception,
     )
+    row = functools.partial(
+        NewDocument,
+        seq=seq,
+        mapping_version=flow.mapping_version or None,
+        business_key=doc.key,
+        idempotency_key=key,
+    )
     if doc.skipped is not None:
-        return NewDocument(
-            seq=seq,
-            mapping_version=flow.mapping_version or None,
-            business_key=doc.key,
+        return row(
             operation=doc.operation,
             payload=None,
-            idempotency_key=key,
             state="skipped",
             error=doc.skipped,
             error_location=str(doc.location),
         )
     if doc.ok and doc.payload is not None:
         first = doc.writes()[0]
-        return NewDocument(
-            seq=seq,
-            mapping_version=flow.mapping_version or None,
-            business_key=doc.key,
-            operation=first.operation,
-            payload=first.payload,
-            idempotency_key=key,
-            state="pending",
-        )
-    return NewDocument(
-        seq=seq,
-        mapping_version=flow.mapping_version or None,
-        business_key=doc.key,
+        return row(operation=first.operation, payload=first.payload, state="pending")
+    return row(
         operation=doc.operation,
         payload=doc.payload,
-        idempotency_key=key,
         state="failed",
         error=describe_problems(doc.problems),
         problems=doc.problems,
