@@ -2,12 +2,12 @@
 
 Replays what the pipeline does for a batch shaped like the issue's reference (500 small files
 of 2 orders each): per file ``add_file`` with its documents (one transaction), then per
-document ``claim_for_sending`` (claim + attempt recorded) + ``mark_done``, and
-``finish_file_if_complete`` after a file's last document, all single-threaded so the figure
-is the journal's own cost.
+document ``claim_for_sending`` (claim + attempt recorded) + ``mark_done_finishing`` (done, and
+the file finished after its last document, one transaction on SQLite), all single-threaded so
+the figure is the journal's own cost.
 Every call is a committed transaction, as in production. SQLite by default: WAL with
-``synchronous=NORMAL`` and fsync'd barrier commits (here ``finish_file_if_complete`` when a file
-ends); "all FULL": an fsync per commit. PostgreSQL with its defaults (``synchronous_commit=on``).
+``synchronous=NORMAL`` and fsync'd barrier commits (here the done that finishes a file); "all
+FULL": an fsync per commit. PostgreSQL with its defaults (``synchronous_commit=on``).
 
 Also measured: the same send with several threads sharing one journal (as ``edigw run``'s
 senders do), and claim + done inside one file of 10,000 pending documents, to show that
@@ -119,10 +119,14 @@ def timed(action: Callable[[], object]) -> float:
 def send_all(journal: Journal, node: str) -> None:
     """What a sender does per document, minus the HTTP call."""
     while doc := journal.claim_for_sending(now=T0, node=node, lease_seconds=60):
-        if journal.mark_done(
-            doc.id, now=T0, status=201, object_id="CMD-1", response={"number": "1"}
-        ):
-            journal.finish_file_if_complete(doc.file_id, now=T0)
+        journal.mark_done_finishing(
+            doc.id,
+            now=T0,
+            status=201,
+            object_id="CMD-1",
+            response={"number": "1"},
+            file_id=doc.file_id,
+        )
 
 
 def measure(
@@ -230,8 +234,8 @@ def main() -> None:
             f"{r.per_doc_ms:>8.2f} {r.docs / (r.ingest_s + r.send_s):>7.0f} "
             f"{r.threaded_send_s / r.docs * 1000:>16.2f} {r.backlog_ms:>28.2f}"
         )
-    print("ingest = add_file with its documents; send = claim_for_sending + mark_done (+")
-    print("finish_file_if_complete after a file's last one), each its own committed transaction;")
+    print("ingest = add_file with its documents; send = claim_for_sending + mark_done_finishing")
+    print("(the file finished with its last document), each its own committed transaction;")
     print("docs/s single-threaded.")
 
 

@@ -172,6 +172,7 @@ STAGES: tuple[tuple[type, str], ...] = (
             "add_documents",
             "claim_for_sending",
             "mark_done",
+            "mark_done_finishing",
             "finish_file_if_complete",
             "file",
             "record_channel_action",

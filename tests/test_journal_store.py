@@ -628,6 +628,43 @@ def test_sqlite_fsyncs_the_wal_after_each_commit_that_lets_a_source_be_disposed_
     assert seen == ["commit", "fsync j.sqlite-wal"] * 2 + ["commit"]
 
 
+def test_a_files_last_document_done_finishes_the_file_in_the_same_call(journal: Journal) -> None:
+    file_id = add_file(journal)
+    first, last = journal.add_documents(file_id, [doc(1, file_id), doc(2, file_id)], now=T0)
+    journal.claim_due_documents(now=T0, node="n", lease_seconds=60, limit=2)
+
+    before_last = journal.mark_done_finishing(
+        first, now=T0, status=201, object_id="A", response=None, file_id=file_id
+    )
+    state_between = journal.file(file_id).state
+    at_last = journal.mark_done_finishing(
+        last, now=T0, status=201, object_id="B", response=None, file_id=file_id
+    )
+
+    assert before_last == (False, None)
+    assert state_between == "parsed"
+    assert at_last == (True, "done")
+    assert journal.file(file_id).state == "done"
+    assert [e.kind for e in journal.events_of(file_id)][-2:] == ["done", "done"]  # doc, file
+
+
+def test_sqlite_finishes_a_file_with_its_last_document_in_one_commit_then_syncs_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Journal.open(f"sqlite:///{tmp_path}/j.sqlite") as journal:
+        file_id = add_file(journal)
+        [doc_id] = journal.add_documents(file_id, [doc(1, file_id)], now=T0)
+        journal.claim_due_documents(now=T0, node="n", lease_seconds=60, limit=1)
+        seen = _commits_and_wal_fsyncs(journal, monkeypatch)
+
+        answer = journal.mark_done_finishing(
+            doc_id, now=T0, status=201, object_id="X", response=None, file_id=file_id
+        )
+
+    assert answer == (True, "done")
+    assert seen == ["commit", f"fsync {tmp_path.name}", "fsync j.sqlite-wal"]
+
+
 def test_sqlite_barriers_that_wait_together_share_an_fsync(tmp_path: Path) -> None:
     sync = wal_sync.WalSync(tmp_path / "j.sqlite")
     (tmp_path / "j.sqlite-wal").write_bytes(b"frames")

@@ -100,12 +100,19 @@ class JournalBase:
                 conn.close()
                 raise
             ticket = self._wal_sync.committed() if self._wal_sync is not None else 0
-        if barrier and self._barriers and self._wal_sync is not None:
-            try:
-                self._wal_sync.wait_durable(ticket)
-            except OSError as err:
-                msg = f"journal: cannot {what}: committed, but not made durable: {err}"
-                raise JournalUnavailable(msg) from err
+        if barrier:
+            self._make_durable(what, ticket)
+
+    def _make_durable(self, what: str, ticket: int | None = None) -> None:
+        """SQLite: return once the commit of ``ticket`` (default: every commit this process
+        has made) is on disk; a barrier made after its transaction (``_write``)."""
+        if not self._barriers or self._wal_sync is None:
+            return
+        try:
+            self._wal_sync.wait_durable(self._wal_sync.count if ticket is None else ticket)
+        except OSError as err:
+            msg = f"journal: cannot {what}: committed, but not made durable: {err}"
+            raise JournalUnavailable(msg) from err
 
     @contextmanager
     def _write_single(

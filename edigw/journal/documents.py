@@ -439,18 +439,23 @@ class DocumentsMixin(HeadsMixin):
                 if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
                     return None
         with self._write("finish a file", barrier=True) as conn:
-            counts = self._finished_counts(conn, file_id)
-            if counts is None:
-                return None
-            state, error, detail = _finished_file(counts)
-            result = conn.execute(
-                self._sql.file_finished,
-                {"fid": file_id, "state": str(state), "error": error, "now": now},
-            )
-            if result.rowcount == 0:
-                return None
-            self._event(conn, file_id, state, now=now, detail=detail)
-            return str(state)
+            return self._finish_in(conn, file_id, now=now)
+
+    def _finish_in(self, conn: Connection, file_id: int, *, now: datetime) -> str | None:
+        """SQLite: finish a parsed file whose documents are all finished, in the open
+        transaction ``conn`` (the caller makes it durable); its state, or None."""
+        counts = self._finished_counts(conn, file_id)
+        if counts is None:
+            return None
+        state, error, detail = _finished_file(counts)
+        result = conn.execute(
+            self._sql.file_finished,
+            {"fid": file_id, "state": str(state), "error": error, "now": now},
+        )
+        if result.rowcount == 0:
+            return None
+        self._event(conn, file_id, state, now=now, detail=detail)
+        return str(state)
 
     def _finished_counts(self, conn: Connection, file_id: int) -> dict[str, int] | None:
         """The file's documents counted by state, or None while one is unfinished."""

@@ -9,12 +9,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from edigw.errors import DataProblem
 from edigw.journal import accepted
 from edigw.journal.accepted import Upsert
 from edigw.journal.connection import _INSERT_EVENT
+from edigw.journal.dialect import translated
+from edigw.journal.documents import DocumentsMixin
 from edigw.journal.errors import LeaseLostError, StateError
 from edigw.journal.failures import FailuresMixin
 from edigw.journal.rows import DocumentRow, _aware, _doc_row, _dumps
@@ -32,7 +34,7 @@ from edigw.model import Location
 from edigw.problems import ProblemList, bounded, storable
 
 
-class SendingMixin(FailuresMixin):
+class SendingMixin(DocumentsMixin, FailuresMixin):
     """Claiming documents and recording what each call to Ecolix did."""
 
     def claim_due_documents(
@@ -285,36 +287,123 @@ class SendingMixin(FailuresMixin):
                 with self._read("ask whether a file is finished") as conn:
                     return self._first_unfinished(conn, head.file_id) is None
         with self._write("mark a document done") as conn:
-            finished = (
-                conn.execute(
-                    self._sql.done,
-                    {
-                        "doc_id": doc_id,
-                        "now": now,
-                        "status": status,
-                        "object_id": object_id,
-                        "response": body,
-                    },
+            return (
+                self._done_in(
+                    conn,
+                    doc_id,
+                    now=now,
+                    status=status,
+                    object_id=object_id,
+                    body=body,
+                    told=told,
+                    upsert=upsert,
                 )
-                .mappings()
-                .first()
+                is not None
             )
-            if finished is None:
-                self._doc_state(conn, doc_id)  # raises for an unknown id
-                return True  # already done: the first answer stands
-            if upsert is not None:
-                accepted.accept(
-                    conn, doc_id, upsert.operation, upsert.target, upsert.payload_sha256, now
-                )
-            self._event(
-                conn,
-                finished["file_id"],
-                DocState.DONE,
+
+    def mark_done_finishing(
+        self,
+        doc_id: int,
+        *,
+        now: datetime,
+        status: int | None,
+        object_id: str | None,
+        response: Any,
+        upsert: Upsert | None = None,
+        file_id: int | None = None,
+    ) -> tuple[bool, str | None]:
+        """:meth:`mark_done`, then :meth:`finish_file_if_complete` when the file may be
+        complete; returns both answers. On SQLite both in one transaction, made durable
+        before it returns when the file finished (a barrier: its source may be moved next):
+        a sender's last document of a file takes one turn at the journal's lock, not two.
+        When finishing the file fails, the done is committed all the same and the error
+        raised after it, as two calls would (the mover finishes the file later).
+        """
+        if self._pg:
+            complete = self.mark_done(
+                doc_id,
                 now=now,
-                document_id=doc_id,
-                detail=told,
+                status=status,
+                object_id=object_id,
+                response=response,
+                upsert=upsert,
+                file_id=file_id,
             )
-            return self._advance_head(conn, finished, doc_id)
+            if not complete or file_id is None:
+                return complete, None
+            return True, self.finish_file_if_complete(file_id, now=now, last_finished=True)
+        now = _aware(now)
+        body = _dumps(response, f"Ecolix response of D-{doc_id}")
+        told = f"{status if status is not None else '-'} {object_id or ''}".strip()
+        state, refused = None, None
+        with self._write("mark a document done") as conn:
+            of_file = self._done_in(
+                conn,
+                doc_id,
+                now=now,
+                status=status,
+                object_id=object_id,
+                body=body,
+                told=told,
+                upsert=upsert,
+            )
+            if of_file is not None:
+                try:
+                    with conn.begin_nested():
+                        state = self._finish_in(conn, of_file, now=now)
+                except Exception as exc:  # the done stands; the file is finished later
+                    refused = exc
+        if refused is not None:
+            with translated("finish a file"):
+                raise refused
+        if state is not None:
+            self._make_durable("finish a file")
+        return of_file is not None, state
+
+    def _done_in(
+        self,
+        conn: Connection,
+        doc_id: int,
+        *,
+        now: datetime,
+        status: int | None,
+        object_id: str | None,
+        body: str | None,
+        told: str,
+        upsert: Upsert | None,
+    ) -> int | None:
+        """Record a document done in the open transaction ``conn``; returns its file's id
+        when the file may now be complete (see :meth:`mark_done`), else None."""
+        finished = (
+            conn.execute(
+                self._sql.done,
+                {
+                    "doc_id": doc_id,
+                    "now": now,
+                    "status": status,
+                    "object_id": object_id,
+                    "response": body,
+                },
+            )
+            .mappings()
+            .first()
+        )
+        if finished is None:
+            current = self._doc_state(conn, doc_id)  # raises for an unknown id
+            return int(current["file_id"])  # already done: the first answer stands
+        if upsert is not None:
+            accepted.accept(
+                conn, doc_id, upsert.operation, upsert.target, upsert.payload_sha256, now
+            )
+        self._event(
+            conn,
+            finished["file_id"],
+            DocState.DONE,
+            now=now,
+            document_id=doc_id,
+            detail=told,
+        )
+        return int(finished["file_id"]) if self._advance_head(conn, finished, doc_id) else None
 
     def mark_retry(
         self,

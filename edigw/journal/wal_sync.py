@@ -38,6 +38,11 @@ class WalSync:
         self._committed += 1
         return self._committed
 
+    @property
+    def count(self) -> int:
+        """The commits counted so far: waiting for it waits for all of them."""
+        return self._committed
+
     def wait_durable(self, ticket: int) -> None:
         """Return once the commit of ``ticket`` is on disk: at once if an fsync begun after
         it has ended meanwhile, else after an fsync of the WAL. Raises ``OSError``."""

@@ -180,7 +180,9 @@ def send_claimed(
         return _refused(doc, "refused by Ecolix", exc, journal, clock, locate)
     except EcolixError as exc:  # an EcolixError of no subclass: treat as temporary
         return _retry_or_give_up(doc, exc, journal=journal, schedule=schedule, clock=clock)
-    complete = journal.mark_done(
+    # Done, and the file finished when this was its last unfinished document: one
+    # transaction on SQLite.
+    _, file_state = journal.mark_done_finishing(
         doc.id,
         now=clock(),
         status=response.status,
@@ -192,9 +194,7 @@ def send_claimed(
         file_id=doc.file_id,
     )
     detail = "already done (replayed by Ecolix)" if response.replayed else ""
-    return Sent(
-        doc.id, doc.file_id, "done", detail, _finish(doc, journal, clock, complete=complete)
-    )
+    return Sent(doc.id, doc.file_id, "done", detail, file_state)
 
 
 def _retry_or_give_up(
