@@ -597,8 +597,8 @@ def _commits_and_wal_fsyncs(journal: Journal, monkeypatch: pytest.MonkeyPatch) -
 
         return sync
 
-    monkeypatch.setattr(wal_sync.os, "fsync", spied(os.fsync))
-    monkeypatch.setattr(wal_sync.os, "fdatasync", spied(os.fdatasync))
+    monkeypatch.setattr(os, "fsync", spied(os.fsync))
+    monkeypatch.setattr(os, "fdatasync", spied(os.fdatasync))
     return seen
 
 

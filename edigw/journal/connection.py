@@ -68,12 +68,10 @@ class JournalBase:
             if not self._pg and database is not None
             else None
         )
-        on_disk = not self._pg and database is not None and database != ":memory:"
-        self._writer_turn: WriterTurn | None = (
-            WriterTurn(Path(database), modes=modes) if on_disk and database else None
-        )
-        # SQLite: makes barrier commits durable (``_write``).
-        self._wal_sync = WalSync(Path(database)) if on_disk and database else None
+        # SQLite in a file (not in memory): its writers' turns, and its barriers' fsyncs.
+        on_disk = Path(database) if not self._pg and database not in (None, ":memory:") else None
+        self._writer_turn = WriterTurn(on_disk, modes=modes) if on_disk else None
+        self._wal_sync = WalSync(on_disk) if on_disk else None
 
     # ----------------------------------------------------------------- transactions
 
