@@ -2,9 +2,9 @@
 
 Replays what the pipeline does for a batch shaped like the issue's reference (500 small files
 of 2 orders each): per file ``add_file`` with its documents (one transaction), then per
-document ``claim_for_sending`` (claim + attempt recorded) + ``mark_done_finishing`` (done, and
-the file finished after its last document, one transaction on SQLite), all single-threaded so
-the figure is the journal's own cost.
+document ``mark_done_finishing`` (done, the file finished after its last document, and the
+sender's next document claimed with its attempt recorded: one transaction on SQLite), all
+single-threaded so the figure is the journal's own cost.
 Every call is a committed transaction, as in production. SQLite by default: WAL with
 ``synchronous=NORMAL`` and fsync'd barrier commits (here the done that finishes a file); "all
 FULL": an fsync per commit. PostgreSQL with its defaults (``synchronous_commit=on``).
@@ -35,7 +35,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from edigw.journal import Journal, NewDocument
+from edigw.journal import Journal, NewDocument, NextClaim
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -117,16 +117,19 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def send_all(journal: Journal, node: str) -> None:
-    """What a sender does per document, minus the HTTP call."""
-    while doc := journal.claim_for_sending(now=T0, node=node, lease_seconds=60):
-        journal.mark_done_finishing(
+    """What a sender does per document, minus the HTTP call: the first document claimed on
+    its own, each next one with the last one's done."""
+    doc = journal.claim_for_sending(now=T0, node=node, lease_seconds=60)
+    while doc is not None:
+        doc = journal.mark_done_finishing(
             doc.id,
             now=T0,
             status=201,
             object_id="CMD-1",
             response={"number": "1"},
             file_id=doc.file_id,
-        )
+            claim_next=NextClaim(node, 60),
+        ).claimed
 
 
 def measure(
@@ -234,7 +237,7 @@ def main() -> None:
             f"{r.per_doc_ms:>8.2f} {r.docs / (r.ingest_s + r.send_s):>7.0f} "
             f"{r.threaded_send_s / r.docs * 1000:>16.2f} {r.backlog_ms:>28.2f}"
         )
-    print("ingest = add_file with its documents; send = claim_for_sending + mark_done_finishing")
+    print("ingest = add_file with its documents; send = mark_done_finishing claiming the next")
     print("(the file finished with its last document), each its own committed transaction;")
     print("docs/s single-threaded.")
 

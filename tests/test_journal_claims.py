@@ -7,10 +7,11 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from edigw.journal import Journal, LeaseLostError, NewDocument
+from edigw.journal import Journal, LeaseLostError, NewDocument, NextClaim
 from tests.support.queued import received_file
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -168,6 +169,81 @@ def test_a_call_never_made_gives_the_document_back_with_its_attempt_undone(
     assert (row.state, row.attempts, row.claimed_by) == ("pending", 0, None)
     assert journal.events_of_document(doc_id)[-1].detail == "not sent: the gateway is stopping"
     assert claim(journal, node="node-b") == [doc_id]  # due again at once, for anyone
+
+
+def done_claiming_next(journal: Journal, doc_id: int, *, node: str = "node-a") -> Any:
+    return journal.mark_done_finishing(
+        doc_id,
+        now=T0,
+        status=201,
+        object_id=f"BL-{doc_id}",
+        response=None,
+        file_id=journal.document(doc_id).file_id,
+        claim_next=NextClaim(node, LEASE),
+    )
+
+
+def test_a_done_claims_the_senders_next_document_with_its_attempt_recorded(
+    journal: Journal,
+) -> None:
+    first, second = queue_file(journal, 2)
+    assert claim_for_sending(journal) == first
+
+    claimed = done_claiming_next(journal, first).claimed
+
+    row = journal.document(second)
+    assert claimed is not None
+    assert (claimed.id, claimed.state, claimed.attempts, claimed.claimed_by) == (
+        second,
+        "sent",
+        1,
+        "node-a",
+    )
+    assert (row.state, row.attempts, row.claimed_by) == ("sent", 1, "node-a")
+    assert journal.events_of_document(second)[-1].detail == "attempt 1 by node-a"
+    assert journal.document(first).state == "done"
+
+
+def test_a_done_claims_the_next_document_of_its_business_key_it_made_due(
+    journal: Journal,
+) -> None:
+    file_id = received_file(journal, partner="carrier", flow="appointments", name="rdv.csv", now=T0)
+    first, second = journal.add_documents(
+        file_id,
+        [
+            NewDocument(
+                seq=seq,
+                business_key="RDV-1",  # the second changes what the first created
+                operation="delivery_notes.create",
+                payload={"order": "CMD-1", "version": seq},
+                idempotency_key=f"{file_id}-{seq}",
+            )
+            for seq in (1, 2)
+        ],
+        now=T0,
+    )
+    assert claim_for_sending(journal) == first
+    assert claim_for_sending(journal, node="node-b") is None  # not due before the first is done
+
+    claimed = done_claiming_next(journal, first).claimed
+
+    assert claimed is not None and claimed.id == second
+
+
+def test_a_done_with_nothing_left_due_claims_nothing_and_finishes_the_file(
+    journal: Journal,
+) -> None:
+    [only] = queue_file(journal, 1)
+    claim_for_sending(journal)
+
+    outcome = done_claiming_next(journal, only)
+
+    assert outcome == (True, "done", None)
+
+
+def claim_for_sending(journal: Journal, *, node: str = "node-a") -> int | None:
+    doc = journal.claim_for_sending(now=T0, node=node, lease_seconds=LEASE)
+    return None if doc is None else doc.id
 
 
 def test_a_node_that_lost_its_lease_may_not_send(journal: Journal) -> None:

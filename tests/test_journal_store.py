@@ -16,6 +16,7 @@ from edigw.journal import (
     DuplicateKeyError,
     Journal,
     NewDocument,
+    NextClaim,
     StateError,
     UnknownIdError,
     wal_sync,
@@ -641,9 +642,9 @@ def test_a_files_last_document_done_finishes_the_file_in_the_same_call(journal: 
         last, now=T0, status=201, object_id="B", response=None, file_id=file_id
     )
 
-    assert before_last == (False, None)
+    assert before_last == (False, None, None)
     assert state_between == "parsed"
-    assert at_last == (True, "done")
+    assert at_last == (True, "done", None)
     assert journal.file(file_id).state == "done"
     assert [e.kind for e in journal.events_of(file_id)][-2:] == ["done", "done"]  # doc, file
 
@@ -661,8 +662,57 @@ def test_sqlite_finishes_a_file_with_its_last_document_in_one_commit_then_syncs_
             doc_id, now=T0, status=201, object_id="X", response=None, file_id=file_id
         )
 
-    assert answer == (True, "done")
+    assert answer == (True, "done", None)
     assert seen == ["commit", f"fsync {tmp_path.name}", "fsync j.sqlite-wal"]
+
+
+def test_sqlite_records_a_done_and_claims_the_next_document_in_one_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Journal.open(f"sqlite:///{tmp_path}/j.sqlite") as journal:
+        file_id = add_file(journal)
+        first, second = journal.add_documents(file_id, [doc(1, file_id), doc(2, file_id)], now=T0)
+        journal.claim_for_sending(now=T0, node="n", lease_seconds=60)
+        seen = _commits_and_wal_fsyncs(journal, monkeypatch)
+
+        outcome = journal.mark_done_finishing(
+            first,
+            now=T0,
+            status=201,
+            object_id="X",
+            response=None,
+            file_id=file_id,
+            claim_next=NextClaim("n", 60),
+        )
+
+    assert outcome.claimed is not None and outcome.claimed.id == second
+    assert seen == ["commit"]
+
+
+def test_sqlite_keeps_a_done_whose_claim_of_the_next_document_failed(tmp_path: Path) -> None:
+    with Journal.open(f"sqlite:///{tmp_path}/j.sqlite") as journal:
+        file_id = add_file(journal)
+        first, second = journal.add_documents(file_id, [doc(1, file_id), doc(2, file_id)], now=T0)
+        journal.claim_for_sending(now=T0, node="n", lease_seconds=60)
+        with journal._write("refuse claims") as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_claims BEFORE UPDATE OF state ON documents "
+                "WHEN NEW.state = 'sent' BEGIN SELECT RAISE(ABORT, 'claims refused'); END"
+            )
+
+        outcome = journal.mark_done_finishing(
+            first,
+            now=T0,
+            status=201,
+            object_id="X",
+            response=None,
+            file_id=file_id,
+            claim_next=NextClaim("n", 60),
+        )
+
+        assert outcome.claimed is None
+        assert journal.document(first).state == "done"
+        assert journal.document(second).state == "pending"
 
 
 def test_sqlite_barriers_that_wait_together_share_an_fsync(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from edigw.journal.rows import (
     StatusRow,
 )
 from edigw.journal.schema import DocState, FileState, RunState
+from edigw.journal.sending import DoneOutcome, NextClaim
 from edigw.journal.store import Journal
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ChannelActionRow",
     "DocState",
     "DocumentRow",
+    "DoneOutcome",
     "DuplicateKeyError",
     "EventRow",
     "ExportRunRow",
@@ -52,6 +54,7 @@ __all__ = [
     "JournalValueError",
     "LeaseLostError",
     "NewDocument",
+    "NextClaim",
     "PurgeCounts",
     "RecentError",
     "ResolutionRow",

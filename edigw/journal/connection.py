@@ -113,6 +113,24 @@ class JournalBase:
             raise JournalUnavailable(msg) from err
 
     @contextmanager
+    def _savepoint(self, conn: Connection) -> Iterator[None]:
+        """A savepoint in the open transaction ``conn``: an error inside undoes only what
+        was written inside, and is raised. On SQLite sent as plain SQL: ``begin_nested``
+        compiles its statements anew each time (about 55 µs against 12 on the hot path)."""
+        if self._pg:
+            with conn.begin_nested():
+                yield
+            return
+        conn.exec_driver_sql("SAVEPOINT edigw_part")
+        try:
+            yield
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT edigw_part")
+            conn.exec_driver_sql("RELEASE SAVEPOINT edigw_part")
+            raise
+        conn.exec_driver_sql("RELEASE SAVEPOINT edigw_part")
+
+    @contextmanager
     def _write_single(
         self, what: str, *, barrier: bool = False, lazy: bool = False
     ) -> Iterator[Connection]:

@@ -5,9 +5,9 @@ failed, not sent, skipped) and replays.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -32,6 +32,26 @@ from edigw.journal.schema import (
 from edigw.journal.schema import problems as problem_lists
 from edigw.model import Location
 from edigw.problems import ProblemList, bounded, storable
+
+
+@dataclass(frozen=True, slots=True)
+class NextClaim:
+    """Who claims the next document, in the transaction that records the last one's done."""
+
+    node: str
+    lease_seconds: float
+    file_id: int | None = None
+
+
+class DoneOutcome(NamedTuple):
+    """What :meth:`SendingMixin.mark_done_finishing` did."""
+
+    #: The file may be complete (no unfinished document left).
+    complete: bool
+    #: The file's final state when this call finished it.
+    file_state: str | None
+    #: The next document, claimed and its attempt recorded (``claim_next``), if one was due.
+    claimed: DocumentRow | None
 
 
 class SendingMixin(DocumentsMixin, FailuresMixin):
@@ -135,41 +155,57 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
                     partner, flow = self._owner(conn, picked["file_id"])
                     doc = _doc_row({**picked, "partner": partner, "flow": flow})
                     return _sent(doc, node=node, until=until, now=now)
-        query = self._sql.claim_one_file if file_id is not None else self._sql.claim
         with self._write("claim a document to send") as conn:
-            m = conn.execute(query, params).mappings().first()
-            if m is None:
-                return None
-            partner, flow = self._owner(conn, m["file_id"])
-            doc = _doc_row({**m, "partner": partner, "flow": flow})
-            conn.execute(
-                self._sql.claim_and_send,
-                {"doc_id": doc.id, "node": node, "until": until, "now": now},
-            )
-            attempts = doc.attempts + 1
-            happened = []
-            if doc.claimed_by is not None:
-                happened.append(
-                    {
-                        "file_id": doc.file_id,
-                        "document_id": doc.id,
-                        "at": now,
-                        "kind": "lease_expired",
-                        "detail": f"{doc.state}, lease of {doc.claimed_by} ended "
-                        f"{doc.claimed_until.isoformat() if doc.claimed_until else '-'}; "
-                        f"claimed again by {node}",
-                    }
-                )
+            return self._claim_sending_in(conn, now=now, node=node, until=until, file_id=file_id)
+
+    def _claim_sending_in(
+        self,
+        conn: Connection,
+        *,
+        now: datetime,
+        node: str,
+        until: datetime,
+        file_id: int | None,
+    ) -> DocumentRow | None:
+        """Claim the next due document and record its attempt in the open transaction
+        ``conn`` (:meth:`claim_for_sending`'s general path)."""
+        params: dict[str, Any] = {"now": now, "limit": 1}
+        if file_id is not None:
+            params["fid"] = file_id
+        query = self._sql.claim_one_file if file_id is not None else self._sql.claim
+        m = conn.execute(query, params).mappings().first()
+        if m is None:
+            return None
+        partner, flow = self._owner(conn, m["file_id"])
+        doc = _doc_row({**m, "partner": partner, "flow": flow})
+        conn.execute(
+            self._sql.claim_and_send,
+            {"doc_id": doc.id, "node": node, "until": until, "now": now},
+        )
+        attempts = doc.attempts + 1
+        happened = []
+        if doc.claimed_by is not None:
             happened.append(
                 {
                     "file_id": doc.file_id,
                     "document_id": doc.id,
                     "at": now,
-                    "kind": str(DocState.SENT),
-                    "detail": f"attempt {attempts} by {node}",
+                    "kind": "lease_expired",
+                    "detail": f"{doc.state}, lease of {doc.claimed_by} ended "
+                    f"{doc.claimed_until.isoformat() if doc.claimed_until else '-'}; "
+                    f"claimed again by {node}",
                 }
             )
-            conn.execute(_INSERT_EVENT, happened)
+        happened.append(
+            {
+                "file_id": doc.file_id,
+                "document_id": doc.id,
+                "at": now,
+                "kind": str(DocState.SENT),
+                "detail": f"attempt {attempts} by {node}",
+            }
+        )
+        conn.execute(_INSERT_EVENT, happened)
         return _sent(doc, node=node, until=until, now=now)
 
     def claim_holders(self) -> list[str]:
@@ -311,13 +347,18 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
         response: Any,
         upsert: Upsert | None = None,
         file_id: int | None = None,
-    ) -> tuple[bool, str | None]:
+        claim_next: NextClaim | None = None,
+    ) -> DoneOutcome:
         """:meth:`mark_done`, then :meth:`finish_file_if_complete` when the file may be
-        complete; returns both answers. On SQLite both in one transaction, made durable
-        before it returns when the file finished (a barrier: its source may be moved next):
-        a sender's last document of a file takes one turn at the journal's lock, not two.
+        complete, then with ``claim_next`` :meth:`claim_for_sending` for the sender's next
+        document. On SQLite all three in one transaction, made durable before it returns when
+        the file finished (a barrier: its source may be moved next): a sender takes one turn
+        at the journal's lock a document, not two or three.
+
         When finishing the file fails, the done is committed all the same and the error
-        raised after it, as two calls would (the mover finishes the file later).
+        raised after it, as two calls would (the mover finishes the file later); nothing is
+        claimed then. A claim that fails leaves the done committed and claims nothing: the
+        sender's own next claim meets the failure.
         """
         if self._pg:
             complete = self.mark_done(
@@ -329,13 +370,14 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
                 upsert=upsert,
                 file_id=file_id,
             )
-            if not complete or file_id is None:
-                return complete, None
-            return True, self.finish_file_if_complete(file_id, now=now, last_finished=True)
+            state = None
+            if complete and file_id is not None:
+                state = self.finish_file_if_complete(file_id, now=now, last_finished=True)
+            return DoneOutcome(complete, state, self._claim_next(claim_next, now))
         now = _aware(now)
         body = _dumps(response, f"Ecolix response of D-{doc_id}")
         told = f"{status if status is not None else '-'} {object_id or ''}".strip()
-        state, refused = None, None
+        state, refused, claimed = None, None, None
         with self._write("mark a document done") as conn:
             of_file = self._done_in(
                 conn,
@@ -349,16 +391,38 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
             )
             if of_file is not None:
                 try:
-                    with conn.begin_nested():
+                    with self._savepoint(conn):
                         state = self._finish_in(conn, of_file, now=now)
                 except Exception as exc:  # the done stands; the file is finished later
                     refused = exc
+            if claim_next is not None and refused is None:
+                try:
+                    with self._savepoint(conn):
+                        claimed = self._claim_sending_in(
+                            conn,
+                            now=now,
+                            node=claim_next.node,
+                            until=now + timedelta(seconds=claim_next.lease_seconds),
+                            file_id=claim_next.file_id,
+                        )
+                except Exception:  # the sender's own next claim meets it again
+                    claimed = None
         if refused is not None:
             with translated("finish a file"):
                 raise refused
         if state is not None:
             self._make_durable("finish a file")
-        return of_file is not None, state
+        return DoneOutcome(of_file is not None, state, claimed)
+
+    def _claim_next(self, claim_next: NextClaim | None, now: datetime) -> DocumentRow | None:
+        if claim_next is None:
+            return None
+        return self.claim_for_sending(
+            now=now,
+            node=claim_next.node,
+            lease_seconds=claim_next.lease_seconds,
+            file_id=claim_next.file_id,
+        )
 
     def _done_in(
         self,

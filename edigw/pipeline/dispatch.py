@@ -40,6 +40,7 @@ from edigw.errors import (
 from edigw.journal.archive import Archive
 from edigw.journal.rows import DocumentRow
 from edigw.journal.schema import DocState
+from edigw.journal.sending import NextClaim
 from edigw.journal.store import Journal
 from edigw.pipeline.chain import Blocked, chain_of, resolve
 from edigw.pipeline.refusals import refusal_text
@@ -104,6 +105,8 @@ class Sent:
     state: str
     detail: str = ""
     file_state: str | None = None
+    #: The sender's next document, claimed with this one's done (``claim_next``).
+    claimed: DocumentRow | None = None
 
 
 def send_document(
@@ -143,9 +146,13 @@ def send_claimed(
     clock: Callable[[], datetime],
     archive: Archive | None = None,
     locate: Locate | None = None,
+    claim_next: NextClaim | None = None,
 ) -> Sent:
     """Make the attempt already recorded for ``doc`` (``doc.attempts`` counts it) and
     journal its outcome; never raises an ``EcolixError``.
+
+    With ``claim_next``, a success also claims the sender's next document in the same
+    journal transaction (``Sent.claimed``); the sender must send it or give it back.
 
     A follow-up step of a chain (``edigw.pipeline.chain``) is completed first from the
     earlier steps' answers and the archived original (``archive``); when an earlier step
@@ -182,7 +189,7 @@ def send_claimed(
         return _retry_or_give_up(doc, exc, journal=journal, schedule=schedule, clock=clock)
     # Done, and the file finished when this was its last unfinished document: one
     # transaction on SQLite.
-    _, file_state = journal.mark_done_finishing(
+    outcome = journal.mark_done_finishing(
         doc.id,
         now=clock(),
         status=response.status,
@@ -192,9 +199,10 @@ def send_claimed(
         # operation and target: which Ecolix was recorded when the document was taken in).
         upsert=upsert_of(doc.operation, payload, ecolix=""),
         file_id=doc.file_id,
+        claim_next=claim_next,
     )
     detail = "already done (replayed by Ecolix)" if response.replayed else ""
-    return Sent(doc.id, doc.file_id, "done", detail, file_state)
+    return Sent(doc.id, doc.file_id, "done", detail, outcome.file_state, outcome.claimed)
 
 
 def _retry_or_give_up(
