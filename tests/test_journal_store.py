@@ -13,6 +13,7 @@ from sqlalchemy import Connection, event
 
 from edigw.errors import JournalError
 from edigw.journal import (
+    DoneOutcome,
     DuplicateKeyError,
     Journal,
     NewDocument,
@@ -666,6 +667,18 @@ def test_sqlite_finishes_a_file_with_its_last_document_in_one_commit_then_syncs_
     assert seen == ["commit", f"fsync {tmp_path.name}", "fsync j.sqlite-wal"]
 
 
+def done_claiming_next(journal: Journal, doc_id: int, file_id: int) -> DoneOutcome:
+    return journal.mark_done_finishing(
+        doc_id,
+        now=T0,
+        status=201,
+        object_id="X",
+        response=None,
+        file_id=file_id,
+        claim_next=NextClaim("n", 60),
+    )
+
+
 def test_sqlite_records_a_done_and_claims_the_next_document_in_one_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -675,15 +688,7 @@ def test_sqlite_records_a_done_and_claims_the_next_document_in_one_commit(
         journal.claim_for_sending(now=T0, node="n", lease_seconds=60)
         seen = _commits_and_wal_fsyncs(journal, monkeypatch)
 
-        outcome = journal.mark_done_finishing(
-            first,
-            now=T0,
-            status=201,
-            object_id="X",
-            response=None,
-            file_id=file_id,
-            claim_next=NextClaim("n", 60),
-        )
+        outcome = done_claiming_next(journal, first, file_id)
 
     assert outcome.claimed is not None and outcome.claimed.id == second
     assert seen == ["commit"]
@@ -700,15 +705,7 @@ def test_sqlite_keeps_a_done_whose_claim_of_the_next_document_failed(tmp_path: P
                 "WHEN NEW.state = 'sent' BEGIN SELECT RAISE(ABORT, 'claims refused'); END"
             )
 
-        outcome = journal.mark_done_finishing(
-            first,
-            now=T0,
-            status=201,
-            object_id="X",
-            response=None,
-            file_id=file_id,
-            claim_next=NextClaim("n", 60),
-        )
+        outcome = done_claiming_next(journal, first, file_id)
 
         assert outcome.claimed is None
         assert journal.document(first).state == "done"
