@@ -214,11 +214,23 @@ class JournalBase:
     ) -> None:
         conn.execute(
             _INSERT_EVENT,
-            {
-                "file_id": file_id,
-                "document_id": document_id,
-                "at": now,
-                "kind": kind,
-                "detail": None if detail is None else storable(detail),
-            },
+            JournalBase._event_row(file_id, kind, now=now, document_id=document_id, detail=detail),
         )
+
+    @staticmethod
+    def _event_row(
+        file_id: int,
+        kind: str,
+        *,
+        now: datetime,
+        document_id: int | None = None,
+        detail: str | None = None,
+    ) -> dict[str, object]:
+        """An ``events`` row, for a caller that inserts several in one statement."""
+        return {
+            "file_id": file_id,
+            "document_id": document_id,
+            "at": now,
+            "kind": kind,
+            "detail": None if detail is None else storable(detail),
+        }

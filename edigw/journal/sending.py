@@ -166,9 +166,11 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
         node: str,
         until: datetime,
         file_id: int | None,
+        happened: list[dict[str, Any]] | None = None,
     ) -> DocumentRow | None:
         """Claim the next due document and record its attempt in the open transaction
-        ``conn`` (:meth:`claim_for_sending`'s general path)."""
+        ``conn`` (:meth:`claim_for_sending`'s general path). With ``happened``, its events
+        are added there for the caller to insert, instead of inserted here."""
         params: dict[str, Any] = {"now": now, "limit": 1}
         if file_id is not None:
             params["fid"] = file_id
@@ -183,7 +185,8 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
             {"doc_id": doc.id, "node": node, "until": until, "now": now},
         )
         attempts = doc.attempts + 1
-        happened = []
+        events_now = happened is None
+        happened = [] if happened is None else happened
         if doc.claimed_by is not None:
             happened.append(
                 {
@@ -205,7 +208,8 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
                 "detail": f"attempt {attempts} by {node}",
             }
         )
-        conn.execute(_INSERT_EVENT, happened)
+        if events_now:
+            conn.execute(_INSERT_EVENT, happened)
         return _sent(doc, node=node, until=until, now=now)
 
     def claim_holders(self) -> list[str]:
@@ -378,35 +382,55 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
         body = _dumps(response, f"Ecolix response of D-{doc_id}")
         told = f"{status if status is not None else '-'} {object_id or ''}".strip()
         state, refused, claimed = None, None, None
-        with self._write("mark a document done") as conn:
-            of_file = self._done_in(
-                conn,
+        try:
+            with self._write("mark a document done") as conn:
+                # The done's event and the claim's in one statement: each statement lets
+                # other threads take the interpreter while this one holds the write lock.
+                happened: list[dict[str, Any]] = []
+                of_file = self._done_in(
+                    conn,
+                    doc_id,
+                    now=now,
+                    status=status,
+                    object_id=object_id,
+                    body=body,
+                    told=told,
+                    upsert=upsert,
+                    happened=happened,
+                )
+                if of_file is not None:
+                    conn.execute(_INSERT_EVENT, happened)  # before the file's own
+                    happened = []
+                    try:
+                        with self._savepoint(conn):
+                            state = self._finish_in(conn, of_file, now=now)
+                    except Exception as exc:  # the done stands; the file is finished later
+                        refused = exc
+                if claim_next is not None and refused is None:
+                    claimed = self._claim_sending_in(
+                        conn,
+                        now=now,
+                        node=claim_next.node,
+                        until=now + timedelta(seconds=claim_next.lease_seconds),
+                        file_id=claim_next.file_id,
+                        happened=happened,
+                    )
+                if happened:
+                    conn.execute(_INSERT_EVENT, happened)
+        except Exception:
+            if claim_next is None:
+                raise
+            # Nothing was written: the done alone, as if no claim had been asked for (the
+            # sender's own next claim meets whatever failed, if it was the claim).
+            return self.mark_done_finishing(
                 doc_id,
                 now=now,
                 status=status,
                 object_id=object_id,
-                body=body,
-                told=told,
+                response=response,
                 upsert=upsert,
+                file_id=file_id,
             )
-            if of_file is not None:
-                try:
-                    with self._savepoint(conn):
-                        state = self._finish_in(conn, of_file, now=now)
-                except Exception as exc:  # the done stands; the file is finished later
-                    refused = exc
-            if claim_next is not None and refused is None:
-                try:
-                    with self._savepoint(conn):
-                        claimed = self._claim_sending_in(
-                            conn,
-                            now=now,
-                            node=claim_next.node,
-                            until=now + timedelta(seconds=claim_next.lease_seconds),
-                            file_id=claim_next.file_id,
-                        )
-                except Exception:  # the sender's own next claim meets it again
-                    claimed = None
         if refused is not None:
             with translated("finish a file"):
                 raise refused
@@ -435,9 +459,11 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
         body: str | None,
         told: str,
         upsert: Upsert | None,
+        happened: list[dict[str, Any]] | None = None,
     ) -> int | None:
         """Record a document done in the open transaction ``conn``; returns its file's id
-        when the file may now be complete (see :meth:`mark_done`), else None."""
+        when the file may now be complete (see :meth:`mark_done`), else None. With
+        ``happened``, its event is added there for the caller to insert."""
         finished = (
             conn.execute(
                 self._sql.done,
@@ -459,14 +485,13 @@ class SendingMixin(DocumentsMixin, FailuresMixin):
             accepted.accept(
                 conn, doc_id, upsert.operation, upsert.target, upsert.payload_sha256, now
             )
-        self._event(
-            conn,
-            finished["file_id"],
-            DocState.DONE,
-            now=now,
-            document_id=doc_id,
-            detail=told,
+        event = self._event_row(
+            finished["file_id"], DocState.DONE, now=now, document_id=doc_id, detail=told
         )
+        if happened is None:
+            conn.execute(_INSERT_EVENT, event)
+        else:
+            happened.append(event)
         return int(finished["file_id"]) if self._advance_head(conn, finished, doc_id) else None
 
     def mark_retry(
