@@ -17,9 +17,10 @@ Every state change writes an event, so ``edigw show`` can tell the whole story.
 
 ``Journal`` is assembled here from one part per thing it keeps, each in its own module:
 ``files`` (files received), ``documents`` (documents and events), ``heads`` (each file's
-next document), ``sending`` (claims and outcomes of calls), ``failures`` (resolutions,
-findings, problem lists), ``status`` (counts, gauges, alerts), ``remote`` (remote files,
-channel actions), ``exports``, ``nodes`` (leadership and file claims) and ``retention``.
+next document), ``claims`` (leases on documents to send), ``sending`` (outcomes of calls),
+``failures`` (resolutions, findings, problem lists), ``status`` (counts, gauges, alerts),
+``remote`` (remote files, channel actions), ``exports``, ``nodes`` (leadership and file
+claims) and ``retention``.
 They share ``connection.JournalBase`` (transactions); what differs between SQLite and
 PostgreSQL is in ``dialect``; rows and errors are in ``rows`` and ``errors``.
 """

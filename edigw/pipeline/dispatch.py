@@ -38,9 +38,9 @@ from edigw.errors import (
     Problem,
 )
 from edigw.journal.archive import Archive
+from edigw.journal.claims import NextClaim
 from edigw.journal.rows import DocumentRow
 from edigw.journal.schema import DocState
-from edigw.journal.sending import NextClaim
 from edigw.journal.store import Journal
 from edigw.pipeline.chain import Blocked, chain_of, resolve
 from edigw.pipeline.refusals import refusal_text

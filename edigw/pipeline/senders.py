@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from edigw.errors import EdigwError, JournalError
+from edigw.journal.claims import NextClaim
 from edigw.journal.rows import DocumentRow
-from edigw.journal.sending import NextClaim
 from edigw.journal.store import Journal
 from edigw.logs import log_context
 from edigw.pipeline.assembly import Parts
