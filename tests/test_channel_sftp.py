@@ -754,6 +754,31 @@ def test_upload_policies_when_the_name_exists(
     assert (remote / "a.csv").read_bytes() == b"new"
 
 
+def test_a_dropped_connection_is_let_go_before_the_server_sees_it_close(
+    connections: SftpConnections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever sees the session end (the server, a test watching it) finds the connection
+    no longer held: ``opened`` is False before the transport is closed."""
+    connection = connections.connection("acme")
+    with connection.session() as sftp:
+        sftp.listdir(".")
+    transport = connection._transport
+    assert transport is not None
+    held_at_close: list[bool] = []
+    real_close = transport.close
+
+    def close() -> None:
+        held_at_close.append(connection.opened)
+        real_close()
+
+    monkeypatch.setattr(transport, "close", close)
+
+    connection.drop()
+
+    assert held_at_close == [False]
+    assert not transport.is_active()
+
+
 def test_connection_dropped_mid_upload_leaves_no_final_file_and_the_next_delivery_reconnects(
     connections: SftpConnections, remote: Path, sshd: SshServer, tmp_path: Path
 ) -> None:

@@ -315,7 +315,8 @@ class SftpConnection:
 
     @property
     def alive(self) -> bool:
-        return self._transport is not None and self._transport.is_active()
+        transport = self._transport  # read once: another thread may drop it meanwhile
+        return transport is not None and transport.is_active()
 
     @property
     def opened(self) -> bool:
@@ -366,15 +367,18 @@ class SftpConnection:
                     self.drop()
 
     def drop(self) -> None:
+        """Close the connection held, if any. It is let go before it is closed: once the
+        server sees the session end, :attr:`opened` already says so."""
         with self._lock:
-            if self._sftp is not None:
-                with contextlib.suppress(Exception):
-                    self._sftp.close()
-            if self._transport is not None:
-                with contextlib.suppress(Exception):
-                    self._transport.close()
+            sftp, transport = self._sftp, self._transport
             self._sftp = None
             self._transport = None
+            if sftp is not None:
+                with contextlib.suppress(Exception):
+                    sftp.close()
+            if transport is not None:
+                with contextlib.suppress(Exception):
+                    transport.close()
 
 
 class SftpConnections:
