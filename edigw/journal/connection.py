@@ -115,12 +115,8 @@ class JournalBase:
     @contextmanager
     def _savepoint(self, conn: Connection) -> Iterator[None]:
         """A savepoint in the open transaction ``conn``: an error inside undoes only what
-        was written inside, and is raised. On SQLite sent as plain SQL: ``begin_nested``
-        compiles its statements anew each time (about 55 µs against 12 on the hot path)."""
-        if self._pg:
-            with conn.begin_nested():
-                yield
-            return
+        was written inside, and is raised. Sent as plain SQL (standard on both databases):
+        ``begin_nested`` compiles its statements anew each time (55 µs against 12)."""
         conn.exec_driver_sql("SAVEPOINT edigw_part")
         try:
             yield

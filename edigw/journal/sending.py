@@ -5,6 +5,7 @@ skipped) and replays. The claims that come before a call are in ``claims``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -43,6 +44,25 @@ class DoneOutcome(NamedTuple):
     claimed: DocumentRow | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """Ecolix's success as the journal stores it: the document's columns and its event."""
+
+    status: int | None
+    object_id: str | None
+    body: str | None
+    told: str
+
+    @classmethod
+    def of(cls, doc_id: int, status: int | None, object_id: str | None, response: Any) -> _Answer:
+        return cls(
+            status,
+            object_id,
+            _dumps(response, f"Ecolix response of D-{doc_id}"),
+            f"{status if status is not None else '-'} {object_id or ''}".strip(),
+        )
+
+
 class SendingMixin(ClaimsMixin, DocumentsMixin, FailuresMixin):
     """Recording what each call to Ecolix did."""
 
@@ -71,8 +91,7 @@ class SendingMixin(ClaimsMixin, DocumentsMixin, FailuresMixin):
         document was already done): then :meth:`finish_file_if_complete` settles it.
         """
         now = _aware(now)
-        body = _dumps(response, f"Ecolix response of D-{doc_id}")
-        told = f"{status if status is not None else '-'} {object_id or ''}".strip()
+        answer = _Answer.of(doc_id, status, object_id, response)
         merged = self._sql.merged
         unordered = file_id is not None and self._ordered_files.get(file_id) is False
         if merged is not None and upsert is None:
@@ -86,8 +105,8 @@ class SendingMixin(ClaimsMixin, DocumentsMixin, FailuresMixin):
                         "now": now,
                         "status": status,
                         "object_id": object_id,
-                        "response": body,
-                        "detail": storable(told),
+                        "response": answer.body,
+                        "detail": storable(answer.told),
                     },
                 ).first()
             if head is not None and head.file_id is not None:
@@ -98,19 +117,7 @@ class SendingMixin(ClaimsMixin, DocumentsMixin, FailuresMixin):
                 with self._read("ask whether a file is finished") as conn:
                     return self._first_unfinished(conn, head.file_id) is None
         with self._write("mark a document done") as conn:
-            return (
-                self._done_in(
-                    conn,
-                    doc_id,
-                    now=now,
-                    status=status,
-                    object_id=object_id,
-                    body=body,
-                    told=told,
-                    upsert=upsert,
-                )
-                is not None
-            )
+            return self._done_in(conn, doc_id, answer, now=now, upsert=upsert) is not None
 
     def mark_done_finishing(
         self,
@@ -150,57 +157,18 @@ class SendingMixin(ClaimsMixin, DocumentsMixin, FailuresMixin):
                 state = self.finish_file_if_complete(file_id, now=now, last_finished=True)
             return DoneOutcome(complete, state, self._claim_next(claim_next, now))
         now = _aware(now)
-        body = _dumps(response, f"Ecolix response of D-{doc_id}")
-        told = f"{status if status is not None else '-'} {object_id or ''}".strip()
-        state, refused, claimed = None, None, None
+        answer = _Answer.of(doc_id, status, object_id, response)
         try:
-            with self._write("mark a document done") as conn:
-                # The done's event and the claim's in one statement: each statement lets
-                # other threads take the interpreter while this one holds the write lock.
-                happened: list[dict[str, Any]] = []
-                of_file = self._done_in(
-                    conn,
-                    doc_id,
-                    now=now,
-                    status=status,
-                    object_id=object_id,
-                    body=body,
-                    told=told,
-                    upsert=upsert,
-                    happened=happened,
-                )
-                if of_file is not None:
-                    conn.execute(_INSERT_EVENT, happened)  # before the file's own
-                    happened = []
-                    try:
-                        with self._savepoint(conn):
-                            state = self._finish_in(conn, of_file, now=now)
-                    except Exception as exc:  # the done stands; the file is finished later
-                        refused = exc
-                if claim_next is not None and refused is None:
-                    claimed = self._claim_sending_in(
-                        conn,
-                        now=now,
-                        node=claim_next.node,
-                        until=now + timedelta(seconds=claim_next.lease_seconds),
-                        file_id=claim_next.file_id,
-                        happened=happened,
-                    )
-                if happened:
-                    conn.execute(_INSERT_EVENT, happened)
+            of_file, state, refused, claimed = self._done_finishing_in_one(
+                doc_id, answer, now=now, upsert=upsert, claim_next=claim_next
+            )
         except Exception:
             if claim_next is None:
                 raise
             # Nothing was written: the done alone, as if no claim had been asked for (the
             # sender's own next claim meets whatever failed, if it was the claim).
-            return self.mark_done_finishing(
-                doc_id,
-                now=now,
-                status=status,
-                object_id=object_id,
-                response=response,
-                upsert=upsert,
-                file_id=file_id,
+            of_file, state, refused, claimed = self._done_finishing_in_one(
+                doc_id, answer, now=now, upsert=upsert, claim_next=None
             )
         if refused is not None:
             with translated("finish a file"):
@@ -209,16 +177,52 @@ class SendingMixin(ClaimsMixin, DocumentsMixin, FailuresMixin):
             self._make_durable("finish a file")
         return DoneOutcome(of_file is not None, state, claimed)
 
+    def _done_finishing_in_one(
+        self,
+        doc_id: int,
+        answer: _Answer,
+        *,
+        now: datetime,
+        upsert: Upsert | None,
+        claim_next: NextClaim | None,
+    ) -> tuple[int | None, str | None, Exception | None, DocumentRow | None]:
+        """SQLite's :meth:`mark_done_finishing` transaction: the done, the file finished (in
+        a savepoint: a refusal is returned, the done stands) and the next claim. Returns the
+        file's id when it may be complete, its final state, the refusal, the claimed row."""
+        state, refused, claimed = None, None, None
+        with self._write("mark a document done") as conn:
+            # The done's event and the claim's in one statement: each statement lets
+            # other threads take the interpreter while this one holds the write lock.
+            happened: list[dict[str, Any]] = []
+            of_file = self._done_in(conn, doc_id, answer, now=now, upsert=upsert, happened=happened)
+            if of_file is not None:
+                conn.execute(_INSERT_EVENT, happened)  # before the file's own
+                happened = []
+                try:
+                    with self._savepoint(conn):
+                        state = self._finish_in(conn, of_file, now=now)
+                except Exception as exc:  # the done stands; the file is finished later
+                    refused = exc
+            if claim_next is not None and refused is None:
+                claimed = self._claim_sending_in(
+                    conn,
+                    now=now,
+                    node=claim_next.node,
+                    until=now + timedelta(seconds=claim_next.lease_seconds),
+                    file_id=claim_next.file_id,
+                    happened=happened,
+                )
+            if happened:
+                conn.execute(_INSERT_EVENT, happened)
+        return of_file, state, refused, claimed
+
     def _done_in(
         self,
         conn: Connection,
         doc_id: int,
+        answer: _Answer,
         *,
         now: datetime,
-        status: int | None,
-        object_id: str | None,
-        body: str | None,
-        told: str,
         upsert: Upsert | None,
         happened: list[dict[str, Any]] | None = None,
     ) -> int | None:
@@ -231,9 +235,9 @@ class SendingMixin(ClaimsMixin, DocumentsMixin, FailuresMixin):
                 {
                     "doc_id": doc_id,
                     "now": now,
-                    "status": status,
-                    "object_id": object_id,
-                    "response": body,
+                    "status": answer.status,
+                    "object_id": answer.object_id,
+                    "response": answer.body,
                 },
             )
             .mappings()
@@ -247,7 +251,7 @@ class SendingMixin(ClaimsMixin, DocumentsMixin, FailuresMixin):
                 conn, doc_id, upsert.operation, upsert.target, upsert.payload_sha256, now
             )
         event = self._event_row(
-            finished["file_id"], DocState.DONE, now=now, document_id=doc_id, detail=told
+            finished["file_id"], DocState.DONE, now=now, document_id=doc_id, detail=answer.told
         )
         if happened is None:
             conn.execute(_INSERT_EVENT, event)

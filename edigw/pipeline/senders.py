@@ -73,12 +73,9 @@ def send_due(
     claiming one. ``claim_next``: on success, claim the next due document with the done
     (``Sent.claimed``), which the caller must send or give back (:func:`give_back`).
     """
-    if held is not None:
-        doc: DocumentRow | None = held
-    else:
-        doc = parts.journal.claim_for_sending(
-            now=clock(), node=parts.node, lease_seconds=lease_seconds, file_id=file_id
-        )
+    doc = held or parts.journal.claim_for_sending(
+        now=clock(), node=parts.node, lease_seconds=lease_seconds, file_id=file_id
+    )
     if doc is None:
         return None
     if claimed is not None:
