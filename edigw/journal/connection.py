@@ -19,11 +19,12 @@ from edigw.filemodes import DEFAULT_MODES, FileModes
 from edigw.journal.dialect import Statements, lazy_commit_engine, translated
 from edigw.journal.errors import JournalUnavailable
 from edigw.journal.lock import GatewayLock, WriterTurn
+from edigw.journal.prepared import Prepared
 from edigw.journal.schema import events
 from edigw.journal.wal_sync import WalSync
 from edigw.problems import storable
 
-_INSERT_EVENT = insert(events)
+_INSERT_EVENT = Prepared(insert(events))
 
 
 class JournalBase:

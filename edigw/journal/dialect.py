@@ -31,11 +31,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.base import Executable
 
 from edigw.errors import JournalError
 from edigw.journal.conditions import _DOC_COLUMNS, _state, _state_of_file
 from edigw.journal.errors import JournalRefused, JournalUnavailable, JournalValueError
 from edigw.journal.merged import MergedStatements
+from edigw.journal.prepared import Prepared
 from edigw.journal.schema import (
     UNFINISHED_DOC_STATES,
     DocState,
@@ -428,3 +430,7 @@ class Statements:
             if pg
             else None
         )
+        # Each run straight on SQLite's driver (``prepared``; as built on PostgreSQL).
+        for name, statement in list(vars(self).items()):
+            if isinstance(statement, Executable):
+                setattr(self, name, Prepared(statement))

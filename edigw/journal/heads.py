@@ -31,6 +31,7 @@ from sqlalchemy import (
 
 from edigw.journal.connection import JournalBase
 from edigw.journal.errors import UnknownIdError
+from edigw.journal.prepared import Prepared
 from edigw.journal.schema import (
     documents,
     files,
@@ -53,14 +54,14 @@ _hash = bindparam("hash", type_=Integer())
 _key = bindparam("key", type_=String())
 
 #: the rule a file follows, written once with it
-_FILE_ORDERED = select(files.c.ordered).where(files.c.id == _fid)
+_FILE_ORDERED = Prepared(select(files.c.ordered).where(files.c.id == _fid))
 
 #: PostgreSQL: the file's row, locked until commit by whoever asks whether the file is
 #: finished (``FOR NO KEY UPDATE``: events referencing the file are still inserted meanwhile)
 _LOCK_FILE = select(files.c.id).where(files.c.id == _fid).with_for_update(key_share=True)
 
 #: the first unfinished document of one key in a file: one seek in the keys' index
-_FIRST_OF_KEY = (
+_FIRST_OF_KEY = Prepared(
     select(_d.c.seq)
     .where(
         _d.c.file_id == _fid,
@@ -75,7 +76,7 @@ _FIRST_OF_KEY = (
 #: no head among the key's unfinished documents but ``head`` (a replay moved the key's turn
 #: back). No test on ``file_head``: it would let a planner walk all the file's heads instead
 #: of seeking the key's few documents.
-_CLEAR_KEY_HEADS = (
+_CLEAR_KEY_HEADS = Prepared(
     update(_d)
     .where(
         _d.c.file_id == _fid,
@@ -103,14 +104,14 @@ _ranked = (
 _FIRSTS = select(_ranked.c.id).where(_ranked.c.turn == 1)
 
 #: every head of a file that is not (or no longer) the first unfinished of its key
-_CLEAR_FILE_KEY_HEADS = (
+_CLEAR_FILE_KEY_HEADS = Prepared(
     update(_d)
     .where(head_condition(), _d.c.file_id == _fid, _d.c.id.not_in(_FIRSTS))
     .values(file_head=False)
 )
 
 #: the first unfinished document of every key of a file, made a head
-_SET_FILE_KEY_HEADS = (
+_SET_FILE_KEY_HEADS = Prepared(
     update(_d).where(_d.c.id.in_(_FIRSTS), _d.c.file_head == false()).values(file_head=True)
 )
 
