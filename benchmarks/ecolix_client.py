@@ -10,10 +10,8 @@
    max), the fullest window the server could have counted anywhere (every request counted
    in any window its flight overlaps), and the 429 answers. Goals: 0 x 429, no window above
    the limit, the mean window within 2% of it.
-3. The wire: the calling thread's CPU per write over ``urllib3`` (the client's default) and
-   over ``httpx``'s own transport, in alternating rounds (printed first).
 
-Run: python benchmarks/ecolix_client.py [--limit 600] [--duration 130] [--wire-only]
+Run: python benchmarks/ecolix_client.py [--limit 600] [--duration 130]
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import argparse
 import bisect
 import itertools
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -38,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' sandb
 
 from edigw.ecolix.client import EcolixClient
 from edigw.ecolix.limiter import RollingWindowLimiter
-from edigw.ecolix.transport import Urllib3Transport
 from tests.fixtures.sandbox import HIGH_RATE_LIMIT, SandboxProcess, seeded_database
 
 WINDOW = 60.0
@@ -191,29 +187,6 @@ def overhead(rounds: int, calls: int = 5000) -> tuple[float, float]:
     return statistics.median(timings[0]), statistics.median(timings[1])
 
 
-def wire_cpu(server: SandboxProcess, rounds: int, calls: int = 1000) -> dict[str, list[float]]:
-    """The calling thread's CPU per write (``customers.upsert``) by the client's wire:
-    ``urllib3`` (the default) and ``httpx``'s own ``httpcore``, in alternating rounds.
-
-    CPU, not wall time: on loopback the wait is the sandbox's, in its own process."""
-    wires: dict[str, Callable[[], httpx.BaseTransport]] = {
-        "urllib3 (edigw's default)": Urllib3Transport,
-        "httpx's own (httpcore)": httpx.HTTPTransport,
-    }
-    timings: dict[str, list[float]] = {name: [] for name in wires}
-    unique = itertools.count()
-    for _ in range(rounds):
-        for name, wire in wires.items():
-            with EcolixClient(server.base_url, server.token, transport=wire()) as client:
-                client.get_customer(READ_CODE)  # the connection opened before the clock
-                began = time.thread_time()
-                for _ in range(calls):
-                    code = f"WIRE-{next(unique)}"
-                    client.upsert_customer(customer(code), idempotency_key=code)
-                timings[name].append((time.thread_time() - began) / calls * 1e6)
-    return timings
-
-
 def window_counts(flights: list[tuple[float, float]], demand_end: float) -> dict[str, float]:
     """Requests per rolling window, while the threads were asking for more than the limit."""
     starts = sorted(sent for sent, _ in flights)
@@ -271,30 +244,14 @@ def main() -> None:
         "--round-seconds", type=float, default=1.0, help="seconds per unthrottled round"
     )
     parser.add_argument("--rounds", type=int, default=3, help="unthrottled rounds per case")
-    parser.add_argument(
-        "--wire-only", action="store_true", help="only the CPU per call of each wire"
-    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="edigw-bench-client-"))
 
     free = launch(folder, "free", HIGH_RATE_LIMIT)
     try:
-        wires = wire_cpu(free, args.rounds)
-        rows = [] if args.wire_only else unthrottled(free, args.round_seconds, args.rounds)
+        rows = unthrottled(free, args.round_seconds, args.rounds)
     finally:
         free.stop()
-    print(
-        f"load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1/5 min), {os.cpu_count()} CPUs"
-    )
-    print("CPU of the calling thread per customers.upsert, one thread, alternating rounds:")
-    print("| wire | µs per call, each round | median |")
-    print("|---|---|---:|")
-    for name, values in wires.items():
-        shown = ", ".join(f"{v:.0f}" for v in values)
-        print(f"| {name} | {shown} | {statistics.median(values):.0f} |")
-    if args.wire_only:
-        return
-    print()
     print("Unthrottled, one shared client, sandbox on loopback:")
     print("| operation | threads | edigw client calls/s | bare httpx calls/s | client / bare |")
     print("|---|---:|---:|---:|---:|")

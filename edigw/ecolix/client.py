@@ -56,7 +56,6 @@ from edigw import __version__
 from edigw.ecolix.contract import Contract, OperationSpec, load_contract
 from edigw.ecolix.limiter import DEFAULT_PERIOD, CallLedger, RollingWindowLimiter
 from edigw.ecolix.pages import PageCache, page_key
-from edigw.ecolix.transport import default_transport
 from edigw.ecolix.usage import CallCounter, UsageSnapshot
 from edigw.errors import (
     EcolixAuthError,
@@ -267,7 +266,7 @@ class EcolixClient:
                 pool=timeouts.pool,
             ),
             verify=True,
-            transport=transport if transport is not None else default_transport(),
+            transport=transport,
             follow_redirects=False,
         )
 
