@@ -430,7 +430,7 @@ class Statements:
             if pg
             else None
         )
-        # Each run straight on SQLite's driver (``prepared``; as built on PostgreSQL).
+        # Each run straight on the driver (``prepared``).
         for name, statement in list(vars(self).items()):
             if isinstance(statement, Executable):
                 setattr(self, name, Prepared(statement))

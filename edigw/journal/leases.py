@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql
 
+from edigw.journal.prepared import Prepared
 from edigw.journal.schema import (
     UNFINISHED_DOC_STATES,
     documents,
@@ -254,13 +255,15 @@ def _claim_file_statement() -> Any:
 
 
 # Built once: a file's claim and its end are on every file's path (values as parameters).
-_CLAIM_FILE = _claim_file_statement()
-_DROP_FILE_CLAIM = delete(file_claims).where(
-    file_claims.c.flow == bindparam("flow"),
-    file_claims.c.path == bindparam("path"),
-    file_claims.c.size == bindparam("size"),
-    file_claims.c.mtime == bindparam("mtime"),
-    file_claims.c.holder == bindparam("node"),
+_CLAIM_FILE = Prepared(_claim_file_statement())
+_DROP_FILE_CLAIM = Prepared(
+    delete(file_claims).where(
+        file_claims.c.flow == bindparam("flow"),
+        file_claims.c.path == bindparam("path"),
+        file_claims.c.size == bindparam("size"),
+        file_claims.c.mtime == bindparam("mtime"),
+        file_claims.c.holder == bindparam("node"),
+    )
 )
 
 

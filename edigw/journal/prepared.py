@@ -1,36 +1,39 @@
-"""The journal's hot statements, compiled once and sent straight to SQLite's driver.
+"""The journal's hot statements, compiled once and sent straight to the database's driver.
 
 ``Connection.execute`` costs about 20 µs of Python a statement on top of SQLite's own 3–5 µs
 (cache key, execution context, parameter and result set-up), and 60–70 µs of CPU a statement
 in the running gateway, where every extra bytecode also waits its turn at the interpreter
 lock. A sender's document takes some 16 statements. A :class:`Prepared` statement is
-compiled once per set of parameter names and run on the driver's cursor with the same
-parameter and result conversions SQLAlchemy would apply, so callers keep writing
-``conn.execute(statement, params)`` and reading the usual ``Result``. Several parameter sets
-go in one ``executemany``, or one by one in their order when rows come back (the driver's
-``executemany`` returns none).
+compiled once per set of parameter names and run on the driver's cursor (``sqlite3`` or
+``psycopg``) with the same parameter and result conversions SQLAlchemy would apply, so callers
+keep writing ``conn.execute(statement, params)`` and reading the usual ``Result``. Several
+parameter sets go in one ``executemany``; when rows come back, one by one in their order on
+SQLite (its ``executemany`` returns none), and through SQLAlchemy's one multi-row ``INSERT``
+on PostgreSQL (one round trip for them all).
 
 Only what can be done exactly the same way takes the short path: a statement with
-expanding or literal parameters or Python-side defaults goes through SQLAlchemy unchanged,
-as does every statement on PostgreSQL, where a round trip dwarfs the Python and SQLAlchemy
-keeps its handling of dropped connections. SQLAlchemy's ``before_cursor_execute`` and
-``after_cursor_execute`` events still fire, and driver errors are raised as SQLAlchemy's, so
-``dialect.translated`` and every listener see no difference.
+expanding or literal parameters or Python-side defaults goes through SQLAlchemy unchanged, as
+does any other driver. SQLAlchemy's ``before_cursor_execute`` and ``after_cursor_execute``
+events still fire, and a driver's error goes through SQLAlchemy's own handling (its exception
+classes, a dropped connection invalidated), so ``dialect.translated`` and every listener see
+no difference.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
 
 _Processor = Callable[[Any], Any] | None
+_DRIVERS = ("pysqlite", "psycopg")
 _NO_COLUMNS = SimpleResultMetaData(())
 
 
@@ -40,6 +43,7 @@ class _Plan(NamedTuple):
     sql: str
     compiled: SQLCompiler
     order: tuple[str, ...]  # the parameters' names, in the order of the SQL's placeholders
+    named: bool  # the driver takes a dict (psycopg's %(name)s), else a list (SQLite's ?)
     defaults: dict[str, Any]  # values the statement itself holds, for names not given
     binds: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, conversion), where needed
     metadata: SimpleResultMetaData | None  # the result's columns; None: no rows come back
@@ -58,7 +62,7 @@ class DriverResult(IteratorResult[Any]):
 
 
 class Prepared(Executable):
-    """A statement that runs on SQLite's driver directly (see the module's docstring)."""
+    """A statement that runs on the driver directly (see the module's docstring)."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
@@ -76,7 +80,7 @@ class Prepared(Executable):
     ) -> Any:
         """Called by ``Connection.execute``: SQLAlchemy's protocol for what it can run."""
         dialect = connection.dialect
-        if dialect.driver != "pysqlite" or execution_options:
+        if dialect.driver not in _DRIVERS or execution_options:
             return self.statement._execute_on_connection(  # type: ignore[attr-defined]
                 connection, distilled_params, execution_options
             )
@@ -85,7 +89,8 @@ class Prepared(Executable):
         plan = self._plan_for(dialect, keys, many=many)
         if plan is not None and many and plan.returning:
             # SQLite's executemany returns no rows: each set on its own, in their order.
-            plan = self._plan_for(dialect, keys, many=False)
+            # PostgreSQL: SQLAlchemy's one multi-row INSERT, one round trip for them all.
+            plan = None if plan.named else self._plan_for(dialect, keys, many=False)
             if plan is not None:
                 return _run(connection, plan, distilled_params, each=True)
         if plan is None:
@@ -95,7 +100,7 @@ class Prepared(Executable):
         return _run(connection, plan, distilled_params, each=False)
 
     def _plan_for(self, dialect: Dialect, keys: tuple[str, ...], *, many: bool) -> _Plan | None:
-        plan_key = (type(dialect), keys, many)  # one SQLite library a process
+        plan_key = (type(dialect), keys, many)  # one library of each driver a process
         try:
             return self._plans[plan_key]
         except KeyError:
@@ -110,8 +115,9 @@ def _plan(
         dialect=dialect, column_keys=list(keys), for_executemany=many
     )
     assert isinstance(compiled, SQLCompiler)
+    named = not dialect.positional
     if (
-        compiled.positiontup is None
+        (compiled.positiontup is None and not named)
         or compiled.insert_prefetch
         or compiled.update_prefetch
         or compiled.literal_execute_params
@@ -120,7 +126,13 @@ def _plan(
         or any(b.expanding or b.callable is not None for b in compiled.binds.values())
     ):
         return None
-    order = tuple(compiled.positiontup)
+    if not isinstance(statement, Select | UpdateBase) or (
+        compiled.effective_returning and not compiled._result_columns
+    ):
+        return None  # text, or rows whose columns only the cursor knows: SQLAlchemy reads them
+    order = tuple(
+        dict.fromkeys(compiled.bind_names.values()) if named else compiled.positiontup or ()
+    )
     binds: list[tuple[int, Callable[[Any], Any]]] = []
     for position, name in enumerate(order):
         convert = compiled._bind_processors.get(name)
@@ -141,6 +153,7 @@ def _plan(
         compiled.string,
         compiled,
         order,
+        named,
         defaults,
         tuple(binds),
         metadata,
@@ -149,7 +162,7 @@ def _plan(
     )
 
 
-def _driver_params(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
+def _driver_params(plan: _Plan, params: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
     try:
         row = [params[name] if name in params else plan.defaults[name] for name in plan.order]
     except KeyError:
@@ -157,7 +170,7 @@ def _driver_params(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
         raise
     for position, convert in plan.binds:
         row[position] = convert(row[position])
-    return row
+    return dict(zip(plan.order, row, strict=True)) if plan.named else row
 
 
 def _run(
@@ -202,11 +215,11 @@ def _run(
                     connection, cursor, plan.sql, batch, None, many
                 )
             rowcount += max(cursor.rowcount, 0)
-            lastrowid = cursor.lastrowid
-    except sqlite3.Error as err:
-        raise exc.DBAPIError.instance(
-            plan.sql, parameters, err, sqlite3.Error, dialect=connection.dialect
-        ) from err
+            lastrowid = getattr(cursor, "lastrowid", None)  # psycopg has none
+    except dialect_errors(connection) as err:
+        # SQLAlchemy's own handling: its exception class, its handle_error events, and a
+        # connection the database dropped invalidated (with the pool, on PostgreSQL).
+        connection._handle_dbapi_exception(err, plan.sql, parameters, cursor, None)
     finally:
         cursor.close()
     if plan.metadata is None:
@@ -221,3 +234,9 @@ def _run(
     result.rowcount = rowcount
     result.lastrowid = lastrowid
     return result
+
+
+def dialect_errors(connection: Connection) -> type[Exception]:
+    """The driver's base exception class (``sqlite3.Error``, ``psycopg.Error``)."""
+    error: type[Exception] = connection.dialect.loaded_dbapi.Error
+    return error
