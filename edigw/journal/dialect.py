@@ -31,13 +31,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql.base import Executable
 
 from edigw.errors import JournalError
 from edigw.journal.conditions import _DOC_COLUMNS, _state, _state_of_file
 from edigw.journal.errors import JournalRefused, JournalUnavailable, JournalValueError
 from edigw.journal.merged import MergedStatements
-from edigw.journal.prepared import Prepared
+from edigw.journal.prepared import prepare_attributes
 from edigw.journal.schema import (
     UNFINISHED_DOC_STATES,
     DocState,
@@ -430,7 +429,4 @@ class Statements:
             if pg
             else None
         )
-        # Each run straight on the driver (``prepared``).
-        for name, statement in list(vars(self).items()):
-            if isinstance(statement, Executable):
-                setattr(self, name, Prepared(statement))
+        prepare_attributes(self)  # each run straight on the driver

@@ -32,10 +32,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.sql import Select
-from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import BindParameter
 
-from edigw.journal.prepared import Prepared
+from edigw.journal.prepared import prepare_attributes
 from edigw.journal.schema import (
     DocState,
     UtcDateTime,
@@ -113,10 +112,7 @@ class MergedStatements:
             )
             .add_cte(action.cte("action"))
         )
-        # Each run straight on the driver (``prepared``).
-        for name, statement in list(vars(self).items()):
-            if isinstance(statement, Executable):
-                setattr(self, name, Prepared(statement))
+        prepare_attributes(self)  # each run straight on the driver
 
     @staticmethod
     def _done(

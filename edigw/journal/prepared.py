@@ -87,17 +87,16 @@ class Prepared(Executable):
         keys = tuple(sorted(distilled_params[0])) if distilled_params else ()
         many = len(distilled_params) > 1
         plan = self._plan_for(dialect, keys, many=many)
-        if plan is not None and many and plan.returning:
+        each = many and plan is not None and plan.returning
+        if each and plan is not None:
             # SQLite's executemany returns no rows: each set on its own, in their order.
             # PostgreSQL: SQLAlchemy's one multi-row INSERT, one round trip for them all.
             plan = None if plan.named else self._plan_for(dialect, keys, many=False)
-            if plan is not None:
-                return _run(connection, plan, distilled_params, each=True)
         if plan is None:
             return self.statement._execute_on_connection(  # type: ignore[attr-defined]
                 connection, distilled_params, execution_options
             )
-        return _run(connection, plan, distilled_params, each=False)
+        return _run(connection, plan, distilled_params, each=each)
 
     def _plan_for(self, dialect: Dialect, keys: tuple[str, ...], *, many: bool) -> _Plan | None:
         plan_key = (type(dialect), keys, many)  # one library of each driver a process
@@ -216,7 +215,7 @@ def _run(
                 )
             rowcount += max(cursor.rowcount, 0)
             lastrowid = getattr(cursor, "lastrowid", None)  # psycopg has none
-    except dialect_errors(connection) as err:
+    except _driver_error(connection) as err:
         # SQLAlchemy's own handling: its exception class, its handle_error events, and a
         # connection the database dropped invalidated (with the pool, on PostgreSQL).
         connection._handle_dbapi_exception(err, plan.sql, parameters, cursor, None)
@@ -236,7 +235,15 @@ def _run(
     return result
 
 
-def dialect_errors(connection: Connection) -> type[Exception]:
+def prepare_attributes(holder: object) -> None:
+    """Make every statement among ``holder``'s attributes a :class:`Prepared` one (the
+    journal's sets of statements, built once per journal)."""
+    for name, statement in list(vars(holder).items()):
+        if isinstance(statement, Executable):
+            setattr(holder, name, Prepared(statement))
+
+
+def _driver_error(connection: Connection) -> type[Exception]:
     """The driver's base exception class (``sqlite3.Error``, ``psycopg.Error``)."""
     error: type[Exception] = connection.dialect.loaded_dbapi.Error
     return error
