@@ -394,3 +394,39 @@ def test_released_claims_of_a_dead_node_are_claimable_at_once(journal: Journal) 
     assert journal.release_claims(["dead"], now=T0 + timedelta(seconds=1)) == 1
     assert claim(journal, node="alive", now=T0 + timedelta(seconds=1)) == [a]
     assert journal.release_claims([], now=T0) == 0
+
+
+def test_a_file_is_being_sent_elsewhere_while_another_node_holds_its_document(
+    journal: Journal,
+) -> None:
+    [a] = queue_file(journal, 1)
+    file_id = journal.document(a).file_id
+    claim(journal, node="node-b")
+    journal.mark_sent(a, now=T0, node="node-b")
+
+    assert journal.sending_elsewhere(file_id, now=T0, node="node-a")
+    assert not journal.sending_elsewhere(file_id, now=T0, node="node-b")
+    assert not journal.sending_elsewhere(
+        file_id, now=T0 + timedelta(seconds=LEASE + 1), node="node-a"
+    ), "a lapsed lease is nobody's work"
+
+
+def test_a_file_whose_last_document_is_done_but_not_settled_is_being_sent_elsewhere(
+    journal: Journal,
+) -> None:
+    [a] = queue_file(journal, 1)
+    file_id = journal.document(a).file_id
+    claim(journal, node="node-b")
+    finish(journal, a)
+
+    assert journal.file(file_id).state == "parsed"
+    assert journal.sending_elsewhere(file_id, now=T0, node="node-a")
+    assert journal.finish_file_if_complete(file_id, now=T0) == "done"
+    assert not journal.sending_elsewhere(file_id, now=T0, node="node-a")
+
+
+def test_documents_no_sender_holds_are_not_being_sent_elsewhere(journal: Journal) -> None:
+    [a] = queue_file(journal, 1)
+    file_id = journal.document(a).file_id
+
+    assert not journal.sending_elsewhere(file_id, now=T0, node="node-a")

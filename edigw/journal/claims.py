@@ -15,7 +15,14 @@ from edigw.journal.connection import _INSERT_EVENT
 from edigw.journal.errors import LeaseLostError, StateError
 from edigw.journal.heads import HeadsMixin
 from edigw.journal.rows import DocumentRow, _aware, _doc_row
-from edigw.journal.schema import UNFINISHED_DOC_STATES, DocState, documents, events
+from edigw.journal.schema import (
+    UNFINISHED_DOC_STATES,
+    DocState,
+    FileState,
+    documents,
+    events,
+    files,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +206,28 @@ class ClaimsMixin(HeadsMixin):
                     .distinct()
                 )
             ]
+
+    def sending_elsewhere(self, file_id: int, *, now: datetime, node: str) -> bool:
+        """Whether another sender has the file's work in hand: a live lease on one of its
+        documents, or its last document finished and the file not settled yet (on
+        PostgreSQL the two are recorded in turn). A command that sends a file itself
+        (replay, process) waits for it instead of reporting a file under way as its outcome.
+        """
+        with self._read("look for documents being sent") as conn:
+            held = conn.execute(
+                select(documents.c.id)
+                .where(
+                    documents.c.file_id == file_id,
+                    documents.c.state == DocState.SENT,
+                    documents.c.claimed_until > _aware(now),
+                    documents.c.claimed_by != node,
+                )
+                .limit(1)
+            ).first()
+            if held is not None:
+                return True
+            state = conn.execute(select(files.c.state).where(files.c.id == file_id)).scalar()
+            return state == FileState.PARSED and self._first_unfinished(conn, file_id) is None
 
     def release_claims(self, holders: Sequence[str], *, now: datetime) -> int:
         """End the leases of ``holders`` (processes known to be dead) so their work resumes now."""

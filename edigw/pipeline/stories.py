@@ -22,6 +22,10 @@ from edigw.pipeline.signals import Signals, utc_now
 from edigw.problems import ProblemList
 from edigw.processes import process_identity
 
+#: How long a command sending a file waits before looking again at a document another
+#: sender holds.
+_LOOK_AGAIN_SECONDS = 0.1
+
 
 def inbound_flow(config: GatewayConfig, flow_id: str) -> InboundFlow:
     try:
@@ -100,12 +104,18 @@ def process_file(
 def drain_file(
     parts: Parts, file_id: int, *, clock: Callable[[], datetime], max_wait: float
 ) -> None:
-    """Send a file's due documents one by one until none is due (or ``max_wait`` passes)."""
+    """Send a file's due documents one by one until none is due (or ``max_wait`` passes).
+
+    A running gateway may claim some of them first: while it holds one, wait for it (its
+    outcome may make the next one due) rather than stop with the file still under way."""
     signals = Signals()
     deadline = time.monotonic() + max_wait
     while time.monotonic() < deadline:
-        if send_due(parts, signals, clock=clock, file_id=file_id) is None:
+        if send_due(parts, signals, clock=clock, file_id=file_id) is not None:
+            continue
+        if not parts.journal.sending_elsewhere(file_id, now=clock(), node=parts.node):
             break
+        time.sleep(_LOOK_AGAIN_SECONDS)
 
 
 def file_story_from(
