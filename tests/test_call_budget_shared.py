@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from edigw.ecolix.client import EcolixClient, RetryPolicy
+from edigw.ecolix.client import EcolixClient
+from edigw.ecolix.retries import RetryPolicy
 from edigw.errors import EcolixNotSentError
 from edigw.journal import Journal, JournalUnavailable
 from edigw.journal.budget import SharedLedger, agreement_key

@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from edigw.ecolix.client import EcolixClient, RetryPolicy
+from edigw.ecolix.client import EcolixClient
 from edigw.ecolix.limiter import RollingWindowLimiter
+from edigw.ecolix.retries import RetryPolicy
 from edigw.errors import (
     EcolixAuthError,
     EcolixCallCancelled,

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from edigw.ecolix.client import EcolixClient, RetryPolicy
+from edigw.ecolix.client import EcolixClient
+from edigw.ecolix.retries import RetryPolicy
 from edigw.errors import EcolixFinalError
 from tests.fixtures.sandbox import SandboxProcess
 from tests.fixtures.sandbox_data import customer_body, order_body

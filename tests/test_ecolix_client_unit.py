@@ -14,7 +14,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from edigw.ecolix.client import EcolixClient, RetryPolicy
+from edigw.ecolix.client import EcolixClient
+from edigw.ecolix.retries import RetryPolicy
 from edigw.errors import (
     EcolixAuthError,
     EcolixConflictError,

@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from edigw.ecolix.client import EcolixClient, RetryPolicy
+from edigw.ecolix.client import EcolixClient
+from edigw.ecolix.retries import RetryPolicy
 from edigw.journal import Journal, NewDocument
 from edigw.pipeline.dispatch import (
     MAX_RESPONSE_BYTES,

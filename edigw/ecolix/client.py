@@ -43,34 +43,36 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
-import tenacity
 
 from edigw import __version__
+from edigw.ecolix.answers import (
+    ChainAnswer,
+    EcolixResponse,
+    chain_answer,
+    error_for,
+    parse_retry_after,
+    success_body,
+)
 from edigw.ecolix.contract import Contract, OperationSpec, load_contract
 from edigw.ecolix.limiter import DEFAULT_PERIOD, CallLedger, RollingWindowLimiter
 from edigw.ecolix.pages import PageCache, page_key
+from edigw.ecolix.retries import RetryPolicy, retrying
 from edigw.ecolix.usage import CallCounter, UsageSnapshot
 from edigw.ecolix.wire import Wire
 from edigw.errors import (
-    EcolixAuthError,
     EcolixCallCancelled,
-    EcolixConflictError,
     EcolixError,
     EcolixFinalError,
-    EcolixNotFoundError,
     EcolixNotSentError,
     EcolixRetriableError,
-    FieldError,
     JournalError,
-    Problem,
 )
 
 MAX_PAGE_SIZE = 1000
@@ -78,7 +80,6 @@ DRY_RUN_PARAMETER = "dry_run"
 DRY_RUN_HEADER = "Dry-Run"
 DRY_RUN_KEY_PREFIX = "edigw-dry-run-"
 DRY_RUNS_OPERATION = "dry_runs.create"
-RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 NOT_MODIFIED = 304
 #: httpx errors raised before any byte of the request is sent: no connection was made
 #: (refused, name not resolved, connect timeout) or none was free in the pool.
@@ -95,66 +96,6 @@ class Timeouts:
     read: float = 30.0
     write: float = 30.0
     pool: float = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard one call tries before giving the document back to the pipeline.
-
-    Wait before retry n (n = 1, 2, ...) is ``first_delay * 2**(n-1)`` plus up to ``jitter``
-    seconds, capped at ``max_delay``, and at least the server's ``Retry-After``. The call
-    gives up after ``attempts`` requests, or as soon as the waits would add up to more than
-    ``max_total_wait`` (a long ``Retry-After`` is the pipeline's to wait, not a worker's).
-    """
-
-    attempts: int = 4
-    first_delay: float = 0.5
-    max_delay: float = 8.0
-    jitter: float = 0.5
-    max_total_wait: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class EcolixResponse:
-    """A successful answer to a write.
-
-    ``replayed`` is True when Ecolix returned the stored answer of an earlier request with the
-    same idempotency key (nothing new was created); ``object_id`` is the created or updated
-    object's number or code, read from the field the contract names for this operation.
-    ``dry_run``: the answer to a validation-only call; nothing was created (an ``object_id``
-    is then what the write would have been given, and is not reserved).
-    """
-
-    operation: str
-    status: int
-    body: dict[str, Any]
-    replayed: bool
-    object_id: str | None
-    dry_run: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ChainAnswer:
-    """What one write of a dry-run chain would get: its status, and its answer's body or
-    its problem (a refusal)."""
-
-    operation: str
-    status: int
-    body: dict[str, Any]
-    problem: Problem | None
-
-
-def _chain_answer(item: Any, reason: str) -> ChainAnswer:
-    if not isinstance(item, dict):
-        msg = f"Ecolix answered {DRY_RUNS_OPERATION} with a result that is not an object"
-        raise EcolixFinalError(msg, operation=DRY_RUNS_OPERATION)
-    status = int(item.get("status") or 0)
-    raw = item.get("problem")
-    problem = _problem_from(raw, status, reason) if isinstance(raw, dict) else None
-    body = item.get("body")
-    return ChainAnswer(
-        str(item.get("operation", "")), status, body if isinstance(body, dict) else {}, problem
-    )
 
 
 class Listing(Iterator[dict[str, Any]]):
@@ -410,7 +351,10 @@ class EcolixClient:
         ):
             msg = f"Ecolix answered {DRY_RUNS_OPERATION} without the results of a dry run"
             raise EcolixFinalError(msg, operation=DRY_RUNS_OPERATION)
-        return [_chain_answer(item, response.reason_phrase) for item in results]
+        return [
+            chain_answer(item, response.reason_phrase, operation=DRY_RUNS_OPERATION)
+            for item in results
+        ]
 
     def upsert_customer(
         self, payload: Mapping[str, Any], *, idempotency_key: str
@@ -558,7 +502,7 @@ class EcolixClient:
             if kept is None:
                 msg = f"Ecolix answered {operation} with 304 to a read that held no page"
                 raise EcolixFinalError(msg, operation=operation)
-            return _success_body(operation, kept.body), attempts, True
+            return success_body(operation, kept.body), attempts, True
         etag = response.headers.get("ETag")
         if etag:
             self.pages.put(key, etag, response.content)
@@ -591,19 +535,10 @@ class EcolixClient:
         refused before it was sent); once one may have reached Ecolix, a failure is a plain
         :class:`EcolixRetriableError` (the attempt counts), even a stop during a retry wait.
         """
-        policy = self.retry_policy
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.attempts)
-            | _StopWhenWaitsExceed(policy.max_total_wait),
-            wait=_wait_backoff_or_retry_after(policy),
-            retry=tenacity.retry_if_exception(_retry_here),
-            sleep=self._wait,
-            reraise=True,
-        )
         attempts = 0
         reached = False  # whether a request of this call may have reached Ecolix
         try:
-            for attempt in retrying:
+            for attempt in retrying(self.retry_policy, self._wait):
                 with attempt:
                     attempts += 1
                     try:
@@ -621,7 +556,7 @@ class EcolixClient:
                     except EcolixError:
                         reached = True
                         raise
-                    return _success_body(operation, response), response, attempts
+                    return success_body(operation, response), response, attempts
         except EcolixCallCancelled as exc:
             if not reached:
                 raise
@@ -690,7 +625,7 @@ class EcolixClient:
             return response
         if response.status_code == NOT_MODIFIED and headers and "If-None-Match" in headers:
             return response  # the page the caller holds is still the one (no body)
-        raise _error_for(operation, response, retry_after=self._retry_after(response))
+        raise error_for(operation, response, retry_after=self._retry_after(response))
 
     @contextmanager
     def _budget_slot(self, operation: str) -> Iterator[None]:
@@ -708,7 +643,7 @@ class EcolixClient:
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         """Seconds the server asked us to wait (``Retry-After``), also pausing other threads."""
-        seconds = _parse_retry_after(response.headers.get("Retry-After"))
+        seconds = parse_retry_after(response.headers.get("Retry-After"))
         if seconds is not None:
             self._limiter.pause_until(self._clock() + min(seconds, _MAX_SERVER_PAUSE))
         return seconds
@@ -779,124 +714,3 @@ def _json_default(value: object) -> str:
         return value.isoformat()
     msg = f"cannot send a {type(value).__name__} to Ecolix as JSON"
     raise TypeError(msg)
-
-
-def _success_body(operation: str, response: httpx.Response | bytes) -> dict[str, Any]:
-    content = response if isinstance(response, bytes) else response.content
-    if not content:
-        return {}
-    try:
-        body = json.loads(content)
-    except ValueError as exc:
-        status = 200 if isinstance(response, bytes) else response.status_code
-        msg = f"Ecolix answered {operation} with {status} but a body that is not JSON"
-        problem = Problem(status=status, title="Invalid response body")
-        raise EcolixRetriableError(msg, operation=operation, problem=problem) from exc
-    return body if isinstance(body, dict) else {"items": body}
-
-
-def _problem_of(response: httpx.Response) -> Problem:
-    """The RFC 9457 problem in an error answer, or the best a non-JSON body allows."""
-    try:
-        raw = response.json()
-    except ValueError:
-        raw = None
-    if not isinstance(raw, dict):
-        text = response.text.strip()[:500]
-        return Problem(status=response.status_code, title=response.reason_phrase, detail=text)
-    return _problem_from(raw, response.status_code, response.reason_phrase)
-
-
-def _problem_from(raw: Mapping[str, Any], status: int, reason: str) -> Problem:
-    errors = [
-        FieldError(pointer=str(err.get("pointer", "")), message=str(err.get("message", "")))
-        for err in raw.get("errors") or []
-        if isinstance(err, dict)
-    ]
-    return Problem(
-        status=status,
-        type=str(raw.get("type") or "about:blank"),
-        title=str(raw.get("title") or reason),
-        detail=str(raw.get("detail") or ""),
-        errors=errors,
-        raw=dict(raw),
-    )
-
-
-def _error_for(
-    operation: str, response: httpx.Response, *, retry_after: float | None
-) -> EcolixError:
-    """Map an error answer to the class that decides what the pipeline does next."""
-    problem = _problem_of(response)
-    status = response.status_code
-    message = f"Ecolix refused {operation}: {problem}"
-    if status == 429 or status >= 500:
-        return EcolixRetriableError(
-            f"Ecolix could not serve {operation} now: {problem}",
-            operation=operation,
-            problem=problem,
-            retry_after=retry_after,
-        )
-    final_class: type[EcolixFinalError] = {
-        401: EcolixAuthError,
-        403: EcolixAuthError,
-        404: EcolixNotFoundError,
-        409: EcolixConflictError,
-    }.get(status, EcolixFinalError)
-    return final_class(message, operation=operation, problem=problem)
-
-
-def _retry_here(exc: BaseException) -> bool:
-    """Retry within the call only what a short wait can fix; a 500 waits for the pipeline.
-
-    (A ``retry_after`` longer than the policy allows is stopped by ``_StopWhenWaitsExceed``.)
-    """
-    if not isinstance(exc, EcolixRetriableError):
-        return False
-    return exc.problem is None or exc.problem.status in RETRIED_STATUSES
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or bad."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _wait_backoff_or_retry_after(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
-    backoff = tenacity.wait_exponential_jitter(
-        multiplier=policy.first_delay, max=policy.max_delay, jitter=policy.jitter
-    )
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        seconds = backoff(state)
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, EcolixRetriableError) and exc.retry_after is not None:
-            seconds = max(seconds, exc.retry_after)
-        return seconds
-
-    return wait
-
-
-class _StopWhenWaitsExceed(tenacity.stop.stop_base):
-    """Stop before a sleep that would take the call's total waiting past the policy's cap.
-
-    Counted on the planned sleeps (``idle_for``), not the wall clock, so it behaves the same
-    with an injected ``sleep``.
-    """
-
-    def __init__(self, max_total_wait: float) -> None:
-        self.max_total_wait = max_total_wait
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return retry_state.idle_for + retry_state.upcoming_sleep > self.max_total_wait

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from edigw.ecolix.client import EcolixResponse
+from edigw.ecolix.answers import EcolixResponse
 
 
 class InFlight:
