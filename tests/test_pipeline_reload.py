@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from edigw.alerts.events import Alert
 from edigw.cli import main
 from edigw.ecolix.client import EcolixClient
+from edigw.errors import ConfigError
 from edigw.journal.rows import DocumentRow
 from edigw.mapping.versions import content_version
 from edigw.pipeline import mover
@@ -85,9 +86,11 @@ class Recorded:
 
 
 @contextmanager
-def serving(workspace: Workspace, *, reload: threading.Event | None = None) -> Iterator[Gateway]:
+def serving(
+    workspace: Workspace, *, reload: threading.Event | None = None, processes: int | None = None
+) -> Iterator[Gateway]:
     """``edigw run`` (its ``serve``) in a thread: publisher and reloader included;
-    ``reload`` set does what SIGHUP does."""
+    ``reload`` set does what SIGHUP does; ``processes`` as ``edigw run --processes``."""
     started: list[Gateway] = []
     outcome: list[RunOutcome] = []
     stop = threading.Event()
@@ -102,6 +105,7 @@ def serving(workspace: Workspace, *, reload: threading.Event | None = None) -> I
                 config_path=workspace.config_path,
                 environ=workspace.environ,
                 reload=reload,
+                processes=processes,
             )
         )
 
@@ -164,12 +168,13 @@ def test_a_lookup_edit_is_picked_up_and_the_next_file_passes_without_a_restart(
         assert file_state(gateway, "after.csv") == "done"
 
 
+@pytest.mark.parametrize("processes", [1, 2], ids=["one process", "two processes"])
 def test_a_broken_mapping_edit_keeps_the_running_version_and_shows_until_fixed(
-    workspace: Workspace,
+    workspace: Workspace, processes: int
 ) -> None:
     path = mapping_path(workspace)
     good = path.read_text(encoding="utf-8")
-    with serving(workspace) as gateway:
+    with serving(workspace, processes=processes) as gateway:
         running = version_of(gateway)
         path.write_text(good + "\nunknown_key: 1\n", encoding="utf-8")
         condition = f"reload {FLOW}"
@@ -355,6 +360,31 @@ def test_an_edit_made_between_a_flows_build_and_the_reloaders_first_look_is_pick
         assert context.mapping_version == content_version(context.mapping.files)  # type: ignore[attr-defined]
 
 
+def test_a_flow_set_aside_for_a_broken_mapping_is_added_once_its_mapping_compiles(
+    workspace: Workspace,
+) -> None:
+    """The sending process starts with the mapping on disk: a broken edit there (the
+    intake process keeps its last good version) sets the flow aside instead of stopping
+    every flow's sending, and the reloader adds it once an edit mends it."""
+    path = mapping_path(workspace)
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good + "\nunknown_key: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown_key"), open_parts(workspace.load()):
+        pass
+    with open_parts(workspace.load(), with_channels=False, set_aside_broken=True) as parts:
+        assert list(parts.unloaded) == [FLOW]
+        assert FLOW not in parts.inbound
+        reloader = Reloader(parts, Conditions())
+        reloader.check()
+        assert list(parts.unloaded) == [FLOW]
+
+        path.write_text(good, encoding="utf-8")
+        wait_until(lambda: (reloader.check(), FLOW in parts.inbound)[1], what="the flow added")
+        assert parts.unloaded == {}
+        context = parts.inbound[FLOW].context
+        assert context.mapping_version == content_version(context.mapping.files)  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------------------- templates
 
 
@@ -504,7 +534,8 @@ def test_a_removed_flow_holding_a_file_closes_its_channel_once_the_file_is_dispo
     reload = threading.Event()
     with (
         caplog.at_level(logging.INFO),
-        serving(workspace, reload=reload) as gateway,
+        # One process: the held-back write is patched into this process's client.
+        serving(workspace, reload=reload, processes=1) as gateway,
         contextlib.ExitStack() as finally_,
     ):
         finally_.callback(release.set)  # whatever happens, the senders are let go

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -67,6 +68,9 @@ if TYPE_CHECKING:
     from edigw.pipeline.reload import PinnedTemplate
 
 
+log = logging.getLogger("edigw.assembly")
+
+
 @dataclass(slots=True)
 class InboundRuntime:
     """One inbound flow, live: its settings, compiled mapping and channel."""
@@ -88,6 +92,9 @@ class Parts:
     #: None when the configuration declares no SFTP endpoint (then no flow is on SFTP).
     sftp: SftpConnections | None
     inbound: dict[str, InboundRuntime] = field(default_factory=dict)
+    #: Flows set aside because their mapping did not compile (the sending process only,
+    #: ``open_parts(set_aside_broken=True)``): the reloader adds each once it does.
+    unloaded: dict[str, InboundFlow] = field(default_factory=dict)
     node: str = ""
     refusals: RefusalLocator | None = None
     #: Each export's template as the running gateway last compiled it (``reload``).
@@ -366,11 +373,18 @@ def open_parts(
     *,
     with_channels: bool = True,
     flows: Mapping[str, InboundFlow] | None = None,
+    set_aside_broken: bool = False,
 ) -> Iterator[Parts]:
     """Open journal, archive, client and (optionally) every inbound flow's channel.
 
     With channels (a running gateway) every local folder the configuration names is
     created first, each logged: inboxes, done and error folders, outboxes, the archive.
+
+    A flow whose mapping does not compile is a configuration error, unless
+    ``set_aside_broken``: then it waits in ``parts.unloaded``. The sending process starts
+    so: it needs a flow's mapping only to tell where in a file a value Ecolix refused came
+    from, and a broken edit on disk (the intake process keeps running the last good version)
+    must not stop the sending of every flow.
     """
     data_dir = Path(config.data_dir)
     modes = config.security.modes
@@ -423,7 +437,17 @@ def open_parts(
                 key = channel.key if channel is not None else f"{flow.channel.type}:{flow.id}"
                 context = flow_context(flow, key, ecolix=config.ecolix.base_url)
             except ConfigError as exc:
-                problems.extend(exc.problems)
+                if set_aside_broken and not with_channels:
+                    log.warning(
+                        "flow %s set aside until its mapping compiles: %s (its refusals are "
+                        "journalled without their place in the file meanwhile)",
+                        flow_id,
+                        exc,
+                        extra={"flow": flow_id},
+                    )
+                    parts.unloaded[flow_id] = flow
+                else:
+                    problems.extend(exc.problems)
                 continue
             if channel is not None:
                 stack.callback(channel.close)

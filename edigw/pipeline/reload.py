@@ -38,7 +38,7 @@ from pathlib import Path
 import jinja2
 
 from edigw.alerts.events import AlertSink, NoAlerts, reload_failed
-from edigw.config import OutboundFlow
+from edigw.config import InboundFlow, OutboundFlow
 from edigw.errors import EdigwError
 from edigw.mapping.versions import Stamp, changed, content_version, stamps_of, watched_paths
 from edigw.outbound.render import load_template
@@ -139,6 +139,7 @@ class Reloader:
     clock_ns: Callable[[], int] = time.time_ns
     _inbound: dict[str, Watched] = field(default_factory=dict)
     _exports: dict[str, Watched] = field(default_factory=dict)
+    _unloaded: dict[str, Watched] = field(default_factory=dict)
     #: each export's template content when first seen: a look that finds the same content
     #: (a stamp that was racy at start) is no edit, so its failure is not a refused edit
     _first_versions: dict[str, str] = field(default_factory=dict)
@@ -146,6 +147,8 @@ class Reloader:
     def check(self) -> None:
         """One look at every flow's files; rebuild what changed."""
         with self.lock:
+            for flow_id, set_aside in list(self.parts.unloaded.items()):
+                self._check_unloaded(flow_id, set_aside)
             inbound = dict(self.parts.inbound)
             for flow_id, runtime in inbound.items():
                 self._check_inbound(flow_id, runtime)
@@ -201,6 +204,38 @@ class Reloader:
                 extra={"flow": flow_id},
             )
         self.conditions.clear(reload_condition(flow_id))
+
+    def _check_unloaded(self, flow_id: str, flow: InboundFlow) -> None:
+        """A flow set aside because its mapping did not compile (``Parts.unloaded``): built
+        at the first look, then after each edit, and added to the live flows once it
+        compiles. Its failures are not announced: the process that runs the flow's channel
+        tells the broken edit, with the version it keeps running."""
+        watched = self._unloaded.get(flow_id)
+        if watched is None or watched.owner is not flow:
+            watched = self._unloaded[flow_id] = self._watch(flow, (Path(flow.mapping),))
+        elif not self._due(watched):
+            return
+        started = self.clock_ns()
+        try:
+            context = flow_context(
+                flow,
+                f"{flow.channel.type}:{flow.id}",
+                ecolix=self.parts.config.ecolix.base_url,
+                checked=True,
+            )
+        except Exception as exc:
+            self._failed(watched, started, exc)
+            return
+        del self._unloaded[flow_id]
+        self.parts.unloaded.pop(flow_id, None)
+        self.parts.inbound[flow_id] = InboundRuntime(flow, context, None)
+        log.info(
+            "flow %s: mapping %s loaded: version %s",
+            flow_id,
+            Path(flow.mapping).name,
+            context.mapping_version,
+            extra={"flow": flow_id},
+        )
 
     # ------------------------------------------------------------------ exports
 

@@ -288,7 +288,7 @@ def sending_main(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with open_parts(config, with_channels=False) as parts:
+        with open_parts(config, with_channels=False, set_aside_broken=True) as parts:
             _send_until_stopped(parts, senders, told, stop, conn)
     except Exception as exc:
         log.exception("sending process: %s", exc)
