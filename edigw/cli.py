@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 from rich.console import Console
@@ -242,6 +242,13 @@ def _one_line(exc: EdigwError) -> str:
     return str(exc)
 
 
+def _processes(given: str | None) -> int | Literal["auto"] | None:
+    """``--processes`` as :func:`edigw.pipeline.service.serve` takes it."""
+    if given == "auto":
+        return "auto"
+    return None if given is None else int(given)
+
+
 @main.command("run")
 @config_option
 @click.option(
@@ -262,10 +269,11 @@ def _one_line(exc: EdigwError) -> str:
 )
 @click.option(
     "--processes",
-    type=click.IntRange(1, 2),
+    type=click.Choice(["1", "2", "auto"]),
     default=None,
     help="1: one process; 2: the senders in a second process, so that taking files in and "
-    "sending use two cores (default: processes in edigw.yaml, else 1).",
+    "sending use two cores; auto: 2 when edigw may use two cores or more, else 1 (default: "
+    "processes in edigw.yaml, else auto).",
 )
 @click.option(
     "--http",
@@ -279,7 +287,7 @@ def run_command(
     config_path: Path,
     log_format: str | None,
     senders: Senders,
-    processes: int | None,
+    processes: str | None,
     http: str | None,
 ) -> None:
     """Run the gateway: watch every inbound flow, send documents, run scheduled exports.
@@ -312,7 +320,7 @@ def run_command(
             http=http,
             config_path=config_path,
             environ=os.environ,
-            processes=processes,
+            processes=_processes(processes),
             log_format=log_format,
         )
     except EdigwError as exc:

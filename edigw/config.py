@@ -1164,11 +1164,11 @@ class GatewayConfig(_Model):
         default_factory=HttpSettings,
         description="Health and metrics endpoints for monitoring (off unless listen is set).",
     )
-    processes: Literal[1, 2] = Field(
-        default=1,
+    processes: Literal[1, 2, "auto"] = Field(
+        default="auto",
         description="1: `edigw run` is one process. 2: its senders run in a second process, "
-        "so that taking files in and sending use two cores (for busy flows on a machine "
-        "with 2 or more cores); `edigw run --processes` overrides it.",
+        "so that taking files in and sending use two cores. auto: 2 when edigw may use two "
+        "cores or more, else 1. `edigw run --processes` overrides it.",
     )
     log_format: Literal["text", "json"] = Field(
         default="text",

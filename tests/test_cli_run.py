@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -141,11 +143,59 @@ def test_run_exits_4_when_a_call_is_still_in_flight_at_the_stop_timeout(
     killer = threading.Thread(target=sigterm_once_in_flight)
     killer.start()
     try:
+        # One process: the stuck write is patched into this process's client.
         result = CliRunner().invoke(
-            main, ["run", "-c", str(config), "--senders", "1"], env={"ECOLIX_TOKEN": sandbox.token}
+            main,
+            ["run", "-c", str(config), "--senders", "1", "--processes", "1"],
+            env={"ECOLIX_TOKEN": sandbox.token},
         )
     finally:
         release.set()
         killer.join()
     assert result.exit_code == EXIT_STOP_TIMEOUT == 4, result.output
     assert "stop timeout reached: sender 0 still busy" in result.output
+
+
+def test_run_exits_4_when_the_sending_process_has_a_call_in_flight_at_the_stop_timeout(
+    tmp_path: Path,
+) -> None:
+    # An Ecolix that takes the request and never answers: the connection is queued by the
+    # kernel, the request sent, the answer awaited up to the client's 10 s read timeout.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        ecolix = SimpleNamespace(
+            base_url=f"http://127.0.0.1:{silent.getsockname()[1]}/api/v1", token="t"
+        )
+        config = workspace_with(tmp_path, ecolix, {"stop_timeout": 1})
+        write_order_files(
+            config.parent / "inbox" / "webshop" / "orders", files=1, orders_per_file=1, prefix="P"
+        )
+        journal_url = load_config(config, environ={"ECOLIX_TOKEN": "t"}).journal_url
+
+        def in_flight() -> bool:
+            journal = Journal.open(journal_url)
+            try:
+                return any(d.state == "sent" for d in journal.documents())
+            finally:
+                journal.close()
+
+        log = tmp_path / "run.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "edigw.cli", "run", "-c", str(config), "--processes", "2"],
+                env={**os.environ, "ECOLIX_TOKEN": "t"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_until(in_flight, timeout=60, what="the order's call in flight")
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    text = log.read_text(errors="replace")
+    assert process.returncode == EXIT_STOP_TIMEOUT == 4, text[-3000:]
+    assert "stop timeout reached: sending process still busy" in text, text[-3000:]

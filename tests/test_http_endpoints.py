@@ -58,9 +58,10 @@ def workspace(tmp_path: Path, ecolix: SandboxProcess) -> Workspace:
 class Served:
     """``serve`` in a thread, with an httpx client on its health endpoints."""
 
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, processes: int | None = None) -> None:
         assert config.http.listen is not None
         self.config = config
+        self.processes = processes
         self.stop = threading.Event()
         self.started = threading.Event()
         self.gateway: Gateway | None = None
@@ -69,7 +70,13 @@ class Served:
         self.http = httpx.Client(base_url=f"http://{config.http.listen}", timeout=10)
 
     def _run(self) -> None:
-        self.outcome = serve(self.config, senders=2, stop=self.stop, on_start=self._started)
+        self.outcome = serve(
+            self.config,
+            senders=2,
+            stop=self.stop,
+            on_start=self._started,
+            processes=self.processes,
+        )
 
     def _started(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -90,8 +97,9 @@ class Served:
 
 
 @pytest.fixture
-def served(workspace: Workspace) -> Iterator[Served]:
-    running = Served(workspace.load())
+def served(workspace: Workspace, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """The gateway as configured (two processes on two cores), or as ``ARRANGEMENTS`` says."""
+    running = Served(workspace.load(), getattr(request, "param", None))
     running.thread.start()
     assert running.started.wait(30), "serve did not start"
     try:
@@ -109,6 +117,12 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         for sample in family.samples:
             found[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return found
+
+
+#: The metrics are the same whether the senders run in the serving process or in their own.
+ARRANGEMENTS = pytest.mark.parametrize(
+    "served", [1, 2], indirect=True, ids=["one process", "two processes"]
+)
 
 
 def value(text: str, name: str, **labels: str) -> float | None:
@@ -190,6 +204,7 @@ def test_an_unknown_path_is_404(served: Served) -> None:
 # --------------------------------------------------------------------------- metrics
 
 
+@ARRANGEMENTS
 def test_metrics_count_a_processed_file_by_flow_and_state(
     served: Served, workspace: Workspace
 ) -> None:
@@ -198,10 +213,13 @@ def test_metrics_count_a_processed_file_by_flow_and_state(
     wait_until(lambda: len(list((inbox / "done").glob("*.csv"))) == 1, what="file done")
 
     def counted() -> bool:
+        # The sending process (the default on two cores) reports its send times every second.
         text = served.get("/metrics").text
-        return value(text, "edigw_files", flow=FLOW, state="done") == 1
+        return value(text, "edigw_files", flow=FLOW, state="done") == 1 and (
+            value(text, "edigw_send_duration_seconds_count", flow=FLOW) is not None
+        )
 
-    wait_until(counted, what="the done file in /metrics")
+    wait_until(counted, what="the done file and its send times in /metrics")
     response = served.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -220,12 +238,20 @@ def test_metrics_count_a_processed_file_by_flow_and_state(
     assert value(text, "edigw_healthy") == 1
 
 
+@ARRANGEMENTS
 def test_metrics_count_calls_per_operation_and_answers_per_status(
     served: Served, workspace: Workspace
 ) -> None:
     inbox = workspace.inbox("webshop", "orders")
     write_order_files(inbox, files=1, orders_per_file=1, prefix="C")
     wait_until(lambda: len(list((inbox / "done").glob("*.csv"))) == 1, what="file done")
+    wait_until(
+        lambda: (
+            value(served.get("/metrics").text, "edigw_ecolix_responses_total", status="201")
+            is not None
+        ),
+        what="the sending process's calls reported",
+    )
     text = served.get("/metrics").text
     assert value(text, "edigw_ecolix_calls_total", operation="orders.create") == 1
     assert value(text, "edigw_ecolix_responses_total", status="201") == 1
@@ -234,6 +260,7 @@ def test_metrics_count_calls_per_operation_and_answers_per_status(
     assert probes is not None and probes >= 1
 
 
+@ARRANGEMENTS
 def test_metrics_count_a_loop_restart(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
     real = LocalInboundChannel.poll
@@ -311,7 +338,11 @@ def test_every_metric_served_is_listed_and_documented(served: Served) -> None:
     assert [n for n in METRIC_NAMES if f"`{n}" not in operations] == []
 
 
+@ARRANGEMENTS
 def test_the_senders_in_flight_limit_is_served(served: Served) -> None:
+    wait_until(
+        lambda: "edigw_senders_in_flight_limit 2.0" in served.get("/metrics").text,
+        what="the limit of --senders 2, as the senders report it",
+    )
     text = served.get("/metrics").text
-    assert "edigw_senders_in_flight_limit 2.0" in text  # served with --senders 2
     assert re.search(r"^edigw_senders_in_flight [0-2]\.0$", text, re.M), text

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from edigw.alerts.configured import GatewayAlerts
 from edigw.alerts.watch import watch_loop
@@ -50,6 +51,17 @@ class RunOutcome:
     still_busy: tuple[str, ...] = ()
 
 
+def process_count(setting: int | Literal["auto"]) -> int:
+    """How many processes ``edigw run`` is: ``auto`` is 2 when this process may run on two
+    cores or more (its CPU affinity: what a container or ``taskset`` leaves it), else 1, as
+    a sending process on a single core only adds hand-overs."""
+    if setting != "auto":
+        return setting
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    cores = len(usable) if usable is not None else (os.cpu_count() or 1)
+    return 2 if cores >= 2 else 1
+
+
 def serve(
     config: GatewayConfig,
     *,
@@ -61,7 +73,7 @@ def serve(
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     reload: threading.Event | None = None,
-    processes: int | None = None,
+    processes: int | Literal["auto"] | None = None,
     log_format: str | None = None,
 ) -> RunOutcome:
     """Run the gateway until SIGTERM/SIGINT (or ``stop`` is set), or until its supervisor
@@ -77,15 +89,15 @@ def serve(
     SIGHUP (or setting ``reload``) reads ``config_path`` again, with ``environ`` for its
     ``${NAME}`` values, and applies it (``edigw.pipeline.reconfigure``).
 
-    ``processes`` (default ``processes`` in the configuration): 2 runs the senders in a
-    process of their own (``edigw.pipeline.sending_process``), which logs in ``log_format``
+    ``processes`` (default ``processes`` in the configuration): 2 (or ``auto`` on two
+    cores or more, :func:`process_count`) runs the senders in a process of their own (``edigw.pipeline.sending_process``), which logs in ``log_format``
     (as ``edigw.logs.configure_logging``; ``None``: left to the library's defaults, as in
     this process unless its caller configured it).
     """
     policy = supervisor_policy(config)
     signals = Signals()
     sending = None
-    if (processes or config.processes) == 2:
+    if process_count(processes or config.processes) == 2:
         sending = SendingProcess.of(config, senders, log_format, signals)
     requested = stop or threading.Event()
     hangup = reload or threading.Event()
