@@ -293,7 +293,7 @@ class Side:
 
 
 def arrangement(processes: int) -> str:
-    return "edigw" if processes == 1 else f"edigw --processes {processes}"
+    return f"edigw --processes {processes}"
 
 
 def side_by_side(
@@ -430,9 +430,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes",
         type=processes_arg,
-        default=(1,),
-        help="edigw as one process (1, the default), its senders in a second process (2), "
-        "or both, each round after Bots's (1,2).",
+        default=None,
+        help="edigw as one process (1), its senders in a second process (2), or both, each "
+        "round after Bots's (1,2). Default: as edigw run's auto, 2 on two cores or more (1 "
+        "with --stages, which measures one process).",
     )
     parser.add_argument("--keep", action="store_true", help="Keep the work folder.")
 

@@ -24,7 +24,7 @@ import pytest
 from edigw.ecolix.host_ledger import HostLedger
 from edigw.journal.store import Journal
 from edigw.pipeline.assembly import open_parts
-from edigw.pipeline.service import RunOutcome
+from edigw.pipeline.service import RunOutcome, process_count
 from tests.fixtures.gateway import Workspace, inbound_flow, wait_until, write_workspace
 from tests.support.orderfiles import write_order_files
 from tests.support.served import Served
@@ -274,3 +274,23 @@ def test_the_processes_of_one_host_take_their_calls_from_one_budget(tmp_path: Pa
         assert granted == [True, True, True]
         assert not theirs.take(3, 60).granted
         assert not ours.take(3, 60).granted
+
+
+@pytest.mark.parametrize(
+    ("usable", "expected"),
+    [({0}, 1), ({0, 1}, 2), ({0, 1, 2, 3}, 2)],
+    ids=["one core: one process", "two cores: two", "four cores: two"],
+)
+def test_auto_is_two_processes_when_edigw_may_use_two_cores_or_more(
+    monkeypatch: pytest.MonkeyPatch, usable: set[int], expected: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: usable)
+    assert process_count("auto") == expected
+
+
+@pytest.mark.parametrize("chosen", [1, 2])
+def test_a_chosen_number_of_processes_is_kept_whatever_the_cores(
+    monkeypatch: pytest.MonkeyPatch, chosen: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert process_count(chosen) == chosen
