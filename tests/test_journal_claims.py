@@ -396,12 +396,17 @@ def test_released_claims_of_a_dead_node_are_claimable_at_once(journal: Journal) 
     assert journal.release_claims([], now=T0) == 0
 
 
+def claimed_by_node_b(journal: Journal) -> tuple[int, int]:
+    """A one-document file whose document node-b claimed: (document id, file id)."""
+    [doc_id] = queue_file(journal, 1)
+    assert claim(journal, node="node-b") == [doc_id]
+    return doc_id, journal.document(doc_id).file_id
+
+
 def test_a_file_is_being_sent_elsewhere_while_another_node_holds_its_document(
     journal: Journal,
 ) -> None:
-    [a] = queue_file(journal, 1)
-    file_id = journal.document(a).file_id
-    claim(journal, node="node-b")
+    a, file_id = claimed_by_node_b(journal)
     journal.mark_sent(a, now=T0, node="node-b")
 
     assert journal.sending_elsewhere(file_id, now=T0, node="node-a")
@@ -414,9 +419,7 @@ def test_a_file_is_being_sent_elsewhere_while_another_node_holds_its_document(
 def test_a_file_whose_last_document_is_done_but_not_settled_is_being_sent_elsewhere(
     journal: Journal,
 ) -> None:
-    [a] = queue_file(journal, 1)
-    file_id = journal.document(a).file_id
-    claim(journal, node="node-b")
+    a, file_id = claimed_by_node_b(journal)
     finish(journal, a)
 
     assert journal.file(file_id).state == "parsed"
