@@ -49,6 +49,7 @@ from tests.support.orderfiles import HEADER, OrderFactory
 FLOW = "webshop/orders"
 MAPPING = "ecommerce-orders-csv.yaml"
 NEW_METHOD = "Carte Bleue Pro"
+REFUSED = ROOT / "samples" / "bad" / "ecommerce-orders-csv" / "commandes_refusees_20261128.csv"
 
 
 @pytest.fixture
@@ -233,11 +234,13 @@ def test_documents_keep_the_mapping_version_they_were_mapped_with(
 
 
 @contextmanager
-def running_process(workspace: Workspace, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``edigw run`` in a process of its own, in the workspace; SIGTERM on the way out."""
+def running_process(
+    workspace: Workspace, log: Path, *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``edigw run *args`` in a process of its own, in the workspace; SIGTERM on the way out."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "edigw.cli", "run"],
+            [sys.executable, "-m", "edigw.cli", "run", *args],
             cwd=workspace.root,
             env={**os.environ, **workspace.environ},
             stdout=out,
@@ -305,6 +308,31 @@ def test_sighup_adds_a_flow_and_removes_one(workspace: Workspace, tmp_path: Path
         ]
     finally:
         journal.close()
+
+
+def test_a_flow_added_on_sighup_has_its_refused_values_located_by_the_sending_process(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """The sending process tells where in the file a value Ecolix refused came from, with
+    the flow's mapping: a flow added by a reload reaches it too."""
+    mapping = str(mapping_path(workspace))
+    shop = {**inbound_flow(MAPPING, "shop", "orders"), "mapping": mapping}
+    log = tmp_path / "run.log"
+    with running_process(workspace, log, "--processes", "2") as process:
+        rewrite(workspace, {"shop": {"orders": shop}})
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: b"reloaded: added shop/orders" in log.read_bytes(), what="reload")
+        wait_until(lambda: b"flow shop/orders: mapping" in log.read_bytes(), what="sending side")
+        shop_inbox = workspace.root / "inbox" / "shop" / "orders"
+        shutil.copyfile(REFUSED, shop_inbox / REFUSED.name)
+        wait_until(lambda: (shop_inbox / "error" / REFUSED.name).exists(), what="refused file")
+    journal = workspace.journal()
+    try:
+        errors = {d.business_key: d.error or "" for d in journal.documents()}
+    finally:
+        journal.close()
+    assert f"{REFUSED.name}:2:9 field montant_paye_ttc" in errors["WEB-6195"], errors
+    assert "Traceback" not in log.read_text(errors="replace")
 
 
 def test_a_broken_edigw_yaml_on_sighup_changes_nothing_and_says_why(
@@ -383,6 +411,35 @@ def test_a_flow_set_aside_for_a_broken_mapping_is_added_once_its_mapping_compile
         assert parts.unloaded == {}
         context = parts.inbound[FLOW].context
         assert context.mapping_version == content_version(context.mapping.files)  # type: ignore[attr-defined]
+
+
+def test_a_reloaded_edigw_yaml_reaches_the_flows_of_a_process_without_channels(
+    workspace: Workspace,
+) -> None:
+    """``Reloader.take_flows``: what the sending process does when the intake process tells
+    it a reloaded ``edigw.yaml``."""
+    mapping = str(mapping_path(workspace))
+    with open_parts(workspace.load(), with_channels=False, set_aside_broken=True) as parts:
+        reloader = Reloader(parts, Conditions())
+        reloader.check()
+        kept = parts.inbound[FLOW]
+        shop = {**inbound_flow(MAPPING, "shop", "orders"), "mapping": mapping}
+        current = yaml.safe_load(workspace.config_path.read_text(encoding="utf-8"))
+        rewrite(
+            workspace,
+            {**{p: f["flows"] for p, f in current["partners"].items()}, "shop": {"orders": shop}},
+        )
+        reloader.take_flows(workspace.load())
+        assert parts.inbound[FLOW] is kept  # unchanged: not rebuilt
+        assert list(parts.unloaded) == ["shop/orders"]
+        reloader.check()
+        assert parts.unloaded == {}
+        assert sorted(parts.inbound) == ["shop/orders", FLOW]
+
+        rewrite(workspace, {"shop": {"orders": shop}})
+        reloader.take_flows(workspace.load())
+        assert sorted(parts.inbound) == ["shop/orders"]
+        assert [f.id for f in parts.config.inbound_flows()] == ["shop/orders"]
 
 
 # --------------------------------------------------------------------------- templates

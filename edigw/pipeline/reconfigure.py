@@ -185,6 +185,8 @@ def reload_configuration(
         if changes.exports:
             gateway.start_exporter()
         close_unused_endpoints(parts, gateway.pollers)  # a removed flow's wait for the mover
+        if gateway.sending is not None:
+            gateway.sending.reconfigure(parts.config)
     conditions.clear(CONDITION)
     log.info("%s reloaded: %s", path, changes.summary())
     for key in changes.restart_only:

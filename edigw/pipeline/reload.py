@@ -38,7 +38,7 @@ from pathlib import Path
 import jinja2
 
 from edigw.alerts.events import AlertSink, NoAlerts, reload_failed
-from edigw.config import InboundFlow, OutboundFlow
+from edigw.config import GatewayConfig, InboundFlow, OutboundFlow
 from edigw.errors import EdigwError
 from edigw.mapping.versions import Stamp, changed, content_version, stamps_of, watched_paths
 from edigw.outbound.render import load_template
@@ -161,6 +161,27 @@ class Reloader:
                     self._first_versions.pop(gone, None)
                     self.parts.templates.pop(gone, None)
                     self.conditions.clear(reload_condition(gone))
+
+    def take_flows(self, config: GatewayConfig) -> None:
+        """Follow a reloaded ``edigw.yaml`` without channels (the sending process, told by
+        the intake process that applied it): removed flows are dropped; added and changed
+        ones are set aside for the next look to build, as a flow whose mapping did not
+        compile; ``config`` becomes the parts' own."""
+        wanted = {flow.id: flow for flow in config.inbound_flows()}
+        with self.lock:
+            for flow_id in [f for f in self.parts.inbound if f not in wanted]:
+                del self.parts.inbound[flow_id]
+            for flow_id in [f for f in self.parts.unloaded if f not in wanted]:
+                del self.parts.unloaded[flow_id]
+            for flow_id, flow in wanted.items():
+                live = self.parts.inbound.get(flow_id)
+                if (live is not None and live.config == flow) or self.parts.unloaded.get(
+                    flow_id
+                ) == flow:
+                    continue
+                self.parts.inbound.pop(flow_id, None)
+                self.parts.unloaded[flow_id] = flow
+            self.parts.config = config
 
     # ------------------------------------------------------------------ inbound
 

@@ -10,7 +10,8 @@ wait, and, on one host, the call budget (``edigw.ecolix.host_ledger``).
 What crosses between them, over one pipe:
 
 - intake → sending: *wake* (documents were journalled: wake that many idle senders; the
-  senders also look on their own every second, so a lost wake-up only delays) and *stop*;
+  senders also look on their own every second, so a lost wake-up only delays), *flows* (a
+  reloaded ``edigw.yaml``: the flows whose mappings locate refused values) and *stop*;
 - sending → intake: *finished* (a file's last document is done: the mover disposes of its
   source; the mover also asks the journal once a second, so a lost message only delays) and,
   every second, a *report*: the sending process's Ecolix usage, its conditions, its in-flight
@@ -91,7 +92,7 @@ class SendingProcess:
     _send_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _last: Report | None = field(default=None, init=False)
     _pid: int | None = field(default=None, init=False)
-    _ready: tuple[BaseProcess, Connection] | None = field(default=None, init=False)
+    _ready: tuple[BaseProcess, Connection, GatewayConfig] | None = field(default=None, init=False)
 
     @classmethod
     def of(
@@ -112,6 +113,12 @@ class SendingProcess:
     def pid(self) -> int | None:
         """The running sending process's pid (``None`` between two)."""
         return self._pid
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """A reloaded ``edigw.yaml`` (SIGHUP), as the intake process applied it: the sending
+        process follows its flows, and a sending process started later starts from it."""
+        self.config = config
+        self._tell(("flows", config))
 
     def wake(self, *, everyone: bool = False) -> None:
         """Tell the sending process that documents are due (one idle sender, or all)."""
@@ -137,11 +144,14 @@ class SendingProcess:
 
         Raises :class:`SendingProcessDied` when it ends unasked (the supervisor restarts this
         loop, hence the process)."""
-        process, ours = self._ready if self._ready is not None else self._spawn()
+        process, ours, started_with = self._ready if self._ready is not None else self._spawn()
         self._ready = None
         try:
             with self._send_lock:
                 self._conn = ours
+                if self.config is not started_with:  # reloaded while it started
+                    with contextlib.suppress(OSError, ValueError):  # ended: the relay tells
+                        ours.send(("flows", self.config))
             log.info("sending process %d started", process.pid)
             while not stop.is_set():
                 if not self._relay(ours, timeout=0.1):
@@ -158,13 +168,15 @@ class SendingProcess:
             self._end(process, ours)
             self._forget_conditions()
 
-    def _spawn(self) -> tuple[BaseProcess, Connection]:
-        """A started sending process and the intake's end of its pipe, once it said so."""
+    def _spawn(self) -> tuple[BaseProcess, Connection, GatewayConfig]:
+        """A started sending process, the intake's end of its pipe (once it said it
+        started) and the configuration it started from."""
+        config = self.config
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
             target=sending_main,
-            args=(self.config, self.senders, self.log_format, theirs),
+            args=(config, self.senders, self.log_format, theirs),
             name="edigw-sending",
         )
         process.start()
@@ -175,7 +187,7 @@ class SendingProcess:
         except BaseException:
             self._end(process, ours)
             raise
-        return process, ours
+        return process, ours, config
 
     def _end(self, process: BaseProcess, conn: Connection) -> None:
         conn.close()
@@ -316,7 +328,10 @@ def _send_until_stopped(
     gateway.start()
     told.send("started", parts.node)
     threading.Thread(
-        target=_listen, args=(conn, signals, stop), name="intake listener", daemon=True
+        target=_listen,
+        args=(conn, signals, stop, gateway.reloader.take_flows),
+        name="intake listener",
+        daemon=True,
     ).start()
 
     def report() -> None:
@@ -355,14 +370,21 @@ class _Times:
         return noted
 
 
-def _listen(conn: Connection, signals: Any, stop: threading.Event) -> None:
-    """Wake-ups and the stop from the intake process; its end of the pipe closing (it died)
-    is a stop too."""
+def _listen(
+    conn: Connection,
+    signals: Any,
+    stop: threading.Event,
+    take_flows: Callable[[GatewayConfig], None],
+) -> None:
+    """Wake-ups, reloaded flows and the stop from the intake process; its end of the pipe
+    closing (it died) is a stop too."""
     try:
         while True:
             kind, value = conn.recv()
             if kind == "wake":
                 signals.work.announce(everyone=bool(value))
+            elif kind == "flows":
+                take_flows(value)
             elif kind == "stop":
                 break
     except (EOFError, OSError):
