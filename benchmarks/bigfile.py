@@ -7,9 +7,11 @@ line, 1 to 9 lines an order, 5 on average: 40,000 orders are about 200,000 lines
 then measures two commands, each in its own process, as a user runs them:
 
 1. ``edigw mapping test`` on the file (output thrown away): peak RSS and time.
-2. ``edigw run`` (its default senders, the sandbox in its own process, no rate limit, no latency): the
-   gateway is started on an empty inbox and, once running, the file is moved in. Prints its
-   RSS when idle, its peak RSS over the whole run, the time from the drop until the source
+2. ``edigw run`` (its default senders and processes, the sandbox in its own process, no rate
+   limit, no latency): the gateway is started on an empty inbox and, once running, the file
+   is moved in. Prints its RSS when idle, its peak RSS over the whole run (with two processes,
+   the sum of the intake and sending processes' peaks, each given: a bound of what the two
+   held at once), the time from the drop until the source
    was moved to ``done/``, documents/s, and the orders the sandbox holds afterwards.
 
 Peak RSS is the kernel's high-water mark for the process (``VmHWM`` of the running gateway;
@@ -107,6 +109,11 @@ def file_parsed(journal_url: str) -> bool:
         journal.close()
 
 
+def two_processes(log: Path) -> bool:
+    """Whether ``edigw run`` said it runs its senders in a process of their own."""
+    return "in a process of their own" in log.read_text(errors="replace")
+
+
 def gateway(work: Path, big: Path, orders: int, *, until_parsed: float | None = None) -> float:
     """``edigw run`` taking ``big`` in; prints what it did and returns its peak RSS in MB.
 
@@ -146,11 +153,27 @@ def gateway(work: Path, big: Path, orders: int, *, until_parsed: float | None = 
                 120,
                 process,
             )
+            if two_processes(log):
+                wait_for(
+                    lambda: "sending process" in log.read_text(errors="replace"),
+                    "the sending process to start",
+                    120,
+                    process,
+                )
             time.sleep(1.0)  # let start-up settle before reading the idle RSS
-            idle = psutil.Process(process.pid).memory_info().rss
-            say(f"gateway running, idle RSS {idle / MB:.0f} MB; before the drop: {load_line()}")
+            pids = [process.pid, *(c.pid for c in psutil.Process(process.pid).children())]
+            each = [psutil.Process(pid).memory_info().rss for pid in pids]
+            idle = sum(each)
+            parts = " + ".join(
+                f"{psutil.Process(pid).name()} {rss / MB:.0f}"
+                for pid, rss in zip(pids, each, strict=True)
+            )
+            say(
+                f"gateway running ({len(pids)} process{'es' if len(pids) > 1 else ''}), idle RSS {idle / MB:.0f} MB "
+                f"({parts}); before the drop: {load_line()}"
+            )
             sandbox_cpu0 = process_cpu(sandbox.pid or 0)
-            gateway_cpu0 = process_cpu(process.pid)
+            gateway_cpu0 = sum(process_cpu(pid) for pid in pids)
             with RssSampler(process.pid) as sampler, MachineCpu() as machine:
                 t0 = time.perf_counter()
                 os.replace(big, inbox / big.name)  # one rename: the whole file appears at once
@@ -168,8 +191,9 @@ def gateway(work: Path, big: Path, orders: int, *, until_parsed: float | None = 
                     time.sleep(until_parsed)
                 wall = time.perf_counter() - t0
             sandbox_cpu = process_cpu(sandbox.pid or 0) - sandbox_cpu0
-            cpu = process_cpu(process.pid) - gateway_cpu0
-            peak = high_water_rss(process.pid)
+            cpu = sum(process_cpu(pid) for pid in pids) - gateway_cpu0
+            peaks = [high_water_rss(pid) or 0.0 for pid in pids]
+            peak = sum(peaks) if pids else None
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(60)
@@ -188,8 +212,9 @@ def gateway(work: Path, big: Path, orders: int, *, until_parsed: float | None = 
     )
     rate = f", {orders / wall:.0f} documents/s" if until_parsed is None else ""
     say(
-        f"edigw run: {wall:.1f} s {what}{rate}; peak RSS {peak or 0:.0f} MB (sampled peak "
-        f"{sampler.peak / MB:.0f} MB); gateway CPU {1000 * cpu / orders:.2f} ms/doc, sandbox "
+        f"edigw run: {wall:.1f} s {what}{rate}; peak RSS {peak or 0:.0f} MB"
+        f"{' (' + ' + '.join(f'{p:.0f}' for p in peaks) + ', each process)' if len(peaks) > 1 else ''}"
+        f" (sampled peak of the intake process {sampler.peak / MB:.0f} MB); gateway CPU {1000 * cpu / orders:.2f} ms/doc, sandbox "
         f"CPU {1000 * sandbox_cpu / orders:.2f} ms/doc; machine busy {machine.busy / wall:.2f} "
         f"CPUs ({machine.others(cpu, sandbox_cpu) / wall:.2f} by other processes); file "
         f"{', '.join(states)}; {created} orders created in the sandbox; exit code "

@@ -430,10 +430,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes",
         type=processes_arg,
-        default=None,
-        help="edigw as one process (1), its senders in a second process (2), or both, each "
-        "round after Bots's (1,2). Default: as edigw run's auto, 2 on two cores or more (1 "
-        "with --stages, which measures one process).",
+        default=(1,),
+        help="edigw as one process (1, as edigw run by default), its senders in a second "
+        "process (2), or both, each round after Bots's (1,2).",
     )
     parser.add_argument("--keep", action="store_true", help="Keep the work folder.")
 

@@ -78,7 +78,6 @@ from edigw.journal.store import Journal  # noqa: E402
 from edigw.pipeline.assembly import open_parts  # noqa: E402
 from edigw.pipeline.concurrency import Senders  # noqa: E402
 from edigw.pipeline.senders import DEFAULT_SENDERS  # noqa: E402
-from edigw.pipeline.service import process_count  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -545,15 +544,12 @@ def main() -> None:
     if args.quick:
         args.files = 50
     if args.with_bots is not None:
-        args.processes = args.processes or (process_count("auto"),)
         if args.orders_per_file != 2:
             parser.error("the peer's batch has 2 orders a file: --orders-per-file does not apply")
         if args.stages:
             parser.error("--stages measures edigw alone: not with --with-bots")
         peer.run_from(args)
         return
-    if args.processes is None:
-        args.processes = (1,) if args.stages else (process_count("auto"),)
     if len(args.processes) != 1:
         parser.error("--processes: one arrangement at a time without --with-bots")
     if args.processes != (1,) and args.stages:

@@ -1165,10 +1165,11 @@ class GatewayConfig(_Model):
         description="Health and metrics endpoints for monitoring (off unless listen is set).",
     )
     processes: Literal[1, 2, "auto"] = Field(
-        default="auto",
-        description="1: `edigw run` is one process. 2: its senders run in a second process, "
-        "so that taking files in and sending use two cores. auto: 2 when edigw may use two "
-        "cores or more, else 1. `edigw run --processes` overrides it.",
+        default=1,
+        description="1 (the default): `edigw run` is one process. 2: its senders run in a "
+        "second process, so that taking files in and sending use two cores (faster on busy "
+        "flows, about twice the memory). auto: 2 when edigw may use two cores or more, else "
+        "1. `edigw run --processes` overrides it.",
     )
     log_format: Literal["text", "json"] = Field(
         default="text",

@@ -98,7 +98,7 @@ class Served:
 
 @pytest.fixture
 def served(workspace: Workspace, request: pytest.FixtureRequest) -> Iterator[Served]:
-    """The gateway as configured (two processes on two cores), or as ``ARRANGEMENTS`` says."""
+    """The gateway as configured (one process), or as ``ARRANGEMENTS`` says."""
     running = Served(workspace.load(), getattr(request, "param", None))
     running.thread.start()
     assert running.started.wait(30), "serve did not start"
@@ -213,7 +213,7 @@ def test_metrics_count_a_processed_file_by_flow_and_state(
     wait_until(lambda: len(list((inbox / "done").glob("*.csv"))) == 1, what="file done")
 
     def counted() -> bool:
-        # The sending process (the default on two cores) reports its send times every second.
+        # A sending process (--processes 2) reports its send times every second.
         text = served.get("/metrics").text
         return value(text, "edigw_files", flow=FLOW, state="done") == 1 and (
             value(text, "edigw_send_duration_seconds_count", flow=FLOW) is not None
