@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, event, text
+from psycopg import pq
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from edigw.ecolix.client import EcolixClient
@@ -160,20 +161,28 @@ def test_nodes_taking_slots_at_the_same_moment_never_take_more_than_n(
 
 
 def test_taking_a_slot_is_one_statement_in_autocommit(
-    ledgers: Callable[..., SharedLedger],
+    ledgers: Callable[..., SharedLedger], tmp_path: Path
 ) -> None:
-    """One round trip: no BEGIN and COMMIT, the lock and the count run in the server."""
+    """One round trip: no BEGIN and COMMIT, the lock and the count run in the server. Seen
+    on the wire: libpq's trace of the ledger's connection (the pool's only one)."""
     ledger = ledgers()
-    sent: list[tuple[str, bool]] = []
-
-    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append((statement, conn.connection.dbapi_connection.autocommit))
-
-    event.listen(ledger._engine, "before_cursor_execute", record)
-    assert ledger.take(5, 60.0).granted
-    [(statement, autocommit)] = sent
-    assert "edigw_take_call_slot" in statement
-    assert autocommit
+    assert ledger.take(5, 60.0).granted  # the pool's connection made
+    trace = tmp_path / "wire.txt"
+    with trace.open("w") as out:
+        raw = ledger._engine.raw_connection()
+        pgconn = raw.driver_connection.pgconn  # type: ignore[union-attr]
+        raw.close()  # back to the pool, where the next take finds it
+        pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            assert ledger.take(5, 60.0).granted
+        finally:
+            pgconn.untrace()
+    sent = [line.split("\t") for line in trace.read_text().splitlines() if line.startswith("F")]
+    assert [m[2] for m in sent if m[2] in ("Sync", "Query")] == ["Sync"], sent
+    text = " ".join(" ".join(m) for m in sent)
+    assert "edigw_take_call_slot" in text  # parsed with its text: psycopg prepares it later
+    assert "BEGIN" not in text and "COMMIT" not in text
 
 
 def test_a_crashed_nodes_call_counts_until_its_lease_ends_then_one_period_more(

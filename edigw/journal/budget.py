@@ -31,6 +31,7 @@ import hashlib
 import logging
 from typing import Any
 
+import psycopg
 from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine, make_url
 
@@ -48,21 +49,24 @@ LOCK_TIMEOUT = 10
 
 _ENDED = "COALESCE(b.completed_at, b.started_at + make_interval(secs => :lease))"
 _WINDOW_START = "now.t - make_interval(secs => :period)"
+# The two statements of every call run on psycopg itself (prepared in the server as psycopg
+# does for frequent statements), in autocommit: through SQLAlchemy's Connection the pair cost 0.8-1.2 ms of CPU, on the driver
+# 0.3 ms (``docs/benchmarks.md``), and every Ecolix call of a PostgreSQL journal pays it.
+#
 # The lock, the count and the insert, in the server (journal revision 0018): one round trip,
 # and the lock is held only while the server works, never across the network.
-_TAKE = text(
+_TAKE = (
     "SELECT slot, wait FROM edigw_take_call_slot("
-    "CAST(:agreement AS text), CAST(:node AS text), CAST(:lock_class AS integer),"
-    " CAST(:lock_key AS integer), CAST(:calls AS integer), CAST(:period AS double precision),"
-    " CAST(:lease AS double precision))"
+    "%(agreement)s::text, %(node)s::text, %(lock_class)s::integer, %(lock_key)s::integer,"
+    " %(calls)s::integer, %(period)s::double precision, %(lease)s::double precision)"
 )
 # Not waiting for the commit to reach the disk (``synchronous_commit`` off for this statement's
 # own transaction only): a completion lost with the server merely leaves its slot in flight
 # until its lease ends, and it spares each call a WAL flush.
-_GIVE_BACK = text(
+_GIVE_BACK = (
     "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))"
     " UPDATE call_budget SET completed_at = clock_timestamp() FROM relaxed"
-    " WHERE id = :slot AND completed_at IS NULL"
+    " WHERE id = %(slot)s AND completed_at IS NULL"
 )
 
 
@@ -91,9 +95,6 @@ class SharedLedger:
         self.node = node
         self.lease = lease
         self._engine = engine
-        # Taking and giving back a slot are one statement each: in autocommit, no BEGIN and
-        # COMMIT round trips.
-        self._single = engine.execution_options(isolation_level="AUTOCOMMIT")
         digest = hashlib.sha256(agreement.encode()).digest()
         self._lock_key = int.from_bytes(digest[:4], "big", signed=True)
 
@@ -111,7 +112,15 @@ class SharedLedger:
         connect_args: dict[str, Any] = {}
         if "connect_timeout" not in parsed.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT
-        engine = create_engine(url, pool_recycle=3600, connect_args=connect_args)
+        # Taking and giving back a slot are one statement each: in autocommit, no BEGIN and
+        # COMMIT round trips, and nothing to roll back when a connection returns to the pool.
+        engine = create_engine(
+            url,
+            pool_recycle=3600,
+            connect_args=connect_args,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+        )
         event.listen(engine, "connect", _set_timeouts)
         return cls(engine, agreement, node=node, lease=lease)
 
@@ -134,9 +143,8 @@ class SharedLedger:
             "lease": float(self.lease),
         }
         try:
-            with self._single.connect() as conn:
-                slot, wait = conn.execute(_TAKE, params).one()
-        except exc.SQLAlchemyError as err:
+            slot, wait = self._run(_TAKE, params)
+        except (exc.SQLAlchemyError, psycopg.Error) as err:
             msg = f"journal: cannot take a slot of the shared Ecolix call budget: {_reason(err)}"
             raise JournalUnavailable(msg) from err
         if slot is not None:
@@ -146,15 +154,30 @@ class SharedLedger:
     def give_back(self, slot: int) -> None:
         """Record the slot's call as completed now; an outage only leaves it in flight longer."""
         try:
-            with self._single.connect() as conn:
-                conn.execute(_GIVE_BACK, {"slot": slot})
-        except exc.SQLAlchemyError as err:
+            self._run(_GIVE_BACK, {"slot": slot})
+        except (exc.SQLAlchemyError, psycopg.Error) as err:
             log.warning(
                 "journal: cannot record the end of an Ecolix call in the shared budget "
                 "(it counts until its lease of %.0f s ends): %s",
                 self.lease,
                 _reason(err),
             )
+
+    def _run(self, statement: str, params: dict[str, Any]) -> Any:
+        """``statement`` on a pooled connection's psycopg connection (which prepares it in the
+        server once it is frequent); its first row, if any. A connection the driver failed on
+        leaves the pool."""
+        raw = self._engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            cursor = driver.execute(statement, params)
+            return cursor.fetchone() if cursor.description is not None else None
+        except psycopg.Error:
+            raw.invalidate()
+            raise
+        finally:
+            raw.close()
 
     def counted(self, period: float) -> int:
         """Calls that count against the agreement now, every node together (for reports)."""
@@ -180,7 +203,7 @@ def _set_timeouts(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.commit()
 
 
-def _reason(err: exc.SQLAlchemyError) -> str:
+def _reason(err: exc.SQLAlchemyError | psycopg.Error) -> str:
     orig = getattr(err, "orig", None)
     message = str(orig) if orig is not None else str(err)
     return message.strip().splitlines()[0] if message.strip() else type(err).__name__
