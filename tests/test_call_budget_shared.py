@@ -185,6 +185,25 @@ def test_taking_a_slot_is_one_statement_in_autocommit(
     assert "BEGIN" not in text and "COMMIT" not in text
 
 
+def test_a_connection_the_server_dropped_refuses_one_slot_then_the_next_one_reconnects(
+    ledgers: Callable[..., SharedLedger], budget_url: str
+) -> None:
+    ledger = ledgers()
+    assert ledger.take(5, 60.0).granted  # the pool's connection made
+    raw = ledger._engine.raw_connection()
+    pid = raw.driver_connection.info.backend_pid  # type: ignore[union-attr]
+    raw.close()
+    engine = create_engine(budget_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        engine.dispose()
+    with pytest.raises(JournalUnavailable, match="cannot take a slot"):
+        ledger.take(5, 60.0)  # no call may go on a budget that was not read
+    assert ledger.take(5, 60.0).granted  # the dead connection left the pool
+
+
 def test_a_crashed_nodes_call_counts_until_its_lease_ends_then_one_period_more(
     ledgers: Callable[..., SharedLedger], budget_url: str
 ) -> None:
