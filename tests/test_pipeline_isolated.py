@@ -43,11 +43,16 @@ NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
 def readers(parent: int) -> list[psutil.Process]:
-    return [
-        child
-        for child in psutil.Process(parent).children(recursive=True)
-        if "edigw.pipeline.isolated" in " ".join(child.cmdline())
-    ]
+    """The isolated readings running under ``parent`` (a child that ended meanwhile, or
+    one another test left as a zombie, has no command line to read: not one of them)."""
+    found = []
+    for child in psutil.Process(parent).children(recursive=True):
+        try:
+            if "edigw.pipeline.isolated" in " ".join(child.cmdline()):
+                found.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return found
 
 
 def test_an_isolated_reading_gives_the_documents_a_reading_in_the_gateway_gives(
