@@ -316,6 +316,11 @@ def supervisor_policy(config: GatewayConfig) -> SupervisorPolicy:
     )
 
 
+def channelless_key(flow: InboundFlow) -> str:
+    """The channel key of a flow opened without its channel (the sending process)."""
+    return f"{flow.channel.type}:{flow.id}"
+
+
 def flow_context(
     flow: InboundFlow, channel_key: str, *, ecolix: str = "", checked: bool = False
 ) -> FlowContext:
@@ -434,7 +439,7 @@ def open_parts(
                     if with_channels
                     else None
                 )
-                key = channel.key if channel is not None else f"{flow.channel.type}:{flow.id}"
+                key = channel.key if channel is not None else channelless_key(flow)
                 context = flow_context(flow, key, ecolix=config.ecolix.base_url)
             except ConfigError as exc:
                 if set_aside_broken and not with_channels:

@@ -43,7 +43,7 @@ from edigw.errors import EdigwError
 from edigw.mapping.versions import Stamp, changed, content_version, stamps_of, watched_paths
 from edigw.outbound.render import load_template
 from edigw.outbound.settings import require_settings
-from edigw.pipeline.assembly import InboundRuntime, Parts, flow_context
+from edigw.pipeline.assembly import InboundRuntime, Parts, channelless_key, flow_context
 from edigw.pipeline.health import RELOAD_CONDITION_PREFIX, Conditions
 
 log = logging.getLogger("edigw.reload")
@@ -161,6 +161,8 @@ class Reloader:
                     self._first_versions.pop(gone, None)
                     self.parts.templates.pop(gone, None)
                     self.conditions.clear(reload_condition(gone))
+            for gone in [f for f in self._unloaded if f not in self.parts.unloaded]:
+                del self._unloaded[gone]
 
     def take_flows(self, config: GatewayConfig) -> None:
         """Follow a reloaded ``edigw.yaml`` without channels (the sending process, told by
@@ -175,12 +177,10 @@ class Reloader:
                 del self.parts.unloaded[flow_id]
             for flow_id, flow in wanted.items():
                 live = self.parts.inbound.get(flow_id)
-                if (live is not None and live.config == flow) or self.parts.unloaded.get(
-                    flow_id
-                ) == flow:
-                    continue
-                self.parts.inbound.pop(flow_id, None)
-                self.parts.unloaded[flow_id] = flow
+                unchanged = live.config if live is not None else self.parts.unloaded.get(flow_id)
+                if unchanged != flow:
+                    self.parts.inbound.pop(flow_id, None)
+                    self.parts.unloaded[flow_id] = flow
             self.parts.config = config
 
     # ------------------------------------------------------------------ inbound
@@ -240,14 +240,13 @@ class Reloader:
         try:
             context = flow_context(
                 flow,
-                f"{flow.channel.type}:{flow.id}",
+                channelless_key(flow),
                 ecolix=self.parts.config.ecolix.base_url,
                 checked=True,
             )
         except Exception as exc:
             self._failed(watched, started, exc)
             return
-        del self._unloaded[flow_id]
         self.parts.unloaded.pop(flow_id, None)
         self.parts.inbound[flow_id] = InboundRuntime(flow, context, None)
         log.info(
