@@ -8,6 +8,7 @@ for doc in mapping.map_file(path, source_name="orders.csv"):
 from __future__ import annotations
 
 from edigw.errors import MappingError
-from edigw.mapping.engine import CompiledMapping, ExplainedDocument, Trace, load_mapping
+from edigw.mapping.context import Trace
+from edigw.mapping.engine import CompiledMapping, ExplainedDocument, load_mapping
 
 __all__ = ["CompiledMapping", "ExplainedDocument", "MappingError", "Trace", "load_mapping"]

@@ -30,7 +30,8 @@ from edigw.errors import (
     Problem,
     SourceDataError,
 )
-from edigw.mapping.engine import CompiledMapping, Trace
+from edigw.mapping.context import Trace
+from edigw.mapping.engine import CompiledMapping
 from edigw.mapping.explain import document_json
 from edigw.mapping.refusals import chain_prefix, located
 from edigw.mapping.sample import sample_files

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from edigw.mapping.engine import ExplainedDocument, Trace
+from edigw.mapping.context import Trace
+from edigw.mapping.engine import ExplainedDocument
 from edigw.model import MappedDocument
 
 

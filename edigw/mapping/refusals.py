@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from edigw.errors import FieldError
-from edigw.mapping.engine import Trace
+from edigw.mapping.context import Trace
 from edigw.model import Location, MappedDocument
 from edigw.problems import ProblemEntry
 

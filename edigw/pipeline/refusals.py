@@ -39,7 +39,7 @@ from edigw.formats.limits import DEFAULT_LIMITS, ReaderLimits
 from edigw.journal.archive import Archive
 from edigw.journal.rows import DocumentRow
 from edigw.journal.store import Journal
-from edigw.mapping.engine import Trace
+from edigw.mapping.context import Trace
 from edigw.mapping.refusals import chain_prefix, located
 from edigw.mapping.steps import CHAIN
 from edigw.model import MappedDocument
