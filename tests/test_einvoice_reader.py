@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from edigw.cli import main
 from edigw.einvoice.reader import EinvoiceReader, InvoiceRecord
 from edigw.errors import MappingError
-from edigw.mapping.engine import load_mapping
+from edigw.mapping.compiler import load_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "samples" / "einvoices"

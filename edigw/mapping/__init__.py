@@ -8,7 +8,8 @@ for doc in mapping.map_file(path, source_name="orders.csv"):
 from __future__ import annotations
 
 from edigw.errors import MappingError
+from edigw.mapping.compiler import load_mapping
 from edigw.mapping.context import Trace
-from edigw.mapping.engine import CompiledMapping, ExplainedDocument, load_mapping
+from edigw.mapping.engine import CompiledMapping, ExplainedDocument
 
 __all__ = ["CompiledMapping", "ExplainedDocument", "MappingError", "Trace", "load_mapping"]

@@ -37,7 +37,7 @@ from edigw.mapping.expressions import make_environment
 from edigw.mapping.loader import KeyPath, MappingSource
 from edigw.mapping.scopes import Problem, Scope, declared_scope, sample_scope
 
-# What each kind of expression is given (see edigw.mapping.engine).
+# What each kind of expression is given (see edigw.mapping.builders, compiler and engine).
 FIELD_NAMES = ("value", "record", "records")
 WHEN_NAMES = ("record", "records")
 RECORD_FILTER_NAMES = ("record",)

@@ -11,7 +11,8 @@ from typing import Any
 
 from edigw.errors import MappingError, SourceDataError
 from edigw.mapping.checks import merge, static_problems
-from edigw.mapping.engine import CompiledMapping, load_mapping
+from edigw.mapping.compiler import load_mapping
+from edigw.mapping.engine import CompiledMapping
 from edigw.mapping.explain import document_json, explain_lines
 from edigw.mapping.loader import read_mapping
 
