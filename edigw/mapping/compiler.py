@@ -62,8 +62,14 @@ def load_mapping(path: Path) -> CompiledMapping:
     return _Compiler(source).compile()
 
 
-class _Compiler:
-    """Walks the mapping data once, building closures and collecting problems with lines."""
+class _FieldCompiler:
+    """Compiles fields (objects, lists, leaves) into builders, with what they need: the
+    source's reader to check selectors, expressions and the tables they read, lookup tables,
+    number settings and the time zone; every problem is collected with its line (``fail``).
+
+    ``_Compiler`` compiles the mapping as a whole on top of it (documents, key, target, chain
+    steps, filters); apart so that each class can be read at once.
+    """
 
     def __init__(self, source: MappingSource) -> None:
         self.source = source
@@ -97,133 +103,6 @@ class _Compiler:
     def fail(self, keys: KeyPath, message: str) -> None:
         self.problems.append(f"{self.source.where(keys)}: {message}")
 
-    def compile(self) -> CompiledMapping:
-        data = self.data
-        docs = data["documents"]
-        per = "record" if docs["per"] == "element" else docs["per"]
-        by = docs.get("by")
-        group_by = (by,) if isinstance(by, str) else tuple(by or ())
-        if per == "group" and not group_by:
-            self.fail(("documents", "per"), "per: group needs `by:` (the column(s) of the key)")
-        if per != "group" and group_by:
-            self.fail(("documents", "by"), "`by:` only applies to per: group")
-        for i, selector in enumerate(group_by):
-            keys: KeyPath = ("documents", "by") if isinstance(by, str) else ("documents", "by", i)
-            self._check_selector(selector, keys)
-        root = self._object(data["fields"], ("fields",), "", in_list=False, per=per)
-        key_spec = data["key"]
-        if isinstance(key_spec, dict) and ("fields" in key_spec or "each" in key_spec):
-            self.fail(("key",), "the key is one value, not an object or list")
-            key_builder: Builder = _nothing
-        else:
-            key_builder = self._leaf(key_spec, ("key",), "", key=True)
-        validator = self._validator(data["target"])
-        steps = tuple(
-            self._step(step, ("then", i), per=per) for i, step in enumerate(data.get("then", []))
-        )
-        before = tuple(
-            self._step(step, ("before", i), per=per)
-            for i, step in enumerate(data.get("before", []))
-        )
-        skips = self._skip_rules()
-        record_filter = self._record_filter()
-        document_filter = self._document_filter(docs)
-        if self.problems:
-            name = self.source.path.name
-            first = self.problems[0]
-            msg = f"{name}: {len(self.problems)} problem(s): {first}"
-            raise MappingError(msg, self.problems)
-        source = dict(data["source"])
-        layout = getattr(self.reader, "layout", None)
-        if layout is not None:
-            source["_layout"] = layout  # pinned: see FlatReader.from_source
-        return CompiledMapping(
-            path=self.source.path,
-            target=data["target"],
-            source=source,
-            per=per,
-            description=data.get("description", ""),
-            _root=root,
-            _key=key_builder,
-            _group_by=group_by,
-            _record_filter=record_filter,
-            _document_filter=document_filter,
-            _validator=validator,
-            _steps=steps,
-            _before=before,
-            _skips=skips,
-            files=self._files(),
-        )
-
-    def _files(self) -> tuple[Path, ...]:
-        """The mapping file, the lookup tables it loaded and its layout file, if any."""
-        found = [self.source.path.resolve()]
-        found += [path for path, _, _ in self.tables]
-        found += [table.path for table in self.expression_tables.tables.values()]
-        layout = self.data["source"].get("layout")
-        if isinstance(layout, str):
-            path = Path(layout)
-            found.append((path if path.is_absolute() else self.source.path.parent / path).resolve())
-        return tuple(dict.fromkeys(found))
-
-    # -- pieces ------------------------------------------------------------------------
-
-    def _step(self, spec: Mapping[str, Any], keys: KeyPath, *, per: str) -> _Step:
-        """A follow-up step: its fields, where ``answer:`` and ``original:`` may appear at the
-        top level (they become placeholders filled when the step is sent)."""
-        items: list[tuple[str, Builder]] = []
-        for name, field_spec in spec["fields"].items():
-            field_keys = (*keys, "fields", name)
-            if isinstance(field_spec, dict) and (
-                "answer" in field_spec or "original" in field_spec
-            ):
-                items.append((name, self._placeholder(name, field_spec, field_keys)))
-            else:
-                items.append(
-                    (name, self._field(name, field_spec, field_keys, in_list=False, per=per))
-                )
-        builder, _ = _object_builder(
-            tuple(items), self.simple, self.flat_objects, suffix="", root=True
-        )
-        return _Step(
-            spec["target"], builder, self._validator(spec["target"], keys=(*keys, "target"))
-        )
-
-    def _skip_rules(self) -> tuple[_SkipRule, ...]:
-        rules = []
-        for i, rule in enumerate(self.data.get("skip_if", [])):
-            test = self._expression(rule["expr"], ("skip_if", i, "expr"))
-            if test is not None:
-                rules.append(_SkipRule(i, rule["expr"], rule["reason"], test))
-        return tuple(rules)
-
-    def _placeholder(self, name: str, spec: Mapping[str, Any], keys: KeyPath) -> Builder:
-        if keys[0] == "before" and "answer" in spec:
-            self.fail(
-                keys,
-                "`answer:` reads the answer to the document's own write, which a `before:` "
-                "step comes before; use it in a `then:` step",
-            )
-        others = sorted(set(spec) - {"answer", "original", "description"})
-        if others or ("answer" in spec and "original" in spec):
-            shown = ", ".join(others) or "original"
-            self.fail(keys, f"`answer:`/`original:` stands alone in a field (not with {shown})")
-        if "answer" in spec:
-            value = placeholders.answer(spec["answer"])
-            origin = f"answer {value[placeholders.ANSWER]!r} of the first step, when sent"
-        else:
-            value = placeholders.original(spec["original"])
-            origin = f"the archived original's {spec['original']}, when sent"
-        suffix = "/" + _escape(name)
-
-        def build(record: Record, ctx: _Ctx, parent: str) -> Any:
-            if ctx.trace is not None:
-                pointer = parent + suffix
-                ctx.trace[pointer] = Trace(pointer, value, origin, None, record.location)
-            return dict(value)
-
-        return build
-
     def _timezone(self) -> ZoneInfo | None:
         name = self.data.get("timezone", DEFAULT_TIMEZONE)
         try:
@@ -231,20 +110,6 @@ class _Compiler:
         except (ZoneInfoNotFoundError, ValueError):
             self.fail(("timezone",), f"unknown time zone {name!r} (e.g. Europe/Paris)")
             return None
-
-    def _validator(self, target: str, *, keys: KeyPath = ("target",)) -> Any:
-        from edigw.ecolix.contract import ContractError, load_contract
-
-        try:
-            spec = load_contract().operation(target)
-        except ContractError as exc:
-            self.fail(keys, str(exc))
-            return None
-        schema = spec.request_schema
-        if schema is None or not spec.target:
-            self.fail(keys, f"{target} is not a write operation a mapping can target")
-            return None
-        return jsonschema_rs.validator_for(schema, validate_formats=True)
 
     def _expression(self, text: str, keys: KeyPath) -> Expression | None:
         try:
@@ -257,46 +122,6 @@ class _Compiler:
             for problem in self.expression_tables.load_for(tree):
                 self.fail(keys, problem)
         return compiled
-
-    def _record_filter(self) -> Callable[[Record], bool] | None:
-        when = self.data.get("when")
-        skip = self.data.get("skip")
-        when_fn = self._expression(when, ("when",)) if when else None
-        skip_fn = self._expression(skip, ("skip",)) if skip else None
-        if when_fn is None and skip_fn is None:
-            return None
-
-        def keep(record: Record) -> bool:
-            view = RecordView(record)
-            try:
-                if when_fn is not None and not _truthy(when_fn(record=view)):
-                    return False
-                return not (skip_fn is not None and _truthy(skip_fn(record=view)))
-            except ExpressionError:
-                return True  # the record stays; its fields will report what is wrong
-
-        return keep
-
-    def _document_filter(
-        self, docs: Mapping[str, Any]
-    ) -> Callable[[dict[str, Any], Record], bool] | None:
-        when = docs.get("when")
-        skip = docs.get("skip")
-        when_fn = self._expression(when, ("documents", "when")) if when else None
-        skip_fn = self._expression(skip, ("documents", "skip")) if skip else None
-        if when_fn is None and skip_fn is None:
-            return None
-
-        def keep(payload: dict[str, Any], record: Record) -> bool:
-            names = {"payload": payload, "record": RecordView(record)}
-            try:
-                if when_fn is not None and not _truthy(when_fn(**names)):
-                    return False
-                return not (skip_fn is not None and _truthy(skip_fn(**names)))
-            except ExpressionError:
-                return True
-
-        return keep
 
     def _check_selector(self, selector: str, keys: KeyPath) -> None:
         check = getattr(self.reader, "check_selector", None)
@@ -476,6 +301,191 @@ class _Compiler:
             return None
         self.tables[cache_key] = table
         return table
+
+
+class _Compiler(_FieldCompiler):
+    """Walks the mapping data once, building closures and collecting problems with lines."""
+
+    def compile(self) -> CompiledMapping:
+        data = self.data
+        docs = data["documents"]
+        per = "record" if docs["per"] == "element" else docs["per"]
+        by = docs.get("by")
+        group_by = (by,) if isinstance(by, str) else tuple(by or ())
+        if per == "group" and not group_by:
+            self.fail(("documents", "per"), "per: group needs `by:` (the column(s) of the key)")
+        if per != "group" and group_by:
+            self.fail(("documents", "by"), "`by:` only applies to per: group")
+        for i, selector in enumerate(group_by):
+            keys: KeyPath = ("documents", "by") if isinstance(by, str) else ("documents", "by", i)
+            self._check_selector(selector, keys)
+        root = self._object(data["fields"], ("fields",), "", in_list=False, per=per)
+        key_spec = data["key"]
+        if isinstance(key_spec, dict) and ("fields" in key_spec or "each" in key_spec):
+            self.fail(("key",), "the key is one value, not an object or list")
+            key_builder: Builder = _nothing
+        else:
+            key_builder = self._leaf(key_spec, ("key",), "", key=True)
+        validator = self._validator(data["target"])
+        steps = tuple(
+            self._step(step, ("then", i), per=per) for i, step in enumerate(data.get("then", []))
+        )
+        before = tuple(
+            self._step(step, ("before", i), per=per)
+            for i, step in enumerate(data.get("before", []))
+        )
+        skips = self._skip_rules()
+        record_filter = self._record_filter()
+        document_filter = self._document_filter(docs)
+        if self.problems:
+            name = self.source.path.name
+            first = self.problems[0]
+            msg = f"{name}: {len(self.problems)} problem(s): {first}"
+            raise MappingError(msg, self.problems)
+        source = dict(data["source"])
+        layout = getattr(self.reader, "layout", None)
+        if layout is not None:
+            source["_layout"] = layout  # pinned: see FlatReader.from_source
+        return CompiledMapping(
+            path=self.source.path,
+            target=data["target"],
+            source=source,
+            per=per,
+            description=data.get("description", ""),
+            _root=root,
+            _key=key_builder,
+            _group_by=group_by,
+            _record_filter=record_filter,
+            _document_filter=document_filter,
+            _validator=validator,
+            _steps=steps,
+            _before=before,
+            _skips=skips,
+            files=self._files(),
+        )
+
+    def _files(self) -> tuple[Path, ...]:
+        """The mapping file, the lookup tables it loaded and its layout file, if any."""
+        found = [self.source.path.resolve()]
+        found += [path for path, _, _ in self.tables]
+        found += [table.path for table in self.expression_tables.tables.values()]
+        layout = self.data["source"].get("layout")
+        if isinstance(layout, str):
+            path = Path(layout)
+            found.append((path if path.is_absolute() else self.source.path.parent / path).resolve())
+        return tuple(dict.fromkeys(found))
+
+    # -- pieces ------------------------------------------------------------------------
+
+    def _step(self, spec: Mapping[str, Any], keys: KeyPath, *, per: str) -> _Step:
+        """A follow-up step: its fields, where ``answer:`` and ``original:`` may appear at the
+        top level (they become placeholders filled when the step is sent)."""
+        items: list[tuple[str, Builder]] = []
+        for name, field_spec in spec["fields"].items():
+            field_keys = (*keys, "fields", name)
+            if isinstance(field_spec, dict) and (
+                "answer" in field_spec or "original" in field_spec
+            ):
+                items.append((name, self._placeholder(name, field_spec, field_keys)))
+            else:
+                items.append(
+                    (name, self._field(name, field_spec, field_keys, in_list=False, per=per))
+                )
+        builder, _ = _object_builder(
+            tuple(items), self.simple, self.flat_objects, suffix="", root=True
+        )
+        return _Step(
+            spec["target"], builder, self._validator(spec["target"], keys=(*keys, "target"))
+        )
+
+    def _skip_rules(self) -> tuple[_SkipRule, ...]:
+        rules = []
+        for i, rule in enumerate(self.data.get("skip_if", [])):
+            test = self._expression(rule["expr"], ("skip_if", i, "expr"))
+            if test is not None:
+                rules.append(_SkipRule(i, rule["expr"], rule["reason"], test))
+        return tuple(rules)
+
+    def _placeholder(self, name: str, spec: Mapping[str, Any], keys: KeyPath) -> Builder:
+        if keys[0] == "before" and "answer" in spec:
+            self.fail(
+                keys,
+                "`answer:` reads the answer to the document's own write, which a `before:` "
+                "step comes before; use it in a `then:` step",
+            )
+        others = sorted(set(spec) - {"answer", "original", "description"})
+        if others or ("answer" in spec and "original" in spec):
+            shown = ", ".join(others) or "original"
+            self.fail(keys, f"`answer:`/`original:` stands alone in a field (not with {shown})")
+        if "answer" in spec:
+            value = placeholders.answer(spec["answer"])
+            origin = f"answer {value[placeholders.ANSWER]!r} of the first step, when sent"
+        else:
+            value = placeholders.original(spec["original"])
+            origin = f"the archived original's {spec['original']}, when sent"
+        suffix = "/" + _escape(name)
+
+        def build(record: Record, ctx: _Ctx, parent: str) -> Any:
+            if ctx.trace is not None:
+                pointer = parent + suffix
+                ctx.trace[pointer] = Trace(pointer, value, origin, None, record.location)
+            return dict(value)
+
+        return build
+
+    def _validator(self, target: str, *, keys: KeyPath = ("target",)) -> Any:
+        from edigw.ecolix.contract import ContractError, load_contract
+
+        try:
+            spec = load_contract().operation(target)
+        except ContractError as exc:
+            self.fail(keys, str(exc))
+            return None
+        schema = spec.request_schema
+        if schema is None or not spec.target:
+            self.fail(keys, f"{target} is not a write operation a mapping can target")
+            return None
+        return jsonschema_rs.validator_for(schema, validate_formats=True)
+
+    def _record_filter(self) -> Callable[[Record], bool] | None:
+        when = self.data.get("when")
+        skip = self.data.get("skip")
+        when_fn = self._expression(when, ("when",)) if when else None
+        skip_fn = self._expression(skip, ("skip",)) if skip else None
+        if when_fn is None and skip_fn is None:
+            return None
+
+        def keep(record: Record) -> bool:
+            view = RecordView(record)
+            try:
+                if when_fn is not None and not _truthy(when_fn(record=view)):
+                    return False
+                return not (skip_fn is not None and _truthy(skip_fn(record=view)))
+            except ExpressionError:
+                return True  # the record stays; its fields will report what is wrong
+
+        return keep
+
+    def _document_filter(
+        self, docs: Mapping[str, Any]
+    ) -> Callable[[dict[str, Any], Record], bool] | None:
+        when = docs.get("when")
+        skip = docs.get("skip")
+        when_fn = self._expression(when, ("documents", "when")) if when else None
+        skip_fn = self._expression(skip, ("documents", "skip")) if skip else None
+        if when_fn is None and skip_fn is None:
+            return None
+
+        def keep(payload: dict[str, Any], record: Record) -> bool:
+            names = {"payload": payload, "record": RecordView(record)}
+            try:
+                if when_fn is not None and not _truthy(when_fn(**names)):
+                    return False
+                return not (skip_fn is not None and _truthy(skip_fn(**names)))
+            except ExpressionError:
+                return True
+
+        return keep
 
 
 def _origin(selector: str | None, constant: Any, expr: str | None) -> str:
