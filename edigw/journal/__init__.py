@@ -8,6 +8,7 @@ original byte for byte (``FolderArchive``, ``PostgresArchive``). See ``store.py`
 from edigw.journal.archive import Archive, ArchivedFile, ArchiveMissingCopy
 from edigw.journal.archive_folder import FolderArchive
 from edigw.journal.claims import NextClaim
+from edigw.journal.done import DoneOutcome
 from edigw.journal.errors import (
     DuplicateKeyError,
     JournalRefused,
@@ -31,7 +32,6 @@ from edigw.journal.rows import (
     StatusRow,
 )
 from edigw.journal.schema import DocState, FileState, RunState
-from edigw.journal.sending import DoneOutcome
 from edigw.journal.store import Journal
 
 __all__ = [

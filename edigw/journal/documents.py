@@ -1,32 +1,29 @@
-"""Documents found in files: journalling them (whole or in batches), reading them back, and the
-events that tell their story.
+"""Documents found in files: journalling them, whole or in batches, with the events that tell
+their story. Reading them back is ``document_reads``; settling their file, ``finishing``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
 from edigw.journal import accepted
-from edigw.journal.conditions import _doc_select, _filtered
 from edigw.journal.connection import _INSERT_EVENT
+from edigw.journal.document_reads import DocumentReadsMixin
 from edigw.journal.errors import DuplicateKeyError, StateError, UnknownIdError
 from edigw.journal.failures import _problem_row
-from edigw.journal.heads import HeadsMixin, key_hash
+from edigw.journal.finishing import FinishingMixin
+from edigw.journal.heads import key_hash
 from edigw.journal.rows import (
     DocumentCounts,
-    DocumentRow,
-    EventRow,
     NewDocument,
     _aware,
-    _doc_row,
     _dumps,
 )
 from edigw.journal.schema import (
-    UNFINISHED_DOC_STATES,
     DocState,
     FileState,
     accepted_payloads,
@@ -47,8 +44,8 @@ def _heads_by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**row, "file_head": firsts.get(row["business_key"]) == row["seq"]} for row in rows]
 
 
-class DocumentsMixin(HeadsMixin):
-    """Journalling and reading documents and events."""
+class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
+    """Journalling documents and their events."""
 
     def _record_parsed(
         self,
@@ -355,175 +352,3 @@ class DocumentsMixin(HeadsMixin):
                 "was read; it is read again"
             )
             raise StateError(msg)
-
-    def accepted_payloads(
-        self, keys: Collection[accepted.TargetKey]
-    ) -> dict[accepted.TargetKey, accepted.Accepted]:
-        """What the journal knows Ecolix accepted for these upsert targets
-        (``edigw.journal.accepted``); targets it knows nothing of are left out."""
-        if not keys:
-            return {}
-        with self._read("look up accepted payloads") as conn:
-            return accepted.known(conn, keys)
-
-    def document(self, doc_id: int) -> DocumentRow:
-        with self._read("read a document") as conn:
-            m = conn.execute(_doc_select().where(documents.c.id == doc_id)).mappings().first()
-        if m is None:
-            msg = f"D-{doc_id} does not exist in the journal"
-            raise UnknownIdError(msg)
-        return _doc_row(m)
-
-    def document_by_key(self, idempotency_key: str) -> DocumentRow | None:
-        """The document holding this idempotency key, if any (for "already done" replays)."""
-        with self._read("find a document by key") as conn:
-            m = (
-                conn.execute(_doc_select().where(documents.c.idempotency_key == idempotency_key))
-                .mappings()
-                .first()
-            )
-        return None if m is None else _doc_row(m)
-
-    def documents_of(self, file_id: int) -> list[DocumentRow]:
-        """A file's documents in file order."""
-        with self._read("list a file's documents") as conn:
-            rows = conn.execute(
-                _doc_select().where(documents.c.file_id == file_id).order_by(documents.c.seq)
-            ).mappings()
-            return [_doc_row(m) for m in rows]
-
-    def documents(
-        self,
-        *,
-        partner: str | None = None,
-        flow: str | None = None,
-        state: str | None = None,
-        since: datetime | None = None,
-        limit: int | None = 100,
-    ) -> list[DocumentRow]:
-        """Documents, oldest first, filtered; ``since`` compares with ``updated_at``."""
-        query = _filtered(
-            _doc_select().order_by(documents.c.id),
-            partner=partner,
-            flow=flow,
-            state=(documents.c.state, None if state is None else DocState(state)),
-            since=(documents.c.updated_at, since),
-            limit=limit,
-        )
-        with self._read("list documents") as conn:
-            return [_doc_row(m) for m in conn.execute(query).mappings()]
-
-    def finish_file_if_complete(
-        self, file_id: int, *, now: datetime, last_finished: bool = False
-    ) -> str | None:
-        """Close a parsed file whose documents are all finished; returns the state it took.
-
-        ``done`` when every document is done (or it has none), ``failed`` when every one
-        failed, ``partially_failed`` otherwise. Returns ``None`` while documents are still
-        unfinished or when the file is not ``parsed``, so exactly one caller sees the
-        transition and acts on it (moving the source, writing the error file).
-
-        ``last_finished``: the caller just saw the file's last unfinished document finish
-        (:meth:`mark_done` and the like returned true), so the quick look for a head that
-        spares other callers the write is skipped; the counts decide as always.
-        """
-        now = _aware(now)
-        merged = self._sql.merged
-        if merged is not None:
-            return self._finish_merged(
-                file_id, now=now, statement=merged.file_finished_told, look=not last_finished
-            )
-        if not last_finished:
-            with self._read("check a file's documents") as conn:
-                # A file with an unfinished document has a head: one index seek, no write lock.
-                if conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
-                    return None
-        with self._write("finish a file", barrier=True) as conn:
-            return self._finish_in(conn, file_id, now=now)
-
-    def _finish_in(self, conn: Connection, file_id: int, *, now: datetime) -> str | None:
-        """SQLite: finish a parsed file whose documents are all finished, in the open
-        transaction ``conn`` (the caller makes it durable); its state, or None."""
-        counts = self._finished_counts(conn, file_id)
-        if counts is None:
-            return None
-        state, error, detail = _finished_file(counts)
-        result = conn.execute(
-            self._sql.file_finished,
-            {"fid": file_id, "state": str(state), "error": error, "now": now},
-        )
-        if result.rowcount == 0:
-            return None
-        self._event(conn, file_id, state, now=now, detail=detail)
-        return str(state)
-
-    def _finished_counts(self, conn: Connection, file_id: int) -> dict[str, int] | None:
-        """The file's documents counted by state, or None while one is unfinished."""
-        counts: dict[str, int] = dict(
-            conn.execute(self._sql.state_counts, {"fid": file_id}).all()  # type: ignore[arg-type]
-        )
-        if any(counts.get(s, 0) for s in UNFINISHED_DOC_STATES):
-            return None
-        return counts
-
-    def _finish_merged(
-        self, file_id: int, *, now: datetime, statement: Any, look: bool = True
-    ) -> str | None:
-        """PostgreSQL: :meth:`finish_file_if_complete` in autocommit, its last two writes in
-        one statement. Under READ COMMITTED the counts read in a transaction were no firmer:
-        the update's own condition (the file still ``parsed``) is what decides."""
-        with self._write_single("finish a file", barrier=True) as conn:
-            if look and conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:
-                return None
-            counts = self._finished_counts(conn, file_id)
-            if counts is None:
-                return None
-            state, error, detail = _finished_file(counts)
-            result = conn.execute(
-                statement,
-                {
-                    "fid": file_id,
-                    "state": str(state),
-                    "error": error,
-                    "now": now,
-                    "detail": storable(detail),
-                },
-            )
-            return None if result.first() is None else str(state)
-
-    def events_of(self, file_id: int) -> list[EventRow]:
-        """The story of a file and its documents, in the order it happened."""
-        with self._read("read a file's events") as conn:
-            rows = conn.execute(
-                select(events).where(events.c.file_id == file_id).order_by(events.c.id)
-            ).mappings()
-            return [EventRow(**dict(m)) for m in rows]
-
-    def events_of_document(self, doc_id: int) -> list[EventRow]:
-        with self._read("read a document's events") as conn:
-            rows = conn.execute(
-                select(events).where(events.c.document_id == doc_id).order_by(events.c.id)
-            ).mappings()
-            return [EventRow(**dict(m)) for m in rows]
-
-
-def _finished_file(counts: dict[str, int]) -> tuple[FileState, str | None, str]:
-    """The final state of a file whose documents are all finished (``counts`` by state), its
-    error and its event's detail."""
-    done, failed = counts.get(DocState.DONE, 0), counts.get(DocState.FAILED, 0)
-    skipped = counts.get(DocState.SKIPPED, 0)
-    unchanged = counts.get(DocState.UNCHANGED, 0)
-    if failed == 0:
-        state = FileState.DONE
-    elif done + skipped + unchanged == 0:
-        state = FileState.FAILED
-    else:
-        state = FileState.PARTIALLY_FAILED
-    total = done + failed + skipped + unchanged
-    error = None if failed == 0 else f"{failed} of {total} document(s) failed"
-    detail = (
-        f"{done} done, {failed} failed"
-        + (f", {skipped} skipped by the mapping" if skipped else "")
-        + (f", {unchanged} unchanged (not sent)" if unchanged else "")
-    )
-    return state, error, detail
