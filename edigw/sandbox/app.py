@@ -16,8 +16,6 @@ here fails at start-up, not at the first call.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -46,17 +44,31 @@ from starlette.routing import Route
 from edigw.ecolix.contract import Contract, OperationSpec, load_contract
 from edigw.errors import ConfigError
 from edigw.sandbox import rules
+from edigw.sandbox.protocol import (
+    JSON,
+    PROBLEM_JSON,
+    ProblemResponse,
+    conditional,
+    decode_cursor,
+    dump,
+    encode_cursor,
+    json_body,
+    parse_instant,
+    problem,
+    problem_response,
+    refuse_unknown_params,
+    schema_problems,
+    validation_failed,
+)
 from edigw.sandbox.rules import BusinessRuleError, Pointed
 from edigw.sandbox.seeding import (
     record_state_change,
     seed_if_empty,
 )
-from edigw.sandbox.store import Position, SandboxStore, StoredResponse, Tx, format_stamp, utc_now
+from edigw.sandbox.store import SandboxStore, StoredResponse, Tx, utc_now
 from edigw.sandbox.writes import WRITES
 
 API_PREFIX = "/api/v1"
-PROBLEM_JSON = "application/problem+json"
-JSON = "application/json"
 DEFAULT_RATE_LIMIT = "600/minute"
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # as the contract's header schema
@@ -127,106 +139,6 @@ def parse_rate_limit(text: str) -> RateLimitItem:
         raise ConfigError(msg) from exc
 
 
-def problem(
-    status: int,
-    kind: str,
-    title: str,
-    detail: str = "",
-    errors: list[Pointed] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {"type": rules.PROBLEM_BASE + kind, "title": title, "status": status}
-    if detail:
-        doc["detail"] = detail
-    if errors:
-        doc["errors"] = [{"pointer": e.pointer, "message": e.message} for e in errors]
-    doc.update(extra)
-    return doc
-
-
-def validation_failed(
-    errors: list[Pointed], title: str = "The request body breaks the contract"
-) -> dict[str, Any]:
-    """The 422 problem that lists each of ``errors`` with its JSON pointer."""
-    detail = "; ".join(f"{e.pointer or '/'}: {e.message}" for e in errors)
-    return problem(422, "validation-failed", title, detail, errors)
-
-
-def json_body(raw: bytes) -> Any:
-    """``raw`` parsed as JSON; not JSON is a 400 problem."""
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProblemResponse(
-            400, problem(400, "malformed-json", "The body is not JSON", str(exc))
-        ) from None
-
-
-def refuse_unknown_params(spec: OperationSpec, query: Mapping[str, str]) -> None:
-    """A query parameter the operation does not declare is a 400 problem, never ignored."""
-    unknown = sorted(set(query) - {p.name for p in spec.query_params})
-    if unknown:
-        raise ProblemResponse(
-            400,
-            problem(
-                400,
-                "bad-request",
-                "Unknown query parameter",
-                f"{spec.op_id} takes no parameter {', '.join(map(repr, unknown))}",
-            ),
-        )
-
-
-def dump(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def json_pointer(path: list[str | int]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
-def schema_problems(validator: jsonschema_rs.Validator, body: Any) -> list[Pointed]:
-    """Every schema error, pointing at the exact property (missing or unexpected ones too)."""
-    found: list[Pointed] = []
-    for error in validator.iter_errors(body):
-        pointer = json_pointer(list(error.instance_path))
-        kind = error.kind
-        if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
-            found.append(Pointed(f"{pointer}/{kind.property}", "required property is missing"))
-        elif isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
-            found.extend(
-                Pointed(f"{pointer}/{name}", "unexpected property (not in the contract)")
-                for name in kind.unexpected
-            )
-        else:
-            found.append(Pointed(pointer, error.message))
-    return found
-
-
-def encode_cursor(op_id: str, position: Position) -> str:
-    raw = json.dumps([op_id, position.updated_at, position.id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(op_id: str, cursor: str) -> Position:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        name, stamp, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError, binascii.Error) as exc:
-        msg = "invalid cursor"
-        raise ValueError(msg) from exc
-    if name != op_id or not isinstance(stamp, str) or not isinstance(row_id, int):
-        msg = "cursor of another list"
-        raise ValueError(msg)
-    return Position(stamp, row_id)
-
-
-def parse_instant(text: str) -> str:
-    """``updated_since`` as a store stamp (naive values are taken as UTC)."""
-    moment = datetime.fromisoformat(text.strip().replace(" ", "+"))
-    return format_stamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-
-
 class Faults:
     """Injected failures: the next ``count`` API requests answer ``status``."""
 
@@ -250,22 +162,6 @@ class Faults:
     def pending(self) -> int:
         with self._lock:
             return self._count
-
-
-def entity_tag(body: bytes) -> str:
-    """A strong ETag of a list page: the same bytes, the same tag."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def conditional(body: bytes, if_none_match: str | None) -> Response:
-    """A list page with its ``ETag``, or 304 without a body when the caller already holds
-    it (``If-None-Match`` names its tag, or ``*``; a weak ``W/`` tag compares too)."""
-    tag = entity_tag(body)
-    if if_none_match is not None:
-        held = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        if tag in held or "*" in held:
-            return Response(status_code=304, headers={"ETag": tag})
-    return Response(body, 200, media_type=JSON, headers={"ETag": tag})
 
 
 class CallLog:
@@ -296,16 +192,6 @@ class Gate:
 
     scope: str
     headers: dict[str, str]
-
-
-class ProblemResponse(Exception):
-    """Raised inside handlers to answer with a problem document."""
-
-    def __init__(self, status: int, doc: dict[str, Any], headers: Mapping[str, str] | None = None):
-        super().__init__(doc.get("title", ""))
-        self.status = status
-        self.doc = doc
-        self.headers = dict(headers or {})
 
 
 class Sandbox:
@@ -604,12 +490,6 @@ class Sandbox:
 
 
 # ---------------------------------------------------------------------- HTTP plumbing
-
-
-def problem_response(
-    status: int, doc: dict[str, Any], headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(dump(doc), status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
 
 
 def operation_endpoint(sb: Sandbox, spec: OperationSpec) -> Callable[[Request], Any]:
