@@ -24,7 +24,7 @@ from edigw.sandbox.protocol import ProblemResponse, problem, problem_response
 from edigw.sandbox.seeding import record_state_change
 
 if TYPE_CHECKING:
-    from edigw.sandbox.app import Sandbox
+    from edigw.sandbox.operations import Sandbox
 
 # admin "touch" accepts these resource names
 TOUCHABLE = {

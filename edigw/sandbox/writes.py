@@ -27,7 +27,7 @@ from edigw.sandbox.seeding import (
 from edigw.sandbox.store import Tx
 
 if TYPE_CHECKING:
-    from edigw.sandbox.app import Sandbox
+    from edigw.sandbox.operations import Sandbox
 
 WriteHandler = Callable[["Sandbox", Tx, dict[str, Any]], tuple[int, dict[str, Any]]]
 
