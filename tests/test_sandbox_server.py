@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from edigw.cli import main
 from edigw.errors import ConfigError
-from edigw.sandbox.app import parse_rate_limit
+from edigw.sandbox.operations import parse_rate_limit
 from edigw.sandbox.server import run_in_thread
 from tests.fixtures.sandbox import SEED
 from tests.support.ports import LOWEST, ephemeral_ports, free_port

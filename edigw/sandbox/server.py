@@ -25,8 +25,9 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from edigw.errors import EdigwError
-from edigw.sandbox.app import API_PREFIX, DEFAULT_RATE_LIMIT, create_app
+from edigw.sandbox.app import API_PREFIX, create_app
 from edigw.sandbox.latency import Latency, LatencyMiddleware, parse_latency
+from edigw.sandbox.operations import DEFAULT_RATE_LIMIT
 from edigw.sandbox.seeding import read_seed
 
 STARTUP_TIMEOUT = 15.0
