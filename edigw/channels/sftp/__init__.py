@@ -29,21 +29,18 @@ import posixpath
 import re
 import secrets
 import shutil
-import socket
 import stat
 import threading
-import time
 from collections import deque
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import paramiko
 from paramiko import sftp as paramiko_sftp
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from edigw.channels.base import (
     ERROR_CLEARED,
@@ -53,13 +50,11 @@ from edigw.channels.base import (
     Delivered,
     DeliveredIncompletely,
     Disposition,
-    InboundOptions,
     IncomingFile,
     Listed,
     PollResult,
     ReadinessTracker,
     SeenFiles,
-    UploadSettings,
     change_since_read,
     error_report,
     error_report_name,
@@ -70,20 +65,62 @@ from edigw.channels.base import (
 from edigw.channels.known_hosts import (
     fingerprint,
     pin_host_key,
-    pinned_algorithms,
     verify_host_key,
+)
+from edigw.channels.sftp.connection import (
+    CONNECT_ATTEMPTS,
+    SftpConnection,
+    SftpConnections,
+    _authenticate,
+    connect,
+    open_transport,
+)
+from edigw.channels.sftp.failures import (
+    _CONNECTION_FAILURES,
+    _REMOTE_FAILURES,
+    _describe,
+    _remote_error,
+)
+from edigw.channels.sftp.settings import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_KEEPALIVE,
+    DEFAULT_OPERATION_TIMEOUT,
+    Backoff,
+    SftpEndpointSettings,
+    SftpInboundSettings,
+    SftpOutboundSettings,
+    SftpTimeouts,
+    endpoint_settings,
 )
 from edigw.errors import ChannelError, HostKeyError
 from edigw.filemodes import FileModes, make_folders, open_private, write_private
 from edigw.processes import pid_alive
 
-if TYPE_CHECKING:
-    from edigw.config import SftpEndpoint as SftpEndpointConfig
+__all__ = [
+    "CONNECT_ATTEMPTS",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_KEEPALIVE",
+    "DEFAULT_OPERATION_TIMEOUT",
+    "Backoff",
+    "CheckStep",
+    "PresentedKey",
+    "SftpConnection",
+    "SftpConnections",
+    "SftpEndpointSettings",
+    "SftpInboundChannel",
+    "SftpInboundSettings",
+    "SftpOutboundChannel",
+    "SftpOutboundSettings",
+    "SftpTimeouts",
+    "check_endpoint",
+    "connect",
+    "endpoint_settings",
+    "open_transport",
+    "presented_key",
+    "server_host_key",
+    "trust",
+]
 
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_OPERATION_TIMEOUT = 30.0
-DEFAULT_KEEPALIVE = 15
-CONNECT_ATTEMPTS = 3
 _CHUNK = 1 << 20
 _MAX_PENDING = 64 << 20
 _PREFETCH_FROM = 64 << 10
@@ -93,144 +130,6 @@ _PIPELINED_BELOW = paramiko.SFTPFile.MAX_REQUEST_SIZE
 _PIPELINE_WINDOW = 16
 
 
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True, slots=True)
-class SftpTimeouts:
-    connect: float = DEFAULT_CONNECT_TIMEOUT
-    operation: float = DEFAULT_OPERATION_TIMEOUT
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delay before reconnecting after ``n`` failed connects: first * 2**(n-1), capped."""
-
-    first: float = 1.0
-    maximum: float = 300.0
-
-    def delay(self, failures: int) -> float:
-        if failures <= 0:
-            return 0.0
-        return float(min(self.maximum, self.first * 2 ** min(failures - 1, 30)))
-
-
-@dataclass(frozen=True, slots=True)
-class SftpEndpointSettings:
-    """One partner server (mirrors ``sftp_endpoints.NAME``; secrets already resolved).
-
-    Authentication: ``key_file`` (ed25519, ECDSA or RSA; passphrase from ``key_passphrase``
-    or read from ``key_passphrase_file``) and/or ``password``, tried in that order.
-    """
-
-    name: str
-    host: str
-    known_hosts: Path
-    port: int = 22
-    username: str = ""
-    password: str | None = field(default=None, repr=False)
-    key_file: Path | None = None
-    key_passphrase: str | None = field(default=None, repr=False)
-    key_passphrase_file: Path | None = None
-    timeouts: SftpTimeouts = field(default_factory=SftpTimeouts)
-    keepalive: int = DEFAULT_KEEPALIVE
-
-    @property
-    def address(self) -> str:
-        return f"{self.username}@{self.host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class SftpInboundSettings(InboundOptions):
-    """An SFTP inbound flow's channel options (remote paths; relative folders resolve
-    against ``path``)."""
-
-    endpoint: str
-    path: str
-
-
-@dataclass(frozen=True, slots=True)
-class SftpOutboundSettings:
-    endpoint: str
-    path: str
-    upload: UploadSettings = field(default_factory=UploadSettings)
-
-
-# --------------------------------------------------------------------------- errors
-
-
-_CONNECTION_FAILURES = (EOFError, paramiko.SSHException, TimeoutError, ConnectionError)
-_REMOTE_FAILURES = (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "timed out"
-    if isinstance(exc, EOFError):
-        return "connection closed by the server"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
-def _remote_error(what: str, exc: BaseException) -> ChannelError:
-    return ChannelError(f"{what}: {_describe(exc)}")
-
-
-# --------------------------------------------------------------------------- connecting
-
-
-def _load_key(settings: SftpEndpointSettings) -> paramiko.PKey:
-    assert settings.key_file is not None
-    passphrase = settings.key_passphrase
-    if passphrase is None and settings.key_passphrase_file is not None:
-        try:
-            passphrase = settings.key_passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            msg = f"endpoint {settings.name}: cannot read key_passphrase_file {settings.key_passphrase_file}: {exc.strerror}"
-            raise ChannelError(msg, retriable=False) from exc
-    secret: Any = passphrase.encode("utf-8") if passphrase is not None else None
-    try:
-        return paramiko.PKey.from_path(settings.key_file, secret)  # bytes, whatever stubs say
-    except (paramiko.PasswordRequiredException, TypeError) as exc:
-        if passphrase is not None:
-            msg = f"endpoint {settings.name}: cannot load key file {settings.key_file}: {exc}"
-            raise ChannelError(msg, retriable=False) from exc
-        msg = f"endpoint {settings.name}: key file {settings.key_file} is encrypted; set key_passphrase or key_passphrase_file"
-        raise ChannelError(msg, retriable=False) from exc
-    except (paramiko.SSHException, OSError, ValueError) as exc:
-        msg = f"endpoint {settings.name}: cannot load key file {settings.key_file}: {_describe(exc)} (wrong passphrase or unsupported key type?)"
-        raise ChannelError(msg, retriable=False) from exc
-
-
-def open_transport(settings: SftpEndpointSettings) -> paramiko.Transport:
-    """TCP connect (TCP_NODELAY) and SSH handshake; the host key is *not* checked yet."""
-    timeout = settings.timeouts.connect
-    try:
-        sock = socket.create_connection((settings.host, settings.port), timeout=timeout)
-    except OSError as exc:
-        msg = f"cannot connect to {settings.host}:{settings.port} (endpoint {settings.name}): {_describe(exc)}"
-        raise ChannelError(msg) from exc
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    transport = paramiko.Transport(sock)
-    transport.banner_timeout = timeout
-    transport.handshake_timeout = timeout
-    transport.auth_timeout = timeout
-    pinned = pinned_algorithms(settings.known_hosts, settings.host, settings.port)
-    if pinned:
-        options = transport.get_security_options()
-        offered = list(options.key_types)
-        preferred = [a for a in pinned if a in offered]
-        options.key_types = preferred + [a for a in offered if a not in preferred]
-    try:
-        transport.start_client(timeout=timeout)
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        transport.close()
-        msg = f"SSH handshake with {settings.host}:{settings.port} (endpoint {settings.name}) failed: {_describe(exc)}"
-        raise ChannelError(msg) from exc
-    return transport
-
-
 def server_host_key(settings: SftpEndpointSettings) -> paramiko.PKey:
     """The host key the server presents (for ``edigw sftp trust``); nothing is authenticated."""
     transport = open_transport(settings)
@@ -238,183 +137,6 @@ def server_host_key(settings: SftpEndpointSettings) -> paramiko.PKey:
         return transport.get_remote_server_key()
     finally:
         transport.close()
-
-
-def _authenticate(transport: paramiko.Transport, settings: SftpEndpointSettings) -> None:
-    if settings.key_file is None and settings.password is None:
-        msg = f"endpoint {settings.name}: neither key_file nor password is configured"
-        raise ChannelError(msg, retriable=False)
-    tried: list[str] = []
-    try:
-        if settings.key_file is not None:
-            key = _load_key(settings)
-            tried.append(f"key {settings.key_file} ({key.get_name()} {fingerprint(key)})")
-            try:
-                transport.auth_publickey(settings.username, key)
-                return
-            except paramiko.AuthenticationException:
-                if settings.password is None:
-                    raise
-        if settings.password is not None:
-            tried.append("password")
-            transport.auth_password(settings.username, settings.password)
-            return
-    except paramiko.AuthenticationException as exc:
-        msg = f"authentication failed for {settings.address} (endpoint {settings.name}) with {' then '.join(tried)}: the server refused the credentials"
-        raise ChannelError(msg, retriable=False) from exc
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        msg = f"authentication with {settings.address} (endpoint {settings.name}) failed: {_describe(exc)}"
-        raise ChannelError(msg) from exc
-
-
-def connect(settings: SftpEndpointSettings) -> tuple[paramiko.Transport, paramiko.SFTPClient]:
-    """Connect, check the host key strictly, authenticate, open the SFTP session."""
-    transport = open_transport(settings)
-    try:
-        verify_host_key(
-            settings.known_hosts, settings.host, settings.port, transport.get_remote_server_key()
-        )
-        _authenticate(transport, settings)
-        transport.set_keepalive(settings.keepalive)
-        sftp = paramiko.SFTPClient.from_transport(transport)
-        if sftp is None:
-            msg = f"endpoint {settings.name}: the server refused the SFTP subsystem"
-            raise ChannelError(msg)
-        channel = sftp.get_channel()
-        if channel is not None:
-            channel.settimeout(settings.timeouts.operation)
-    except ChannelError:
-        transport.close()
-        raise
-    except _REMOTE_FAILURES as exc:
-        transport.close()
-        msg = f"cannot open SFTP session on {settings.address} (endpoint {settings.name}): {_describe(exc)}"
-        raise ChannelError(msg) from exc
-    return transport, sftp
-
-
-def _quick_failure(exc: BaseException) -> bool:
-    """Worth an immediate retry: refused/reset/closed, not a timeout or a credential error."""
-    if not isinstance(exc, ChannelError) or isinstance(exc, HostKeyError) or not exc.retriable:
-        return False
-    return isinstance(exc.__cause__, ConnectionRefusedError | ConnectionResetError | EOFError)
-
-
-class SftpConnection:
-    """One endpoint's connection, opened lazily, reused, re-opened after a failure."""
-
-    def __init__(self, settings: SftpEndpointSettings, *, backoff: Backoff) -> None:
-        self.settings = settings
-        self._backoff = backoff
-        self._lock = threading.RLock()
-        self._transport: paramiko.Transport | None = None
-        self._sftp: paramiko.SFTPClient | None = None
-        self._failures = 0
-        self._next_attempt = 0.0
-        self._last_error = ""
-
-    @property
-    def alive(self) -> bool:
-        transport = self._transport  # read once: another thread may drop it meanwhile
-        return transport is not None and transport.is_active()
-
-    @property
-    def opened(self) -> bool:
-        """Whether a connection is held (alive or not yet dropped)."""
-        return self._transport is not None
-
-    def _ensure(self) -> paramiko.SFTPClient:
-        if self._sftp is not None and self.alive:
-            return self._sftp
-        self.drop()
-        wait = self._next_attempt - time.monotonic()
-        if wait > 0:
-            msg = f"endpoint {self.settings.name} unavailable (next attempt in {wait:.0f}s): {self._last_error}"
-            raise ChannelError(msg)
-        try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(CONNECT_ATTEMPTS),
-                wait=wait_exponential(multiplier=0.2, max=2),
-                retry=retry_if_exception(_quick_failure),
-                reraise=True,
-            ):
-                with attempt:
-                    self._transport, self._sftp = connect(self.settings)
-        except ChannelError as exc:
-            self._failures += 1
-            self._next_attempt = time.monotonic() + self._backoff.delay(self._failures)
-            self._last_error = str(exc)
-            raise
-        self._failures = 0
-        self._next_attempt = 0.0
-        assert self._sftp is not None
-        return self._sftp
-
-    @contextlib.contextmanager
-    def session(self) -> Iterator[paramiko.SFTPClient]:
-        """Exclusive use of the SFTP session; dropped afterwards if the connection died."""
-        with self._lock:
-            sftp = self._ensure()
-            try:
-                yield sftp
-            except Exception as exc:
-                cause = exc.__cause__ if isinstance(exc, ChannelError) else exc
-                if isinstance(cause, _CONNECTION_FAILURES):
-                    self.drop()  # e.g. a timed-out request: never reuse a session out of step
-                raise
-            finally:
-                if not self.alive:
-                    self.drop()
-
-    def drop(self) -> None:
-        """Close the connection held, if any. It is let go before it is closed: once the
-        server sees the session end, :attr:`opened` already says so."""
-        with self._lock:
-            sftp, transport = self._sftp, self._transport
-            self._sftp = None
-            self._transport = None
-            if sftp is not None:
-                with contextlib.suppress(Exception):
-                    sftp.close()
-            if transport is not None:
-                with contextlib.suppress(Exception):
-                    transport.close()
-
-
-class SftpConnections:
-    """The gateway's SFTP connections, one per endpoint; pass it to every SFTP channel."""
-
-    def __init__(
-        self, endpoints: Mapping[str, SftpEndpointSettings], *, backoff: Backoff | None = None
-    ) -> None:
-        self._connections = {
-            name: SftpConnection(settings, backoff=backoff or Backoff())
-            for name, settings in endpoints.items()
-        }
-
-    def connection(self, endpoint: str) -> SftpConnection:
-        try:
-            return self._connections[endpoint]
-        except KeyError:
-            msg = f"unknown SFTP endpoint {endpoint!r}; known: {', '.join(sorted(self._connections)) or 'none'}"
-            raise ChannelError(msg, retriable=False) from None
-
-    def session(self, endpoint: str) -> contextlib.AbstractContextManager[paramiko.SFTPClient]:
-        return self.connection(endpoint).session()
-
-    def close_unused(self, in_use: Collection[str]) -> list[str]:
-        """Close the connections held to endpoints not in ``in_use``; their names. An
-        endpoint used again later connects anew (``edigw.pipeline.sftp_endpoints``)."""
-        closed = []
-        for name, connection in self._connections.items():
-            if name not in in_use and connection.opened:
-                connection.drop()
-                closed.append(name)
-        return closed
-
-    def close(self) -> None:
-        for connection in self._connections.values():
-            connection.drop()
 
 
 # --------------------------------------------------------------------------- remote helpers
@@ -1367,24 +1089,3 @@ def trust(settings: SftpEndpointSettings, presented: PresentedKey) -> Path:
     """Pin ``presented`` in the endpoint's known_hosts file; returns the file."""
     pin_host_key(settings.known_hosts, settings.host, settings.port, presented.key)
     return settings.known_hosts
-
-
-def endpoint_settings(name: str, endpoint: SftpEndpointConfig) -> SftpEndpointSettings:
-    """Channel settings from the ``sftp_endpoints.NAME`` configuration model."""
-    return SftpEndpointSettings(
-        name=name,
-        host=endpoint.host,
-        port=endpoint.port,
-        username=endpoint.username,
-        password=endpoint.password.get_secret_value() if endpoint.password else None,
-        key_file=endpoint.key_file,
-        key_passphrase=(
-            endpoint.key_passphrase.get_secret_value() if endpoint.key_passphrase else None
-        ),
-        key_passphrase_file=endpoint.key_passphrase_file,
-        known_hosts=endpoint.known_hosts,
-        timeouts=SftpTimeouts(
-            connect=endpoint.timeouts.connect, operation=endpoint.timeouts.operation
-        ),
-        keepalive=int(endpoint.keepalive),
-    )
