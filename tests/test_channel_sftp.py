@@ -40,6 +40,7 @@ from edigw.channels.sftp import (
     SftpTimeouts,
     check_endpoint,
 )
+from edigw.channels.sftp import listing as sftp_listing
 from edigw.errors import ChannelError, HostKeyError
 from edigw.journal import Journal
 from tests.fixtures.sshd import SshServer, free_port, write_ed25519_key
@@ -349,7 +350,7 @@ def test_small_files_beyond_the_memory_budget_of_a_poll_are_staged_on_disk(
 
 def after_listing(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -> list[int]:
     """Run ``change`` right after the next listing (between the listing and the downloads)."""
-    listed = sftp_module._listdir_attr
+    listed = sftp_listing._listdir_attr
     calls: list[int] = []
 
     def listing_then_change(sftp: Any, folder: str) -> Any:
@@ -359,7 +360,7 @@ def after_listing(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -
         calls.append(1)
         return entries
 
-    monkeypatch.setattr(sftp_module, "_listdir_attr", listing_then_change)
+    monkeypatch.setattr(sftp_listing, "_listdir_attr", listing_then_change)
     return calls
 
 

@@ -20,7 +20,6 @@ here and never leaks further.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import itertools
@@ -29,7 +28,6 @@ import posixpath
 import re
 import secrets
 import shutil
-import stat
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -37,10 +35,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Literal
 
 import paramiko
-from paramiko import sftp as paramiko_sftp
 
 from edigw.channels.base import (
     ERROR_CLEARED,
@@ -81,6 +78,8 @@ from edigw.channels.sftp.failures import (
     _describe,
     _remote_error,
 )
+from edigw.channels.sftp.listing import scan
+from edigw.channels.sftp.remote import _CHUNK, _exists, _fetch_pipelined, _join, _move_to_free_name
 from edigw.channels.sftp.settings import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_KEEPALIVE,
@@ -121,7 +120,6 @@ __all__ = [
     "trust",
 ]
 
-_CHUNK = 1 << 20
 _MAX_PENDING = 64 << 20
 _PREFETCH_FROM = 64 << 10
 #: Files smaller than this are fetched with one read request (paramiko's and every server's
@@ -139,184 +137,10 @@ def server_host_key(settings: SftpEndpointSettings) -> paramiko.PKey:
         transport.close()
 
 
-# --------------------------------------------------------------------------- remote helpers
-
-
 def _report_path(target: str) -> str:
     """Where the error report of the remote ``target`` goes: beside it."""
     folder, _, name = target.rpartition("/")
     return f"{folder}/{error_report_name(name)}" if folder else error_report_name(name)
-
-
-def _join(folder: str, name: str) -> str:
-    return posixpath.join(folder, name) if name else folder
-
-
-def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
-    try:
-        sftp.stat(path)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _makedirs(sftp: paramiko.SFTPClient, folder: str) -> None:
-    if not folder or folder == "/" or _exists(sftp, folder):
-        return
-    _makedirs(sftp, posixpath.dirname(folder.rstrip("/")))
-    try:
-        sftp.mkdir(folder)
-    except OSError:
-        if not _exists(sftp, folder):
-            raise
-
-
-def _listdir_attr(sftp: paramiko.SFTPClient, folder: str) -> list[paramiko.SFTPAttributes]:
-    """``listdir_attr`` that survives names which are not UTF-8.
-
-    paramiko's own raises ``UnicodeDecodeError`` for the whole folder when one name has odd
-    bytes, so one bad file would hide every other; here such names come back with surrogate
-    escapes (``name_problem`` reports them). It also tells a dead connection from the end of
-    the listing, which paramiko's ``EOFError`` conflates. Uses paramiko's request layer.
-    """
-    client: Any = sftp
-    kind, msg = client._request(paramiko_sftp.CMD_OPENDIR, folder)
-    if kind != paramiko_sftp.CMD_HANDLE:
-        msg = f"cannot list {folder}: unexpected server answer"
-        raise ChannelError(msg)
-    handle = msg.get_binary()
-    entries: list[paramiko.SFTPAttributes] = []
-    try:
-        while True:
-            try:
-                kind, msg = client._request(paramiko_sftp.CMD_READDIR, handle)
-            except EOFError:
-                channel = sftp.get_channel()
-                if channel is None or channel.closed:
-                    raise
-                break  # SSH_FX_EOF: the listing is complete
-            if kind != paramiko_sftp.CMD_NAME:
-                msg = f"cannot list {folder}: unexpected server answer"
-                raise ChannelError(msg)
-            for _ in range(msg.get_int()):
-                name = msg.get_string().decode("utf-8", "surrogateescape")
-                longname = msg.get_string().decode("utf-8", "replace")
-                attrs = paramiko.SFTPAttributes._from_msg(msg, name, longname)  # type: ignore[attr-defined]
-                if name not in (".", ".."):
-                    entries.append(attrs)
-    finally:
-        with contextlib.suppress(Exception):
-            client._request(paramiko_sftp.CMD_CLOSE, handle)
-    return entries
-
-
-class _Answers:
-    """Collects the server's answers to pipelined requests (paramiko's asynchronous hook)."""
-
-    def __init__(self) -> None:
-        self.got: dict[int, tuple[int, paramiko.Message]] = {}
-
-    def _async_response(self, kind: int, msg: paramiko.Message, num: int) -> None:
-        self.got[num] = (kind, msg)
-
-
-def _status_error(code: int, text: str) -> OSError:
-    """The error an SFTP status stands for (as paramiko's own requests raise them)."""
-    if code == paramiko_sftp.SFTP_NO_SUCH_FILE:
-        return FileNotFoundError(errno.ENOENT, text or "No such file")
-    if code == paramiko_sftp.SFTP_PERMISSION_DENIED:
-        return PermissionError(errno.EACCES, text or "Permission denied")
-    return OSError(text or f"SFTP status {code}")
-
-
-def _answer_error(kind: int, msg: paramiko.Message) -> OSError:
-    if kind != paramiko_sftp.CMD_STATUS:
-        return OSError(f"unexpected server answer ({kind})")
-    return _status_error(msg.get_int(), msg.get_text())
-
-
-def _fetch_pipelined(
-    sftp: paramiko.SFTPClient, files: Sequence[tuple[str, int]], *, window: int
-) -> list[bytes | OSError]:
-    """Each ``(path, listed size)`` file's bytes, or why it could not be read.
-
-    Up to ``window`` files are in flight at once: open, then one read of ``size + 1``
-    bytes (so a file that grew since the listing shows it), then close, each request sent
-    as soon as the previous answer for that file arrives, so the round trips overlap
-    instead of adding up. Sizes must be below ``_PIPELINED_BELOW``. A dead connection
-    raises (``_CONNECTION_FAILURES``) and leaves the session out of step: drop it. Trouble
-    with one file is returned in its place. Uses paramiko's request layer.
-    """
-    client: Any = sftp
-    answers = _Answers()
-    results: list[bytes | OSError | None] = [None] * len(files)
-    waiting: dict[int, tuple[int, str]] = {}  # request number -> (file index, step)
-    handles: dict[int, bytes] = {}
-    queue = iter(range(len(files)))
-
-    def start_next() -> None:
-        index = next(queue, None)
-        if index is None:
-            return
-        attrs = paramiko.SFTPAttributes()
-        num = client._async_request(
-            answers, paramiko_sftp.CMD_OPEN, files[index][0], paramiko_sftp.SFTP_FLAG_READ, attrs
-        )
-        waiting[num] = (index, "open")
-
-    def finish(index: int, result: bytes | OSError) -> None:
-        results[index] = result
-        handle = handles.pop(index, None)
-        if handle is not None:
-            num = client._async_request(answers, paramiko_sftp.CMD_CLOSE, handle)
-            waiting[num] = (index, "close")
-        start_next()
-
-    for _ in range(window):
-        start_next()
-    while waiting:
-        while not answers.got:
-            client._read_response()
-        num, (kind, msg) = answers.got.popitem()
-        if num not in waiting:
-            continue
-        index, step = waiting.pop(num)
-        if step == "open":
-            if kind != paramiko_sftp.CMD_HANDLE:
-                finish(index, _answer_error(kind, msg))
-                continue
-            handles[index] = msg.get_binary()
-            num = client._async_request(
-                answers,
-                paramiko_sftp.CMD_READ,
-                handles[index],
-                paramiko_sftp.int64(0),
-                files[index][1] + 1,
-            )
-            waiting[num] = (index, "read")
-        elif step == "read":
-            if kind == paramiko_sftp.CMD_DATA:
-                finish(index, msg.get_binary())
-            elif kind == paramiko_sftp.CMD_STATUS:
-                code, text = msg.get_int(), msg.get_text()
-                eof = code == paramiko_sftp.SFTP_EOF
-                finish(index, b"" if eof else _status_error(code, text))  # EOF: an empty file
-            else:
-                finish(index, _answer_error(kind, msg))
-        # a close's answer needs nothing: the bytes are already in hand
-    return [r if r is not None else OSError("no answer") for r in results]
-
-
-def _move_to_free_name(sftp: paramiko.SFTPClient, source: str, target: str) -> str:
-    """Rename ``source`` to ``target`` or ``NAME.n.ext`` beside it; never overwrites."""
-    _makedirs(sftp, posixpath.dirname(target))
-    n = 0
-    candidate = target
-    while _exists(sftp, candidate):
-        n += 1
-        candidate = numbered_name(target, n)
-    sftp.rename(source, candidate)
-    return candidate
 
 
 def _own_staging(folder: Path, modes: FileModes) -> Path:
@@ -439,45 +263,6 @@ class SftpInboundChannel:
     def _folder(self, folder: str) -> str:
         return _join(self._root, folder)
 
-    def _scan(
-        self, sftp: paramiko.SFTPClient
-    ) -> tuple[list[Listed], set[str], list[tuple[str, str]]]:
-        found: list[Listed] = []
-        names: set[str] = set()
-        problems: list[tuple[str, str]] = []
-        depth_limit = self.settings.max_depth if self.settings.recursive else 1
-        stack: list[tuple[str, str, int]] = [(self._root, "", 1)]
-        while stack:
-            folder, prefix, depth = stack.pop()
-            try:
-                entries = _listdir_attr(sftp, folder)
-            except OSError as exc:
-                if not prefix:
-                    msg = f"cannot list {folder} on endpoint {self.settings.endpoint}"
-                    raise _remote_error(msg, exc) from exc
-                problems.append((prefix.rstrip("/"), f"cannot list folder: {_describe(exc)}"))
-                continue
-            for attrs in entries:
-                name = prefix + attrs.filename
-                names.add(name)
-                if attrs.filename.startswith("."):
-                    continue
-                bad = name_problem(name)
-                if bad:
-                    problems.append((name, bad))
-                    continue
-                mode = attrs.st_mode or 0
-                if stat.S_ISDIR(mode):
-                    remote = posixpath.normpath(self._remote(name))
-                    if depth < depth_limit and remote not in self._skip:
-                        stack.append((remote, name + "/", depth + 1))
-                    continue
-                if not stat.S_ISREG(mode):
-                    problems.append((name, "not a regular file"))
-                    continue
-                found.append(Listed(name=name, size=attrs.st_size or 0, mtime=attrs.st_mtime or 0))
-        return found, names, problems
-
     def poll(self, *, now: float) -> PollResult:
         """Ready files downloaded to staging, oldest first, at most ``max_files_per_poll``."""
         s = self.settings
@@ -486,7 +271,7 @@ class SftpInboundChannel:
         problems: list[ChannelProblem] = []
         with self._connections.session(s.endpoint) as sftp:
             try:
-                listing, names, scan_problems = self._scan(sftp)
+                listing, names, scan_problems = scan(sftp, self._root, skip=self._skip, settings=s)
             except _CONNECTION_FAILURES as exc:
                 msg = f"cannot list {self._root} on {s.endpoint}"
                 raise _remote_error(msg, exc) from exc
