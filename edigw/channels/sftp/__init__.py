@@ -22,12 +22,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import itertools
 import os
 import posixpath
-import re
 import secrets
-import shutil
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -91,9 +88,9 @@ from edigw.channels.sftp.settings import (
     SftpTimeouts,
     endpoint_settings,
 )
+from edigw.channels.sftp.staging import _leave_staging, _slug, _staged_names, _use_staging
 from edigw.errors import ChannelError, HostKeyError
-from edigw.filemodes import FileModes, make_folders, open_private, write_private
-from edigw.processes import pid_alive
+from edigw.filemodes import FileModes, open_private, write_private
 
 __all__ = [
     "CONNECT_ATTEMPTS",
@@ -141,56 +138,6 @@ def _report_path(target: str) -> str:
     """Where the error report of the remote ``target`` goes: beside it."""
     folder, _, name = target.rpartition("/")
     return f"{folder}/{error_report_name(name)}" if folder else error_report_name(name)
-
-
-def _own_staging(folder: Path, modes: FileModes) -> Path:
-    """This process's staging folder under ``folder``; folders of dead processes (a crash
-    left them: those files are fetched again) are removed, those of live ones kept."""
-    make_folders(folder, modes)
-    for other in folder.iterdir():
-        if (
-            other.name.isdigit()
-            and other.name != str(os.getpid())
-            and not pid_alive(int(other.name))
-        ):
-            shutil.rmtree(other, ignore_errors=True)
-    own = folder / str(os.getpid())
-    shutil.rmtree(own, ignore_errors=True)
-    make_folders(own, modes)
-    return own
-
-
-#: Staging folders in use by this process's inbound channels, and by how many: a flow a
-#: reload changed has its new channel on the same folder while the old one still disposes
-#: of its files, so the folder is emptied by its first user and removed by its last.
-_staging_users: dict[Path, int] = {}
-_staging_lock = threading.Lock()
-#: Staged files' numbers, unique in the process (two channels may share a folder).
-_staged_names = itertools.count(1)
-
-
-def _use_staging(folder: Path, modes: FileModes) -> Path:
-    """This process's staging folder under ``folder`` (``_own_staging`` for its first user)."""
-    with _staging_lock:
-        own = folder / str(os.getpid())
-        if not _staging_users.get(own):
-            own = _own_staging(folder, modes)
-        _staging_users[own] = _staging_users.get(own, 0) + 1
-        return own
-
-
-def _leave_staging(own: Path) -> None:
-    """A channel is done with its staging folder: removed when no other channel uses it."""
-    with _staging_lock:
-        users = _staging_users.pop(own, 1) - 1
-        if users > 0:
-            _staging_users[own] = users
-        else:
-            shutil.rmtree(own, ignore_errors=True)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "channel"
 
 
 class _StagingWriter:
