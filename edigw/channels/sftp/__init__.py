@@ -30,14 +30,12 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import paramiko
 
 from edigw.channels.base import (
-    ERROR_CLEARED,
     KEPT_CHANGED,
     ChannelActionResult,
     ChannelProblem,
@@ -49,9 +47,6 @@ from edigw.channels.base import (
     PollResult,
     ReadinessTracker,
     SeenFiles,
-    change_since_read,
-    error_report,
-    error_report_name,
     is_candidate,
     name_problem,
     numbered_name,
@@ -61,6 +56,7 @@ from edigw.channels.known_hosts import (
     pin_host_key,
     verify_host_key,
 )
+from edigw.channels.sftp.after_actions import SftpAfterActions
 from edigw.channels.sftp.connection import (
     CONNECT_ATTEMPTS,
     SftpConnection,
@@ -76,7 +72,7 @@ from edigw.channels.sftp.failures import (
     _remote_error,
 )
 from edigw.channels.sftp.listing import scan
-from edigw.channels.sftp.remote import _CHUNK, _exists, _fetch_pipelined, _join, _move_to_free_name
+from edigw.channels.sftp.remote import _CHUNK, _exists, _fetch_pipelined, _join
 from edigw.channels.sftp.settings import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_KEEPALIVE,
@@ -132,12 +128,6 @@ def server_host_key(settings: SftpEndpointSettings) -> paramiko.PKey:
         return transport.get_remote_server_key()
     finally:
         transport.close()
-
-
-def _report_path(target: str) -> str:
-    """Where the error report of the remote ``target`` goes: beside it."""
-    folder, _, name = target.rpartition("/")
-    return f"{folder}/{error_report_name(name)}" if folder else error_report_name(name)
 
 
 class _StagingWriter:
@@ -203,12 +193,10 @@ class SftpInboundChannel:
             posixpath.normpath(_join(root, settings.after.to)),
             posixpath.normpath(_join(root, settings.error_folder)),
         }
+        self._after = SftpAfterActions(settings, connections, root)
 
     def _remote(self, name: str) -> str:
         return _join(self._root, name)
-
-    def _folder(self, folder: str) -> str:
-        return _join(self._root, folder)
 
     def poll(self, *, now: float) -> PollResult:
         """Ready files downloaded to staging, oldest first, at most ``max_files_per_poll``."""
@@ -420,10 +408,10 @@ class SftpInboundChannel:
             if action == "leave":
                 return self._leave(incoming)
             with self._connections.session(s.endpoint) as sftp:
-                changed = self._changed(sftp, incoming)
+                changed = self._after.changed(sftp, incoming)
                 if changed is not None:
                     return ChannelActionResult(ok=True, action=KEPT_CHANGED, detail=changed)
-                return self._act(sftp, action, incoming, disposition, remote, done)
+                return self._after.act(sftp, action, incoming, disposition, remote, done)
         except ChannelError as exc:
             self._remember(incoming)
             return ChannelActionResult(ok=False, action=action, detail=str(exc))
@@ -434,34 +422,6 @@ class SftpInboundChannel:
         finally:
             self.release(incoming)
 
-    def _act(
-        self,
-        sftp: paramiko.SFTPClient,
-        action: str,
-        incoming: IncomingFile,
-        disposition: Disposition,
-        remote: str,
-        done: str | None,
-    ) -> ChannelActionResult:
-        s = self.settings
-        if action == "delete":
-            sftp.remove(remote)
-            if done is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    sftp.remove(done)
-            return ChannelActionResult(ok=True, action="deleted")
-        folder = self._folder(s.after.to if action == "move" else s.error_folder)
-        target = _move_to_free_name(sftp, remote, _join(folder, incoming.name))
-        if done is not None:
-            with contextlib.suppress(FileNotFoundError):
-                _move_to_free_name(sftp, done, target + s.readiness.suffix)
-        if action == "move":
-            return ChannelActionResult(ok=True, action="moved", target=target)
-        when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        report = error_report(incoming.name, disposition, when=when).encode("utf-8")
-        sftp.putfo(io.BytesIO(report), _report_path(target))
-        return ChannelActionResult(ok=True, action="error-moved", target=target)
-
     def _leave(self, incoming: IncomingFile) -> ChannelActionResult:
         """Leave the source, remembered as processed unless it changed after it was read.
 
@@ -470,7 +430,7 @@ class SftpInboundChannel:
         """
         try:
             with self._connections.session(self.settings.endpoint) as sftp:
-                changed = self._changed(sftp, incoming)
+                changed = self._after.changed(sftp, incoming)
         except (ChannelError, *_REMOTE_FAILURES):
             changed = None
         if changed is not None:
@@ -478,59 +438,9 @@ class SftpInboundChannel:
         self._remember(incoming)
         return ChannelActionResult(ok=True, action="left")
 
-    @staticmethod
-    def _changed(sftp: paramiko.SFTPClient, incoming: IncomingFile) -> str | None:
-        """How the remote source differs from what was read (``None``: the same, or gone:
-        the after-action then reports what it finds)."""
-        remote = incoming.remote_path
-        try:
-            attrs = sftp.stat(remote)
-        except FileNotFoundError:
-            return None
-
-        def digest() -> str:
-            hashed = hashlib.sha256()
-            with sftp.open(remote, "rb") as src:
-                src.prefetch(attrs.st_size or 0)
-                while chunk := src.read(_CHUNK):
-                    hashed.update(chunk)
-            return hashed.hexdigest()
-
-        return change_since_read(
-            incoming, size=attrs.st_size or 0, mtime=attrs.st_mtime or 0, digest=digest
-        )
-
     def clear_error(self, name: str, target: str) -> ChannelActionResult:
         """Put a replayed file's error copy where a done file goes; remove its report."""
-        s = self.settings
-        error_folder = self._folder(s.error_folder).rstrip("/") + "/"
-        if not posixpath.normpath(target).startswith(error_folder):
-            detail = f"{target} is not in the flow's error folder {error_folder}; left as it is"
-            return ChannelActionResult(ok=False, action=ERROR_CLEARED, detail=detail)
-        marker = target + s.readiness.suffix if s.readiness.mode == "done_file" else None
-        moved = ""
-        try:
-            with self._connections.session(s.endpoint) as sftp:
-                if _exists(sftp, target):
-                    if s.after.action == "move":
-                        done = _join(self._folder(s.after.to), name)
-                        moved = _move_to_free_name(sftp, target, done)
-                        if marker is not None and _exists(sftp, marker):
-                            _move_to_free_name(sftp, marker, moved + s.readiness.suffix)
-                    else:
-                        sftp.remove(target)
-                for leftover in (marker, _report_path(target)):
-                    if leftover is not None:
-                        with contextlib.suppress(FileNotFoundError):
-                            sftp.remove(leftover)
-        except ChannelError as exc:
-            return ChannelActionResult(ok=False, action=ERROR_CLEARED, detail=str(exc))
-        except _REMOTE_FAILURES as exc:
-            detail = (
-                f"clearing {target} on {s.endpoint} from the error folder failed: {_describe(exc)}"
-            )
-            return ChannelActionResult(ok=False, action=ERROR_CLEARED, detail=detail)
-        return ChannelActionResult(ok=True, action=ERROR_CLEARED, target=moved)
+        return self._after.clear_error(name, target)
 
     def release(self, incoming: IncomingFile) -> None:
         """Fetch ``incoming`` again once it is ready again (its intake failed, or its
