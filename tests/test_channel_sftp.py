@@ -19,7 +19,6 @@ from typing import Any
 import psutil
 import pytest
 
-from edigw.channels import sftp as sftp_module
 from edigw.channels.base import (
     AfterAction,
     Disposition,
@@ -40,6 +39,7 @@ from edigw.channels.sftp import (
     SftpTimeouts,
     check_endpoint,
 )
+from edigw.channels.sftp import inbound as sftp_inbound
 from edigw.channels.sftp import listing as sftp_listing
 from edigw.errors import ChannelError, HostKeyError
 from edigw.journal import Journal
@@ -337,7 +337,7 @@ def test_small_files_are_handed_over_from_memory_oldest_first_and_large_ones_sta
 def test_small_files_beyond_the_memory_budget_of_a_poll_are_staged_on_disk(
     inbox: Inbox, remote: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sftp_module, "_MAX_PENDING", 2500)
+    monkeypatch.setattr(sftp_inbound, "_MAX_PENDING", 2500)
     for i in range(4):
         put(remote / f"f{i}.csv", bytes([65 + i]) * 1000, mtime=T0 - 100 + i)
     files = take(inbox.channel())
