@@ -28,19 +28,19 @@ from edigw.channels.base import (
     Readiness,
     UploadSettings,
 )
-from edigw.channels.sftp import (
-    Backoff,
-    SftpConnections,
-    SftpEndpointSettings,
-    SftpInboundChannel,
-    SftpInboundSettings,
-    SftpOutboundChannel,
-    SftpOutboundSettings,
-    SftpTimeouts,
-    check_endpoint,
-)
 from edigw.channels.sftp import inbound as sftp_inbound
 from edigw.channels.sftp import listing as sftp_listing
+from edigw.channels.sftp.check import check_endpoint
+from edigw.channels.sftp.connection import SftpConnections
+from edigw.channels.sftp.inbound import SftpInboundChannel
+from edigw.channels.sftp.outbound import SftpOutboundChannel
+from edigw.channels.sftp.settings import (
+    Backoff,
+    SftpEndpointSettings,
+    SftpInboundSettings,
+    SftpOutboundSettings,
+    SftpTimeouts,
+)
 from edigw.errors import ChannelError, HostKeyError
 from edigw.journal import Journal
 from tests.fixtures.sshd import SshServer, free_port, write_ed25519_key
@@ -816,7 +816,9 @@ def test_connection_dropped_mid_upload_leaves_no_final_file_and_the_next_deliver
 UPLOADER = """
 import sys
 from pathlib import Path
-from edigw.channels.sftp import *
+from edigw.channels.sftp.connection import SftpConnections
+from edigw.channels.sftp.outbound import SftpOutboundChannel
+from edigw.channels.sftp.settings import SftpEndpointSettings, SftpOutboundSettings
 host, port, user, key, known_hosts, folder, src = sys.argv[1:]
 endpoint = SftpEndpointSettings(name="acme", host=host, port=int(port), username=user,
                                 key_file=Path(key), known_hosts=Path(known_hosts))
