@@ -31,12 +31,12 @@ import paramiko
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edigw.channels.base import AfterAction, IncomingFile, MemorySeenFiles, Readiness
-from edigw.channels.sftp import (
-    SftpConnections,
+from edigw.channels.sftp.connection import SftpConnections
+from edigw.channels.sftp.inbound import SftpInboundChannel
+from edigw.channels.sftp.outbound import SftpOutboundChannel
+from edigw.channels.sftp.settings import (
     SftpEndpointSettings,
-    SftpInboundChannel,
     SftpInboundSettings,
-    SftpOutboundChannel,
     SftpOutboundSettings,
 )
 from edigw.journal.archive_folder import FolderArchive

@@ -23,7 +23,7 @@ from edigw import __version__
 from edigw.errors import ConfigError, EdigwError
 
 if TYPE_CHECKING:
-    from edigw.channels.sftp import SftpEndpointSettings
+    from edigw.channels.sftp.settings import SftpEndpointSettings
     from edigw.config import GatewayConfig
     from edigw.demo import DemoReport
     from edigw.mapping.engine import CompiledMapping
@@ -1158,7 +1158,7 @@ def sftp_group() -> None:
 
 
 def _sftp_endpoint(config_path: Path, name: str) -> tuple[GatewayConfig, SftpEndpointSettings]:
-    from edigw.channels.sftp import endpoint_settings
+    from edigw.channels.sftp.settings import endpoint_settings
 
     config = _load(config_path)
     endpoint = config.sftp_endpoints.get(name)
@@ -1186,7 +1186,7 @@ def sftp_trust_command(endpoint: str, expected: str | None, config_path: Path) -
     Compare the fingerprint with the one the partner gives you (by phone, not by e-mail
     from an unknown sender) before confirming.
     """
-    from edigw.channels.sftp import presented_key, trust
+    from edigw.channels.sftp.host_key import presented_key, trust
 
     _, settings = _sftp_endpoint(config_path, endpoint)
     try:
@@ -1221,7 +1221,7 @@ def sftp_check_command(endpoint: str, config_path: Path) -> None:
     The folders listed are those of the flows using the endpoint; write permission is
     tested in outbound folders with a hidden temporary file that is removed at once.
     """
-    from edigw.channels.sftp import check_endpoint
+    from edigw.channels.sftp.check import check_endpoint
 
     config, settings = _sftp_endpoint(config_path, endpoint)
     folders: list[str] = []

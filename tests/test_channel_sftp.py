@@ -19,7 +19,6 @@ from typing import Any
 import psutil
 import pytest
 
-from edigw.channels import sftp as sftp_module
 from edigw.channels.base import (
     AfterAction,
     Disposition,
@@ -29,16 +28,18 @@ from edigw.channels.base import (
     Readiness,
     UploadSettings,
 )
-from edigw.channels.sftp import (
+from edigw.channels.sftp import inbound as sftp_inbound
+from edigw.channels.sftp import listing as sftp_listing
+from edigw.channels.sftp.check import check_endpoint
+from edigw.channels.sftp.connection import SftpConnections
+from edigw.channels.sftp.inbound import SftpInboundChannel
+from edigw.channels.sftp.outbound import SftpOutboundChannel
+from edigw.channels.sftp.settings import (
     Backoff,
-    SftpConnections,
     SftpEndpointSettings,
-    SftpInboundChannel,
     SftpInboundSettings,
-    SftpOutboundChannel,
     SftpOutboundSettings,
     SftpTimeouts,
-    check_endpoint,
 )
 from edigw.errors import ChannelError, HostKeyError
 from edigw.journal import Journal
@@ -336,7 +337,7 @@ def test_small_files_are_handed_over_from_memory_oldest_first_and_large_ones_sta
 def test_small_files_beyond_the_memory_budget_of_a_poll_are_staged_on_disk(
     inbox: Inbox, remote: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sftp_module, "_MAX_PENDING", 2500)
+    monkeypatch.setattr(sftp_inbound, "_MAX_PENDING", 2500)
     for i in range(4):
         put(remote / f"f{i}.csv", bytes([65 + i]) * 1000, mtime=T0 - 100 + i)
     files = take(inbox.channel())
@@ -349,7 +350,7 @@ def test_small_files_beyond_the_memory_budget_of_a_poll_are_staged_on_disk(
 
 def after_listing(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -> list[int]:
     """Run ``change`` right after the next listing (between the listing and the downloads)."""
-    listed = sftp_module._listdir_attr
+    listed = sftp_listing._listdir_attr
     calls: list[int] = []
 
     def listing_then_change(sftp: Any, folder: str) -> Any:
@@ -359,7 +360,7 @@ def after_listing(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -
         calls.append(1)
         return entries
 
-    monkeypatch.setattr(sftp_module, "_listdir_attr", listing_then_change)
+    monkeypatch.setattr(sftp_listing, "_listdir_attr", listing_then_change)
     return calls
 
 
@@ -815,7 +816,9 @@ def test_connection_dropped_mid_upload_leaves_no_final_file_and_the_next_deliver
 UPLOADER = """
 import sys
 from pathlib import Path
-from edigw.channels.sftp import *
+from edigw.channels.sftp.connection import SftpConnections
+from edigw.channels.sftp.outbound import SftpOutboundChannel
+from edigw.channels.sftp.settings import SftpEndpointSettings, SftpOutboundSettings
 host, port, user, key, known_hosts, folder, src = sys.argv[1:]
 endpoint = SftpEndpointSettings(name="acme", host=host, port=int(port), username=user,
                                 key_file=Path(key), known_hosts=Path(known_hosts))

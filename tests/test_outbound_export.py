@@ -581,12 +581,9 @@ def _sftp_carrier(
     """An SFTP outbound channel to the suite's sshd (endpoint ``carrier``), delivering into a
     fresh ``remote`` folder (with ``upload`` settings, or the defaults); its connections are
     closed afterwards."""
-    from edigw.channels.sftp import (
-        SftpConnections,
-        SftpEndpointSettings,
-        SftpOutboundChannel,
-        SftpOutboundSettings,
-    )
+    from edigw.channels.sftp.connection import SftpConnections
+    from edigw.channels.sftp.outbound import SftpOutboundChannel
+    from edigw.channels.sftp.settings import SftpEndpointSettings, SftpOutboundSettings
 
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(sshd.known_hosts_line)

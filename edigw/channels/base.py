@@ -1,6 +1,6 @@
 """The channel interface: where inbound files come from and outbound files go to.
 
-Two implementations sit behind it: local drop folders (``local.py``) and SFTP (``sftp.py``).
+Two implementations sit behind it: local drop folders (``local.py``) and SFTP (the ``sftp`` package).
 The pipeline drives an inbound channel in three steps::
 
     result = channel.poll(now=time.time())      # ready files, claimed once, oldest first, capped

@@ -64,7 +64,7 @@ from edigw.problems import ProblemEntry
 from edigw.validation.policy import DEFAULT_POLICY, ValidationPolicy
 
 if TYPE_CHECKING:
-    from edigw.channels.sftp import SftpConnections
+    from edigw.channels.sftp.connection import SftpConnections
     from edigw.pipeline.reload import PinnedTemplate
 
 
@@ -181,7 +181,8 @@ def inbound_channel(
     if ch.type == "local":
         return LocalInboundChannel(LocalInboundSettings(path=Path(ch.path), **common), seen=seen)
     # paramiko and cryptography weigh 17 MB: imported only when a flow is on SFTP
-    from edigw.channels.sftp import SftpInboundChannel, SftpInboundSettings
+    from edigw.channels.sftp.inbound import SftpInboundChannel
+    from edigw.channels.sftp.settings import SftpInboundSettings
 
     return SftpInboundChannel(
         SftpInboundSettings(
@@ -209,7 +210,8 @@ def outbound_channel(flow: OutboundFlow, *, sftp: SftpConnections | None) -> Out
     if ch.type == "local":
         return LocalOutboundChannel(LocalOutboundSettings(path=Path(ch.path), upload=upload))
     # paramiko and cryptography weigh 17 MB: imported only when an export is on SFTP
-    from edigw.channels.sftp import SftpOutboundChannel, SftpOutboundSettings
+    from edigw.channels.sftp.outbound import SftpOutboundChannel
+    from edigw.channels.sftp.settings import SftpOutboundSettings
 
     return SftpOutboundChannel(
         SftpOutboundSettings(endpoint=ch.endpoint, path=ch.path, upload=upload),
@@ -220,7 +222,8 @@ def outbound_channel(flow: OutboundFlow, *, sftp: SftpConnections | None) -> Out
 def _connections(sftp: SftpConnections | None) -> SftpConnections:
     """``sftp``, or none at all (the configuration declares no endpoint): a channel then
     reports its endpoint unknown when used, as it would with the declared ones."""
-    from edigw.channels.sftp import SftpConnections  # with its channel: see inbound_channel
+    # with its channel: see inbound_channel
+    from edigw.channels.sftp.connection import SftpConnections
 
     return sftp if sftp is not None else SftpConnections({})
 
@@ -231,7 +234,8 @@ def sftp_connections(config: GatewayConfig) -> SftpConnections | None:
     if not config.sftp_endpoints:
         return None
     # paramiko and cryptography weigh 17 MB: imported only when an endpoint is declared
-    from edigw.channels.sftp import SftpConnections, SftpEndpointSettings, SftpTimeouts
+    from edigw.channels.sftp.connection import SftpConnections
+    from edigw.channels.sftp.settings import SftpEndpointSettings, SftpTimeouts
 
     endpoints = {}
     for name, e in config.sftp_endpoints.items():

@@ -1,7 +1,7 @@
 """SFTP endpoints no flow uses any more: their connection is closed, not kept until exit.
 
 A gateway opens one connection per SFTP endpoint, on first use, and keeps it for all the
-flows of that endpoint (``edigw.channels.sftp.SftpConnections``). When a reload of
+flows of that endpoint (``edigw.channels.sftp.connection.SftpConnections``). When a reload of
 ``edigw.yaml`` removes (or moves elsewhere) the last flow using an endpoint, nothing would
 use that connection again, yet the partner's server would hold a session open for us until
 the gateway stops. So after each reload, and each time the mover closes a removed flow's
