@@ -18,8 +18,9 @@ checked at the partner's, delivered again from the archive if missing, and the m
 so its records are not sent a second time in a new file.
 
 Which records a delta run exports, and the mark they move to (records updated at the same
-instant as the mark included): :mod:`edigw.outbound.marks`. What a run is given and gives back:
-:mod:`edigw.outbound.flow`.
+instant as the mark included): :mod:`edigw.outbound.marks`. Lookups for templates are in
+:mod:`edigw.outbound.lookups`, the delivery and the replay of a file in
+:mod:`edigw.outbound.delivery`, what a run is given and gives back in :mod:`edigw.outbound.flow`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,8 @@ from typing import Any
 import jinja2
 
 from edigw.channels.base import Delivered, DeliveredIncompletely
-from edigw.errors import DataProblem, EdigwError, JournalError, SourceDataError
-from edigw.jinja_sandbox import Waits
+from edigw.errors import DataProblem, EdigwError, SourceDataError
+from edigw.outbound.delivery import deliver_once, owes_done_file
 from edigw.outbound.fence import LeadershipLost as LeadershipLost
 from edigw.outbound.fence import record_delivery
 from edigw.outbound.filters import local_time
@@ -51,50 +52,12 @@ from edigw.outbound.flow import (
     Mode,
     State,
 )
+from edigw.outbound.lookups import Lookups, StaticLookups
 from edigw.outbound.marks import DeltaTracker, MarkStore, _as_row
 from edigw.outbound.naming import file_name
 from edigw.outbound.query import plan_query
 from edigw.outbound.render import load_template, render_to_file
 from edigw.outbound.settings import require_settings
-
-# --------------------------------------------------------------------------- lookups
-
-
-class Lookups(Waits):
-    """``lookup(resource, key)`` for templates: a whole Ecolix list as a dict by ``key``.
-
-    A carrier file needs article weights and an order list does not carry them; fetching each
-    article would cost one call per line. A lookup reads the list once per run, page by page
-    at the maximum page size, only if the template asks for it, and counts its calls. It is
-    never filtered by ``updated_since``: references need every object, not only the changed.
-    The time it waits for Ecolix does not count against the template's time limit (``Waits``).
-    """
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self._tables: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        self.calls = 0
-
-    def __call__(self, resource: str, key: str = "code") -> dict[str, dict[str, Any]]:
-        table = self._tables.get((resource, key))
-        if table is None:
-            listing = self._client.iter_list(resource, page_size=PAGE_SIZE)
-            table = {str(item.get(key)): item for item in listing}
-            self.calls += int(getattr(listing, "calls", 0))
-            self._tables[(resource, key)] = table
-        return table
-
-
-class StaticLookups(Waits):
-    """Lookups from sample data (``template test``): ``{"articles.list": [...], ...}``."""
-
-    def __init__(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
-        self._tables = tables
-        self.calls = 0
-
-    def __call__(self, resource: str, key: str = "code") -> dict[str, Mapping[str, Any]]:
-        return {str(item.get(key)): item for item in self._tables.get(resource, ())}
-
 
 # --------------------------------------------------------------------------- the run
 
@@ -300,24 +263,6 @@ def run_export(
         temp.unlink(missing_ok=True)
 
 
-def deliver_once(
-    channel: Channel, local_file: Path, name: str
-) -> tuple[Delivered, DeliveredIncompletely | None]:
-    """Deliver ``local_file`` as ``name``. A step failing after the file was in place (its
-    done file...) does not make it undelivered: it is returned with the delivery, for the
-    caller to journal the delivery first and tell the failure after (never to resend)."""
-    try:
-        return channel.deliver(local_file, name), None
-    except DeliveredIncompletely as exc:
-        return exc.delivered, exc
-
-
-def owes_done_file(trouble: DeliveredIncompletely | None) -> bool:
-    """Whether a delivery that failed after its file was in place left its done file
-    unwritten: the run says so, and the flow's next runs write it (``edigw.outbound.pending``)."""
-    return trouble is not None and trouble.done_file_owed
-
-
 def _keep(temp: Path, work: Path) -> Path:
     """Move a dry run's temp file aside so the ``finally`` clean-up leaves it for the caller."""
     fd, name = tempfile.mkstemp(prefix="edigw-dry-run-", suffix=".out", dir=work)
@@ -373,75 +318,3 @@ def render_sample(
         template, iter(sample["records"]), dest, encoding=encoding, context=context, xsd=xsd
     )
     return rendered.records
-
-
-def replay_export_run(
-    run_id: int,
-    *,
-    journal: Any,
-    archive: ArchiveLike,
-    channel: Channel,
-    now: datetime | None = None,
-) -> Delivered:
-    """Deliver the archived file of export run ``run_id`` again, under its original name.
-
-    The mark is not touched (the records were already accounted for). With ``now`` the
-    re-delivery is journaled as a new run in mode ``replay``.
-    """
-    run = journal.export_run(run_id)
-    if run is None:
-        msg = f"R-{run_id}: no such export run"
-        raise JournalError(msg)
-    sha256 = _field(run, "sha256")
-    name = _field(run, "file_name")
-    if not sha256 or not name:
-        msg = f"R-{run_id}: the run produced no file ({_field(run, 'state')}), nothing to replay"
-        raise JournalError(msg)
-    with tempfile.TemporaryDirectory(prefix="edigw-replay-") as tmp:
-        local = Path(tmp) / "replay"
-        copy_archived(archive, sha256, local)
-        new_id = None
-        if now is not None:
-            new_id = journal.start_export_run(
-                partner=_field(run, "partner"),
-                flow=_field(run, "flow"),
-                mode="replay",
-                window_from=_field(run, "window_from"),
-                now=now,
-            )
-        try:
-            delivered, trouble = deliver_once(channel, local, name)
-        except EdigwError as exc:
-            if new_id is not None:
-                journal.finish_export_run(new_id, state="failed", now=now, error=str(exc))
-            raise
-        if new_id is not None:
-            journal.finish_export_run(
-                new_id,
-                state="delivered",
-                now=now,
-                window_to=_field(run, "window_to"),
-                records=_field(run, "records") or 0,
-                file_name=delivered.name,
-                sha256=sha256,
-                archive_path=_field(run, "archive_path"),
-                error=str(trouble) if trouble else None,
-                done_file_owed=owes_done_file(trouble),
-            )
-        if trouble is not None:
-            raise trouble
-    return delivered
-
-
-def _field(run: Any, name: str) -> Any:
-    return run.get(name) if isinstance(run, Mapping) else getattr(run, name, None)
-
-
-def copy_archived(archive: ArchiveLike, sha256: str, dest: Path) -> None:
-    """Copy the archived file ``sha256`` to ``dest`` (a folder archive or a database one)."""
-    source = archive.open(sha256)
-    if isinstance(source, str | os.PathLike):
-        shutil.copyfile(source, dest)
-        return
-    with source as src, dest.open("wb") as out:
-        shutil.copyfileobj(src, out)

@@ -35,7 +35,8 @@ import jinja2
 
 from edigw.channels.base import Delivered, DeliveredIncompletely
 from edigw.errors import EdigwError
-from edigw.outbound.export import Lookups, _place, deliver_once, owes_done_file
+from edigw.outbound.delivery import deliver_once, owes_done_file
+from edigw.outbound.export import _place
 from edigw.outbound.fence import record_delivery
 from edigw.outbound.flow import (
     PAGE_SIZE,
@@ -46,6 +47,7 @@ from edigw.outbound.flow import (
     ExportResult,
     Mode,
 )
+from edigw.outbound.lookups import Lookups
 from edigw.outbound.marks import DeltaTracker, Mark, MarkStore, _as_row
 from edigw.outbound.naming import file_name
 from edigw.outbound.query import plan_query
