@@ -76,7 +76,8 @@ def child(base_url: str, token: str, work: Path) -> None:
     from edigw.ecolix.client import EcolixClient
     from edigw.journal.archive_folder import FolderArchive
     from edigw.journal.store import Journal
-    from edigw.outbound.export import ExportFlow, run_export
+    from edigw.outbound.export import run_export
+    from edigw.outbound.flow import ExportFlow
 
     flow = ExportFlow(
         partner="bench",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         FileRow,
         ResolutionRow,
     )
-    from edigw.outbound.export import ExportResult
+    from edigw.outbound.flow import ExportResult
     from edigw.pipeline.replay import ReplayResult
     from edigw.pipeline.stories import FileStory
 

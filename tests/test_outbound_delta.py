@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from edigw.errors import SourceDataError
-from edigw.outbound.export import DeltaTracker, Fingerprints, Mark, fingerprint
+from edigw.outbound.marks import DeltaTracker, Fingerprints, Mark, fingerprint
 
 T1 = "2026-11-28T10:00:00Z"
 T2 = "2026-11-28T10:00:01Z"

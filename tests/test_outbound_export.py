@@ -26,7 +26,9 @@ from edigw.ecolix.client import EcolixClient
 from edigw.errors import ChannelError, SourceDataError
 from edigw.journal.archive_folder import FolderArchive
 from edigw.journal.store import Journal
-from edigw.outbound.export import ExportFlow, ExportResult, replay_export_run, run_export
+from edigw.outbound.delivery import replay_export_run
+from edigw.outbound.export import run_export
+from edigw.outbound.flow import ExportFlow, ExportResult
 from tests.fixtures.sandbox_data import customer_body, unique
 
 ROOT = Path(__file__).resolve().parents[1]

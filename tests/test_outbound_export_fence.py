@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from edigw.journal.store import Journal
-from edigw.outbound.export import ExportFlow
 from edigw.outbound.fence import LeadershipLost
+from edigw.outbound.flow import ExportFlow
 from edigw.pipeline.exports import export_fence
 from edigw.pipeline.leadership import LeaseTimes, SharedLeadership
 from tests.test_outbound_export import Gateway, _gateway

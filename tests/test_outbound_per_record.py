@@ -19,7 +19,7 @@ import pytest
 from edigw.channels.base import Delivered, UploadSettings
 from edigw.channels.local import LocalOutboundChannel, LocalOutboundSettings
 from edigw.errors import ChannelError
-from edigw.outbound.export import ExportFlow
+from edigw.outbound.flow import ExportFlow
 from tests.test_outbound_export import NOW, TEMPLATES, Gateway, _gateway
 
 PATTERN = "{record[order_number]}_{record[status]}_{seq:04d}.csv"

@@ -14,7 +14,7 @@ import pytest
 
 from edigw.errors import MappingError, SourceDataError
 from edigw.jinja_sandbox import Limits
-from edigw.outbound.export import StaticLookups
+from edigw.outbound.lookups import StaticLookups
 from edigw.outbound.render import load_template, render_to_file
 
 TOKEN = "ecolix-token-that-must-never-leak"

@@ -5,7 +5,7 @@ them leaves the journal saying what to do next:
 
 1. :func:`record` — the run's file (name, sha256, size, archived copy) and the mark it will
    move to are written *before* the channel is asked to deliver;
-2. the channel delivers (``edigw.outbound.export``);
+2. the channel delivers (``edigw.outbound.delivery``);
 3. :func:`complete` — in the transaction that finishes the run: the row is deleted and,
    for a delivery to the partner, the flow's mark moves (``advance``).
 

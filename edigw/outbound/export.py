@@ -17,381 +17,47 @@ whichever node leads it) first completes it (:mod:`edigw.outbound.pending`): the
 checked at the partner's, delivered again from the archive if missing, and the mark moved,
 so its records are not sent a second time in a new file.
 
-Delta windows and records updated at the same instant as the mark
------------------------------------------------------------------
-The mark is the greatest ``updated_at`` among the records a delivered file held. The next run
-asks Ecolix for ``updated_since=mark``, which the contract defines as *inclusive* (``>=``).
-An exclusive bound would be simpler but loses data: a record committed just after our query
-with the very same timestamp as the mark would never be exported. With the inclusive bound,
-those late records come back, and so do the records at the mark that we already delivered;
-the latter are dropped by de-duplication: kept next to the journal's mark (see
-:class:`MarkStore`) are the fingerprints (hash of the record's JSON) of the delivered records whose ``updated_at`` equals
-the mark (8 bytes each, see :class:`Fingerprints`). A record at the mark whose fingerprint is known was delivered unchanged; any other
-record at the mark is new. Fingerprints, not ids, because an id alone cannot tell "the same
-version" from "another change in the same instant", and because they work for every
-resource without knowing its key. The set is usually tiny (records of one instant); it is
-reset whenever the mark moves forward.
-
-A second run after changes therefore exports exactly the records changed since, and nothing
-is lost if writes land in the same instant as the mark.
+Which records a delta run exports, and the mark they move to (records updated at the same
+instant as the mark included): :mod:`edigw.outbound.marks`. Lookups for templates are in
+:mod:`edigw.outbound.lookups`, the delivery and the replay of a file in
+:mod:`edigw.outbound.delivery`, what a run is given and gives back in :mod:`edigw.outbound.flow`.
 """
 
 from __future__ import annotations
 
-import base64
-import bisect
 import contextlib
-import hashlib
-import json
 import os
 import shutil
 import tempfile
-from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import jinja2
 
 from edigw.channels.base import Delivered, DeliveredIncompletely
-from edigw.errors import DataProblem, EdigwError, JournalError, SourceDataError
-from edigw.jinja_sandbox import Waits
-from edigw.model import Location
+from edigw.errors import DataProblem, EdigwError, SourceDataError
+from edigw.outbound.delivery import deliver_once, owes_done_file
 from edigw.outbound.fence import LeadershipLost as LeadershipLost
 from edigw.outbound.fence import record_delivery
-from edigw.outbound.filters import local_time, parse_datetime
+from edigw.outbound.filters import local_time
+from edigw.outbound.flow import (
+    PAGE_SIZE,
+    ArchiveLike,
+    Channel,
+    Client,
+    ExportFlow,
+    ExportResult,
+    Mode,
+    State,
+)
+from edigw.outbound.lookups import Lookups, StaticLookups
+from edigw.outbound.marks import DeltaTracker, MarkStore, _as_row
 from edigw.outbound.naming import file_name
 from edigw.outbound.query import plan_query
 from edigw.outbound.render import load_template, render_to_file
 from edigw.outbound.settings import require_settings
-
-PAGE_SIZE = 1000
-"""Items per list call: the contract's maximum, so a run makes the fewest calls."""
-
-UPDATED_AT = "updated_at"
-
-Mode = Literal["delta", "full"]
-State = Literal["delivered", "empty", "failed", "dry-run"]
-Split = Literal["file", "record"]
-
-
-# --------------------------------------------------------------------------- collaborators
-
-
-class Client(Protocol):
-    def iter_list(
-        self,
-        operation: str,
-        *,
-        updated_since: datetime | None = None,
-        page_size: int = ...,
-        **filters: Any,
-    ) -> Iterator[dict[str, Any]]: ...
-
-
-class Channel(Protocol):
-    def deliver(self, local_file: Path, name: str) -> Delivered: ...
-
-
-class Archived(Protocol):
-    sha256: str
-    path: Path
-
-
-class ArchiveLike(Protocol):
-    def store(self, path: Path) -> Any: ...
-
-    def open(self, sha256: str) -> Any: ...
-
-
-# --------------------------------------------------------------------------- the flow
-
-
-@dataclass(frozen=True, slots=True)
-class ExportFlow:
-    """What an export run needs from a flow's configuration (paths already absolute)."""
-
-    partner: str
-    flow: str
-    resource: str
-    template: Path
-    filename: str
-    filters: Mapping[str, Any] = field(default_factory=dict)
-    timezone: str | None = None
-    mode: Mode = "delta"
-    write_empty: bool = False
-    encoding: str = "utf-8"
-    xsd: Path | None = None
-    settings: Mapping[str, str] = field(default_factory=dict)
-    split: Split = "file"
-    """``record``: one file per record (see :mod:`edigw.outbound.per_record`)."""
-
-    @classmethod
-    def of(cls, config: Any, *, partner: str | None = None, flow: str | None = None) -> ExportFlow:
-        """Build from the ``edigw.yaml`` outbound flow model (or return an ExportFlow as is)."""
-        if isinstance(config, ExportFlow):
-            return config
-        query = config.query
-        resource = query["resource"] if isinstance(query, Mapping) else query.resource
-        filters = query.get("filters") if isinstance(query, Mapping) else query.filters
-        xsd = getattr(config, "xsd", None)
-        return cls(
-            partner=partner or config.partner,
-            flow=flow or getattr(config, "flow", None) or config.name,
-            resource=resource,
-            template=Path(config.template),
-            filename=config.filename,
-            filters=dict(filters or {}),
-            timezone=getattr(config, "timezone", None),
-            mode=getattr(config, "mode", "delta") or "delta",
-            write_empty=bool(getattr(config, "write_empty", False)),
-            encoding=getattr(config, "encoding", "utf-8") or "utf-8",
-            xsd=Path(xsd) if xsd else None,
-            settings=dict(getattr(config, "template_settings", None) or {}),
-            split=getattr(config, "split", "file") or "file",
-        )
-
-
-class Fingerprints:
-    """A compact set of 64-bit record fingerprints: 8 bytes each, sorted, searched by bisect.
-
-    A bulk load can give a million records the very same ``updated_at``; a Python set of
-    them would cost ~60 MB, this costs 8 MB, so memory stays flat whatever the export size.
-    """
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: Iterable[int] = ()) -> None:
-        self._values = array("Q", sorted(set(values)))
-
-    def __contains__(self, value: object) -> bool:
-        if not isinstance(value, int):
-            return False
-        i = bisect.bisect_left(self._values, value)
-        return i < len(self._values) and self._values[i] == value
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._values)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Fingerprints):
-            return self._values == other._values
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values.tobytes())
-
-    def __repr__(self) -> str:
-        return f"Fingerprints({len(self)})"
-
-    def union(self, other: Iterable[int]) -> Fingerprints:
-        return Fingerprints([*self._values, *other])
-
-    def to_text(self) -> str:
-        return base64.b64encode(self._values.tobytes()).decode("ascii")
-
-    @classmethod
-    def from_text(cls, text: str) -> Fingerprints:
-        values = array("Q")
-        values.frombytes(base64.b64decode(text, validate=True))
-        return cls(values)
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """The high-water mark of a flow: an instant, and the records at it already delivered."""
-
-    at: datetime
-    fingerprints: Fingerprints = field(default_factory=Fingerprints)
-
-
-@dataclass(frozen=True, slots=True)
-class ExportResult:
-    """How one run ended. ``path`` is the rendered file for dry runs and ``--to`` runs."""
-
-    state: State
-    mode: Mode
-    records: int
-    calls: int
-    run_id: int | None = None
-    file_name: str | None = None
-    path: Path | None = None
-    sha256: str | None = None
-    archive_path: Path | None = None
-    delivered: Delivered | None = None
-    window_from: datetime | None = None
-    window_to: datetime | None = None
-    skipped: int = 0
-    left_out: int = 0
-    """Records the flow's filters left out (several values or exclusions, applied by edigw)."""
-    files: tuple[str, ...] = ()
-    """``split: record``: the name of every file the run wrote, in order (``file_name`` is
-    the last); each has its own journal run (``run_id`` is the last)."""
-
-    @property
-    def show_id(self) -> str | None:
-        return f"R-{self.run_id}" if self.run_id is not None else None
-
-
-# --------------------------------------------------------------------------- lookups
-
-
-class Lookups(Waits):
-    """``lookup(resource, key)`` for templates: a whole Ecolix list as a dict by ``key``.
-
-    A carrier file needs article weights and an order list does not carry them; fetching each
-    article would cost one call per line. A lookup reads the list once per run, page by page
-    at the maximum page size, only if the template asks for it, and counts its calls. It is
-    never filtered by ``updated_since``: references need every object, not only the changed.
-    The time it waits for Ecolix does not count against the template's time limit (``Waits``).
-    """
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self._tables: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        self.calls = 0
-
-    def __call__(self, resource: str, key: str = "code") -> dict[str, dict[str, Any]]:
-        table = self._tables.get((resource, key))
-        if table is None:
-            listing = self._client.iter_list(resource, page_size=PAGE_SIZE)
-            table = {str(item.get(key)): item for item in listing}
-            self.calls += int(getattr(listing, "calls", 0))
-            self._tables[(resource, key)] = table
-        return table
-
-
-class StaticLookups(Waits):
-    """Lookups from sample data (``template test``): ``{"articles.list": [...], ...}``."""
-
-    def __init__(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
-        self._tables = tables
-        self.calls = 0
-
-    def __call__(self, resource: str, key: str = "code") -> dict[str, Mapping[str, Any]]:
-        return {str(item.get(key)): item for item in self._tables.get(resource, ())}
-
-
-# --------------------------------------------------------------------------- delta logic (pure)
-
-
-def fingerprint(record: Mapping[str, Any]) -> int:
-    """A stable 64-bit hash of a record's content (key order does not matter)."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-class DeltaTracker:
-    """Filters a record stream against the mark and computes the next mark as it passes.
-
-    Used as a generator wrapper between the Ecolix listing and the template, so it adds no
-    pass over the data and keeps no record in memory.
-    """
-
-    def __init__(self, mark: Mark | None, *, resource: str) -> None:
-        self.mark = mark
-        self.resource = resource
-        self.max_at: datetime | None = None
-        self.at_max = array("Q")
-        self.skipped = 0
-
-    def filter(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        mark = self.mark
-        index = 0
-        for record in records:
-            index += 1
-            raw = record.get(UPDATED_AT)
-            if raw is None:
-                msg = f"Ecolix record has no {UPDATED_AT}, so no delta can be computed"
-                raise SourceDataError(
-                    DataProblem(msg, Location(self.resource, line=index, field=UPDATED_AT))
-                )
-            at = _aware(raw, self.resource, index)
-            if mark is not None and (
-                at < mark.at or (at == mark.at and fingerprint(record) in mark.fingerprints)
-            ):
-                self.skipped += 1
-                continue
-            if self.max_at is None or at > self.max_at:
-                self.max_at = at
-                self.at_max = array("Q", [fingerprint(record)])
-            elif at == self.max_at:
-                self.at_max.append(fingerprint(record))
-            yield record
-
-    def next_mark(self) -> Mark | None:
-        """The mark after delivering what passed (``None`` when nothing passed)."""
-        if self.max_at is None:
-            return None
-        if self.mark is not None and self.max_at == self.mark.at:
-            return Mark(self.max_at, self.mark.fingerprints.union(self.at_max))
-        return Mark(self.max_at, Fingerprints(self.at_max))
-
-
-def _aware(raw: Any, resource: str, index: int) -> datetime:
-    try:
-        value = parse_datetime(raw)
-    except ValueError as exc:
-        msg = f"Ecolix record has an unreadable {UPDATED_AT}: {raw!r}"
-        raise SourceDataError(
-            DataProblem(msg, Location(resource, line=index, field=UPDATED_AT))
-        ) from exc
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        msg = f"Ecolix record has an {UPDATED_AT} without time zone: {raw!r}"
-        raise SourceDataError(DataProblem(msg, Location(resource, line=index, field=UPDATED_AT)))
-    return value
-
-
-# --------------------------------------------------------------------------- marks
-
-
-class MarkStore:
-    """The flow's mark in the journal: the instant, and the fingerprints of the records at it.
-
-    Both live in the journal (``export_cursors``), shared by every node: whichever node runs
-    the export next (another node after a takeover, a new node with an empty disk) carries
-    on without delivering the boundary records again. A mark written before the journal kept
-    the fingerprints has them in ``<folder>/<partner>/<flow>.json``, trusted only when their
-    instant equals the journal's; without them the boundary records are simply sent again
-    (at-least-once, never a record lost).
-    """
-
-    def __init__(self, journal: Any, folder: Path | None) -> None:
-        self._journal = journal
-        self._folder = folder
-
-    def _file(self, partner: str, flow: str) -> Path | None:
-        return self._folder / partner / f"{flow}.json" if self._folder else None
-
-    def load(self, partner: str, flow: str) -> Mark | None:
-        stored = self._journal.export_mark(partner, flow)
-        if stored is None:
-            return None
-        at, boundary = stored
-        if boundary is not None:
-            return Mark(at, Fingerprints.from_text(boundary))
-        path = self._file(partner, flow)
-        if path is None:
-            return Mark(at)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if parse_datetime(data["at"]) == at:
-                return Mark(at, Fingerprints.from_text(data["fingerprints"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        return Mark(at)
-
-    def save(self, partner: str, flow: str, mark: Mark, *, now: datetime) -> None:
-        self._journal.advance_cursor(
-            partner, flow, mark.at, now=now, boundary=mark.fingerprints.to_text()
-        )
-
 
 # --------------------------------------------------------------------------- the run
 
@@ -597,29 +263,6 @@ def run_export(
         temp.unlink(missing_ok=True)
 
 
-def deliver_once(
-    channel: Channel, local_file: Path, name: str
-) -> tuple[Delivered, DeliveredIncompletely | None]:
-    """Deliver ``local_file`` as ``name``. A step failing after the file was in place (its
-    done file...) does not make it undelivered: it is returned with the delivery, for the
-    caller to journal the delivery first and tell the failure after (never to resend)."""
-    try:
-        return channel.deliver(local_file, name), None
-    except DeliveredIncompletely as exc:
-        return exc.delivered, exc
-
-
-def owes_done_file(trouble: DeliveredIncompletely | None) -> bool:
-    """Whether a delivery that failed after its file was in place left its done file
-    unwritten: the run says so, and the flow's next runs write it (``edigw.outbound.pending``)."""
-    return trouble is not None and trouble.done_file_owed
-
-
-def _as_row(mark: Mark | None) -> tuple[datetime, str] | None:
-    """A mark as the journal keeps it: its instant and its boundary fingerprints."""
-    return None if mark is None else (mark.at, mark.fingerprints.to_text())
-
-
 def _keep(temp: Path, work: Path) -> Path:
     """Move a dry run's temp file aside so the ``finally`` clean-up leaves it for the caller."""
     fd, name = tempfile.mkstemp(prefix="edigw-dry-run-", suffix=".out", dir=work)
@@ -675,75 +318,3 @@ def render_sample(
         template, iter(sample["records"]), dest, encoding=encoding, context=context, xsd=xsd
     )
     return rendered.records
-
-
-def replay_export_run(
-    run_id: int,
-    *,
-    journal: Any,
-    archive: ArchiveLike,
-    channel: Channel,
-    now: datetime | None = None,
-) -> Delivered:
-    """Deliver the archived file of export run ``run_id`` again, under its original name.
-
-    The mark is not touched (the records were already accounted for). With ``now`` the
-    re-delivery is journaled as a new run in mode ``replay``.
-    """
-    run = journal.export_run(run_id)
-    if run is None:
-        msg = f"R-{run_id}: no such export run"
-        raise JournalError(msg)
-    sha256 = _field(run, "sha256")
-    name = _field(run, "file_name")
-    if not sha256 or not name:
-        msg = f"R-{run_id}: the run produced no file ({_field(run, 'state')}), nothing to replay"
-        raise JournalError(msg)
-    with tempfile.TemporaryDirectory(prefix="edigw-replay-") as tmp:
-        local = Path(tmp) / "replay"
-        copy_archived(archive, sha256, local)
-        new_id = None
-        if now is not None:
-            new_id = journal.start_export_run(
-                partner=_field(run, "partner"),
-                flow=_field(run, "flow"),
-                mode="replay",
-                window_from=_field(run, "window_from"),
-                now=now,
-            )
-        try:
-            delivered, trouble = deliver_once(channel, local, name)
-        except EdigwError as exc:
-            if new_id is not None:
-                journal.finish_export_run(new_id, state="failed", now=now, error=str(exc))
-            raise
-        if new_id is not None:
-            journal.finish_export_run(
-                new_id,
-                state="delivered",
-                now=now,
-                window_to=_field(run, "window_to"),
-                records=_field(run, "records") or 0,
-                file_name=delivered.name,
-                sha256=sha256,
-                archive_path=_field(run, "archive_path"),
-                error=str(trouble) if trouble else None,
-                done_file_owed=owes_done_file(trouble),
-            )
-        if trouble is not None:
-            raise trouble
-    return delivered
-
-
-def _field(run: Any, name: str) -> Any:
-    return run.get(name) if isinstance(run, Mapping) else getattr(run, name, None)
-
-
-def copy_archived(archive: ArchiveLike, sha256: str, dest: Path) -> None:
-    """Copy the archived file ``sha256`` to ``dest`` (a folder archive or a database one)."""
-    source = archive.open(sha256)
-    if isinstance(source, str | os.PathLike):
-        shutil.copyfile(source, dest)
-        return
-    with source as src, dest.open("wb") as out:
-        shutil.copyfileobj(src, out)

@@ -44,7 +44,7 @@ from edigw.journal.errors import FlowLeaseLostError
 from edigw.journal.leases import HeldLease
 
 if TYPE_CHECKING:
-    from edigw.outbound.export import ExportFlow
+    from edigw.outbound.flow import ExportFlow
 
 
 class LeadershipLost(EdigwError):

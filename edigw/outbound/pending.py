@@ -43,13 +43,8 @@ from typing import Any
 from edigw.channels.base import Delivered, DeliveredIncompletely
 from edigw.errors import ChannelError
 from edigw.journal.deliveries import PendingDelivery
-from edigw.outbound.export import (
-    ArchiveLike,
-    Channel,
-    copy_archived,
-    deliver_once,
-    owes_done_file,
-)
+from edigw.outbound.delivery import copy_archived, deliver_once, owes_done_file
+from edigw.outbound.flow import ArchiveLike, Channel
 
 log = logging.getLogger("edigw.exports")
 

@@ -35,24 +35,20 @@ import jinja2
 
 from edigw.channels.base import Delivered, DeliveredIncompletely
 from edigw.errors import EdigwError
-from edigw.outbound.export import (
+from edigw.outbound.delivery import deliver_once, owes_done_file
+from edigw.outbound.export import _place
+from edigw.outbound.fence import record_delivery
+from edigw.outbound.flow import (
     PAGE_SIZE,
     ArchiveLike,
     Channel,
     Client,
-    DeltaTracker,
     ExportFlow,
     ExportResult,
-    Lookups,
-    Mark,
-    MarkStore,
     Mode,
-    _as_row,
-    _place,
-    deliver_once,
-    owes_done_file,
 )
-from edigw.outbound.fence import record_delivery
+from edigw.outbound.lookups import Lookups
+from edigw.outbound.marks import DeltaTracker, Mark, MarkStore, _as_row
 from edigw.outbound.naming import file_name
 from edigw.outbound.query import plan_query
 from edigw.outbound.render import render_to_file

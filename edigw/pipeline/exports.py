@@ -17,8 +17,10 @@ from edigw.config import OutboundFlow
 from edigw.errors import ConfigError, EdigwError, JournalError
 from edigw.journal.archive import ArchiveMissingCopy
 from edigw.journal.leases import HeldLease
-from edigw.outbound.export import ExportResult, replay_export_run, run_export
+from edigw.outbound.delivery import replay_export_run
+from edigw.outbound.export import run_export
 from edigw.outbound.fence import LeadershipLost, LeaseFence
+from edigw.outbound.flow import ExportResult
 from edigw.outbound.schedule import next_run
 from edigw.pipeline.assembly import Parts, outbound_channel
 from edigw.pipeline.leadership import Leadership, SharedLeadership
