@@ -5,7 +5,6 @@ Order of the steps, and why::
     start run (journal)          the run is visible, with its window, before anything happens
     query + render (streaming)   Ecolix pages are pulled lazily by the template, into a temp file
     archive                      the exact bytes are kept (sha256) before they leave, for replay
-    deliver (channel)            temp name + rename on the partner's side
     record delivery (journal)    the file (name, sha256, size) and the mark it moves to, first
     deliver (channel)            temp name + rename on the partner's side
     finish run + move the mark   one transaction: delivered, records, calls, file name, sha256,
