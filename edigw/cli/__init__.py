@@ -1553,7 +1553,3 @@ def _mapping_dry_run(
     if not run.ok:
         msg = "some documents were refused by Ecolix or not sent (see above)"
         raise click.ClickException(msg)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
