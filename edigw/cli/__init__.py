@@ -10,7 +10,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ import click
 from rich.console import Console
 
 from edigw import __version__
+from edigw.cli.shared import _echo_json, _load, _need_secrets, _one_line, config_option, json_option
 from edigw.errors import ConfigError, EdigwError
 
 if TYPE_CHECKING:
@@ -31,6 +32,17 @@ if TYPE_CHECKING:
     from edigw.pipeline.folders import Folder
     from edigw.pipeline.stories import FileStory
     from edigw.sandbox.latency import Latency
+
+__all__ = [
+    "CONTEXT_SETTINGS",
+    "EXIT_GAVE_UP",
+    "EXIT_STOP_TIMEOUT",
+    "MAX_SENDERS",
+    "SendersParam",
+    "config_option",
+    "json_option",
+    "main",
+]
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: ``edigw run`` exit status when its supervisor gave up on a loop that kept crashing.
@@ -106,19 +118,6 @@ def init_command(directory: Path, *, force: bool) -> None:
     )
 
 
-def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``-c/--config`` option every operational command shares."""
-    return click.option(
-        "-c",
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=Path("edigw.yaml"),
-        show_default=True,
-        help="The gateway configuration file.",
-    )(func)
-
-
 @main.group("config")
 def config_group() -> None:
     """Check edigw.yaml before running, or print its JSON Schema for editors.
@@ -192,54 +191,6 @@ def config_schema_command() -> None:
     from edigw.config import GatewayConfig
 
     click.echo(json.dumps(GatewayConfig.model_json_schema(), indent=2, ensure_ascii=False))
-
-
-# --------------------------------------------------------------------------- operations
-
-
-def _load(config_path: Path, *, secrets: bool = True) -> GatewayConfig:
-    """The configuration; ``secrets=False`` for commands that only read the journal and
-    the archive, which then run without ECOLIX_TOKEN (see ``_need_secrets``)."""
-    from edigw.config import load_config
-
-    try:
-        return load_config(config_path, environ=os.environ, secrets_optional=not secrets)
-    except EdigwError as exc:
-        raise click.ClickException(_one_line(exc)) from exc
-
-
-def _need_secrets(config: GatewayConfig, why: str) -> None:
-    """One line naming the unset variable (ECOLIX_TOKEN) when a command needs it after all."""
-    try:
-        config.require_secrets(why)
-    except EdigwError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--json``: one JSON value on stdout, keys documented in docs/operations.md."""
-    return click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        help="Print one JSON value (stable keys, see docs/operations.md) instead of text.",
-    )(func)
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=_json_value))
-
-
-def _json_value(value: object) -> str:
-    """Times as ISO 8601 (UTC), anything else as its text."""
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-def _one_line(exc: EdigwError) -> str:
-    problems = getattr(exc, "problems", None)
-    if problems and len(problems) > 1:
-        return "\n".join(str(p) for p in problems)
-    return str(exc)
 
 
 def _processes(given: str | None) -> int | Literal["auto"] | None:
