@@ -32,7 +32,6 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     Discriminator,
     Field,
     PrivateAttr,
@@ -44,7 +43,27 @@ from pydantic import (
     model_validator,
 )
 
+from edigw.config.alerts import (
+    AlertSettings,
+    EmailAlerts,
+    WebhookAlert,
+)
+from edigw.config.archive import ArchiveSettings, FolderArchiveSettings, PostgresArchiveSettings
 from edigw.config.base import _FlowBase, _Model
+from edigw.config.ecolix import (
+    DEFAULT_CALLS_PER_MINUTE,
+    EcolixSettings,
+    EcolixTimeouts,
+    RetryPolicy,
+)
+from edigw.config.security import SecuritySettings
+from edigw.config.service import (
+    DEFAULT_STOP_TIMEOUT,
+    HttpSettings,
+    NodeSettings,
+    SupervisorSettings,
+    parse_listen,
+)
 from edigw.config.values import (
     ConfigPath,
     Duration,
@@ -54,19 +73,19 @@ from edigw.config.values import (
     Name,
     RelativeFolder,
     Size,
-    _check_delays_ordered,
     parse_duration,
     parse_size,
 )
 from edigw.errors import ConfigError
-from edigw.filemodes import DEFAULT_FILE_MODE, FileModes, check_file_mode
 from edigw.formats import limits as budget
 from edigw.outbound import naming
 from edigw.shipped import shipped_folder
 from edigw.validation.policy import ValidationPolicy
 
 __all__ = [
+    "DEFAULT_CALLS_PER_MINUTE",
     "DEFAULT_CONFIG_NAME",
+    "DEFAULT_STOP_TIMEOUT",
     "AfterDelete",
     "AfterLeave",
     "AfterMove",
@@ -79,12 +98,16 @@ __all__ = [
     "EverySchedule",
     "ExportQuery",
     "FlowLimits",
+    "FolderArchiveSettings",
     "GatewayConfig",
+    "HttpSettings",
     "InboundFlow",
     "LocalChannel",
     "MinAgeReadiness",
+    "NodeSettings",
     "OutboundFlow",
     "Partner",
+    "PostgresArchiveSettings",
     "RetryPolicy",
     "SecuritySettings",
     "SftpChannel",
@@ -96,6 +119,7 @@ __all__ = [
     "WebhookAlert",
     "load_config",
     "parse_duration",
+    "parse_listen",
     "parse_size",
     "starter_config_text",
     "write_starter",
@@ -106,27 +130,7 @@ __all__ = [
 DEFAULT_CONFIG_NAME = "edigw.yaml"
 DEFAULT_DATA_DIR = "./edigw-data"
 DEFAULT_JOURNAL_FILE = "journal.sqlite"
-DEFAULT_CALLS_PER_MINUTE = 600
-DEFAULT_CONNECT_TIMEOUT = 5.0
-DEFAULT_READ_TIMEOUT = 30.0
-DEFAULT_RETRY_MAX_ATTEMPTS = 8
-DEFAULT_RETRY_FIRST_DELAY = 30.0
-DEFAULT_RETRY_MAX_DELAY = 3600.0
 DEFAULT_SFTP_PORT = 22
-DEFAULT_MAX_RESTARTS = 5
-DEFAULT_RESTART_WINDOW = 600.0
-DEFAULT_RESTART_FIRST_DELAY = 1.0
-DEFAULT_RESTART_MAX_DELAY = 60.0
-DEFAULT_STOP_TIMEOUT = 30.0
-#: Seconds within which another node takes over the flows of a node that died.
-DEFAULT_TAKEOVER = 15.0
-DEFAULT_ALERT_WINDOW = 60.0
-DEFAULT_ALERT_RETRY_WAIT = 3600.0
-DEFAULT_ALERT_BUDGET_AFTER = 300.0
-DEFAULT_ALERT_ATTEMPTS = 5
-DEFAULT_ALERT_TIMEOUT = 10.0
-DEFAULT_SMTP_PORT = 587
-DEFAULT_ECOLIX_CHECK_EVERY = 30.0
 DEFAULT_SFTP_CONNECT_TIMEOUT = 10.0
 DEFAULT_SFTP_OPERATION_TIMEOUT = 30.0
 DEFAULT_SFTP_KEEPALIVE = 15.0
@@ -168,333 +172,7 @@ ExportResource = Literal[
 ]
 
 
-def parse_file_mode(value: Any) -> int:
-    """A mode from ``"0640"``/``"640"``/``"0o640"`` (octal text), or from the number YAML makes
-    of an unquoted ``0640``; checked by :func:`edigw.filemodes.check_file_mode`."""
-    if isinstance(value, bool):
-        msg = "expected a file mode such as '0600' or '0640'"
-        raise ValueError(msg)
-    if isinstance(value, int):
-        mode = value
-    elif isinstance(value, str) and re.fullmatch(r"(0o?)?[0-7]{3}", value.strip()):
-        mode = int(value.strip().removeprefix("0o"), 8)
-    else:
-        msg = f"expected a file mode such as '0600' or '0640' (octal), got {value!r}"
-        raise ValueError(msg)
-    return check_file_mode(mode)
-
-
-FileMode = Annotated[int, BeforeValidator(parse_file_mode)]
-
-
 # --- Models ------------------------------------------------------------------------------
-
-
-class EcolixTimeouts(_Model):
-    """HTTP timeouts towards Ecolix."""
-
-    connect: Duration = Field(
-        default=DEFAULT_CONNECT_TIMEOUT, description="Seconds to establish a connection."
-    )
-    read: Duration = Field(
-        default=DEFAULT_READ_TIMEOUT, description="Seconds to wait for Ecolix to answer."
-    )
-
-
-class EcolixSettings(_Model):
-    """Where Ecolix is and how hard edigw may call it."""
-
-    base_url: str = Field(
-        description="Base URL of the Ecolix REST API, e.g. https://erp.example.fr/api/v1."
-    )
-    token: SecretStr = Field(
-        description="Bearer token for the API; write ${ECOLIX_TOKEN}, never the token itself."
-    )
-    calls_per_minute: int = Field(
-        default=DEFAULT_CALLS_PER_MINUTE,
-        gt=0,
-        description="Calls per rolling minute agreed with the vendor; edigw never exceeds it (one "
-        "budget for all the nodes of a PostgreSQL journal).",
-    )
-    timeouts: EcolixTimeouts = Field(
-        default_factory=EcolixTimeouts, description="Connect and read timeouts, in seconds."
-    )
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            msg = f"must be an http:// or https:// URL, got {value!r}"
-            raise ValueError(msg)
-        return value.rstrip("/")
-
-
-class RetryPolicy(_Model):
-    """Durable retries of documents after temporary Ecolix errors (network, 429, 5xx)."""
-
-    max_attempts: int = Field(
-        default=DEFAULT_RETRY_MAX_ATTEMPTS,
-        ge=1,
-        description="Attempts before a document fails for good.",
-    )
-    first_delay: Duration = Field(
-        default=DEFAULT_RETRY_FIRST_DELAY, description="Delay before the second attempt."
-    )
-    max_delay: Duration = Field(
-        default=DEFAULT_RETRY_MAX_DELAY,
-        description="Upper bound of the exponentially growing delay.",
-    )
-
-    @model_validator(mode="after")
-    def _delays_ordered(self) -> RetryPolicy:
-        _check_delays_ordered(self.first_delay, self.max_delay)
-        return self
-
-
-class SupervisorSettings(_Model):
-    """How ``edigw run`` looks after its loops (pollers, senders, exporter, mover, watchers)."""
-
-    max_restarts: int = Field(
-        default=DEFAULT_MAX_RESTARTS,
-        ge=0,
-        description="A loop that crashes more often than this within `window` stops the "
-        "process with exit status 3, so that systemd (or another service manager) restarts it.",
-    )
-    window: Duration = Field(
-        default=DEFAULT_RESTART_WINDOW,
-        gt=0,
-        description="The period over which a loop's crashes are counted (e.g. 10m).",
-    )
-    first_delay: Duration = Field(
-        default=DEFAULT_RESTART_FIRST_DELAY,
-        description="Wait before restarting a loop after its first crash; doubles each time.",
-    )
-    max_delay: Duration = Field(
-        default=DEFAULT_RESTART_MAX_DELAY,
-        description="Upper bound of the wait before a loop is restarted.",
-    )
-    stop_timeout: Duration = Field(
-        default=DEFAULT_STOP_TIMEOUT,
-        description="On SIGTERM, how long queued source moves and calls in flight may take "
-        "to finish before the process exits anyway (what is left resumes at the next start).",
-    )
-
-    @model_validator(mode="after")
-    def _delays_ordered(self) -> SupervisorSettings:
-        _check_delays_ordered(self.first_delay, self.max_delay)
-        return self
-
-
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-_MAIL_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
-
-
-def _mail_address(value: str) -> str:
-    if not _MAIL_ADDRESS.match(value):
-        msg = f"not an e-mail address: {value!r}"
-        raise ValueError(msg)
-    return value
-
-
-MailAddress = Annotated[str, AfterValidator(_mail_address)]
-
-
-class WebhookAlert(_Model):
-    """One webhook that receives alerts as a JSON POST."""
-
-    url: SecretStr = Field(
-        description="The webhook URL (http:// or https://); it usually holds a secret: write "
-        "${SLACK_WEBHOOK_URL}, never the URL itself."
-    )
-    format: Literal["json", "slack", "teams"] = Field(
-        default="json",
-        description="json: edigw's own payload (each alert with flow, file, reason and the "
-        '`edigw show` command); slack: a Slack incoming webhook ({"text": ...}); teams: a '
-        "Microsoft Teams incoming webhook or workflow (an Adaptive Card).",
-    )
-    send_timeout: Duration = Field(
-        default=DEFAULT_ALERT_TIMEOUT, gt=0, description="Seconds one POST may take."
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        if not re.match(r"^https?://[^/\s]+", value.get_secret_value()):
-            msg = "must be an http:// or https:// URL"
-            raise ValueError(msg)
-        return value
-
-
-class EmailAlerts(_Model):
-    """Alerts by e-mail, through an SMTP server."""
-
-    host: str = Field(min_length=1, description="SMTP server name or address.")
-    port: int = Field(
-        default=DEFAULT_SMTP_PORT,
-        ge=1,
-        le=65535,
-        description="TCP port: 587 for STARTTLS (submission), 465 for implicit TLS.",
-    )
-    security: Literal["starttls", "tls", "none"] = Field(
-        default="starttls",
-        description="starttls: upgrade the connection (required, never falls back to clear "
-        "text); tls: TLS from the first byte (port 465); none: clear text, only allowed "
-        "without a password or to a server on this machine.",
-    )
-    username: str | None = Field(default=None, description="Login name, when the server asks.")
-    password: SecretStr | None = Field(
-        default=None, description="Password, from the environment: ${EDIGW_SMTP_PASSWORD}."
-    )
-    ca_file: ExistingFile | None = Field(
-        default=None,
-        description="PEM file of the certificate authorities to trust for this server (an "
-        "internal relay with its own CA); default: the system's.",
-    )
-    sender: MailAddress = Field(description="The From address, e.g. edigw@example.fr.")
-    recipients: list[MailAddress] = Field(
-        min_length=1, description="Who receives the alerts (one address or more)."
-    )
-    send_timeout: Duration = Field(
-        default=DEFAULT_ALERT_TIMEOUT, gt=0, description="Seconds one SMTP conversation may take."
-    )
-
-    @model_validator(mode="after")
-    def _login_safe(self) -> EmailAlerts:
-        if (self.username is None) != (self.password is None):
-            msg = "username and password go together (both or neither)"
-            raise ValueError(msg)
-        if (
-            self.security == "none"
-            and self.password is not None
-            and self.host not in _LOOPBACK_HOSTS
-        ):
-            msg = (
-                "security: none would send the SMTP password in clear text to "
-                f"{self.host}; use starttls or tls"
-            )
-            raise ValueError(msg)
-        return self
-
-
-class AlertSettings(_Model):
-    """Who is told when something fails, and how alerts are grouped."""
-
-    window: Duration = Field(
-        default=DEFAULT_ALERT_WINDOW,
-        gt=0,
-        description="Grouping window: the first alert after a quiet period goes out at once, "
-        "the others of the window as one digest when it closes (e.g. 1m).",
-    )
-    retry_wait_after: Duration = Field(
-        default=DEFAULT_ALERT_RETRY_WAIT,
-        gt=0,
-        description="Alert when a document has waited in retry longer than this (e.g. 1h).",
-    )
-    budget_exhausted_after: Duration = Field(
-        default=DEFAULT_ALERT_BUDGET_AFTER,
-        gt=0,
-        description="Alert when the Ecolix call budget stays used up this long (e.g. 5m).",
-    )
-    delivery_attempts: int = Field(
-        default=DEFAULT_ALERT_ATTEMPTS,
-        ge=1,
-        description="Tries of a channel that is down for one message, with pauses that "
-        "double (2 s, 4 s, ...); then the message is given up and logged.",
-    )
-    webhooks: dict[Name, WebhookAlert] = Field(
-        default_factory=dict, description="Webhooks that receive alerts, by name."
-    )
-    email: EmailAlerts | None = Field(default=None, description="Alerts by e-mail (SMTP).")
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.webhooks) or self.email is not None
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``127.0.0.1:9464``, ``[::1]:9464``) as ``(host, port)``; ``ValueError``
-    saying what is wrong otherwise."""
-    host, sep, port = value.strip().rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        msg = f"expected HOST:PORT, e.g. 127.0.0.1:9464, got {value!r}"
-        raise ValueError(msg)
-    return host, int(port)
-
-
-class NodeSettings(_Model):
-    """Several `edigw run` nodes on one PostgreSQL journal (ignored on SQLite: one node)."""
-
-    takeover: Duration = Field(
-        default=DEFAULT_TAKEOVER,
-        ge=1,
-        description="When a node dies (or loses the database), another node takes its flows "
-        "over within this time (e.g. 15s); each node renews its flow leases every fifth of it.",
-    )
-
-
-class HttpSettings(_Model):
-    """The health and metrics endpoints of ``edigw run`` (``/healthz``, ``/readyz``,
-    ``/metrics``); off unless ``listen`` is set (or ``edigw run --http``)."""
-
-    listen: str | None = Field(
-        default=None,
-        description="HOST:PORT to serve on, e.g. 127.0.0.1:9464; keep it on a private "
-        "address: the endpoints have no authentication.",
-    )
-    ecolix_check_every: Duration = Field(
-        default=DEFAULT_ECOLIX_CHECK_EVERY,
-        gt=0,
-        description="How often /readyz may find out whether Ecolix answers: calls the "
-        "gateway makes anyway count; it calls Ecolix itself (one cheap read) at most this "
-        "often, and only when no call was made meanwhile.",
-    )
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_listen(value)
-        return value
-
-
-class SecuritySettings(_Model):
-    """Who may read what edigw keeps on disk."""
-
-    file_mode: FileMode = Field(
-        default=DEFAULT_FILE_MODE,
-        description="Mode of the files edigw creates for itself: archive copies (read-only), "
-        "the SQLite journal and its -wal/-shm, SFTP staging, error reports in local error "
-        "folders, usage.json. '0600' (default): the gateway's user only; '0640': its group "
-        "may read too. Folders it creates get the matching 0700/0750. Files delivered to "
-        "partners keep what their folder gives.",
-    )
-
-    @property
-    def modes(self) -> FileModes:
-        return FileModes(self.file_mode)
-
-
-class FolderArchiveSettings(_Model):
-    """The archive in a folder every node mounts (NFS or similar); each node checks at start
-    that it sees the same folder as the others."""
-
-    kind: Literal["folder"] = Field(description="A folder shared by every node.")
-    path: ConfigPath = Field(
-        description="The shared folder, mounted at the same place on every node."
-    )
-
-
-class PostgresArchiveSettings(_Model):
-    """The archive in the journal's PostgreSQL database (large objects), for nodes that
-    share no storage; only with a PostgreSQL journal."""
-
-    kind: Literal["postgresql"] = Field(description="Large objects in the journal database.")
-
-
-ArchiveSettings = Annotated[
-    FolderArchiveSettings | PostgresArchiveSettings, Field(discriminator="kind")
-]
 
 
 class SftpTimeouts(_Model):
