@@ -21,22 +21,17 @@ from __future__ import annotations
 import difflib
 import re
 import shutil
-import string
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    Discriminator,
     Field,
     PrivateAttr,
     SecretStr,
-    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -49,12 +44,41 @@ from edigw.config.alerts import (
     WebhookAlert,
 )
 from edigw.config.archive import ArchiveSettings, FolderArchiveSettings, PostgresArchiveSettings
-from edigw.config.base import _FlowBase, _Model
+from edigw.config.base import _Model
+from edigw.config.channels import (
+    DEFAULT_KNOWN_HOSTS_DIR,
+    LocalChannel,
+    SftpChannel,
+    SftpEndpoint,
+    SftpTimeouts,
+)
 from edigw.config.ecolix import (
     DEFAULT_CALLS_PER_MINUTE,
     EcolixSettings,
     EcolixTimeouts,
     RetryPolicy,
+)
+from edigw.config.inbound import (
+    ALWAYS_EXCLUDED,
+    DEFAULT_MAX_FILES_PER_POLL,
+    DEFAULT_MAX_SIZE,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_STABLE_INTERVAL,
+    AfterDelete,
+    AfterLeave,
+    AfterMove,
+    DoneFileReadiness,
+    FlowLimits,
+    InboundFlow,
+    MinAgeReadiness,
+    StableReadiness,
+)
+from edigw.config.outbound import (
+    CronSchedule,
+    EverySchedule,
+    ExportQuery,
+    OutboundFlow,
+    UploadPolicy,
 )
 from edigw.config.security import SecuritySettings
 from edigw.config.service import (
@@ -66,25 +90,21 @@ from edigw.config.service import (
 )
 from edigw.config.values import (
     ConfigPath,
-    Duration,
-    Encoding,
-    ExistingFile,
-    InboundEncoding,
     Name,
-    RelativeFolder,
-    Size,
     parse_duration,
     parse_size,
 )
 from edigw.errors import ConfigError
-from edigw.formats import limits as budget
-from edigw.outbound import naming
 from edigw.shipped import shipped_folder
-from edigw.validation.policy import ValidationPolicy
 
 __all__ = [
+    "ALWAYS_EXCLUDED",
     "DEFAULT_CALLS_PER_MINUTE",
     "DEFAULT_CONFIG_NAME",
+    "DEFAULT_MAX_FILES_PER_POLL",
+    "DEFAULT_MAX_SIZE",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_STABLE_INTERVAL",
     "DEFAULT_STOP_TIMEOUT",
     "AfterDelete",
     "AfterLeave",
@@ -130,518 +150,9 @@ __all__ = [
 DEFAULT_CONFIG_NAME = "edigw.yaml"
 DEFAULT_DATA_DIR = "./edigw-data"
 DEFAULT_JOURNAL_FILE = "journal.sqlite"
-DEFAULT_SFTP_PORT = 22
-DEFAULT_SFTP_CONNECT_TIMEOUT = 10.0
-DEFAULT_SFTP_OPERATION_TIMEOUT = 30.0
-DEFAULT_SFTP_KEEPALIVE = 15.0
-DEFAULT_KNOWN_HOSTS_DIR = "known_hosts"
-DEFAULT_SFTP_MAX_DEPTH = 1
-DEFAULT_STABLE_INTERVAL = 2.0
-DEFAULT_MIN_AGE = 10.0
-DEFAULT_DONE_SUFFIX = ".ok"
-DEFAULT_AFTER_MOVE_TO = "done"
-DEFAULT_ERROR_FOLDER = "error"
-DEFAULT_ENCODING = "auto"
-DEFAULT_MAX_SIZE = 50 * 1024 * 1024
-DEFAULT_POLL_INTERVAL = 5.0
-DEFAULT_MAX_FILES_PER_POLL = 100
-#: Names that are never picked up, whatever the flow's include/exclude say: files still
-#: being written by partners' tools, and hidden files.
-ALWAYS_EXCLUDED = ("*.tmp", "*.part", ".*")
-DEFAULT_FILENAME_PATTERN = "{partner}_{flow}_{now:%Y%m%d-%H%M%S}_{seq:05d}.csv"
-DEFAULT_TIMEZONE = "Europe/Paris"
-DEFAULT_EXPORT_EVERY = 900.0
-DEFAULT_OUTBOUND_ENCODING = "utf-8"
-DEFAULT_TEMP_PREFIX = "."
-DEFAULT_TEMP_SUFFIX = ".part"
-#: Placeholders a file-name pattern may use (``{now:%Y%m%d}``, ``{seq:05d}``).
-FILENAME_FIELDS = frozenset({"partner", "flow", "now", "seq"})
-#: Ecolix list operations an export may query (``edigw/ecolix/openapi.yaml``).
-ExportResource = Literal[
-    "articles.list",
-    "stock.list",
-    "customers.list",
-    "quotes.list",
-    "orders.list",
-    "order_states.list",
-    "purchase_orders.list",
-    "delivery_notes.list",
-    "supplier_invoices.list",
-    "supplier_invoice_states.list",
-    "suppliers.list",
-]
 
 
 # --- Models ------------------------------------------------------------------------------
-
-
-class SftpTimeouts(_Model):
-    """SFTP timeouts."""
-
-    connect: Duration = Field(
-        default=DEFAULT_SFTP_CONNECT_TIMEOUT, description="Seconds to connect and authenticate."
-    )
-    operation: Duration = Field(
-        default=DEFAULT_SFTP_OPERATION_TIMEOUT,
-        description="Seconds one SFTP operation (list, read, rename) may take.",
-    )
-
-
-class SftpEndpoint(_Model):
-    """One partner SFTP server and how to log in to it."""
-
-    host: str = Field(min_length=1, description="Host name or IP address of the SFTP server.")
-    port: int = Field(default=DEFAULT_SFTP_PORT, ge=1, le=65535, description="TCP port.")
-    username: str = Field(min_length=1, description="Login name.")
-    password: SecretStr | None = Field(
-        default=None, description="Password, from the environment: ${PARTNER_SFTP_PASSWORD}."
-    )
-    key_file: ExistingFile | None = Field(
-        default=None, description="Private key file (ed25519, ECDSA or RSA)."
-    )
-    key_passphrase: SecretStr | None = Field(
-        default=None, description="Passphrase of the key, from the environment."
-    )
-    key_passphrase_file: ExistingFile | None = Field(
-        default=None, description="File holding the passphrase of the key (a mounted secret)."
-    )
-    known_hosts: ConfigPath = Field(
-        description="This endpoint's known_hosts file (strict checking; pin with `edigw sftp "
-        "trust`). Default: known_hosts/<endpoint name>."
-    )
-    timeouts: SftpTimeouts = Field(
-        default_factory=SftpTimeouts, description="Connect and operation timeouts."
-    )
-    keepalive: Duration = Field(
-        default=DEFAULT_SFTP_KEEPALIVE, description="Seconds between SSH keepalive packets."
-    )
-
-    @model_validator(mode="after")
-    def _credentials(self) -> SftpEndpoint:
-        if self.password is None and self.key_file is None:
-            msg = "give a password or a key_file"
-            raise ValueError(msg)
-        if self.key_passphrase is not None and self.key_passphrase_file is not None:
-            msg = "give key_passphrase or key_passphrase_file, not both"
-            raise ValueError(msg)
-        return self
-
-
-class LocalChannel(_Model):
-    """A folder on this machine (or a mounted share)."""
-
-    type: Literal["local"] = Field(description="A local folder.")
-    path: ConfigPath = Field(description="The folder files are picked up from or written to.")
-
-
-def _declared_endpoint(value: str, info: ValidationInfo) -> str:
-    context = info.context
-    if isinstance(context, Mapping) and "endpoints" in context:
-        declared = sorted(context["endpoints"])
-        if value not in declared:
-            known = ", ".join(declared) if declared else "none declared"
-            msg = f"unknown SFTP endpoint {value!r} (sftp_endpoints: {known})"
-            raise ValueError(msg)
-    return value
-
-
-class SftpChannel(_Model):
-    """A folder on a partner's SFTP server declared under ``sftp_endpoints``."""
-
-    type: Literal["sftp"] = Field(description="A remote SFTP folder.")
-    endpoint: Annotated[str, AfterValidator(_declared_endpoint)] = Field(
-        description="Name of an entry of sftp_endpoints."
-    )
-    path: str = Field(min_length=1, description="Remote folder (POSIX path on the server).")
-    recursive: bool = Field(default=False, description="Also look into sub-folders.")
-    max_depth: int = Field(
-        default=DEFAULT_SFTP_MAX_DEPTH,
-        ge=1,
-        description="How deep to descend when recursive (1 = direct sub-folders).",
-    )
-
-
-Channel = Annotated[LocalChannel | SftpChannel, Field(discriminator="type")]
-
-
-class StableReadiness(_Model):
-    """Ready when size and modification time are unchanged across two looks."""
-
-    mode: Literal["stable"] = Field(description="Size and mtime stable across two looks.")
-    interval: Duration = Field(
-        default=DEFAULT_STABLE_INTERVAL, description="Seconds between the two looks."
-    )
-
-
-class MinAgeReadiness(_Model):
-    """Ready once the file is old enough."""
-
-    mode: Literal["min_age"] = Field(description="Ready once last modified long enough ago.")
-    seconds: Duration = Field(
-        default=DEFAULT_MIN_AGE, description="Minimum age since last modification."
-    )
-
-
-class DoneFileReadiness(_Model):
-    """Ready when the partner has written a companion file (``NAME.ok``)."""
-
-    mode: Literal["done_file"] = Field(description="Ready when NAME+suffix exists.")
-    suffix: str = Field(
-        default=DEFAULT_DONE_SUFFIX, min_length=1, description="Suffix of the done file."
-    )
-
-
-Readiness = Annotated[
-    StableReadiness | MinAgeReadiness | DoneFileReadiness, Field(discriminator="mode")
-]
-
-
-class AfterMove(_Model):
-    """Move the source into a folder once its outcome is committed."""
-
-    action: Literal["move"] = Field(description="Move the source file.")
-    to: RelativeFolder = Field(
-        default=DEFAULT_AFTER_MOVE_TO, description="Folder, relative to the channel path."
-    )
-
-
-class AfterDelete(_Model):
-    """Delete the source once its outcome is committed (the archive keeps a copy)."""
-
-    action: Literal["delete"] = Field(description="Delete the source file.")
-
-
-class AfterLeave(_Model):
-    """Leave the source where it is; the journal remembers it so it is not taken twice."""
-
-    action: Literal["leave"] = Field(description="Leave the source file in place.")
-
-
-After = Annotated[AfterMove | AfterDelete | AfterLeave, Field(discriminator="action")]
-
-
-class FlowLimits(_Model):
-    """What one file may cost the readers (``edigw.formats.limits``): a file over a limit
-    fails alone, named, with its size and the limit; the gateway goes on."""
-
-    max_cells: int = Field(
-        default=budget.MAX_CELLS,
-        gt=0,
-        description="Excel: rows x columns of the area a sheet's cells span (read densely).",
-    )
-    max_value_chars: int = Field(
-        default=budget.MAX_VALUE_CHARS,
-        gt=0,
-        description="One value: a CSV field, an XML text or attribute, an Excel cell.",
-    )
-    max_line_chars: int = Field(
-        default=budget.MAX_LINE_CHARS,
-        gt=0,
-        description="One line of a CSV or flat file.",
-    )
-    max_expanded_bytes: Size = Field(
-        default=budget.MAX_EXPANDED_BYTES,
-        description="Excel: the workbook uncompressed, and the text it repeats from shared strings.",
-    )
-    max_document_bytes: Size = Field(
-        default=budget.MAX_DOCUMENT_BYTES,
-        description="XML: one document element (an order and what it holds).",
-    )
-    max_document_tags: int = Field(
-        default=budget.MAX_DOCUMENT_TAGS,
-        gt=0,
-        description="XML: tags in one document element (its tree is built in memory).",
-    )
-    max_lines_per_document: int = Field(
-        default=budget.MAX_LINES_PER_DOCUMENT,
-        gt=0,
-        description="Records of one document (an order's lines); a larger one fails before it is built.",
-    )
-    max_seconds: Duration = Field(
-        default=budget.MAX_SECONDS,
-        gt=0,
-        description="Seconds to read and map one file (or '5m').",
-    )
-    control_characters: Literal["refuse", "allow"] = Field(
-        default=budget.CONTROL_CHARACTERS,
-        description="NUL and other C0 control characters (tab, CR, LF aside): refuse the file, or allow them.",
-    )
-
-    def reader_limits(self) -> budget.ReaderLimits:
-        """The value object the readers take."""
-        return budget.ReaderLimits(**self.model_dump())
-
-
-class InboundFlow(_FlowBase):
-    """Partner files picked up from a channel, mapped, and sent to Ecolix."""
-
-    direction: Literal["inbound"] = Field(description="Files come in from the partner.")
-    channel: Channel = Field(description="Where the files are picked up.")
-    mapping: ExistingFile = Field(description="The mapping file (mappings/*.yaml).")
-    include: list[str] = Field(
-        default_factory=lambda: ["*"], description="Glob patterns of names to pick up."
-    )
-    exclude: list[str] = Field(
-        default_factory=list,
-        description="Glob patterns of names to ignore; *.tmp, *.part and dotfiles always are.",
-    )
-    readiness: Readiness = Field(
-        default_factory=lambda: StableReadiness(mode="stable"),
-        description="When a file counts as completely written.",
-    )
-    after: After = Field(
-        default_factory=lambda: AfterMove(action="move"),
-        description="What to do with the source once its outcome is committed.",
-    )
-    error_folder: RelativeFolder = Field(
-        default=DEFAULT_ERROR_FOLDER,
-        description="Where failed files and their NAME.error.txt go, relative to the channel path.",
-    )
-    duplicates: Literal["skip", "process"] = Field(
-        default="skip",
-        description=(
-            "skip: a file with the same bytes as one this flow already received is journalled "
-            "skipped_duplicate (to resend what failed, replay the earlier file); process: it "
-            "is posted again as new, under new idempotency keys."
-        ),
-    )
-    ordered: bool = Field(
-        default=False,
-        description=(
-            "true: a file's documents reach Ecolix strictly in file order, one at a time; "
-            "false: in file order per business key only, documents of distinct keys sent "
-            "concurrently."
-        ),
-    )
-    encoding: InboundEncoding = Field(
-        default=DEFAULT_ENCODING,
-        description="Text encoding for readers that take one; auto detects UTF-8/cp1252.",
-    )
-    max_size: Size = Field(
-        default=DEFAULT_MAX_SIZE, description="Larger files are refused (bytes, or '50MB')."
-    )
-    poll_interval: Duration = Field(
-        default=DEFAULT_POLL_INTERVAL, description="Seconds between rescans of the channel."
-    )
-    max_files_per_poll: int = Field(
-        default=DEFAULT_MAX_FILES_PER_POLL,
-        ge=1,
-        description=(
-            "At most this many files per scan, oldest first; after a full batch the next "
-            "scan follows at once, without waiting poll_interval."
-        ),
-    )
-    limits: FlowLimits = Field(
-        default_factory=FlowLimits,
-        description="What one file may cost the readers (sizes, time, control characters).",
-    )
-    validation: ValidationPolicy | None = Field(
-        default=None,
-        description=(
-            "E-invoice flows: what each validation layer does to a file (block, warn, off); "
-            "unset, they use xsd: block, en16931: block, br_fr: warn. Other flows ignore it."
-        ),
-    )
-
-    @property
-    def skipped_patterns(self) -> tuple[str, ...]:
-        """Every glob that excludes a name: the flow's own plus those always skipped."""
-        return (*ALWAYS_EXCLUDED, *self.exclude)
-
-
-class ExportQuery(_Model):
-    """The Ecolix list an export reads."""
-
-    resource: ExportResource = Field(description="Ecolix list operation, e.g. articles.list.")
-    filters: dict[str, Any] = Field(
-        default_factory=dict,
-        description=(
-            "Filters named after the list's query parameters: one value (status: confirmed), "
-            "any of several (status: [confirmed, prepared]) or none of them "
-            "(status: {not: [cancelled, invoiced]}); values are checked against the contract."
-        ),
-    )
-
-    @field_validator("filters")
-    @classmethod
-    def _known_filters(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        from edigw.outbound.query import filter_problems
-
-        resource = info.data.get("resource")
-        problems = filter_problems(resource, value) if resource else []
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value
-
-
-class EverySchedule(_Model):
-    """Run at a fixed interval."""
-
-    every: Duration = Field(gt=0, description="Seconds (or '15m') between runs.")
-
-
-class CronSchedule(_Model):
-    """Run on a cron expression, in the flow's time zone."""
-
-    cron: str = Field(description="Five-field cron expression, e.g. '*/15 * * * *'.")
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        from croniter import croniter
-
-        if not croniter.is_valid(value):
-            msg = f"not a valid cron expression: {value!r}"
-            raise ValueError(msg)
-        return value
-
-
-def _schedule_kind(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        if "cron" in value:
-            return "cron-schedule"
-        return "every-schedule"
-    if isinstance(value, CronSchedule):
-        return "cron-schedule"
-    if isinstance(value, EverySchedule):
-        return "every-schedule"
-    return None
-
-
-Schedule = Annotated[
-    Annotated[EverySchedule, Tag("every-schedule")] | Annotated[CronSchedule, Tag("cron-schedule")],
-    Discriminator(_schedule_kind),
-]
-
-
-class UploadPolicy(_Model):
-    """How a rendered file is put into place so that no partner ever reads half a file."""
-
-    temp_prefix: str = Field(
-        default=DEFAULT_TEMP_PREFIX, description="Prefix of the temporary name while writing."
-    )
-    temp_suffix: str = Field(
-        default=DEFAULT_TEMP_SUFFIX, description="Suffix of the temporary name while writing."
-    )
-    if_exists: Literal["fail", "replace", "rename"] = Field(
-        default="fail",
-        description="When the final name exists: fail, replace it, or add a counter.",
-    )
-    done_file: str | None = Field(
-        default=None, description="Suffix of an empty done file written after the file (.ok)."
-    )
-
-    @model_validator(mode="after")
-    def _temp_name_differs(self) -> UploadPolicy:
-        if not self.temp_prefix and not self.temp_suffix:
-            msg = "temp_prefix and temp_suffix cannot both be empty"
-            raise ValueError(msg)
-        return self
-
-
-def _filename_pattern(value: str) -> str:
-    try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-    except ValueError as exc:
-        msg = f"invalid file-name pattern {value!r}: {exc}"
-        raise ValueError(msg) from None
-    per_record = {f for f in fields if naming.split_field(f)[0] == naming.RECORD}
-    unknown = sorted(fields - FILENAME_FIELDS - per_record)
-    if unknown or any(not naming.split_field(f)[1] for f in per_record):
-        allowed = ", ".join(sorted(FILENAME_FIELDS))
-        first = unknown[0] if unknown else sorted(per_record)[0]
-        msg = (
-            f"unknown placeholder {{{first}}} in file-name pattern (allowed: {allowed}; "
-            "{record[FIELD]} with split: record)"
-            if per_record
-            else f"unknown placeholder {{{first}}} in file-name pattern (allowed: {allowed})"
-        )
-        raise ValueError(msg)
-    try:
-        naming.check_pattern(value, per_record=True)
-    except ConfigError as exc:
-        if "not a plain file name" in str(exc):
-            msg = f"file-name pattern {value!r} must give a plain file name (no folders)"
-        else:
-            msg = f"invalid file-name pattern {value!r}: {str(exc).split(': ', 1)[-1]}"
-        raise ValueError(msg) from None
-    return value
-
-
-def _timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        msg = f"unknown time zone {value!r} (e.g. Europe/Paris, UTC)"
-        raise ValueError(msg) from None
-    return value
-
-
-class OutboundFlow(_FlowBase):
-    """Ecolix data rendered through a template into files delivered to the partner."""
-
-    direction: Literal["outbound"] = Field(description="Files go out to the partner.")
-    query: ExportQuery = Field(description="The Ecolix list to export.")
-    template: ExistingFile = Field(description="Jinja2 template (templates/*.j2).")
-    filename: Annotated[str, AfterValidator(_filename_pattern)] = Field(
-        default=DEFAULT_FILENAME_PATTERN,
-        description="File-name pattern: {partner}, {flow}, {now:%Y%m%d-%H%M%S}, {seq:05d}.",
-    )
-    timezone: Annotated[str, AfterValidator(_timezone)] = Field(
-        default=DEFAULT_TIMEZONE, description="Time zone of {now} and of cron schedules."
-    )
-    channel: Channel = Field(description="Where the files are delivered.")
-    schedule: Schedule = Field(
-        default_factory=lambda: EverySchedule(every=DEFAULT_EXPORT_EVERY),
-        description="{every: 900} or {cron: '*/15 * * * *'}.",
-    )
-    mode: Literal["delta", "full"] = Field(
-        default="delta", description="delta: only changes since the last delivered run."
-    )
-    write_empty: bool = Field(
-        default=False, description="Deliver a file even when nothing changed."
-    )
-    encoding: Encoding = Field(
-        default=DEFAULT_OUTBOUND_ENCODING, description="utf-8, utf-8-sig (BOM) or cp1252."
-    )
-    xsd: ExistingFile | None = Field(
-        default=None, description="XSD that rendered XML must satisfy before delivery."
-    )
-    upload: UploadPolicy = Field(
-        default_factory=UploadPolicy, description="Temporary name, overwrite policy, done file."
-    )
-    settings: dict[Name, str] = Field(
-        default_factory=dict,
-        description="Values the template reads as settings.NAME, over the top-level settings.",
-    )
-    split: Literal["file", "record"] = Field(
-        default="file",
-        description=(
-            "file: one file per run with every record; record: one file per record (e.g. one "
-            "status message per change), named with {record[FIELD]}."
-        ),
-    )
-    _shared_settings: dict[str, str] = PrivateAttr(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _record_names_need_split(self) -> OutboundFlow:
-        if self.split != "record" and naming.uses_record(self.filename):
-            msg = (
-                f"file-name pattern {self.filename!r} names record fields, which only a flow "
-                "writing one file per record has: add split: record"
-            )
-            raise ValueError(msg)
-        return self
-
-    @property
-    def template_settings(self) -> dict[str, str]:
-        """What the template sees as ``settings``: the top-level ones, the flow's over them."""
-        return {**self._shared_settings, **self.settings}
-
-    @property
-    def zone(self) -> ZoneInfo:
-        """The flow's time zone as a tzinfo."""
-        return ZoneInfo(self.timezone)
 
 
 Flow = Annotated[InboundFlow | OutboundFlow, Field(discriminator="direction")]
