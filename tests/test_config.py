@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import textwrap
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from edigw import config as config_module
+from edigw import config as config_package
 from edigw.config import (
     ALWAYS_EXCLUDED,
     DEFAULT_MAX_SIZE,
@@ -30,6 +32,15 @@ from edigw.config import (
 )
 from edigw.errors import ConfigError
 from edigw.validation import LayerMode, ValidationPolicy
+
+#: The package and each of its modules, where the models of edigw.yaml are defined.
+CONFIG_MODULES = [
+    config_package,
+    *(
+        importlib.import_module(f"{config_package.__name__}.{module.name}")
+        for module in pkgutil.iter_modules(config_package.__path__)
+    ),
+]
 
 ENV = {"ECOLIX_TOKEN": "secret-token", "ACME_SFTP_PASSWORD": "pw"}
 
@@ -294,6 +305,7 @@ def test_every_field_has_a_description() -> None:
                 undocumented.append(f"{model.__name__}.{name}")
         models.extend(
             cls
+            for config_module in CONFIG_MODULES
             for cls in vars(config_module).values()
             if isinstance(cls, type)
             and issubclass(cls, BaseModel)
