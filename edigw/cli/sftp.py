@@ -12,7 +12,7 @@ from edigw.cli.shared import _load, _one_line, config_option
 from edigw.errors import EdigwError
 
 if TYPE_CHECKING:
-    from edigw.channels.sftp import SftpEndpointSettings
+    from edigw.channels.sftp.settings import SftpEndpointSettings
     from edigw.config import GatewayConfig
 
 
@@ -25,7 +25,7 @@ def sftp_group() -> None:
 
 
 def _sftp_endpoint(config_path: Path, name: str) -> tuple[GatewayConfig, SftpEndpointSettings]:
-    from edigw.channels.sftp import endpoint_settings
+    from edigw.channels.sftp.settings import endpoint_settings
 
     config = _load(config_path)
     endpoint = config.sftp_endpoints.get(name)
@@ -53,7 +53,7 @@ def sftp_trust_command(endpoint: str, expected: str | None, config_path: Path) -
     Compare the fingerprint with the one the partner gives you (by phone, not by e-mail
     from an unknown sender) before confirming.
     """
-    from edigw.channels.sftp import presented_key, trust
+    from edigw.channels.sftp.host_key import presented_key, trust
 
     _, settings = _sftp_endpoint(config_path, endpoint)
     try:
@@ -88,7 +88,7 @@ def sftp_check_command(endpoint: str, config_path: Path) -> None:
     The folders listed are those of the flows using the endpoint; write permission is
     tested in outbound folders with a hidden temporary file that is removed at once.
     """
-    from edigw.channels.sftp import check_endpoint
+    from edigw.channels.sftp.check import check_endpoint
 
     config, settings = _sftp_endpoint(config_path, endpoint)
     folders: list[str] = []
