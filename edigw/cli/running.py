@@ -112,11 +112,13 @@ def run_command(
     `edigw status`.
     """
     from edigw.logs import configure_logging
+    from edigw.malloc_arenas import limit_malloc_arenas
     from edigw.pipeline.service import serve
 
     config = _load(config_path)
     log_format = log_format or config.log_format
     configure_logging(log_format)
+    limit_malloc_arenas(os.environ)  # before any thread starts
     try:
         outcome = serve(
             config,
