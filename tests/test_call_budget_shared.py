@@ -23,10 +23,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from edigw.ecolix.client import EcolixClient
+from edigw.ecolix.limiter import agreement_key
 from edigw.ecolix.retries import RetryPolicy
 from edigw.errors import EcolixNotSentError
 from edigw.journal import Journal, JournalUnavailable
-from edigw.journal.budget import SharedLedger, agreement_key
+from edigw.journal.budget import SharedLedger
 from edigw.pipeline.assembly import node_name
 from tests.fixtures.budget_nodes import CUSTOMER, run_nodes
 from tests.fixtures.gateway import (

@@ -1,7 +1,8 @@
 """A running gateway imports the heavy libraries of a feature only when its flows use it.
 
 Why: the idle gateway's memory is mostly imports (issue 15: 120 MB peak for one big file);
-paramiko with cryptography, lxml and croniter weigh 22 MB together. Checked in a fresh
+paramiko with cryptography, lxml and croniter weigh 22 MB together, psycopg (the PostgreSQL
+driver, with its libpq) 22 MB on its own. Checked in a fresh
 interpreter, since this test process has imported everything already.
 """
 
@@ -23,11 +24,11 @@ from tests.fixtures.gateway import running_gateway, Workspace
 ws = Workspace(Path(sys.argv[1]), Path(sys.argv[2]), {"ECOLIX_TOKEN": "t"})
 with running_gateway(ws):
     time.sleep(0.3)
-print(json.dumps(sorted(m for m in ("paramiko", "cryptography", "lxml", "croniter") if m in sys.modules)))
+print(json.dumps(sorted(m for m in ("paramiko", "cryptography", "lxml", "croniter", "psycopg") if m in sys.modules)))
 """
 
 
-def test_a_gateway_with_one_local_csv_flow_imports_no_sftp_xml_or_cron_library(
+def test_a_gateway_with_one_local_csv_flow_imports_no_sftp_xml_cron_or_postgresql_library(
     tmp_path: Path,
 ) -> None:
     ws = write_workspace(

@@ -30,6 +30,7 @@ log below is a deque of at most N completion times plus an in-flight counter.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import deque
@@ -53,6 +54,15 @@ class Grant:
     @property
     def granted(self) -> bool:
         return self.slot is not None
+
+
+def agreement_key(base_url: str, token: str) -> str:
+    """The agreement a client's calls count against: the Ecolix instance and the customer.
+
+    The vendor counts calls per token; only a fingerprint of it is stored, never the token.
+    """
+    fingerprint = hashlib.sha256(token.encode()).hexdigest()[:16]
+    return f"{base_url.rstrip('/')}#{fingerprint}"
 
 
 class CallLedger(Protocol):

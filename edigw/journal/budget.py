@@ -70,15 +70,6 @@ _GIVE_BACK = (
 )
 
 
-def agreement_key(base_url: str, token: str) -> str:
-    """The agreement a client's calls count against: the Ecolix instance and the customer.
-
-    The vendor counts calls per token; only a fingerprint of it is stored, never the token.
-    """
-    fingerprint = hashlib.sha256(token.encode()).hexdigest()[:16]
-    return f"{base_url.rstrip('/')}#{fingerprint}"
-
-
 class SharedLedger:
     """The calls of one agreement by every node, in the PostgreSQL journal's ``call_budget``.
 

@@ -43,14 +43,13 @@ from edigw.config import (
 )
 from edigw.ecolix.client import EcolixClient, Timeouts
 from edigw.ecolix.host_ledger import HostLedger
-from edigw.ecolix.limiter import CallLedger
+from edigw.ecolix.limiter import CallLedger, agreement_key
 from edigw.errors import ConfigError, FieldError, MappingError
 from edigw.filemodes import DEFAULT_MODES, FileModes, make_folders
 from edigw.journal.archive import Archive
 from edigw.journal.archive_folder import FolderArchive
 from edigw.journal.archive_markers import check_same_folder
 from edigw.journal.archive_pg import PostgresArchive
-from edigw.journal.budget import SharedLedger, agreement_key
 from edigw.journal.rows import DocumentRow
 from edigw.journal.store import Journal
 from edigw.mapping import CompiledMapping, load_mapping
@@ -65,6 +64,7 @@ from edigw.validation.policy import DEFAULT_POLICY, ValidationPolicy
 
 if TYPE_CHECKING:
     from edigw.channels.sftp.connection import SftpConnections
+    from edigw.journal.budget import SharedLedger
     from edigw.pipeline.reload import PinnedTemplate
 
 
@@ -276,6 +276,8 @@ def shared_call_budget(config: GatewayConfig) -> SharedLedger | None:
     longest request is taken for completed: a crashed node's calls expire."""
     if make_url(config.journal_url).get_backend_name() != "postgresql":
         return None
+    from edigw.journal.budget import SharedLedger  # psycopg: 22 MB a SQLite gateway never needs
+
     config.require_secrets("the shared call budget is kept per token")
     t = ecolix_timeouts(config)
     e = config.ecolix
