@@ -509,6 +509,23 @@ def numbered_name(name: str, n: int) -> str:
     return str(path.with_name(f"{stem}.{n}{suffix}"))
 
 
+def delivered_name(name: str, *, rename: bool, holds: Callable[[str], bool | None]) -> str | None:
+    """The name under which a delivery asked as ``name`` was made: ``name`` itself or, when
+    the channel renames (``if_exists: rename``), the numbered names it gives, in their order
+    up to the first free one. ``holds(candidate)``: whether that file holds the delivered
+    bytes, ``None`` when there is no such file."""
+    n = 0
+    candidate = name
+    while (same := holds(candidate)) is not None:
+        if same:
+            return candidate
+        if not rename:
+            return None
+        n += 1
+        candidate = numbered_name(name, n)
+    return None
+
+
 def change_since_read(
     incoming: IncomingFile, *, size: int, mtime: float, digest: Callable[[], str]
 ) -> str | None:

@@ -48,6 +48,7 @@ from edigw.channels.base import (
     SeenFiles,
     UploadSettings,
     change_since_read,
+    delivered_name,
     error_report,
     error_report_name,
     is_candidate,
@@ -531,17 +532,11 @@ class LocalOutboundChannel:
         gives, looked at in its order up to the first free one (where it would have put it)."""
         if name_problem(name):
             return None
-        rename = self.settings.upload.if_exists == "rename"
-        n = 0
-        candidate = name
-        while (same := self._same(self.root / candidate, size, sha256)) is not None:
-            if same:
-                return candidate
-            if not rename:
-                return None
-            n += 1
-            candidate = numbered_name(name, n)
-        return None
+        return delivered_name(
+            name,
+            rename=self.settings.upload.if_exists == "rename",
+            holds=lambda candidate: self._same(self.root / candidate, size, sha256),
+        )
 
     @staticmethod
     def _same(final: Path, size: int, sha256: str) -> bool | None:

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import paramiko
 
-from edigw.channels.base import Delivered, DeliveredIncompletely, name_problem, numbered_name
+from edigw.channels.base import (
+    Delivered,
+    DeliveredIncompletely,
+    delivered_name,
+    name_problem,
+    numbered_name,
+)
 from edigw.channels.sftp.connection import SftpConnections
 from edigw.channels.sftp.failures import _REMOTE_FAILURES, _describe, _remote_error
 from edigw.channels.sftp.remote import _exists, _join
@@ -109,18 +115,12 @@ class SftpOutboundChannel:
         if name_problem(name):
             return None
         s = self.settings
-        rename = s.upload.if_exists == "rename"
-        n = 0
-        candidate = name
         with self._connections.session(s.endpoint) as sftp:
-            while (same := self._same(sftp, _join(s.path, candidate), size, sha256)) is not None:
-                if same:
-                    return candidate
-                if not rename:
-                    return None
-                n += 1
-                candidate = numbered_name(name, n)
-        return None
+            return delivered_name(
+                name,
+                rename=s.upload.if_exists == "rename",
+                holds=lambda candidate: self._same(sftp, _join(s.path, candidate), size, sha256),
+            )
 
     def _same(self, sftp: paramiko.SFTPClient, final: str, size: int, sha256: str) -> bool | None:
         """Whether remote ``final`` holds these bytes; ``None`` when there is no such file."""
