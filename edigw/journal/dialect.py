@@ -423,9 +423,30 @@ class Statements:
             .where(files.c.id.in_(bindparam("ids", expanding=True)))
             .values(state=str(FileState.SUPERSEDED), updated_at=now)
         )
+        # Whether a file may not be new (``add_file_if_new``): the flow has its bytes, or a
+        # failure of its name and channel without content that ``add_file`` would resolve.
+        # Wider than ``moot_transfers`` (any state): what it lets through needs no look.
+        self.reception_known = (
+            select(files.c.id)
+            .where(
+                files.c.partner == bindparam("partner"),
+                files.c.flow == bindparam("flow"),
+                or_(
+                    files.c.sha256 == bindparam("sha256"),
+                    and_(
+                        files.c.sha256 == literal_column("''", String()),
+                        files.c.channel == bindparam("channel"),
+                        files.c.original_name == bindparam("original_name"),
+                    ),
+                ),
+            )
+            .limit(1)
+        )
         #: PostgreSQL: the hot path's merged statements (``merged``).
         self.merged = (
-            MergedStatements(self.claim, self.claim_one_file, done, self.file_finished)
+            MergedStatements(
+                self.claim, self.claim_one_file, done, self.file_finished, self.reception_known
+            )
             if pg
             else None
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, true, update
+from sqlalchemy import func, select, true, update
 
 from edigw.errors import DataProblem
 from edigw.journal.conditions import (
@@ -17,109 +17,16 @@ from edigw.journal.conditions import (
     _open_file_failure,
     _state_of_file,
 )
-from edigw.journal.documents import DocumentsMixin
 from edigw.journal.errors import UnknownIdError
 from edigw.journal.failures import FailuresMixin
-from edigw.journal.rows import FileListing, FileRow, NewDocument, _aware, _file_row
+from edigw.journal.reception import ReceptionMixin
+from edigw.journal.rows import FileListing, FileRow, _aware, _file_row
 from edigw.journal.schema import FINAL_FILE_STATES, FileState, channel_actions, documents, files
 from edigw.problems import ProblemList, storable
 
 
-class FilesMixin(DocumentsMixin, FailuresMixin):
-    """Recording and reading received files."""
-
-    # ----------------------------------------------------------------- files
-
-    def add_file(
-        self,
-        *,
-        partner: str,
-        flow: str,
-        channel: str,
-        original_name: str,
-        source_path: str,
-        size: int,
-        sha256: str,
-        archive_path: str,
-        now: datetime,
-        documents: Sequence[NewDocument] | None = None,
-        reader: str | None = None,
-        ordered: bool = True,
-    ) -> int:
-        """Record a file received (already archived); returns its id.
-
-        ``ordered``: its documents go to Ecolix strictly in file order (the flow's
-        ``ordered: true``, what the journal assumes unless told); otherwise in order per
-        business key only, distinct keys concurrently (``edigw.journal.heads``).
-
-        ``reader`` names the process about to read it: recorded before a byte is read, so
-        that a file whose reading kills the process is known at the next start (see
-        :meth:`add_documents`, which clears it).
-
-        With ``documents`` (what the mapping found in it) the file is recorded ``parsed``
-        with them in the same transaction, as :meth:`add_documents` would, and the same events.
-
-        A file taken in whole (``sha256`` known) resolves the earlier failures of the same
-        name on the same channel that never got its bytes (a transfer cut midway, a file
-        that could not be read yet): see :meth:`_resolve_transfers`.
-        """
-        now = _aware(now)
-        rows = None if documents is None else self._document_rows(documents, now=now)
-        with self._write("record a received file") as conn:
-            file_id: int = conn.execute(
-                self._sql.insert_file,
-                {
-                    "partner": partner,
-                    "flow": flow,
-                    "channel": channel,
-                    "original_name": original_name,
-                    "source_path": source_path,
-                    "size": size,
-                    "sha256": sha256,
-                    "archive_path": archive_path,
-                    "state": FileState.RECEIVED,
-                    "reader": reader,
-                    "ordered": ordered,
-                    "received_at": now,
-                    "updated_at": now,
-                },
-            ).scalar_one()
-            self._owners[file_id] = (partner, flow)
-            self._ordered_files[file_id] = ordered
-            self._event(
-                conn,
-                file_id,
-                FileState.RECEIVED,
-                now=now,
-                detail=f"{original_name} ({size} bytes, sha256 {sha256}) from {channel}",
-            )
-            if sha256:
-                same = {"partner": partner, "flow": flow, "channel": channel, "name": original_name}
-                self._resolve_transfers(conn, file_id, same, now=now)
-            if documents is not None and rows is not None:
-                self._record_parsed(conn, file_id, documents, rows, now=now, fresh=True)
-        return file_id
-
-    def _resolve_transfers(
-        self, conn: Connection, file_id: int, same: Mapping[str, str], *, now: datetime
-    ) -> None:
-        """Mark ``resolved`` the failed rows this file makes moot: ``same`` partner, flow,
-        channel and name, no content (their bytes never arrived), never disposed of (a file
-        moved to the error folder, e.g. one over ``max_size``, is a failure of its own)."""
-        moot = list(conn.execute(self._sql.moot_transfers, {**same, "fid": file_id}).scalars())
-        if not moot:
-            return
-        conn.execute(self._sql.resolve, {"ids": moot, "now": now})
-        for earlier in moot:
-            self._event(
-                conn,
-                earlier,
-                FileState.SUPERSEDED,
-                now=now,
-                detail=f"taken in whole as F-{file_id}",
-            )
-        earlier_refs = ", ".join(f"F-{earlier}" for earlier in moot)
-        self._event(conn, file_id, "resolves", now=now, detail=f"earlier failure {earlier_refs}")
+class FilesMixin(ReceptionMixin, FailuresMixin):
+    """Reading received files, and their states."""
 
     def files_with_content(self, *, partner: str, flow: str, sha256: str) -> list[FileRow]:
         """Every file of this flow with these bytes, oldest first (usually none or one).

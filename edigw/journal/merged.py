@@ -37,12 +37,30 @@ from sqlalchemy.sql.elements import BindParameter
 from edigw.journal.prepared import prepare_attributes
 from edigw.journal.schema import (
     DocState,
+    FileState,
     UtcDateTime,
     channel_actions,
     documents,
     events,
     files,
     unfinished_condition,
+)
+
+#: The columns ``add_file_if_new`` writes, each from the parameter of its name.
+_RECEIVED_COLUMNS = (
+    "partner",
+    "flow",
+    "channel",
+    "original_name",
+    "source_path",
+    "size",
+    "sha256",
+    "archive_path",
+    "state",
+    "reader",
+    "ordered",
+    "received_at",
+    "updated_at",
 )
 
 
@@ -59,6 +77,7 @@ class MergedStatements:
         claim_one_file: Select[Any],
         done: Update,
         file_finished: Update,
+        reception_known: Select[Any],
     ) -> None:
         now = bindparam("now", type_=UtcDateTime())
         node = bindparam("node", type_=String())
@@ -90,6 +109,27 @@ class MergedStatements:
                 select(closed.c.id, null(), now, bindparam("state", type_=String()), detail),
             )
             .returning(events.c.id)
+        )
+
+        # A file received, recorded with its event unless ``reception_known`` finds it may
+        # not be new (``ReceptionMixin.add_file_if_new``): returns its id, or NULL.
+        received = (
+            insert(files)
+            .from_select(
+                _RECEIVED_COLUMNS,
+                select(
+                    *(bindparam(name, type_=files.c[name].type) for name in _RECEIVED_COLUMNS)
+                ).where(~reception_known.exists()),
+            )
+            .returning(files.c.id)
+            .cte("received")
+        )
+        told_received = insert(events).from_select(
+            ["file_id", "document_id", "at", "kind", "detail"],
+            select(received.c.id, null(), now, _kind(str(FileState.RECEIVED)), detail),
+        )
+        self.file_if_new = select(select(received.c.id).scalar_subquery().label("file_id")).add_cte(
+            told_received.cte("told_received"), nest_here=False
         )
 
         # A source's disposal and its line in the file's story.

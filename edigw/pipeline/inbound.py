@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from edigw.errors import ChannelError, EdigwError, JournalError
 from edigw.formats.limits import ReaderLimits
@@ -185,8 +185,27 @@ def ingest(
         else archive.store_bytes(content, durable=durable_archive)
     )
     path = source_path or str(source)
-    earlier = journal.files_with_content(
-        partner=flow.partner, flow=flow.flow, sha256=archived.sha256
+    received: dict[str, Any] = {
+        "partner": flow.partner,
+        "flow": flow.flow,
+        "channel": flow.channel,
+        "original_name": original_name,
+        "source_path": path,
+        "size": archived.size,
+        "sha256": archived.sha256,
+        "archive_path": archived.location,
+        "now": now,
+        "ordered": flow.ordered,
+    }
+    # The usual file, bytes this flow never had: recorded with its reading marker (written
+    # before a byte is read) in one turn at the journal. Anything else is looked at first.
+    file_id = journal.add_file_if_new(**received, reader=intake.reader)
+    earlier = (
+        []
+        if file_id is not None
+        else journal.files_with_content(
+            partner=flow.partner, flow=flow.flow, sha256=archived.sha256
+        )
     )
     taken = next((f for f in reversed(earlier) if f.source_path == path), None)
     if taken is not None and not journal.source_disposed(taken.id):
@@ -200,27 +219,13 @@ def ingest(
             intake=intake,
         )
 
-    def add_file(reader: str | None = None) -> int:
-        return journal.add_file(
-            partner=flow.partner,
-            flow=flow.flow,
-            channel=flow.channel,
-            original_name=original_name,
-            source_path=path,
-            size=archived.size,
-            sha256=archived.sha256,
-            archive_path=archived.location,
-            now=now,
-            reader=reader,
-            ordered=flow.ordered,
-        )
-
     unread = not_to_read(earlier, flow=flow)
     if unread is not None:
-        file_id = add_file()
+        file_id = journal.add_file(**received)
         journal.set_file_state(file_id, unread[0], now=now, error=unread[1])
         return Ingested(file_id, unread[0], 0, 0)
-    file_id = add_file(intake.reader)  # the reading marker: written before a byte is read
+    if file_id is None:  # the reading marker: written before a byte is read
+        file_id = journal.add_file(**received, reader=intake.reader)
     return _read(
         file_id,
         archived.path,
