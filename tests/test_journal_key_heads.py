@@ -274,3 +274,35 @@ def test_a_node_that_knows_the_file_and_one_that_does_not_finish_its_last_two_ke
         assert True in said
     finally:
         other.close()
+
+
+def done_finishing(journal: Journal, doc_id: int, file_id: int) -> Any:
+    return journal.mark_done_finishing(
+        doc_id, now=T0, status=201, object_id="X", response=None, file_id=file_id
+    )
+
+
+def test_an_unordered_files_last_document_done_settles_it_done_with_its_counts(
+    journal: Journal,
+) -> None:
+    first, last = queue_file(journal, ["C1", "C2"])
+    file_id = journal.document(first).file_id
+    claim(journal)
+
+    assert done_finishing(journal, first, file_id) == (False, None, None)
+    assert journal.file(file_id).state == "parsed"
+    assert done_finishing(journal, last, file_id) == (True, "done", None)
+    assert journal.events_of(file_id)[-1].detail == "2 done, 0 failed"
+
+
+def test_an_unordered_file_with_a_failed_document_settles_partially_failed_at_its_last_done(
+    journal: Journal,
+) -> None:
+    failing, last = queue_file(journal, ["C1", "C2"])
+    file_id = journal.document(failing).file_id
+    claim(journal)
+    journal.mark_failed(failing, now=T0, reason="refused")
+
+    assert done_finishing(journal, last, file_id) == (True, "partially_failed", None)
+    row = journal.file(file_id)
+    assert (row.state, row.error) == ("partially_failed", "1 of 2 document(s) failed")

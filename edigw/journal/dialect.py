@@ -317,6 +317,15 @@ class Statements:
             .order_by(d.c.seq)
             .limit(1)
         )
+        # A finished file's documents counted by state; no row while one is unfinished (the
+        # look above first, so an unfinished file costs the same seek): the look and the
+        # count of the PostgreSQL done path in one round trip (``DoneMixin``).
+        counted = d.alias("counted")
+        self.finished_counts = (
+            select(counted.c.state, func.count())
+            .where(counted.c.file_id == fid, ~self.first_unfinished.exists())
+            .group_by(counted.c.state)
+        )
         self.clear_heads = (
             update(d)
             .where(d.c.file_head == true(), d.c.file_id == fid, d.c.seq != head)

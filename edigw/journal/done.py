@@ -82,6 +82,31 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
         Returns whether the file may now be complete (no unfinished document left, or the
         document was already done): then :meth:`finish_file_if_complete` settles it.
         """
+        complete, _counts = self._done_counted(
+            doc_id,
+            now=now,
+            status=status,
+            object_id=object_id,
+            response=response,
+            upsert=upsert,
+            file_id=file_id,
+        )
+        return complete
+
+    def _done_counted(
+        self,
+        doc_id: int,
+        *,
+        now: datetime,
+        status: int | None,
+        object_id: str | None,
+        response: Any,
+        upsert: Upsert | None,
+        file_id: int | None,
+    ) -> tuple[bool, dict[str, int] | None]:
+        """:meth:`mark_done`, and the file's documents counted by state when the PostgreSQL
+        path of unordered files found it complete (the look and the count in one question,
+        which settling the file then needs not ask again), else None."""
         now = _aware(now)
         answer = _Answer.of(doc_id, status, object_id, response)
         merged = self._sql.merged
@@ -103,13 +128,15 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
                 ).first()
             if head is not None and head.file_id is not None:
                 if head.next_seq is not None or not unordered:
-                    return head.next_seq is None
+                    return head.next_seq is None, None
                 # Asked once the done is committed: of two documents finishing at once, the
                 # later to ask sees both (``MergedStatements``).
                 with self._read("ask whether a file is finished") as conn:
-                    return self._first_unfinished(conn, head.file_id) is None
+                    rows = conn.execute(self._sql.finished_counts, {"fid": head.file_id})
+                    counts: dict[str, int] = {state: n for state, n in rows}
+                return bool(counts), counts or None
         with self._write("mark a document done") as conn:
-            return self._done_in(conn, doc_id, answer, now=now, upsert=upsert) is not None
+            return self._done_in(conn, doc_id, answer, now=now, upsert=upsert) is not None, None
 
     def mark_done_finishing(
         self,
@@ -135,7 +162,7 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
         sender's own next claim meets the failure.
         """
         if self._pg:
-            complete = self.mark_done(
+            complete, counts = self._done_counted(
                 doc_id,
                 now=now,
                 status=status,
@@ -146,7 +173,9 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
             )
             state = None
             if complete and file_id is not None:
-                state = self.finish_file_if_complete(file_id, now=now, last_finished=True)
+                state = self.finish_file_if_complete(
+                    file_id, now=now, last_finished=True, counts=counts
+                )
             return DoneOutcome(complete, state, self._claim_next(claim_next, now))
         now = _aware(now)
         answer = _Answer.of(doc_id, status, object_id, response)
