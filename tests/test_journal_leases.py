@@ -13,11 +13,12 @@ from sqlalchemy import Engine, create_engine, text
 from edigw.errors import JournalError
 from edigw.journal import Journal
 from edigw.journal.errors import FlowLeaseLostError
-from edigw.journal.leases import HeldLease, still_held
+from edigw.journal.leases import HeldLease, SourceClaim, still_held
 
 pytestmark = pytest.mark.postgres
 
 FLOW = "shop/orders"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CLAIM = {"flow": FLOW, "path": "in/a.csv", "size": 10, "mtime": 1.5}
 
 
@@ -116,6 +117,46 @@ def test_a_dropped_claim_frees_the_version(pg: Journal) -> None:
     assert not pg.claim_file(**CLAIM, node="b:2", epoch=1)
     pg.drop_file_claim(**CLAIM, node="a:1")
     assert pg.claim_file(**CLAIM, node="b:2", epoch=1)
+
+
+def test_a_sources_disposal_recorded_with_its_claim_forgets_that_claim_only(pg: Journal) -> None:
+    pg.claim_file(**CLAIM, node="a:1", epoch=1)
+    file_id = pg.add_file(
+        partner="webshop",
+        flow=FLOW,
+        channel="local:in",
+        original_name="a.csv",
+        source_path="in/a.csv",
+        size=10,
+        sha256="a" * 64,
+        archive_path="x",
+        now=NOW,
+    )
+
+    pg.record_channel_action(
+        file_id,
+        action="move",
+        ok=True,
+        error=None,
+        now=NOW,
+        target="done/a.csv",
+        claim=SourceClaim(**CLAIM, node="b:2"),  # not a's: stays
+    )
+    assert not pg.claim_file(**CLAIM, node="b:2", epoch=1)
+    pg.record_channel_action(
+        file_id,
+        action="move",
+        ok=True,
+        error=None,
+        now=NOW,
+        target="done/a.csv",
+        claim=SourceClaim(**CLAIM, node="a:1"),
+    )
+    assert pg.claim_file(**CLAIM, node="b:2", epoch=1)
+    assert [e.detail for e in pg.events_of(file_id) if e.kind == "channel"] == [
+        "move to done/a.csv",
+        "move to done/a.csv",
+    ]
 
 
 def test_claims_racing_for_one_file_leave_exactly_one_winner(postgres_url: str) -> None:

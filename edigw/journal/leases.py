@@ -41,6 +41,28 @@ FORGET_AFTER = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
+class SourceClaim:
+    """A node's claim on one version of a source file (``file_claims``), as the node that
+    disposed of the source forgets it."""
+
+    flow: str
+    path: str
+    size: int
+    mtime: float
+    node: str
+
+    def params(self) -> dict[str, Any]:
+        """The claim as the parameters of the statements that forget it, named ``claim_*``."""
+        return {
+            "claim_flow": self.flow,
+            "claim_path": self.path,
+            "claim_size": self.size,
+            "claim_mtime": self.mtime,
+            "claim_node": self.node,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseRow:
     """One flow's lease as the journal has it; ``expired`` by the database's clock."""
 
@@ -256,15 +278,16 @@ def _claim_file_statement() -> Any:
 
 # Built once: a file's claim and its end are on every file's path (values as parameters).
 _CLAIM_FILE = Prepared(_claim_file_statement())
-_DROP_FILE_CLAIM = Prepared(
-    delete(file_claims).where(
-        file_claims.c.flow == bindparam("flow"),
-        file_claims.c.path == bindparam("path"),
-        file_claims.c.size == bindparam("size"),
-        file_claims.c.mtime == bindparam("mtime"),
-        file_claims.c.holder == bindparam("node"),
-    )
+#: Forgetting a claim (``SourceClaim.params``); also a part of PostgreSQL's merged record of
+#: a source's disposal (``MergedStatements.channel_action_told_forgetting``).
+DROP_FILE_CLAIM = delete(file_claims).where(
+    file_claims.c.flow == bindparam("claim_flow"),
+    file_claims.c.path == bindparam("claim_path"),
+    file_claims.c.size == bindparam("claim_size"),
+    file_claims.c.mtime == bindparam("claim_mtime"),
+    file_claims.c.holder == bindparam("claim_node"),
 )
+_DROP_FILE_CLAIM = Prepared(DROP_FILE_CLAIM)
 
 
 def claim_file(
@@ -282,6 +305,4 @@ def drop_file_claim(
 ) -> None:
     """Forget ``node``'s claim once the source was disposed of (another's stays); one
     statement."""
-    conn.execute(
-        _DROP_FILE_CLAIM, {"flow": flow, "path": path, "size": size, "mtime": mtime, "node": node}
-    )
+    conn.execute(_DROP_FILE_CLAIM, SourceClaim(flow, path, size, mtime, node).params())

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import BindParameter
 
+from edigw.journal.leases import DROP_FILE_CLAIM
 from edigw.journal.prepared import prepare_attributes
 from edigw.journal.schema import (
     DocState,
@@ -151,6 +152,10 @@ class MergedStatements:
                 detail=bindparam("detail", type_=String()),
             )
             .add_cte(action.cte("action"))
+        )
+        # ... and the node's claim on the source forgotten (``SourceClaim``).
+        self.channel_action_told_forgetting = self.channel_action_told.add_cte(
+            DROP_FILE_CLAIM.cte("forgotten")
         )
         prepare_attributes(self)  # each run straight on the driver
 

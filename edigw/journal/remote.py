@@ -7,9 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from edigw.journal import leases
 from edigw.journal.conditions import _batches
 from edigw.journal.connection import JournalBase
 from edigw.journal.dialect import insert_for
+from edigw.journal.leases import SourceClaim
 from edigw.journal.rows import ChannelActionRow, _aware
 from edigw.journal.schema import channel_actions, remote_files
 from edigw.problems import storable
@@ -111,10 +113,14 @@ class RemoteMixin(JournalBase):
         now: datetime,
         target: str | None = None,
         detail: str | None = None,
+        claim: SourceClaim | None = None,
     ) -> None:
         """Record what was done to a source after its outcome (move, delete, error file...)
         and where it went (``target``: the path in the done or error folder); ``detail``
-        says more in the file's story (e.g. why a source was left in place)."""
+        says more in the file's story (e.g. why a source was left in place).
+
+        ``claim``: the node's claim on the source (several nodes), forgotten with the record
+        (one statement on PostgreSQL)."""
         now = _aware(now)
         error = None if error is None else storable(error)
         told = None
@@ -135,15 +141,28 @@ class RemoteMixin(JournalBase):
         merged = self._sql.merged
         if merged is not None and file_id is not None and told is not None:
             # PostgreSQL: the action and its event in one statement.
+            statement = (
+                merged.channel_action_told
+                if claim is None
+                else merged.channel_action_told_forgetting
+            )
+            params = {**values, "now": now, "detail": storable(told)}
             with self._write_single("record a channel action") as conn:
-                conn.execute(
-                    merged.channel_action_told, {**values, "now": now, "detail": storable(told)}
-                )
+                conn.execute(statement, params if claim is None else {**params, **claim.params()})
             return
         with self._write("record a channel action", barrier=True) as conn:
             conn.execute(self._sql.insert_channel_action, values)
             if file_id is not None and told is not None:
                 self._event(conn, file_id, "channel", now=now, detail=told)
+            if claim is not None:
+                leases.drop_file_claim(
+                    conn,
+                    flow=claim.flow,
+                    path=claim.path,
+                    size=claim.size,
+                    mtime=claim.mtime,
+                    node=claim.node,
+                )
 
     def channel_actions(
         self, *, file_id: int | None = None, failed_only: bool = False, limit: int | None = 100

@@ -22,7 +22,7 @@ from edigw.channels.base import (
     InboundChannel,
     IncomingFile,
 )
-from edigw.errors import EdigwError
+from edigw.journal.leases import SourceClaim
 from edigw.journal.rows import FileRow
 from edigw.journal.store import Journal
 from edigw.logs import log_context
@@ -158,11 +158,11 @@ class SourceDisposal:
             detail=result.detail if result.ok else None,
             now=self.clock(),
             target=result.target,
+            # the source is disposed of: its claim is history, forgotten with the record
+            claim=self._claim_of(pending) if self.signals.leader.shared else None,
         )
         del self._unrecorded[file_id]
         ctx = self.runtime.context
-        if self.signals.leader.shared:
-            self._drop_claim(pending)
         if result.action == KEPT_CHANGED:
             if self._lineage is not None:
                 self._lineage[incoming.remote_path] = file_id
@@ -179,21 +179,16 @@ class SourceDisposal:
             log.error("flow %s: F-%d: %s failed: %s", ctx.id, file_id, result.action, result.detail)
         return result
 
-    def _drop_claim(self, incoming: IncomingFile) -> None:
-        """The source is disposed of: its claim is history (one left behind is harmless:
-        a later leader's claim wins over it)."""
-        try:
-            self.parts.journal.drop_file_claim(
-                flow=self.runtime.context.id,
-                path=incoming.remote_path,
-                size=incoming.size,
-                mtime=incoming.mtime,
-                node=self.parts.node,
-            )
-        except EdigwError as exc:
-            log.warning(
-                "flow %s: %s: claim left behind: %s", self.runtime.context.id, incoming.name, exc
-            )
+    def _claim_of(self, incoming: IncomingFile) -> SourceClaim:
+        """This node's claim on the source version it took in (one left behind by a failure
+        is harmless: a later leader's claim wins over it)."""
+        return SourceClaim(
+            flow=self.runtime.context.id,
+            path=incoming.remote_path,
+            size=incoming.size,
+            mtime=incoming.mtime,
+            node=self.parts.node,
+        )
 
     def clear_error(self, row: FileRow) -> None:
         """A file of this flow that failed earlier is done now (a replay queued its
