@@ -12,6 +12,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ def test_a_completed_call_frees_its_slot_one_period_after_its_completion(
     first = ledger.take(1, 60.0)
     assert first.slot is not None
     ledger.give_back(first.slot)
+    assert ledger.flush()
     age_calls(budget_url, 45.0)  # it completed 45 s ago
     refused = ledger.take(1, 60.0)
     assert refused.slot is None
@@ -186,6 +188,80 @@ def test_taking_a_slot_is_one_statement_in_autocommit(
     assert "BEGIN" not in text and "COMMIT" not in text
 
 
+def completed(url: str) -> dict[int, bool]:
+    """Each call's slot: whether it is recorded completed."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT id, completed_at IS NOT NULL FROM call_budget"))
+            return {int(slot): bool(done) for slot, done in found}
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def slot_locked(url: str, slot: int) -> Iterator[None]:
+    """Another session holds ``slot``'s row: the statement recording it waits meanwhile."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT 1 FROM call_budget WHERE id = :id FOR UPDATE"), {"id": slot})
+            yield
+    finally:
+        engine.dispose()
+
+
+def test_giving_a_slot_back_does_not_wait_for_the_database(
+    ledgers: Callable[..., SharedLedger], budget_url: str
+) -> None:
+    ledger = ledgers()
+    slot = ledger.take(5, 60.0).slot
+    assert slot is not None
+    with slot_locked(budget_url, slot):
+        started = time.monotonic()
+        ledger.give_back(slot)
+        handed_in = time.monotonic() - started
+        assert not ledger.flush(timeout=0.5)  # its statement waits for the lock
+        assert completed(budget_url) == {slot: False}  # still counts as in flight
+    assert handed_in < 0.5
+    assert ledger.flush()
+    assert completed(budget_url) == {slot: True}
+
+
+def test_slots_given_back_while_one_is_recorded_are_recorded_together_next(
+    ledgers: Callable[..., SharedLedger], budget_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = ledgers()
+    slots = [ledger.take(5, 60.0).slot for _ in range(5)]
+    assert None not in slots
+    batches: list[list[int]] = []
+    record = ledger._record_returns
+
+    def recording(handed: list[int]) -> None:
+        batches.append(list(handed))
+        record(handed)
+
+    monkeypatch.setattr(ledger._returner, "_record", recording)
+    with slot_locked(budget_url, slots[0]):  # type: ignore[arg-type]
+        ledger.give_back(slots[0])  # type: ignore[arg-type]
+        time.sleep(0.2)  # its statement is under way, waiting for the lock
+        for slot in slots[1:]:
+            ledger.give_back(slot)  # type: ignore[arg-type]
+    assert ledger.flush()
+    assert batches == [slots[:1], slots[1:]]
+    assert set(completed(budget_url).values()) == {True}
+
+
+def test_closing_a_ledger_records_the_slots_given_back(budget_url: str) -> None:
+    ledger = SharedLedger.open(budget_url, "A", node="n1", lease=LEASE)
+    for _ in range(3):
+        grant = ledger.take(5, 60.0)
+        assert grant.slot is not None
+        ledger.give_back(grant.slot)
+    ledger.close()
+    assert list(completed(budget_url).values()) == [True, True, True]
+
+
 def test_a_connection_the_server_dropped_refuses_one_slot_then_the_next_one_reconnects(
     ledgers: Callable[..., SharedLedger], budget_url: str
 ) -> None:
@@ -226,6 +302,7 @@ def test_calls_that_no_longer_count_leave_the_table(
         grant = ledger.take(5, 60.0)
         assert grant.slot is not None
         ledger.give_back(grant.slot)
+    assert ledger.flush()
     age_calls(budget_url, 61.0)
     assert ledger.take(5, 60.0).granted
     assert rows(budget_url) == 1

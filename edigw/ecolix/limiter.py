@@ -70,8 +70,9 @@ class CallLedger(Protocol):
 
     ``take`` applies the rule atomically (no two callers can both take the last slot) and
     either holds a slot or says how long to wait; ``give_back`` records the slot's call as
-    completed now. A ledger that cannot be read raises from ``take`` (the call is then not
-    made); ``give_back`` never raises for an outage (a slot left in flight only counts longer).
+    completed, now or a little later (never earlier: a call may count longer, never less). A
+    ledger that cannot be read raises from ``take`` (the call is then not made);
+    ``give_back`` never raises for an outage (a slot left in flight only counts longer).
     """
 
     def take(self, calls: int, period: float) -> Grant: ...

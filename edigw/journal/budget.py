@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -60,14 +62,17 @@ _TAKE = (
     "%(agreement)s::text, %(node)s::text, %(lock_class)s::integer, %(lock_key)s::integer,"
     " %(calls)s::integer, %(period)s::double precision, %(lease)s::double precision)"
 )
-# Not waiting for the commit to reach the disk (``synchronous_commit`` off for this statement's
-# own transaction only): a completion lost with the server merely leaves its slot in flight
+# Every slot handed back since the last one, in one statement (``_Returner``). Not waiting
+# for the commit to reach the disk (``synchronous_commit`` off for this statement's own
+# transaction only): a completion lost with the server merely leaves its slot in flight
 # until its lease ends, and it spares each call a WAL flush.
 _GIVE_BACK = (
     "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))"
     " UPDATE call_budget SET completed_at = clock_timestamp() FROM relaxed"
-    " WHERE id = %(slot)s AND completed_at IS NULL"
+    " WHERE id = ANY(%(slots)s::bigint[]) AND completed_at IS NULL"
 )
+#: Seconds :meth:`SharedLedger.close` waits for the slots handed back to be recorded.
+CLOSE_WAIT = 5.0
 
 
 class SharedLedger:
@@ -88,6 +93,7 @@ class SharedLedger:
         self._engine = engine
         digest = hashlib.sha256(agreement.encode()).digest()
         self._lock_key = int.from_bytes(digest[:4], "big", signed=True)
+        self._returner = _Returner(self._record_returns)
 
     @classmethod
     def open(cls, url: str, agreement: str, *, node: str, lease: float) -> SharedLedger:
@@ -116,7 +122,9 @@ class SharedLedger:
         return cls(engine, agreement, node=node, lease=lease)
 
     def close(self) -> None:
-        """Close the pool (calls in flight keep their rows until completed or expired)."""
+        """Record the slots handed back (for :data:`CLOSE_WAIT` seconds at most), then close
+        the pool (calls in flight keep their rows until completed or expired)."""
+        self._returner.close(CLOSE_WAIT)
         self._engine.dispose()
 
     def take(self, calls: int, period: float) -> Grant:
@@ -143,13 +151,29 @@ class SharedLedger:
         return Grant(None, IDLE_POLL if wait is None else max(float(wait), 0.0))
 
     def give_back(self, slot: int) -> None:
-        """Record the slot's call as completed now; an outage only leaves it in flight longer."""
+        """Record the slot's call as completed, without waiting for the database.
+
+        The slot is handed to this ledger's returner thread, which records every slot handed
+        to it meanwhile in one statement: the sender goes on to its next document instead of
+        waiting a round trip, and the database sees one statement for several calls. Each
+        call is stamped completed when the statement runs, a little after it really ended:
+        it counts a little longer, never less. An outage only leaves slots in flight longer.
+        """
+        self._returner.hand(slot)
+
+    def flush(self, timeout: float = CLOSE_WAIT) -> bool:
+        """Wait until every slot given back so far is recorded (or failed to be); whether it
+        happened within ``timeout`` seconds."""
+        return self._returner.flush(timeout)
+
+    def _record_returns(self, slots: list[int]) -> None:
         try:
-            self._run(_GIVE_BACK, {"slot": slot})
+            self._run(_GIVE_BACK, {"slots": slots})
         except (exc.SQLAlchemyError, psycopg.Error) as err:
             log.warning(
-                "journal: cannot record the end of an Ecolix call in the shared budget "
-                "(it counts until its lease of %.0f s ends): %s",
+                "journal: cannot record the end of %d Ecolix call(s) in the shared budget "
+                "(each counts until its lease of %.0f s ends): %s",
+                len(slots),
                 self.lease,
                 _reason(err),
             )
@@ -183,6 +207,67 @@ class SharedLedger:
         except exc.SQLAlchemyError as err:
             msg = f"journal: cannot read the shared Ecolix call budget: {_reason(err)}"
             raise JournalUnavailable(msg) from err
+
+
+class _Returner:
+    """A thread that records the slots handed back, all those waiting in one go.
+
+    Started with the first slot handed back; ``record`` gets each batch and must not raise.
+    """
+
+    def __init__(self, record: Callable[[list[int]], None]) -> None:
+        self._record = record
+        self._cond = threading.Condition()
+        self._waiting: list[int] = []
+        self._handed = 0  # slots handed back so far
+        self._done = 0  # of them, recorded (or failed to be)
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def hand(self, slot: int) -> None:
+        with self._cond:
+            self._waiting.append(slot)
+            self._handed += 1
+            if self._thread is None and not self._closing:
+                self._thread = threading.Thread(
+                    target=self._run, name="budget returns", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+        if self._closing:  # no thread any more: recorded here
+            self._drain()
+
+    def flush(self, timeout: float) -> bool:
+        with self._cond:
+            target = self._handed
+            return self._cond.wait_for(lambda: self._done >= target, timeout)
+
+    def close(self, timeout: float) -> None:
+        with self._cond:
+            self._closing = True
+            thread = self._thread
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while self._drain():
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._waiting) or self._closing)
+
+    def _drain(self) -> bool:
+        """Record what waits; whether to go on (not closing, or slots came meanwhile)."""
+        with self._cond:
+            batch, self._waiting = self._waiting, []
+        if batch:
+            try:
+                self._record(batch)
+            finally:
+                with self._cond:
+                    self._done += len(batch)
+                    self._cond.notify_all()
+        with self._cond:
+            return not self._closing or bool(self._waiting)
 
 
 def _set_timeouts(dbapi_connection: Any, _record: Any) -> None:
