@@ -145,6 +145,17 @@ def test_an_idempotency_key_already_journalled_is_refused_and_nothing_is_written
     assert journal.file(second).state == "received"
 
 
+def test_a_refusal_of_the_journal_that_is_no_used_key_is_not_called_one(journal: Journal) -> None:
+    file_id = add_file(journal)
+    journal.add_document_batch(file_id, [doc(1, file_id)], now=T0)
+
+    with pytest.raises(JournalError, match="cannot record documents") as caught:
+        journal.add_document_batch(file_id, [doc(1, file_id, idempotency_key="other")], now=T0)
+
+    assert not isinstance(caught.value, DuplicateKeyError)  # the same position, not a key
+    assert [d.idempotency_key for d in journal.documents_of(file_id)] == [f"key-{file_id}-1"]
+
+
 def test_an_idempotency_key_twice_in_one_file_is_refused(journal: Journal) -> None:
     file_id = add_file(journal)
 

@@ -4,14 +4,16 @@ their story. Reading them back is ``document_reads``; settling their file, ``fin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, exc, insert, select
 
 from edigw.journal import accepted
 from edigw.journal.connection import _INSERT_EVENT
+from edigw.journal.dialect import translated
 from edigw.journal.document_reads import DocumentReadsMixin
 from edigw.journal.errors import DuplicateKeyError, StateError, UnknownIdError
 from edigw.journal.failures import _problem_row
@@ -44,8 +46,44 @@ def _heads_by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**row, "file_head": firsts.get(row["business_key"]) == row["seq"]} for row in rows]
 
 
+class _KeysTaken(Exception):
+    """An insert of documents refused by the journal's unique index, maybe for an
+    idempotency key already used: raised out of the transaction, which rolls back, for
+    :meth:`DocumentsMixin._keys_refused` to look which."""
+
+    def __init__(self, file_id: int, keys: list[str]) -> None:
+        super().__init__(file_id, keys)
+        self.file_id = file_id
+        self.keys = keys
+
+
+def _duplicate_keys(file_id: int, repeated: Mapping[str, int | None]) -> DuplicateKeyError:
+    shown = ", ".join(
+        f"{key} ({'D-' + str(d) if d is not None else 'twice in this file'})"
+        for key, d in list(repeated.items())[:5]
+    )
+    msg = f"F-{file_id}: {len(repeated)} idempotency key(s) already used: {shown}"
+    return DuplicateKeyError(msg, keys=repeated)
+
+
 class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
     """Journalling documents and their events."""
+
+    @contextmanager
+    def _keys_refused(self, what: str) -> Iterator[None]:
+        """Around a transaction inserting documents: an insert the unique index refused
+        becomes :class:`DuplicateKeyError` naming the documents already holding the keys,
+        looked for once the transaction is rolled back; any other refusal is raised as the
+        journal refuses anything (``translated``)."""
+        try:
+            yield
+        except _KeysTaken as taken:
+            with self._read("look for idempotency keys already used") as conn:
+                found = conn.execute(self._sql.existing_keys, {"keys": taken.keys}).all()
+            if found:
+                raise _duplicate_keys(taken.file_id, dict(found)) from None
+            with translated(what):
+                raise taken.__cause__ or taken from None
 
     def _record_parsed(
         self,
@@ -117,7 +155,8 @@ class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
         """
         now = _aware(now)
         rows = self._document_rows(docs, now=now, heads=journalled is None)
-        with self._write("record a file's documents") as conn:
+        what = "record a file's documents"
+        with self._keys_refused(what), self._write(what) as conn:
             # With a reader, the file's move to parsed checks it (no statement more on the
             # hot path), and a refusal rolls the documents back.
             if reader is None and not conn.execute(self._sql.reading, {"fid": file_id}).first():
@@ -154,7 +193,8 @@ class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
         """
         now = _aware(now)
         rows = self._document_rows(docs, now=now, heads=False)
-        with self._write("record documents of a file being read") as conn:
+        what = "record documents of a file being read"
+        with self._keys_refused(what), self._write(what) as conn:
             current = conn.execute(self._sql.reading, {"fid": file_id}).first()
             if current is None:
                 msg = f"F-{file_id} does not exist in the journal"
@@ -250,28 +290,25 @@ class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
     ) -> tuple[list[int], list[dict[str, Any]]]:
         """Insert documents of a file (refusing repeated keys); return their ids and their
         events, for the caller to insert with its own in one statement."""
-        seen: dict[str, int | None] = {}
+        seen: set[str] = set()
         repeated: dict[str, int | None] = {}
         for doc in docs:
             if doc.idempotency_key in seen:
                 repeated[doc.idempotency_key] = None
-            seen[doc.idempotency_key] = None
-        if seen:
-            existing = conn.execute(self._sql.existing_keys, {"keys": list(seen)}).all()
-            repeated.update({key: doc_id for key, doc_id in existing})
+            seen.add(doc.idempotency_key)
         if repeated:
-            shown = ", ".join(
-                f"{key} ({'D-' + str(d) if d is not None else 'twice in this file'})"
-                for key, d in list(repeated.items())[:5]
-            )
-            msg = f"F-{file_id}: {len(repeated)} idempotency key(s) already used: {shown}"
-            raise DuplicateKeyError(msg, keys=repeated)
+            raise _duplicate_keys(file_id, repeated)
         self._check_unchanged(conn, file_id, docs)
         if not rows:
             return [], []
-        result = conn.execute(
-            self._sql.insert_documents, [{**row, "file_id": file_id} for row in rows]
-        )
+        try:
+            result = conn.execute(
+                self._sql.insert_documents, [{**row, "file_id": file_id} for row in rows]
+            )
+        except exc.IntegrityError as err:
+            # A key already in the journal (the unique index refuses it): no look before the
+            # insert on the hot path. ``_keys_refused`` names the documents holding them.
+            raise _KeysTaken(file_id, sorted(seen)) from err
         ids = list(result.scalars())
         accepted.expect(
             conn,

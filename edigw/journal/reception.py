@@ -56,7 +56,8 @@ class ReceptionMixin(DocumentsMixin):
         """
         now = _aware(now)
         rows = None if documents is None else self._document_rows(documents, now=now)
-        with self._write("record a received file") as conn:
+        what = "record a received file"
+        with self._keys_refused(what), self._write(what) as conn:
             file_id: int = conn.execute(
                 self._sql.insert_file,
                 {
