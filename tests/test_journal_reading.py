@@ -61,6 +61,30 @@ def test_a_file_is_recorded_as_being_read_before_its_documents(journal: Journal)
     assert journal.file(file_id).state == "parsed"
 
 
+def test_a_readings_events_are_written_in_order_each_document_then_the_file_parsed(
+    journal: Journal,
+) -> None:
+    file_id = add_file(journal)
+    ids = journal.add_documents(
+        file_id,
+        [
+            doc(1, "CMD-1"),
+            doc(2, "CMD-2", idempotency_key="k-2"),
+            doc(3, "CMD-3", idempotency_key="k-3"),
+        ],
+        now=T0,
+        reader=READER,
+    )
+
+    told = [(e.kind, e.document_id, e.detail) for e in journal.events_of(file_id)][1:]
+    assert told == [
+        ("pending", ids[0], "orders.create CMD-1"),
+        ("pending", ids[1], "orders.create CMD-2"),
+        ("pending", ids[2], "orders.create CMD-3"),
+        ("parsed", None, "3 document(s), 0 failed at mapping"),
+    ]
+
+
 def test_documents_are_refused_from_a_reader_whose_reading_was_settled_by_another(
     journal: Journal,
 ) -> None:

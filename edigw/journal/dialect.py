@@ -454,7 +454,12 @@ class Statements:
         #: PostgreSQL: the hot path's merged statements (``merged``).
         self.merged = (
             MergedStatements(
-                self.claim, self.claim_one_file, done, self.file_finished, self.reception_known
+                self.claim,
+                self.claim_one_file,
+                done,
+                self.file_finished,
+                self.reception_known,
+                self.file_parsed_by_reader,
             )
             if pg
             else None

@@ -114,7 +114,6 @@ class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
             # file (which may have unfinished documents already: a replay adds steps).
             self._refresh_head(conn, file_id)
         counts = DocumentCounts.of(docs) + (journalled or DocumentCounts())
-        self._parsed(conn, file_id, counts, now=now, reader=reader)
         happened.append(
             {
                 "file_id": file_id,
@@ -124,6 +123,24 @@ class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
                 "detail": counts.parsed_detail(),
             }
         )
+        merged = self._sql.merged
+        if merged is not None and reader is not None:
+            # PostgreSQL: the move to parsed and every event in one statement.
+            told = conn.execute(
+                merged.parsed_told,
+                {
+                    "fid": file_id,
+                    "now": now,
+                    "holder": reader,
+                    "document_ids": [e["document_id"] for e in happened],
+                    "kinds": [e["kind"] for e in happened],
+                    "details": [e["detail"] for e in happened],
+                },
+            )
+            if told.rowcount == 0:
+                raise self._not_read_by(conn, file_id, reader)
+            return ids
+        self._parsed(conn, file_id, now=now, reader=reader)
         conn.execute(_INSERT_EVENT, happened)
         return ids
 
@@ -344,15 +361,7 @@ class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
         ]
         return ids, happened
 
-    def _parsed(
-        self,
-        conn: Connection,
-        file_id: int,
-        counts: DocumentCounts,
-        *,
-        now: datetime,
-        reader: str | None,
-    ) -> None:
+    def _parsed(self, conn: Connection, file_id: int, *, now: datetime, reader: str | None) -> None:
         """Move a file whose documents are all journalled to ``parsed`` (only from
         ``received`` by ``reader`` when one is given); the caller records the event."""
         if reader is None:
@@ -362,13 +371,17 @@ class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
                 self._sql.file_parsed_by_reader, {"fid": file_id, "now": now, "holder": reader}
             )
             if parsed.rowcount == 0:
-                current = conn.execute(self._sql.reading, {"fid": file_id}).first()
-                state, holder = tuple(current) if current is not None else ("gone", None)
-                msg = (
-                    f"F-{file_id} is no longer being read by {reader} "
-                    f"(it is {state}, reader {holder or 'none'})"
-                )
-                raise StateError(msg)
+                raise self._not_read_by(conn, file_id, reader)
+
+    def _not_read_by(self, conn: Connection, file_id: int, reader: str) -> StateError:
+        """Why a file could not be moved to ``parsed`` by ``reader``: another took it over."""
+        current = conn.execute(self._sql.reading, {"fid": file_id}).first()
+        state, holder = tuple(current) if current is not None else ("gone", None)
+        msg = (
+            f"F-{file_id} is no longer being read by {reader} "
+            f"(it is {state}, reader {holder or 'none'})"
+        )
+        return StateError(msg)
 
     @staticmethod
     def _check_unchanged(conn: Connection, file_id: int, docs: Sequence[NewDocument]) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     false,
+    func,
     insert,
     literal,
     null,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import BindParameter
 
@@ -79,6 +81,7 @@ class MergedStatements:
         done: Update,
         file_finished: Update,
         reception_known: Select[Any],
+        file_parsed_by_reader: Update,
     ) -> None:
         now = bindparam("now", type_=UtcDateTime())
         node = bindparam("node", type_=String())
@@ -131,6 +134,27 @@ class MergedStatements:
         )
         self.file_if_new = select(select(received.c.id).scalar_subquery().label("file_id")).add_cte(
             told_received.cte("told_received"), nest_here=False
+        )
+
+        # A file read moved to ``parsed`` (still ``received`` by its reader) and the events of
+        # its reading, in their order, given as arrays; no row is written when the file was
+        # not its reader's any more (``DocumentsMixin._record_parsed``).
+        parsed = file_parsed_by_reader.returning(files.c.id).cte("parsed")
+        told = (
+            func.unnest(
+                bindparam("document_ids", type_=ARRAY(Integer())),
+                bindparam("kinds", type_=ARRAY(String())),
+                bindparam("details", type_=ARRAY(String())),
+            )
+            .table_valued("document_id", "kind", "detail", with_ordinality="n")
+            .render_derived()
+            .alias("told")
+        )
+        self.parsed_told = insert(events).from_select(
+            ["file_id", "document_id", "at", "kind", "detail"],
+            select(parsed.c.id, told.c.document_id, now, told.c.kind, told.c.detail)
+            .select_from(parsed.join(told, true()))
+            .order_by(told.c.n),
         )
 
         # A source's disposal and its line in the file's story.
