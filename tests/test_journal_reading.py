@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edigw.journal import (
+    DuplicateKeyError,
     Journal,
     JournalUnavailable,
     JournalValueError,
@@ -83,6 +84,51 @@ def test_a_readings_events_are_written_in_order_each_document_then_the_file_pars
         ("pending", ids[2], "orders.create CMD-3"),
         ("parsed", None, "3 document(s), 0 failed at mapping"),
     ]
+
+
+def test_a_key_already_used_refuses_a_reading_and_writes_nothing(journal: Journal) -> None:
+    first = add_file(journal, name="first.csv")
+    [used] = journal.add_documents(first, [doc(1, "CMD-1")], now=T0, reader=READER)
+    second = add_file(journal, name="second.csv")
+
+    with pytest.raises(DuplicateKeyError, match=f"D-{used}") as caught:
+        journal.add_documents(
+            second,
+            [doc(1, "CMD-2"), doc(2, "CMD-1", idempotency_key="key-CMD-1-1")],
+            now=T0,
+            reader=READER,
+        )
+
+    assert caught.value.keys == {"key-CMD-1-1": used}
+    assert journal.documents_of(second) == []
+    row = journal.file(second)
+    assert (row.state, row.reader) == ("received", READER)
+    assert [e.kind for e in journal.events_of(second)] == ["received"]
+
+
+def test_an_unordered_file_read_has_one_head_per_business_key(journal: Journal) -> None:
+    file_id = journal.add_file(
+        partner="webshop",
+        flow="orders",
+        channel="local:/in",
+        original_name="keys.csv",
+        source_path="/in/keys.csv",
+        size=10,
+        sha256="c" * 64,
+        archive_path="",
+        now=T0,
+        reader=READER,
+        ordered=False,
+    )
+    ids = journal.add_documents(
+        file_id,
+        [doc(1, "CMD-1"), doc(2, "CMD-2"), doc(3, "CMD-1")],
+        now=T0,
+        reader=READER,
+    )
+
+    claimed = journal.claim_due_documents(now=T0, node="n", lease_seconds=60, limit=10)
+    assert [d.id for d in claimed] == ids[:2]  # the second CMD-1 waits for the first
 
 
 def test_documents_are_refused_from_a_reader_whose_reading_was_settled_by_another(

@@ -49,6 +49,25 @@ from edigw.journal.schema import (
     unfinished_condition,
 )
 
+#: The columns of each document ``read_recorded`` writes, each from an array named after it
+#: with an ``s`` (``seqs``, ``business_keys``...).
+READ_ARRAYS = (
+    "seq",
+    "business_key",
+    "key_hash",
+    "operation",
+    "payload",
+    "idempotency_key",
+    "state",
+    "file_head",
+    "ecolix_status",
+    "ecolix_object_id",
+    "ecolix_response",
+    "error",
+    "error_location",
+    "mapping_version",
+)
+
 #: The columns ``add_file_if_new`` writes, each from the parameter of its name.
 _RECEIVED_COLUMNS = (
     "partner",
@@ -155,6 +174,59 @@ class MergedStatements:
             select(parsed.c.id, told.c.document_id, now, told.c.kind, told.c.detail)
             .select_from(parsed.join(told, true()))
             .order_by(told.c.n),
+        )
+
+        # A whole file read at once (``DocumentsMixin._record_read``): the file moved to
+        # ``parsed`` (still ``received`` by its reader), its documents and the events of its
+        # reading (each document's, then the file's), every row given as arrays. Returns one
+        # row per document (its id and position), or one empty row for a file without any;
+        # none when the file was not its reader's any more, and then nothing is written.
+        arrays = {
+            name: bindparam(f"{name}s", type_=ARRAY(documents.c[name].type)) for name in READ_ARRAYS
+        }
+        rows = (
+            func.unnest(*arrays.values())
+            .table_valued(*READ_ARRAYS)
+            .render_derived(with_types=False)
+            .alias("r")
+        )
+        read = (
+            insert(documents)
+            .from_select(
+                ["file_id", *READ_ARRAYS, "attempts", "created_at", "updated_at"],
+                select(
+                    parsed.c.id,
+                    *(rows.c[name] for name in READ_ARRAYS),
+                    literal(0, Integer()),
+                    now,
+                    now,
+                ).select_from(parsed.join(rows, true())),
+            )
+            .returning(documents.c.id, documents.c.seq)
+            .cte("read")
+        )
+        read_told = (
+            func.unnest(
+                bindparam("event_seqs", type_=ARRAY(Integer())),
+                bindparam("kinds", type_=ARRAY(String())),
+                bindparam("details", type_=ARRAY(String())),
+            )
+            .table_valued("seq", "kind", "detail", with_ordinality="n")
+            .render_derived()
+            .alias("e")
+        )
+        read_events = insert(events).from_select(
+            ["file_id", "document_id", "at", "kind", "detail"],
+            select(parsed.c.id, read.c.id, now, read_told.c.kind, read_told.c.detail)
+            .select_from(
+                parsed.join(read_told, true()).outerjoin(read, read.c.seq == read_told.c.seq)
+            )
+            .order_by(read_told.c.n),
+        )
+        self.read_recorded = (
+            select(read.c.id, read.c.seq)
+            .select_from(parsed.outerjoin(read, true()))
+            .add_cte(read_events.cte("read_events"), nest_here=False)
         )
 
         # A source's disposal and its line in the file's story.
@@ -294,4 +366,4 @@ class MergedStatements:
         )
 
 
-__all__ = ["MergedStatements"]
+__all__ = ["READ_ARRAYS", "MergedStatements"]
