@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from edigw.journal.documents import DocumentsMixin
+from edigw.journal.reading import ReadingMixin
 from edigw.journal.rows import NewDocument, _aware
 from edigw.journal.schema import FileState
 
 
-class ReceptionMixin(DocumentsMixin):
+class ReceptionMixin(ReadingMixin):
     """Recording received files."""
 
     def add_file(
