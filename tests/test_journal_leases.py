@@ -133,25 +133,20 @@ def test_a_sources_disposal_recorded_with_its_claim_forgets_that_claim_only(pg: 
         now=NOW,
     )
 
-    pg.record_channel_action(
-        file_id,
-        action="move",
-        ok=True,
-        error=None,
-        now=NOW,
-        target="done/a.csv",
-        claim=SourceClaim(**CLAIM, node="b:2"),  # not a's: stays
-    )
+    def disposed(claimed_by: str) -> None:
+        pg.record_channel_action(
+            file_id,
+            action="move",
+            ok=True,
+            error=None,
+            now=NOW,
+            target="done/a.csv",
+            claim=SourceClaim(**CLAIM, node=claimed_by),
+        )
+
+    disposed("b:2")  # not a's claim: it stays
     assert not pg.claim_file(**CLAIM, node="b:2", epoch=1)
-    pg.record_channel_action(
-        file_id,
-        action="move",
-        ok=True,
-        error=None,
-        now=NOW,
-        target="done/a.csv",
-        claim=SourceClaim(**CLAIM, node="a:1"),
-    )
+    disposed("a:1")
     assert pg.claim_file(**CLAIM, node="b:2", epoch=1)
     assert [e.detail for e in pg.events_of(file_id) if e.kind == "channel"] == [
         "move to done/a.csv",

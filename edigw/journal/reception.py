@@ -56,35 +56,12 @@ class ReceptionMixin(ReadingMixin):
         """
         now = _aware(now)
         rows = None if documents is None else self._document_rows(documents, now=now)
+        row = _received_row(
+            partner, flow, channel, original_name, source_path, size, sha256, archive_path
+        )
         what = "record a received file"
         with self._keys_refused(what), self._write(what) as conn:
-            file_id: int = conn.execute(
-                self._sql.insert_file,
-                {
-                    "partner": partner,
-                    "flow": flow,
-                    "channel": channel,
-                    "original_name": original_name,
-                    "source_path": source_path,
-                    "size": size,
-                    "sha256": sha256,
-                    "archive_path": archive_path,
-                    "state": FileState.RECEIVED,
-                    "reader": reader,
-                    "ordered": ordered,
-                    "received_at": now,
-                    "updated_at": now,
-                },
-            ).scalar_one()
-            self._owners[file_id] = (partner, flow)
-            self._ordered_files[file_id] = ordered
-            self._event(
-                conn,
-                file_id,
-                FileState.RECEIVED,
-                now=now,
-                detail=_received_detail(original_name, size, sha256, channel),
-            )
+            file_id = self._insert_received(conn, row, now=now, reader=reader, ordered=ordered)
             if sha256:
                 same = {"partner": partner, "flow": flow, "channel": channel, "name": original_name}
                 self._resolve_transfers(conn, file_id, same, now=now)
@@ -140,41 +117,76 @@ class ReceptionMixin(ReadingMixin):
         if not sha256:
             return None
         now = _aware(now)
-        params: dict[str, Any] = {
-            "partner": partner,
-            "flow": flow,
-            "channel": channel,
-            "original_name": original_name,
-            "source_path": source_path,
-            "size": size,
-            "sha256": sha256,
-            "archive_path": archive_path,
-            "state": str(FileState.RECEIVED),
-            "reader": reader,
-            "ordered": ordered,
-            "received_at": now,
-            "updated_at": now,
-        }
-        detail = _received_detail(original_name, size, sha256, channel)
+        row = _received_row(
+            partner, flow, channel, original_name, source_path, size, sha256, archive_path
+        )
         merged = self._sql.merged
-        if merged is not None:
-            with self._write_single("record a received file") as conn:
-                found = conn.execute(
-                    merged.file_if_new, {**params, "detail": detail, "now": now}
-                ).first()
-            file_id = None if found is None else found.file_id
-        else:
+        if merged is None:
             with self._write("record a received file") as conn:
-                if conn.execute(self._sql.reception_known, params).first() is not None:
+                if conn.execute(self._sql.reception_known, row).first() is not None:
                     return None
-                file_id = conn.execute(self._sql.insert_file, params).scalar_one()
-                self._event(conn, file_id, FileState.RECEIVED, now=now, detail=detail)
-        if file_id is not None:
-            self._owners[file_id] = (partner, flow)
-            self._ordered_files[file_id] = ordered
+                return self._insert_received(conn, row, now=now, reader=reader, ordered=ordered)
+        params = {**_with_state(row, now=now, reader=reader, ordered=ordered), "now": now}
+        with self._write_single("record a received file") as conn:
+            found = conn.execute(merged.file_if_new, {**params, "detail": _detail(row)}).first()
+        if found is None or found.file_id is None:
+            return None
+        self._owners[found.file_id] = (partner, flow)
+        self._ordered_files[found.file_id] = ordered
+        return int(found.file_id)
+
+    def _insert_received(
+        self,
+        conn: Connection,
+        row: dict[str, Any],
+        *,
+        now: datetime,
+        reader: str | None,
+        ordered: bool,
+    ) -> int:
+        """Insert a received file's row and its event in the open transaction; its id."""
+        values = _with_state(row, now=now, reader=reader, ordered=ordered)
+        file_id: int = conn.execute(self._sql.insert_file, values).scalar_one()
+        self._owners[file_id] = (row["partner"], row["flow"])
+        self._ordered_files[file_id] = ordered
+        self._event(conn, file_id, FileState.RECEIVED, now=now, detail=_detail(row))
         return file_id
 
 
-def _received_detail(original_name: str, size: int, sha256: str, channel: str) -> str:
+def _received_row(
+    partner: str,
+    flow: str,
+    channel: str,
+    original_name: str,
+    source_path: str,
+    size: int,
+    sha256: str,
+    archive_path: str,
+) -> dict[str, Any]:
+    """What the channel and the archive say of a received file, by column."""
+    return {
+        "partner": partner,
+        "flow": flow,
+        "channel": channel,
+        "original_name": original_name,
+        "source_path": source_path,
+        "size": size,
+        "sha256": sha256,
+        "archive_path": archive_path,
+    }
+
+
+def _with_state(
+    row: dict[str, Any], *, now: datetime, reader: str | None, ordered: bool
+) -> dict[str, Any]:
+    """A received file's whole row: ``received``, by ``reader``, its order rule."""
+    state = {"state": str(FileState.RECEIVED), "reader": reader, "ordered": ordered}
+    return {**row, **state, "received_at": now, "updated_at": now}
+
+
+def _detail(row: dict[str, Any]) -> str:
     """The ``received`` event's detail."""
-    return f"{original_name} ({size} bytes, sha256 {sha256}) from {channel}"
+    return (
+        f"{row['original_name']} ({row['size']} bytes, sha256 {row['sha256']}) "
+        f"from {row['channel']}"
+    )
