@@ -306,3 +306,29 @@ def test_an_unordered_file_with_a_failed_document_settles_partially_failed_at_it
     assert done_finishing(journal, last, file_id) == (True, "partially_failed", None)
     row = journal.file(file_id)
     assert (row.state, row.error) == ("partially_failed", "1 of 2 document(s) failed")
+
+
+def test_a_node_that_did_not_take_the_file_in_learns_its_order_with_its_claim(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL: the done of a document of an unordered file another node took in is one
+    statement in autocommit, as on the node that took it in, not a transaction."""
+    taker, sender = Journal.open(postgres_url), Journal.open(postgres_url)
+    try:
+        first, _second = queue_file(taker, ["C1", "C2"])
+        file_id = taker.document(first).file_id
+        claimed = sender.claim_for_sending(now=T0, node="sender", lease_seconds=LEASE)
+        assert claimed is not None and claimed.id == first
+        commits: list[str] = []
+        for engine in (sender._engine, sender._lazy_engine):
+            if engine is not None:
+                event.listen(engine, "commit", lambda _conn: commits.append("commit"))
+
+        outcome = done_finishing(sender, first, file_id)
+
+        assert outcome.complete is False
+        assert commits == []
+        assert sender.document(first).state == "done"
+    finally:
+        taker.close()
+        sender.close()

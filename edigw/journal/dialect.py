@@ -349,7 +349,7 @@ class Statements:
                 updated_at=now,
             )
         )
-        self.files_of = select(files.c.id, files.c.partner, files.c.flow).where(
+        self.files_of = select(files.c.id, files.c.partner, files.c.flow, files.c.ordered).where(
             files.c.id.in_(bindparam("fids", expanding=True))
         )
         self.files_with_content = (

@@ -120,13 +120,20 @@ class HeadsMixin(JournalBase):
     """Finding and moving the heads of a file's documents."""
 
     def _owner(self, conn: Connection, file_id: int) -> tuple[str, str]:
-        """(partner, flow) of a file, remembered: it never changes once written."""
+        """(partner, flow) of a file, remembered: it never changes once written. Whether it
+        keeps file order is remembered with it: a file another process took in (another
+        node, the intake of ``--processes 2``) is then known to the done of its documents,
+        which takes the one-statement path of its kind of file (``DoneMixin.mark_done``)."""
         owner = self._owners.get(file_id)
         if owner is None:
             row = conn.execute(self._sql.files_of, {"fids": [file_id]}).one()
             if len(self._owners) >= 10_000:
                 self._owners.clear()
             owner = self._owners[file_id] = (row.partner, row.flow)
+            if file_id not in self._ordered_files:
+                if len(self._ordered_files) >= 10_000:
+                    self._ordered_files.clear()
+                self._ordered_files[file_id] = bool(row.ordered)
         return owner
 
     def _is_ordered(self, conn: Connection, file_id: int) -> bool:
