@@ -154,6 +154,22 @@ def test_a_sources_disposal_recorded_with_its_claim_forgets_that_claim_only(pg: 
     ]
 
 
+def test_a_polls_files_are_claimed_in_one_statement_except_those_a_later_leader_holds(
+    pg: Journal,
+) -> None:
+    b = {**CLAIM, "path": "in/b.csv"}
+    c = {**CLAIM, "path": "in/c.csv"}
+    assert pg.claim_file(**b, node="b:2", epoch=2)  # a later leader's claim
+    assert pg.claim_file(**c, node="a:1", epoch=1)  # this node's own, from an earlier poll
+    versions = [(v["path"], v["size"], v["mtime"]) for v in (CLAIM, b, c)]
+
+    claimed = pg.claim_files(flow=FLOW, versions=versions, node="a:1", epoch=1)
+
+    assert claimed == {("in/a.csv", 10, 1.5), ("in/c.csv", 10, 1.5)}
+    assert not pg.claim_file(**CLAIM, node="b:1", epoch=1)  # a's now: same epoch, not b's
+    assert pg.claim_files(flow=FLOW, versions=versions, node="c:3", epoch=3) == set(versions)
+
+
 def test_claims_racing_for_one_file_leave_exactly_one_winner(postgres_url: str) -> None:
     journals = [Journal.open(postgres_url) for _ in range(8)]
     try:

@@ -145,3 +145,62 @@ def test_a_node_that_loses_the_flow_while_making_the_archive_durable_leaves_the_
     assert source.exists(), "moved by a node that no longer leads the flow"
     assert actions == []
     assert poller.held_ids() == []
+
+
+def poll_counting_claims(
+    ws: Any, leader: Leads, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[Any], list[Any], list[int]]:
+    """``poll``, with each claim statement counted: its number of source versions."""
+    statements: list[int] = []
+    with open_parts(ws.load()) as parts:
+        parts.node = "this:1"
+        journal = parts.journal
+        claim_files = journal.claim_files
+
+        def counted(**kwargs: Any) -> Any:
+            statements.append(len(kwargs["versions"]))
+            return claim_files(**kwargs)
+
+        def one_by_one(**_kwargs: Any) -> bool:
+            statements.append(1)
+            raise AssertionError("a file claimed on its own")
+
+        monkeypatch.setattr(journal, "claim_files", counted)
+        monkeypatch.setattr(journal, "claim_file", one_by_one)
+        poller = FlowPoller(parts.inbound[FLOW], parts, Signals(leader=leader), clock=utc_now)
+        return looked(poller, leader), journal.files(), statements
+
+
+def test_a_polls_files_are_claimed_in_one_statement_then_taken_in(
+    tmp_path: Path, sandbox: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leader = Leads(epoch=1)
+    ws = poller_on(tmp_path, sandbox, postgres_url)
+    write_order_files(ws.inbox("webshop", "orders"), files=3, orders_per_file=1, prefix="ALL")
+
+    taken, rows, statements = poll_counting_claims(ws, leader, monkeypatch)
+
+    assert len(taken) == len(rows) == 4
+    assert statements == [4]
+
+
+def test_of_a_polls_files_one_a_later_leader_claimed_is_left_and_the_flow_given_up(
+    tmp_path: Path, sandbox: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leader = Leads(epoch=1)
+    ws = poller_on(tmp_path, sandbox, postgres_url)
+    write_order_files(ws.inbox("webshop", "orders"), files=2, orders_per_file=1, prefix="TWO")
+    [theirs, *_] = sorted(ws.inbox("webshop", "orders").glob("orders-TWO-*.csv"))
+    st = theirs.stat()
+    with ws.journal() as journal:
+        assert journal.claim_file(
+            flow=FLOW, path=str(theirs), size=st.st_size, mtime=st.st_mtime, node="new:2", epoch=2
+        )
+
+    taken, rows, statements = poll_counting_claims(ws, leader, monkeypatch)
+
+    assert statements == [3]
+    assert leader.lost_flows == [FLOW]
+    assert str(theirs) not in {row.source_path for row in rows}
+    assert theirs.exists()
+    assert len(taken) == len(rows) <= 2

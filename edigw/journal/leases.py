@@ -24,8 +24,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    String,
+    Text,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import NullType
 
 from edigw.journal.prepared import Prepared
 from edigw.journal.schema import (
@@ -276,8 +290,59 @@ def _claim_file_statement() -> Any:
     ).returning(file_claims.c.epoch)
 
 
+def _claim_files_statement() -> Any:
+    """``_claim_file_statement`` for several versions of the flow's sources at once, given
+    as arrays; returns the versions claimed."""
+    versions = (
+        func.unnest(
+            bindparam("paths", type_=postgresql.ARRAY(Text())),
+            bindparam("sizes", type_=postgresql.ARRAY(BigInteger())),
+            bindparam("mtimes", type_=postgresql.ARRAY(Float())),
+        )
+        .table_valued("path", "size", "mtime")
+        .render_derived()
+        .alias("version")
+    )
+    statement = postgresql.insert(file_claims).from_select(
+        ["flow", "path", "size", "mtime", "holder", "epoch", "claimed_at"],
+        select(
+            bindparam("flow", type_=String()),
+            versions.c.path,
+            versions.c.size,
+            versions.c.mtime,
+            bindparam("node", type_=String()),
+            bindparam("epoch", type_=BigInteger()),
+            func.now(),
+        ),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[
+            file_claims.c.flow,
+            file_claims.c.path,
+            file_claims.c.size,
+            file_claims.c.mtime,
+        ],
+        set_={
+            "holder": statement.excluded.holder,
+            "epoch": statement.excluded.epoch,
+            "claimed_at": statement.excluded.claimed_at,
+        },
+        where=(file_claims.c.epoch < statement.excluded.epoch)
+        | (
+            (file_claims.c.holder == statement.excluded.holder)
+            & (file_claims.c.epoch == statement.excluded.epoch)
+        ),
+    ).returning(
+        file_claims.c.path,
+        file_claims.c.size,
+        # as the driver reads it (a float8): SQLAlchemy's Float wants the column's type code
+        type_coerce(file_claims.c.mtime, NullType()).label("mtime"),
+    )
+
+
 # Built once: a file's claim and its end are on every file's path (values as parameters).
 _CLAIM_FILE = Prepared(_claim_file_statement())
+_CLAIM_FILES = Prepared(_claim_files_statement())
 #: Forgetting a claim (``SourceClaim.params``); also a part of PostgreSQL's merged record of
 #: a source's disposal (``MergedStatements.channel_action_told_forgetting``).
 DROP_FILE_CLAIM = delete(file_claims).where(
@@ -298,6 +363,30 @@ def claim_file(
     One statement: the caller needs no transaction around it."""
     params = {"flow": flow, "path": path, "size": size, "mtime": mtime, "node": node}
     return conn.execute(_CLAIM_FILE, {**params, "epoch": epoch}).first() is not None
+
+
+def claim_files(
+    conn: Connection,
+    *,
+    flow: str,
+    versions: Sequence[tuple[str, int, float]],
+    node: str,
+    epoch: int,
+) -> set[tuple[str, int, float]]:
+    """:func:`claim_file` for several source versions (path, size, mtime) in one statement;
+    returns those claimed. One statement: the caller needs no transaction around it."""
+    unique = list(dict.fromkeys(versions))  # a row may be claimed once per statement
+    if not unique:
+        return set()
+    params = {
+        "flow": flow,
+        "node": node,
+        "epoch": epoch,
+        "paths": [path for path, _size, _mtime in unique],
+        "sizes": [size for _path, size, _mtime in unique],
+        "mtimes": [mtime for _path, _size, mtime in unique],
+    }
+    return {(row[0], int(row[1]), float(row[2])) for row in conn.execute(_CLAIM_FILES, params)}
 
 
 def drop_file_claim(

@@ -88,6 +88,20 @@ class NodesMixin(JournalBase):
                 conn, flow=flow, path=path, size=size, mtime=mtime, node=node, epoch=epoch
             )
 
+    def claim_files(
+        self,
+        *,
+        flow: str,
+        versions: Sequence[tuple[str, int, float]],
+        node: str,
+        epoch: int,
+    ) -> set[tuple[str, int, float]]:
+        """Claim several source versions (path, size, mtime) in one statement, as a poll
+        lists them; returns those claimed (see ``leases.claim_files``)."""
+        self._needs_shared("claim files")
+        with self._write_single("claim source files") as conn:
+            return leases.claim_files(conn, flow=flow, versions=versions, node=node, epoch=epoch)
+
     def drop_file_claim(self, *, flow: str, path: str, size: int, mtime: float, node: str) -> None:
         """Forget ``node``'s claim on a source version it disposed of."""
         self._needs_shared("drop a file claim")

@@ -33,6 +33,7 @@ from edigw.pipeline.inbound import (
     intake_failure_kind,
 )
 from edigw.pipeline.signals import Signals
+from edigw.pipeline.source_claims import PollClaims, claim_poll, may_take
 from edigw.pipeline.wakeups import PollWakeups
 from edigw.problems import storable
 from edigw.processes import process_identity
@@ -132,15 +133,24 @@ class FlowPoller(SourceDisposal):
                 log.error("flow %s: %s: %s; looked at again later", ctx.id, problem.name, exc)
                 if problem.incoming is not None:
                     channel.release(problem.incoming)
+        claims = claim_poll(
+            self.signals.leader,
+            flow=ctx.id,
+            journal=self.parts.journal,
+            node=self.parts.node,
+            listed=result.files,
+        )
         with self.wakeups.poll():  # the senders are woken once the files are in
-            taken = [self._take_one(incoming) for incoming in result.files]
+            taken = [self._take_one(incoming, claims) for incoming in result.files]
         ingested = [one for one in taken if one is not None]
         self.full_batch = (
             bool(ingested) and len(result.files) >= self.runtime.config.max_files_per_poll
         )
         return ingested
 
-    def _take_one(self, incoming: IncomingFile) -> Ingested | None:
+    def _take_one(
+        self, incoming: IncomingFile, claims: PollClaims | None = None
+    ) -> Ingested | None:
         """``take``, except after a stop request; a failure is logged, not raised, so that
         one file cannot hold up the others of the same poll, and the channel gets the file
         back to offer it again later (taking in again what the journal already holds
@@ -156,7 +166,7 @@ class FlowPoller(SourceDisposal):
             return None
         version = (incoming.name, incoming.size, incoming.mtime)
         try:
-            if not self.claim(incoming):
+            if not self.claim(incoming, claims):
                 if channel is not None:
                     channel.release(incoming)
                 return None
@@ -244,29 +254,16 @@ class FlowPoller(SourceDisposal):
             return
         self._failures.pop(version, None)
 
-    def claim(self, incoming: IncomingFile) -> bool:
-        """May this node take ``incoming`` in? Only while it leads the flow; with several
-        nodes, only once the journal holds its claim on this version of the source (one
-        statement that cannot race: a later leader's claim wins over an earlier one's).
-        A lost claim means another node leads the flow now: this one stops acting on it."""
-        leader, flow = self.signals.leader, self.runtime.context.id
-        epoch = leader.epoch(flow)
-        if epoch is None:
-            return False
-        if not leader.shared:
-            return True
-        claimed = self.parts.journal.claim_file(
-            flow=flow,
-            path=incoming.remote_path,
-            size=incoming.size,
-            mtime=incoming.mtime,
+    def claim(self, incoming: IncomingFile, claims: PollClaims | None = None) -> bool:
+        """May this node take ``incoming`` in (``source_claims.may_take``)?"""
+        return may_take(
+            self.signals.leader,
+            flow=self.runtime.context.id,
+            journal=self.parts.journal,
             node=self.parts.node,
-            epoch=epoch,
+            incoming=incoming,
+            claims=claims,
         )
-        if not claimed:
-            log.info("flow %s: %s claimed by another node", flow, incoming.name)
-            leader.lost(flow)
-        return claimed
 
     def take(self, incoming: IncomingFile) -> Ingested:
         ctx = self.runtime.context
