@@ -260,16 +260,9 @@ def let_go(conn: Connection, flow: str, node: str, *, after: float) -> None:
     )
 
 
-def _claim_file_statement() -> Any:
-    statement = postgresql.insert(file_claims).values(
-        flow=bindparam("flow"),
-        path=bindparam("path"),
-        size=bindparam("size"),
-        mtime=bindparam("mtime"),
-        holder=bindparam("node"),
-        epoch=bindparam("epoch"),
-        claimed_at=func.now(),
-    )
+def _unless_claimed_later(statement: Any) -> Any:
+    """A claim's insert that takes a version over only from an older epoch, or keeps it for
+    the same node and epoch: a later leader's claim is never overwritten."""
     return statement.on_conflict_do_update(
         index_elements=[
             file_claims.c.flow,
@@ -287,7 +280,20 @@ def _claim_file_statement() -> Any:
             (file_claims.c.holder == statement.excluded.holder)
             & (file_claims.c.epoch == statement.excluded.epoch)
         ),
-    ).returning(file_claims.c.epoch)
+    )
+
+
+def _claim_file_statement() -> Any:
+    statement = postgresql.insert(file_claims).values(
+        flow=bindparam("flow"),
+        path=bindparam("path"),
+        size=bindparam("size"),
+        mtime=bindparam("mtime"),
+        holder=bindparam("node"),
+        epoch=bindparam("epoch"),
+        claimed_at=func.now(),
+    )
+    return _unless_claimed_later(statement).returning(file_claims.c.epoch)
 
 
 def _claim_files_statement() -> Any:
@@ -315,24 +321,7 @@ def _claim_files_statement() -> Any:
             func.now(),
         ),
     )
-    return statement.on_conflict_do_update(
-        index_elements=[
-            file_claims.c.flow,
-            file_claims.c.path,
-            file_claims.c.size,
-            file_claims.c.mtime,
-        ],
-        set_={
-            "holder": statement.excluded.holder,
-            "epoch": statement.excluded.epoch,
-            "claimed_at": statement.excluded.claimed_at,
-        },
-        where=(file_claims.c.epoch < statement.excluded.epoch)
-        | (
-            (file_claims.c.holder == statement.excluded.holder)
-            & (file_claims.c.epoch == statement.excluded.epoch)
-        ),
-    ).returning(
+    return _unless_claimed_later(statement).returning(
         file_claims.c.path,
         file_claims.c.size,
         # as the driver reads it (a float8): SQLAlchemy's Float wants the column's type code
