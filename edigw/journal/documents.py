@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +15,8 @@ from sqlalchemy import Connection, exc, insert
 
 from edigw.journal import accepted
 from edigw.journal.connection import _INSERT_EVENT
-from edigw.journal.dialect import translated
 from edigw.journal.document_reads import DocumentReadsMixin
-from edigw.journal.errors import DuplicateKeyError, StateError
+from edigw.journal.errors import DuplicateKeyError, JournalRefused, StateError
 from edigw.journal.failures import _problem_row
 from edigw.journal.finishing import FinishingMixin
 from edigw.journal.heads import key_hash
@@ -43,15 +43,11 @@ def _heads_by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**row, "file_head": firsts.get(row["business_key"]) == row["seq"]} for row in rows]
 
 
-class _KeysTaken(Exception):
-    """An insert of documents refused by the journal's unique index, maybe for an
-    idempotency key already used: raised out of the transaction, which rolls back, for
-    :meth:`DocumentsMixin._keys_refused` to look which."""
+@dataclass(slots=True)
+class _KeyCheck:
+    """The file whose documents ``DocumentsMixin._keys_refused`` watches over."""
 
-    def __init__(self, file_id: int, keys: list[str]) -> None:
-        super().__init__(file_id, keys)
-        self.file_id = file_id
-        self.keys = keys
+    file_id: int | None
 
 
 def _repeated_keys(docs: Sequence[NewDocument]) -> dict[str, int | None]:
@@ -74,7 +70,7 @@ def _document_detail(doc: NewDocument) -> str:
     )
 
 
-def _duplicate_keys(file_id: int, repeated: Mapping[str, int | None]) -> DuplicateKeyError:
+def _duplicate_keys(file_id: int | None, repeated: Mapping[str, int | None]) -> DuplicateKeyError:
     shown = ", ".join(
         f"{key} ({'D-' + str(d) if d is not None else 'twice in this file'})"
         for key, d in list(repeated.items())[:5]
@@ -87,20 +83,27 @@ class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
     """Journalling documents and their events."""
 
     @contextmanager
-    def _keys_refused(self, what: str) -> Iterator[None]:
-        """Around a transaction inserting documents: an insert the unique index refused
-        becomes :class:`DuplicateKeyError` naming the documents already holding the keys,
-        looked for once the transaction is rolled back; any other refusal is raised as the
-        journal refuses anything (``translated``)."""
+    def _keys_refused(
+        self, docs: Sequence[NewDocument], file_id: int | None = None
+    ) -> Iterator[_KeyCheck]:
+        """Around a transaction inserting ``docs``, which is not preceded by a look for
+        their idempotency keys: when the unique index refused it (a ``JournalRefused`` from
+        an ``IntegrityError``, the transaction rolled back), the documents already holding
+        those keys are looked for, and :class:`DuplicateKeyError` names them; any other
+        refusal is raised as it came. A caller that makes the file in the transaction sets
+        its id on what this yields."""
+        check = _KeyCheck(file_id)
         try:
-            yield
-        except _KeysTaken as taken:
+            yield check
+        except JournalRefused as refused:
+            if not docs or not isinstance(refused.__cause__, exc.IntegrityError):
+                raise
+            keys = sorted({doc.idempotency_key for doc in docs})
             with self._read("look for idempotency keys already used") as conn:
-                found = conn.execute(self._sql.existing_keys, {"keys": taken.keys}).all()
-            if found:
-                raise _duplicate_keys(taken.file_id, dict(found)) from None
-            with translated(what):
-                raise taken.__cause__ or taken from None
+                found = conn.execute(self._sql.existing_keys, {"keys": keys}).all()
+            if not found:
+                raise
+            raise _duplicate_keys(check.file_id, dict(found)) from None
 
     def _record_parsed(
         self,
@@ -220,21 +223,17 @@ class DocumentsMixin(FinishingMixin, DocumentReadsMixin):
     ) -> tuple[list[int], list[dict[str, Any]]]:
         """Insert documents of a file (refusing repeated keys); return their ids and their
         events, for the caller to insert with its own in one statement."""
-        seen = {doc.idempotency_key for doc in docs}
         repeated = _repeated_keys(docs)
         if repeated:
             raise _duplicate_keys(file_id, repeated)
         self._check_unchanged(conn, file_id, docs)
         if not rows:
             return [], []
-        try:
-            result = conn.execute(
-                self._sql.insert_documents, [{**row, "file_id": file_id} for row in rows]
-            )
-        except exc.IntegrityError as err:
-            # A key already in the journal (the unique index refuses it): no look before the
-            # insert on the hot path. ``_keys_refused`` names the documents holding them.
-            raise _KeysTaken(file_id, sorted(seen)) from err
+        # A key already in the journal is refused by the unique index: no look before the
+        # insert on the hot path (``_keys_refused`` names the documents holding it).
+        result = conn.execute(
+            self._sql.insert_documents, [{**row, "file_id": file_id} for row in rows]
+        )
         ids = list(result.scalars())
         accepted.expect(
             conn,

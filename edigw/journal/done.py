@@ -161,7 +161,8 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
         claimed then. A claim that fails leaves the done committed and claims nothing: the
         sender's own next claim meets the failure.
         """
-        if self._pg:
+        merged = self._sql.merged
+        if merged is not None:  # PostgreSQL
             complete, counts = self._done_counted(
                 doc_id,
                 now=now,
@@ -173,8 +174,12 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
             )
             state = None
             if complete and file_id is not None:
-                state = self.finish_file_if_complete(
-                    file_id, now=now, last_finished=True, counts=counts
+                state = self._finish_merged(
+                    file_id,
+                    now=_aware(now),
+                    statement=merged.file_finished_told,
+                    look=False,
+                    counts=counts,
                 )
             return DoneOutcome(complete, state, self._claim_next(claim_next, now))
         now = _aware(now)

@@ -23,12 +23,7 @@ class FinishingMixin(HeadsMixin):
     """Closing parsed files whose documents are all finished."""
 
     def finish_file_if_complete(
-        self,
-        file_id: int,
-        *,
-        now: datetime,
-        last_finished: bool = False,
-        counts: dict[str, int] | None = None,
+        self, file_id: int, *, now: datetime, last_finished: bool = False
     ) -> str | None:
         """Close a parsed file whose documents are all finished; returns the state it took.
 
@@ -40,19 +35,12 @@ class FinishingMixin(HeadsMixin):
         ``last_finished``: the caller just saw the file's last unfinished document finish
         (:meth:`mark_done` and the like returned true), so the quick look for a head that
         spares other callers the write is skipped; the counts decide as always.
-
-        ``counts``: the file's documents by state, none of them unfinished, as the caller
-        just read them (PostgreSQL's done path): not read again.
         """
         now = _aware(now)
         merged = self._sql.merged
         if merged is not None:
             return self._finish_merged(
-                file_id,
-                now=now,
-                statement=merged.file_finished_told,
-                look=not last_finished,
-                counts=counts,
+                file_id, now=now, statement=merged.file_finished_told, look=not last_finished
             )
         if not last_finished:
             with self._read("check a file's documents") as conn:
@@ -97,7 +85,9 @@ class FinishingMixin(HeadsMixin):
         counts: dict[str, int] | None = None,
     ) -> str | None:
         """PostgreSQL: :meth:`finish_file_if_complete` in autocommit, its last two writes in
-        one statement. Under READ COMMITTED the counts read in a transaction were no firmer:
+        one statement; ``counts``, the file's documents by state as the caller just read them
+        (none unfinished), are not read again. Under READ COMMITTED the counts read in a
+        transaction were no firmer:
         the update's own condition (the file still ``parsed``) is what decides."""
         with self._write_single("finish a file", barrier=True) as conn:
             if look and conn.execute(self._sql.has_head, {"fid": file_id}).first() is not None:

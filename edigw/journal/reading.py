@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exc, select
+from sqlalchemy import delete, select
 
 from edigw.journal.connection import _INSERT_EVENT
 from edigw.journal.documents import (
@@ -19,7 +19,6 @@ from edigw.journal.documents import (
     _document_detail,
     _duplicate_keys,
     _heads_by_key,
-    _KeysTaken,
     _repeated_keys,
 )
 from edigw.journal.errors import StateError, UnknownIdError
@@ -67,8 +66,7 @@ class ReadingMixin(DocumentsMixin):
             and not any(doc.problems or doc.upsert for doc in docs)
         ):
             return self._record_read(merged, file_id, docs, rows, now=now, reader=reader)
-        what = "record a file's documents"
-        with self._keys_refused(what), self._write(what) as conn:
+        with self._keys_refused(docs, file_id), self._write("record a file's documents") as conn:
             # With a reader, the file's move to parsed checks it (no statement more on the
             # hot path), and a refusal rolls the documents back.
             if reader is None and not conn.execute(self._sql.reading, {"fid": file_id}).first():
@@ -117,11 +115,8 @@ class ReadingMixin(DocumentsMixin):
             "details": [_document_detail(doc) for doc in docs] + [detail],
         }
         what = "record a file's documents"
-        with self._keys_refused(what), self._write_single(what) as conn:
-            try:
-                found = conn.execute(merged.read_recorded, params).all()
-            except exc.IntegrityError as err:
-                raise _KeysTaken(file_id, sorted({doc.idempotency_key for doc in docs})) from err
+        with self._keys_refused(docs, file_id), self._write_single(what) as conn:
+            found = conn.execute(merged.read_recorded, params).all()
             if not found:
                 raise self._not_read_by(conn, file_id, reader)
         ids = {seq: doc_id for doc_id, seq in found if doc_id is not None}
@@ -146,7 +141,7 @@ class ReadingMixin(DocumentsMixin):
         now = _aware(now)
         rows = self._document_rows(docs, now=now, heads=False)
         what = "record documents of a file being read"
-        with self._keys_refused(what), self._write(what) as conn:
+        with self._keys_refused(docs, file_id), self._write(what) as conn:
             current = conn.execute(self._sql.reading, {"fid": file_id}).first()
             if current is None:
                 msg = f"F-{file_id} does not exist in the journal"

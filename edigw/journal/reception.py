@@ -60,8 +60,9 @@ class ReceptionMixin(ReadingMixin):
             partner, flow, channel, original_name, source_path, size, sha256, archive_path
         )
         what = "record a received file"
-        with self._keys_refused(what), self._write(what) as conn:
+        with self._keys_refused(documents or ()) as check, self._write(what) as conn:
             file_id = self._insert_received(conn, row, now=now, reader=reader, ordered=ordered)
+            check.file_id = file_id
             if sha256:
                 same = {"partner": partner, "flow": flow, "channel": channel, "name": original_name}
                 self._resolve_transfers(conn, file_id, same, now=now)
