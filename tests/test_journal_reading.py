@@ -23,7 +23,9 @@ T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 READER = "gw1:4242:123456"
 
 
-def add_file(journal: Journal, *, name: str = "a.csv", reader: str | None = READER) -> int:
+def add_file(
+    journal: Journal, *, name: str = "a.csv", reader: str | None = READER, ordered: bool = True
+) -> int:
     return journal.add_file(
         partner="webshop",
         flow="orders",
@@ -35,6 +37,7 @@ def add_file(journal: Journal, *, name: str = "a.csv", reader: str | None = READ
         archive_path="",
         now=T0,
         reader=reader,
+        ordered=ordered,
     )
 
 
@@ -107,19 +110,7 @@ def test_a_key_already_used_refuses_a_reading_and_writes_nothing(journal: Journa
 
 
 def test_an_unordered_file_read_has_one_head_per_business_key(journal: Journal) -> None:
-    file_id = journal.add_file(
-        partner="webshop",
-        flow="orders",
-        channel="local:/in",
-        original_name="keys.csv",
-        source_path="/in/keys.csv",
-        size=10,
-        sha256="c" * 64,
-        archive_path="",
-        now=T0,
-        reader=READER,
-        ordered=False,
-    )
+    file_id = add_file(journal, name="keys.csv", ordered=False)
     ids = journal.add_documents(
         file_id,
         [doc(1, "CMD-1"), doc(2, "CMD-2"), doc(3, "CMD-1")],
