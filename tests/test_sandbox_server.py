@@ -13,8 +13,9 @@ from click.testing import CliRunner
 
 from edigw.cli import main
 from edigw.errors import ConfigError
+from edigw.sandbox.app import create_app
 from edigw.sandbox.operations import parse_rate_limit
-from edigw.sandbox.server import run_in_thread
+from edigw.sandbox.server import run_in_thread, server_config
 from tests.fixtures.sandbox import SEED
 from tests.support.ports import LOWEST, ephemeral_ports, free_port
 
@@ -28,6 +29,17 @@ def test_run_in_thread_serves_on_a_free_port_until_the_block_ends(tmp_path: Path
         assert response.json()["code"] == "CUS-0001"
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base_url}/articles", timeout=2)
+
+
+def test_the_sandbox_runs_on_uvicorns_c_parser_and_event_loop(tmp_path: Path) -> None:
+    """httptools, and uvloop where it installs: the CPU the sandbox saves goes to the gateway
+    beside it (``docs/benchmarks.md``); a missing package would silently fall back."""
+    config = server_config(create_app(tmp_path / "s.sqlite", token="T", rate_limit="60/minute"))
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"  # type: ignore[union-attr]
+    if sys.platform != "win32":
+        loop = config.get_loop_factory()
+        assert loop is not None and loop.__module__.startswith("uvloop")
 
 
 def test_a_database_is_seeded_once_and_then_kept(tmp_path: Path) -> None:
