@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from edigw.journal import Journal
+from edigw.journal import Journal, NextClaim
 from edigw.journal.rows import DocumentCounts
 from tests.support.queued import keyed_documents, received_file, sent_and_done
 
@@ -332,3 +332,134 @@ def test_a_node_that_did_not_take_the_file_in_learns_its_order_with_its_claim(
     finally:
         taker.close()
         sender.close()
+
+
+def done_claiming(journal: Journal, doc_id: int, file_id: int) -> Any:
+    """``done_finishing`` as a sender does it: the next due document claimed with the done."""
+    return journal.mark_done_finishing(
+        doc_id,
+        now=T0,
+        status=201,
+        object_id="X",
+        response=None,
+        file_id=file_id,
+        claim_next=NextClaim("node-a", LEASE),
+    )
+
+
+def test_an_unordered_files_last_done_claiming_the_next_settles_the_file(
+    journal: Journal,
+) -> None:
+    first, last = queue_file(journal, ["C1", "C2"])
+    (waiting,) = queue_file(journal, ["D1"])
+    file_id = journal.document(first).file_id
+    assert claim(journal, limit=2) == [first, last]
+
+    outcome = done_claiming(journal, first, file_id)
+    assert (outcome.complete, outcome.file_state) == (False, None)
+    assert outcome.claimed is not None and outcome.claimed.id == waiting
+    outcome = done_claiming(journal, last, file_id)
+
+    assert outcome == (True, "done", None)
+    assert journal.events_of(file_id)[-1].detail == "2 done, 0 failed"
+
+
+def test_an_unordered_files_last_done_settles_it_when_the_next_claim_finds_one(
+    journal: Journal,
+) -> None:
+    first, last = queue_file(journal, ["C1", "C2"])
+    (waiting,) = queue_file(journal, ["D1"])
+    file_id = journal.document(first).file_id
+    assert claim(journal, limit=2) == [first, last]
+    journal.mark_failed(first, now=T0, reason="refused")
+
+    outcome = done_claiming(journal, last, file_id)
+
+    assert (outcome.complete, outcome.file_state) == (True, "partially_failed")
+    assert outcome.claimed is not None and outcome.claimed.id == waiting
+    assert journal.file(file_id).error == "1 of 2 document(s) failed"
+
+
+def test_on_postgresql_a_done_asks_whether_its_file_is_finished_in_its_next_claim(
+    postgres_url: str,
+) -> None:
+    """The done, then the claim that also counts the file's documents: two statements, not
+    a third to ask."""
+    journal = Journal.open(postgres_url)
+    try:
+        first, _last = queue_file(journal, ["C1", "C2"])
+        queue_file(journal, ["D1"])
+        file_id = journal.document(first).file_id
+        claim(journal, limit=2)
+        statements: list[str] = []
+        for engine in (journal._engine, journal._lazy_engine):
+            if engine is not None:
+                event.listen(
+                    engine,
+                    "before_cursor_execute",
+                    lambda _c, _cur, statement, *_a: statements.append(statement),
+                )
+
+        outcome = done_claiming(journal, first, file_id)
+
+        assert outcome.claimed is not None
+        assert len(statements) == 2, statements
+        assert "file_counts" in statements[1]
+    finally:
+        journal.close()
+
+
+def test_the_last_two_keys_done_at_once_each_claiming_the_next_leave_the_file_complete(
+    journal: Journal,
+) -> None:
+    """As with two plain dones: each asks after its own done is committed (here in its next
+    claim), so of two done together at least one sees the other."""
+    pairs = [queue_file(journal, [f"A{n}", f"B{n}"]) for n in range(8)]
+    for n in range(20):
+        queue_file(journal, [f"W{n}"])  # due documents for every claim to find
+    claim(journal, limit=16)
+    for first, second in pairs:
+        file_id = journal.document(first).file_id
+        barrier = threading.Barrier(2)
+        said: list[bool] = []
+
+        def done(doc_id: int, barrier: threading.Barrier, said: list[bool], fid: int) -> None:
+            barrier.wait()
+            said.append(done_claiming(journal, doc_id, fid).complete)
+
+        threads = [
+            threading.Thread(target=done, args=(d, barrier, said, file_id)) for d in (first, second)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert True in said, f"neither last document of F-{file_id}"
+        assert journal.file(file_id).state == "done"
+
+
+def test_on_postgresql_a_claim_that_fails_after_the_last_done_still_settles_the_file(
+    postgres_url: str,
+) -> None:
+    journal = Journal.open(postgres_url)
+    try:
+        first, last = queue_file(journal, ["C1", "C2"])
+        file_id = journal.document(first).file_id
+        claim(journal, limit=2)
+        journal.mark_failed(first, now=T0, reason="refused")
+
+        def refuse_the_claim(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+            if "file_counts" in statement:
+                raise RuntimeError("the claim failed")
+
+        for engine in (journal._engine, journal._lazy_engine):
+            if engine is not None:
+                event.listen(engine, "before_cursor_execute", refuse_the_claim)
+
+        with pytest.raises(RuntimeError, match="the claim failed"):
+            done_claiming(journal, last, file_id)
+
+        assert journal.document(last).state == "done"
+        assert journal.file(file_id).state == "partially_failed"
+    finally:
+        journal.close()

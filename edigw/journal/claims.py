@@ -113,16 +113,39 @@ class ClaimsMixin(HeadsMixin):
         sender's hot path. Returns the document as it now is (``sent``, attempts counted,
         claimed by ``node``), or ``None`` when nothing is due.
         """
+        claimed, _counts = self._claim_for_sending(
+            now=now, node=node, lease_seconds=lease_seconds, file_id=file_id
+        )
+        return claimed
+
+    def _claim_for_sending(
+        self,
+        *,
+        now: datetime,
+        node: str,
+        lease_seconds: float,
+        file_id: int | None = None,
+        counting: int | None = None,
+    ) -> tuple[DocumentRow | None, dict[str, int] | None]:
+        """:meth:`claim_for_sending`; on PostgreSQL with ``counting`` (a file id, no
+        ``file_id``), the same statement also counts that file's documents by state as
+        ``finished_counts`` does (none while one is unfinished): a sender's question after a
+        done rides on its next claim. The counts are None when no row came back (nothing
+        due) or on SQLite: the caller asks on its own then."""
         now = _aware(now)
         until = now + timedelta(seconds=lease_seconds)
         params: dict[str, Any] = {"now": now, "limit": 1}
         if file_id is not None:
             params["fid"] = file_id
         merged = self._sql.merged
+        counts: dict[str, int] | None = None
         if merged is not None:
             # PostgreSQL: one statement in the usual case; a lease taken over from another
             # node (its end is written first) takes the general path below.
-            statement = merged.claim_one_file if file_id is not None else merged.claim
+            if counting is not None and file_id is None:
+                statement, params["fid"] = merged.claim_counting, counting
+            else:
+                statement = merged.claim_one_file if file_id is not None else merged.claim
             with self._write_single("claim a document to send", lazy=True) as conn:
                 picked = (
                     conn.execute(statement, {**params, "node": node, "until": until})
@@ -130,13 +153,16 @@ class ClaimsMixin(HeadsMixin):
                     .first()
                 )
                 if picked is None:
-                    return None
+                    return None, None
+                if statement is merged.claim_counting:
+                    counts = dict(picked["file_counts"] or {})
                 if picked["claimed"]:
                     partner, flow = self._owner(conn, picked["file_id"])
                     doc = _doc_row({**picked, "partner": partner, "flow": flow})
-                    return _sent(doc, node=node, until=until, now=now)
+                    return _sent(doc, node=node, until=until, now=now), counts
         with self._write("claim a document to send") as conn:
-            return self._claim_sending_in(conn, now=now, node=node, until=until, file_id=file_id)
+            claimed = self._claim_sending_in(conn, now=now, node=node, until=until, file_id=file_id)
+            return claimed, counts
 
     def _claim_sending_in(
         self,

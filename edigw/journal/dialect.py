@@ -460,6 +460,7 @@ class Statements:
                 self.file_finished,
                 self.reception_known,
                 self.file_parsed_by_reader,
+                self.finished_counts,
             )
             if pg
             else None

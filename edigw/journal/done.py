@@ -82,7 +82,7 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
         Returns whether the file may now be complete (no unfinished document left, or the
         document was already done): then :meth:`finish_file_if_complete` settles it.
         """
-        complete, _counts = self._done_counted(
+        complete, _counts, _ask = self._done_counted(
             doc_id,
             now=now,
             status=status,
@@ -103,10 +103,14 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
         response: Any,
         upsert: Upsert | None,
         file_id: int | None,
-    ) -> tuple[bool, dict[str, int] | None]:
+        ask: bool = True,
+    ) -> tuple[bool, dict[str, int] | None, int | None]:
         """:meth:`mark_done`, and the file's documents counted by state when the PostgreSQL
         path of unordered files found it complete (the look and the count in one question,
-        which settling the file then needs not ask again), else None."""
+        which settling the file then needs not ask again), else None.
+
+        Without ``ask``, that question is left to the caller, which asks it in its next
+        statement: the third item is then the file to ask about (else None)."""
         now = _aware(now)
         answer = _Answer.of(doc_id, status, object_id, response)
         merged = self._sql.merged
@@ -128,15 +132,22 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
                 ).first()
             if head is not None and head.file_id is not None:
                 if head.next_seq is not None or not unordered:
-                    return head.next_seq is None, None
-                # Asked once the done is committed: of two documents finishing at once, the
-                # later to ask sees both (``MergedStatements``).
-                with self._read("ask whether a file is finished") as conn:
-                    rows = conn.execute(self._sql.finished_counts, {"fid": head.file_id})
-                    counts: dict[str, int] = {state: n for state, n in rows}
-                return bool(counts), counts or None
+                    return head.next_seq is None, None, None
+                if not ask:
+                    return False, None, head.file_id
+                counts = self._finished_counts_of(head.file_id)
+                return bool(counts), counts or None, None
         with self._write("mark a document done") as conn:
-            return self._done_in(conn, doc_id, answer, now=now, upsert=upsert) is not None, None
+            complete = self._done_in(conn, doc_id, answer, now=now, upsert=upsert) is not None
+            return complete, None, None
+
+    def _finished_counts_of(self, file_id: int) -> dict[str, int]:
+        """PostgreSQL: ``file_id``'s documents counted by state, none while one is unfinished.
+        Asked once the done is committed: of two documents finishing at once, the later to
+        ask sees both (``MergedStatements``)."""
+        with self._read("ask whether a file is finished") as conn:
+            rows = conn.execute(self._sql.finished_counts, {"fid": file_id})
+            return {state: n for state, n in rows}
 
     def mark_done_finishing(
         self,
@@ -163,7 +174,10 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
         """
         merged = self._sql.merged
         if merged is not None:  # PostgreSQL
-            complete, counts = self._done_counted(
+            # The question "is the file finished?" rides on the next claim's statement
+            # when there is one (a claim of any file: the file's parameter is free).
+            ride = claim_next is not None and claim_next.file_id is None
+            complete, counts, ask = self._done_counted(
                 doc_id,
                 now=now,
                 status=status,
@@ -171,17 +185,13 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
                 response=response,
                 upsert=upsert,
                 file_id=file_id,
+                ask=not ride,
             )
-            state = None
-            if complete and file_id is not None:
-                state = self._finish_merged(
-                    file_id,
-                    now=_aware(now),
-                    statement=merged.file_finished_told,
-                    look=False,
-                    counts=counts,
-                )
-            return DoneOutcome(complete, state, self._claim_next(claim_next, now))
+            if ask is None:
+                state = self._finish_done(file_id, complete=complete, counts=counts, now=now)
+                return DoneOutcome(complete, state, self._claim_next(claim_next, now))
+            assert claim_next is not None
+            return self._claim_asking(claim_next, ask, now)
         now = _aware(now)
         answer = _Answer.of(doc_id, status, object_id, response)
         try:
@@ -202,6 +212,48 @@ class DoneMixin(ClaimsMixin, DocumentsMixin):
         if state is not None:
             self._make_durable("finish a file")
         return DoneOutcome(of_file is not None, state, claimed)
+
+    def _claim_asking(self, claim_next: NextClaim, file_id: int, now: datetime) -> DoneOutcome:
+        """PostgreSQL: the sender's next claim, asking in the same statement whether
+        ``file_id``, whose document it has just done, is finished; the file settled if so."""
+        try:
+            claimed, counts = self._claim_for_sending(
+                now=now,
+                node=claim_next.node,
+                lease_seconds=claim_next.lease_seconds,
+                counting=file_id,
+            )
+        except BaseException:
+            # The done stands: the file is still settled if it was the last, as without a
+            # claim; then the claim's failure, for the sender's next claim to meet.
+            counts = self._finished_counts_of(file_id)
+            self._finish_done(file_id, complete=bool(counts), counts=counts or None, now=now)
+            raise
+        if counts is None:  # nothing was due: no row came back to carry the counts
+            counts = self._finished_counts_of(file_id)
+        state = self._finish_done(file_id, complete=bool(counts), counts=counts or None, now=now)
+        return DoneOutcome(bool(counts), state, claimed)
+
+    def _finish_done(
+        self,
+        file_id: int | None,
+        *,
+        complete: bool,
+        counts: dict[str, int] | None,
+        now: datetime,
+    ) -> str | None:
+        """PostgreSQL: settle ``file_id`` when its last document is done (its counts known
+        from the look, or counted anew); its final state, else None."""
+        merged = self._sql.merged
+        if not complete or file_id is None or merged is None:
+            return None
+        return self._finish_merged(
+            file_id,
+            now=_aware(now),
+            statement=merged.file_finished_told,
+            look=False,
+            counts=counts,
+        )
 
     def _done_finishing_in_one(
         self,

@@ -101,6 +101,7 @@ class MergedStatements:
         file_finished: Update,
         reception_known: Select[Any],
         file_parsed_by_reader: Update,
+        finished_counts: Select[Any],
     ) -> None:
         now = bindparam("now", type_=UtcDateTime())
         node = bindparam("node", type_=String())
@@ -108,6 +109,13 @@ class MergedStatements:
 
         self.claim = self._claim(claim, now, node)
         self.claim_one_file = self._claim(claim_one_file, now, node)
+        # A claim that also counts the documents of the file ``fid`` by state, as
+        # ``finished_counts`` does, in ``file_counts`` (a JSON object; NULL while one is
+        # unfinished): a sender's "is the file of my last done finished?" asked in its next
+        # claim, a statement begun after that done committed (``DoneMixin``).
+        finished = finished_counts.subquery("finished")
+        counts = select(func.json_object_agg(finished.c[0], finished.c[1])).scalar_subquery()
+        self.claim_counting = self._claim(claim, now, node).add_columns(counts.label("file_counts"))
 
         # The head finished: it is done, its event written and the head handed to the next
         # unfinished document of its line, or nothing when the document was not its line's
