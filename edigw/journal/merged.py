@@ -284,9 +284,14 @@ class MergedStatements:
                 .with_for_update(key_share=True)
                 .cte("locked")
             )
+            # The lock as a condition of its own (``locked`` is the document's file by
+            # construction), not "file_id = locked": in a generic plan (the statement prepared,
+            # run again and again) PostgreSQL would then seek the file's heads and filter them
+            # by id, and every document of a file of distinct keys is a head: 7 ms a done in
+            # a 10,000-document file, against one seek by the primary key.
             head_done = done.where(
                 d.c.file_head == true(),
-                d.c.file_id == select(locked.c.id).scalar_subquery(),
+                select(locked.c.id).exists(),
                 d.c.business_key.is_not(None),
             )
         else:
