@@ -115,3 +115,30 @@ def test_nothing_is_written_when_it_declines(journal: Journal) -> None:
     assert journal.add_file_if_new(**{**received(), "sha256": first["sha256"]}) is None
     assert [f.id for f in journal.files()] == [file_id]
     assert journal.events_of(file_id) == before
+
+
+def test_the_look_for_a_known_reception_seeks_by_bytes_not_through_the_whole_flow(
+    journal: Journal,
+) -> None:
+    """Whether a file may not be new is two seeks in (partner, flow, sha256): it must not
+    read every file the flow ever received, once per new file (a drop of N files would read
+    N²/2 rows)."""
+    for n in range(300):
+        journal.add_file_if_new(**received(f"orders-{n:04d}.csv"))
+    statement = journal._sql.reception_known.statement
+    values = received("new.csv")
+    params = {k: values[k] for k in ("partner", "flow", "sha256", "channel", "original_name")}
+
+    with journal._engine.connect() as conn:
+        compiled = statement.compile(dialect=conn.dialect)
+        sql, bound = str(compiled), compiled.construct_params(params)
+        if conn.dialect.name == "postgresql":
+            plan = [r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE) " + sql, bound)]
+            removed = [int(line.rsplit(":", 1)[1]) for line in plan if "Rows Removed" in line]
+            assert not any("Seq Scan on files" in line for line in plan), plan
+            assert sum(removed) == 0, plan
+        else:
+            positional = tuple(bound[name] for name in compiled.positiontup or ())
+            plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, positional)]
+            searches = [line for line in plan if line.startswith(("SEARCH files", "SCAN files"))]
+            assert searches and all("sha256=?" in line for line in searches), plan

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import Select
 
 from edigw.errors import JournalError
 from edigw.journal.conditions import _DOC_COLUMNS, _state, _state_of_file
@@ -435,21 +436,19 @@ class Statements:
         # Whether a file may not be new (``add_file_if_new``): the flow has its bytes, or a
         # failure of its name and channel without content that ``add_file`` would resolve.
         # Wider than ``moot_transfers`` (any state): what it lets through needs no look.
-        self.reception_known = (
-            select(files.c.id)
-            .where(
-                files.c.partner == bindparam("partner"),
-                files.c.flow == bindparam("flow"),
-                or_(
-                    files.c.sha256 == bindparam("sha256"),
-                    and_(
-                        files.c.sha256 == literal_column("''", String()),
-                        files.c.channel == bindparam("channel"),
-                        files.c.original_name == bindparam("original_name"),
-                    ),
-                ),
-            )
-            .limit(1)
+        # Two lookups, each a seek in the index (partner, flow, sha256): as one condition with
+        # an OR, the databases sought (partner, flow) alone and read every file of the flow for
+        # each new one (125,000 rows for a 500-file drop).
+        of_flow = (files.c.partner == bindparam("partner"), files.c.flow == bindparam("flow"))
+        same_bytes = select(files.c.id).where(*of_flow, files.c.sha256 == bindparam("sha256"))
+        cut_transfer = select(files.c.id).where(
+            *of_flow,
+            files.c.sha256 == literal_column("''", String()),
+            files.c.channel == bindparam("channel"),
+            files.c.original_name == bindparam("original_name"),
+        )
+        self.reception_known: Select[Any] = select(literal_column("1")).where(
+            or_(same_bytes.exists(), cut_transfer.exists())
         )
         #: PostgreSQL: the hot path's merged statements (``merged``).
         self.merged = (
