@@ -7,12 +7,11 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from edigw.journal import Journal, LeaseLostError, NewDocument, NextClaim
-from tests.support.queued import received_file
+from edigw.journal import Journal, LeaseLostError, NewDocument
+from tests.support.queued import done_claiming_next, received_file
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LEASE = 60.0
@@ -171,25 +170,13 @@ def test_a_call_never_made_gives_the_document_back_with_its_attempt_undone(
     assert claim(journal, node="node-b") == [doc_id]  # due again at once, for anyone
 
 
-def done_claiming_next(journal: Journal, doc_id: int, *, node: str = "node-a") -> Any:
-    return journal.mark_done_finishing(
-        doc_id,
-        now=T0,
-        status=201,
-        object_id=f"BL-{doc_id}",
-        response=None,
-        file_id=journal.document(doc_id).file_id,
-        claim_next=NextClaim(node, LEASE),
-    )
-
-
 def test_a_done_claims_the_senders_next_document_with_its_attempt_recorded(
     journal: Journal,
 ) -> None:
     first, second = queue_file(journal, 2)
     assert claim_for_sending(journal) == first
 
-    claimed = done_claiming_next(journal, first).claimed
+    claimed = done_claiming_next(journal, first, now=T0, lease=LEASE).claimed
 
     row = journal.document(second)
     assert claimed is not None
@@ -225,7 +212,7 @@ def test_a_done_claims_the_next_document_of_its_business_key_it_made_due(
     assert claim_for_sending(journal) == first
     assert claim_for_sending(journal, node="node-b") is None  # not due before the first is done
 
-    claimed = done_claiming_next(journal, first).claimed
+    claimed = done_claiming_next(journal, first, now=T0, lease=LEASE).claimed
 
     assert claimed is not None and claimed.id == second
 
@@ -236,7 +223,7 @@ def test_a_done_with_nothing_left_due_claims_nothing_and_finishes_the_file(
     [only] = queue_file(journal, 1)
     claim_for_sending(journal)
 
-    outcome = done_claiming_next(journal, only)
+    outcome = done_claiming_next(journal, only, now=T0, lease=LEASE)
 
     assert outcome == (True, "done", None)
 

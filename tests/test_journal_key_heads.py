@@ -13,9 +13,14 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from edigw.journal import Journal, NextClaim
+from edigw.journal import Journal
 from edigw.journal.rows import DocumentCounts
-from tests.support.queued import keyed_documents, received_file, sent_and_done
+from tests.support.queued import (
+    done_claiming_next,
+    keyed_documents,
+    received_file,
+    sent_and_done,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LEASE = 60.0
@@ -337,31 +342,24 @@ def test_a_node_that_did_not_take_the_file_in_learns_its_order_with_its_claim(
         sender.close()
 
 
-def done_claiming(journal: Journal, doc_id: int, file_id: int) -> Any:
-    """``done_finishing`` as a sender does it: the next due document claimed with the done."""
-    return journal.mark_done_finishing(
-        doc_id,
-        now=T0,
-        status=201,
-        object_id="X",
-        response=None,
-        file_id=file_id,
-        claim_next=NextClaim("node-a", LEASE),
-    )
+def two_keys_and_one_waiting(journal: Journal) -> tuple[int, int, int, int]:
+    """An unordered file of two keys, both claimed, and a document due in another file:
+    (first, last, waiting, the two keys' file)."""
+    first, last = queue_file(journal, ["C1", "C2"])
+    (waiting,) = queue_file(journal, ["D1"])
+    assert claim(journal, limit=2) == [first, last]
+    return first, last, waiting, journal.document(first).file_id
 
 
 def test_an_unordered_files_last_done_claiming_the_next_settles_the_file(
     journal: Journal,
 ) -> None:
-    first, last = queue_file(journal, ["C1", "C2"])
-    (waiting,) = queue_file(journal, ["D1"])
-    file_id = journal.document(first).file_id
-    assert claim(journal, limit=2) == [first, last]
+    first, last, waiting, file_id = two_keys_and_one_waiting(journal)
 
-    outcome = done_claiming(journal, first, file_id)
+    outcome = done_claiming_next(journal, first, now=T0)
     assert (outcome.complete, outcome.file_state) == (False, None)
     assert outcome.claimed is not None and outcome.claimed.id == waiting
-    outcome = done_claiming(journal, last, file_id)
+    outcome = done_claiming_next(journal, last, now=T0)
 
     assert outcome == (True, "done", None)
     assert journal.events_of(file_id)[-1].detail == "2 done, 0 failed"
@@ -370,13 +368,10 @@ def test_an_unordered_files_last_done_claiming_the_next_settles_the_file(
 def test_an_unordered_files_last_done_settles_it_when_the_next_claim_finds_one(
     journal: Journal,
 ) -> None:
-    first, last = queue_file(journal, ["C1", "C2"])
-    (waiting,) = queue_file(journal, ["D1"])
-    file_id = journal.document(first).file_id
-    assert claim(journal, limit=2) == [first, last]
+    first, last, waiting, file_id = two_keys_and_one_waiting(journal)
     journal.mark_failed(first, now=T0, reason="refused")
 
-    outcome = done_claiming(journal, last, file_id)
+    outcome = done_claiming_next(journal, last, now=T0)
 
     assert (outcome.complete, outcome.file_state) == (True, "partially_failed")
     assert outcome.claimed is not None and outcome.claimed.id == waiting
@@ -403,7 +398,7 @@ def test_on_postgresql_a_done_asks_whether_its_file_is_finished_in_its_next_clai
                     lambda _c, _cur, statement, *_a: statements.append(statement),
                 )
 
-        outcome = done_claiming(journal, first, file_id)
+        outcome = done_claiming_next(journal, first, now=T0, file_id=file_id)
 
         assert outcome.claimed is not None
         assert len(statements) == 2, statements
@@ -428,7 +423,7 @@ def test_the_last_two_keys_done_at_once_each_claiming_the_next_leave_the_file_co
 
         def done(doc_id: int, barrier: threading.Barrier, said: list[bool], fid: int) -> None:
             barrier.wait()
-            said.append(done_claiming(journal, doc_id, fid).complete)
+            said.append(done_claiming_next(journal, doc_id, now=T0).complete)
 
         threads = [
             threading.Thread(target=done, args=(d, barrier, said, file_id)) for d in (first, second)
@@ -460,7 +455,7 @@ def test_on_postgresql_a_claim_that_fails_after_the_last_done_still_settles_the_
                 event.listen(engine, "before_cursor_execute", refuse_the_claim)
 
         with pytest.raises(RuntimeError, match="the claim failed"):
-            done_claiming(journal, last, file_id)
+            done_claiming_next(journal, last, now=T0)
 
         assert journal.document(last).state == "done"
         assert journal.file(file_id).state == "partially_failed"

@@ -13,16 +13,15 @@ from sqlalchemy import Connection, event
 
 from edigw.errors import JournalError
 from edigw.journal import (
-    DoneOutcome,
     DuplicateKeyError,
     Journal,
     NewDocument,
-    NextClaim,
     StateError,
     UnknownIdError,
     wal_sync,
 )
 from edigw.model import Location
+from tests.support.queued import done_claiming_next
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 _hashes = count(1)
@@ -678,18 +677,6 @@ def test_sqlite_finishes_a_file_with_its_last_document_in_one_commit_then_syncs_
     assert seen == ["commit", f"fsync {tmp_path.name}", "fsync j.sqlite-wal"]
 
 
-def done_claiming_next(journal: Journal, doc_id: int, file_id: int) -> DoneOutcome:
-    return journal.mark_done_finishing(
-        doc_id,
-        now=T0,
-        status=201,
-        object_id="X",
-        response=None,
-        file_id=file_id,
-        claim_next=NextClaim("n", 60),
-    )
-
-
 def test_sqlite_records_a_done_and_claims_the_next_document_in_one_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -699,7 +686,7 @@ def test_sqlite_records_a_done_and_claims_the_next_document_in_one_commit(
         journal.claim_for_sending(now=T0, node="n", lease_seconds=60)
         seen = _commits_and_wal_fsyncs(journal, monkeypatch)
 
-        outcome = done_claiming_next(journal, first, file_id)
+        outcome = done_claiming_next(journal, first, now=T0, file_id=file_id)
 
     assert outcome.claimed is not None and outcome.claimed.id == second
     assert seen == ["commit"]
@@ -716,7 +703,7 @@ def test_sqlite_keeps_a_done_whose_claim_of_the_next_document_failed(tmp_path: P
                 "WHEN NEW.state = 'sent' BEGIN SELECT RAISE(ABORT, 'claims refused'); END"
             )
 
-        outcome = done_claiming_next(journal, first, file_id)
+        outcome = done_claiming_next(journal, first, now=T0, file_id=file_id)
 
         assert outcome.claimed is None
         assert journal.document(first).state == "done"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from edigw.journal import Journal, NewDocument
+from edigw.journal import DoneOutcome, Journal, NewDocument, NextClaim
 
 
 def received_file(
@@ -78,4 +78,26 @@ def sent_and_done(journal: Journal, doc_id: int, *, now: datetime, named: bool =
     journal.mark_sent(doc_id, now=now)
     return journal.mark_done(
         doc_id, now=now, status=201, object_id=f"O-{doc_id}", response=None, file_id=file_id
+    )
+
+
+def done_claiming_next(
+    journal: Journal,
+    doc_id: int,
+    *,
+    now: datetime,
+    file_id: int | None = None,
+    node: str = "node-a",
+    lease: float = 60.0,
+) -> DoneOutcome:
+    """A sent document's success recorded as a sender records it: its file named (looked up
+    unless given), and the next due document claimed with the done."""
+    return journal.mark_done_finishing(
+        doc_id,
+        now=now,
+        status=201,
+        object_id=f"O-{doc_id}",
+        response=None,
+        file_id=journal.document(doc_id).file_id if file_id is None else file_id,
+        claim_next=NextClaim(node, lease),
     )
