@@ -284,6 +284,13 @@ def test_a_node_that_knows_the_file_and_one_that_does_not_finish_its_last_two_ke
         other.close()
 
 
+def two_keys_claimed(journal: Journal) -> tuple[int, int, int]:
+    """An unordered file of two keys, both claimed: (first, last, the file)."""
+    first, last = queue_file(journal, ["C1", "C2"])
+    assert claim(journal) == [first, last]
+    return first, last, journal.document(first).file_id
+
+
 def done_finishing(journal: Journal, doc_id: int, file_id: int) -> Any:
     return journal.mark_done_finishing(
         doc_id, now=T0, status=201, object_id="X", response=None, file_id=file_id
@@ -293,9 +300,7 @@ def done_finishing(journal: Journal, doc_id: int, file_id: int) -> Any:
 def test_an_unordered_files_last_document_done_settles_it_done_with_its_counts(
     journal: Journal,
 ) -> None:
-    first, last = queue_file(journal, ["C1", "C2"])
-    file_id = journal.document(first).file_id
-    claim(journal)
+    first, last, file_id = two_keys_claimed(journal)
 
     assert done_finishing(journal, first, file_id) == (False, None, None)
     assert journal.file(file_id).state == "parsed"
@@ -306,9 +311,7 @@ def test_an_unordered_files_last_document_done_settles_it_done_with_its_counts(
 def test_an_unordered_file_with_a_failed_document_settles_partially_failed_at_its_last_done(
     journal: Journal,
 ) -> None:
-    failing, last = queue_file(journal, ["C1", "C2"])
-    file_id = journal.document(failing).file_id
-    claim(journal)
+    failing, last, file_id = two_keys_claimed(journal)
     journal.mark_failed(failing, now=T0, reason="refused")
 
     assert done_finishing(journal, last, file_id) == (True, "partially_failed", None)
@@ -345,10 +348,9 @@ def test_a_node_that_did_not_take_the_file_in_learns_its_order_with_its_claim(
 def two_keys_and_one_waiting(journal: Journal) -> tuple[int, int, int, int]:
     """An unordered file of two keys, both claimed, and a document due in another file:
     (first, last, waiting, the two keys' file)."""
-    first, last = queue_file(journal, ["C1", "C2"])
+    first, last, file_id = two_keys_claimed(journal)
     (waiting,) = queue_file(journal, ["D1"])
-    assert claim(journal, limit=2) == [first, last]
-    return first, last, waiting, journal.document(first).file_id
+    return first, last, waiting, file_id
 
 
 def test_an_unordered_files_last_done_claiming_the_next_settles_the_file(

@@ -142,7 +142,8 @@ class ClaimsMixin(HeadsMixin):
         if merged is not None:
             # PostgreSQL: one statement in the usual case; a lease taken over from another
             # node (its end is written first) takes the general path below.
-            if counting is not None and file_id is None:
+            asking = counting is not None and file_id is None
+            if asking:
                 statement, params["fid"] = merged.claim_counting, counting
             else:
                 statement = merged.claim_one_file if file_id is not None else merged.claim
@@ -154,7 +155,7 @@ class ClaimsMixin(HeadsMixin):
                 )
                 if picked is None:
                     return None, None
-                if statement is merged.claim_counting:
+                if asking:
                     counts = dict(picked["file_counts"] or {})
                 if picked["claimed"]:
                     partner, flow = self._owner(conn, picked["file_id"])
