@@ -308,6 +308,75 @@ def test_calls_that_no_longer_count_leave_the_table(
     assert rows(budget_url) == 1
 
 
+def budget_rows_read_by_one_take(url: str, *, calls: int) -> int:
+    """Rows of ``call_budget`` one take reads (index fetches and scans), as the server counts
+    them for the transaction the take runs in."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("SELECT edigw_take_call_slot('A', 'n1', 1, 1, :calls, 60.0, :lease)"),
+                {"calls": calls, "lease": LEASE},
+            )
+            read = conn.execute(
+                text(
+                    "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
+                    " FROM pg_stat_xact_user_tables WHERE relname = 'call_budget'"
+                    " AND schemaname = current_schema()"
+                )
+            ).scalar_one()
+            return int(read)
+    finally:
+        engine.dispose()
+
+
+def test_taking_a_slot_reads_none_of_the_calls_that_count(
+    ledgers: Callable[..., SharedLedger], budget_url: str
+) -> None:
+    """The agreement's count is kept, not recounted: a busy agreement's hundreds of calls
+    cost a take nothing."""
+    ledger = ledgers()
+    for _ in range(300):
+        grant = ledger.take(1000, 60.0)
+        assert grant.slot is not None
+        ledger.give_back(grant.slot)
+    assert ledger.flush()
+    assert budget_rows_read_by_one_take(budget_url, calls=1000) == 0
+
+
+def test_a_take_reads_only_the_calls_that_left_the_window(
+    ledgers: Callable[..., SharedLedger], budget_url: str
+) -> None:
+    ledger = ledgers()
+    for _ in range(5):
+        grant = ledger.take(1000, 60.0)
+        assert grant.slot is not None
+        ledger.give_back(grant.slot)
+    assert ledger.flush()
+    age_calls(budget_url, 40.0)
+    for _ in range(200):
+        assert ledger.take(1000, 60.0).granted
+    age_calls(budget_url, 21.0)  # the first five completed 61 s ago, the others 21 s ago
+    assert budget_rows_read_by_one_take(budget_url, calls=1000) == 5
+    assert rows(budget_url) == 201
+
+
+def test_calls_deleted_by_hand_free_their_slots_at_the_next_refusal(
+    ledgers: Callable[..., SharedLedger], budget_url: str
+) -> None:
+    """The kept count is checked against the rows before any refusal: an operator who
+    empties the table does not leave the agreement refused for ever."""
+    ledger = ledgers()
+    assert all(ledger.take(3, 60.0).granted for _ in range(3))
+    engine = create_engine(budget_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM call_budget"))
+    finally:
+        engine.dispose()
+    assert [ledger.take(3, 60.0).granted for _ in range(4)] == [True, True, True, False]
+
+
 def test_an_unreachable_database_refuses_every_slot() -> None:
     ledger = SharedLedger.open(
         "postgresql+psycopg://postgres@127.0.0.1:1/test", "A", node="n1", lease=LEASE

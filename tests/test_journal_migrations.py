@@ -36,6 +36,7 @@ TABLES = {
     "flow_leases",
     "file_claims",
     "call_budget",
+    "call_budget_held",
     "archive_objects",
     "archive_markers",
     VERSION_TABLE,
@@ -282,7 +283,7 @@ def test_an_older_journal_gets_the_rebuilt_files_table_then_the_reading_marker(
 
     journal = Journal.open(journal_url)
     try:
-        assert journal.revision() == Journal.head_revision() == "0018"
+        assert journal.revision() == Journal.head_revision() == "0019"
         [old_file] = journal.files_with_content(partner="p", flow="f", sha256="h")
         assert (old_file.state, old_file.error, old_file.reader) == ("failed", "bad", None)
         reading = _add_reading(journal, "b.csv")
@@ -505,3 +506,25 @@ def test_the_downgrade_from_0016_keeps_export_runs_and_their_ids_never_reused(
         assert later > gone
     finally:
         journal.close()
+
+
+#: A slot taken through 0018's function, as an edigw before 0019 took it.
+TAKE_BEFORE_0019 = "SELECT edigw_take_call_slot('A', 'n', 1, 1, 10, 60.0, 30.0)"
+
+
+@pytest.mark.postgres
+def test_calls_taken_before_0019_count_after_it_and_after_its_downgrade(
+    postgres_url: str,
+) -> None:
+    from edigw.journal.budget import SharedLedger
+
+    _upgrade_to(postgres_url, "0018", *[TAKE_BEFORE_0019] * 3)
+    Journal.open(postgres_url).close()  # 0019: the count is not kept yet
+    ledger = SharedLedger.open(postgres_url, "A", node="n", lease=30.0)
+    try:
+        assert [ledger.take(4, 60.0).granted for _ in range(2)] == [True, False]
+        _downgrade_to(postgres_url, "0018")
+        assert [ledger.take(6, 60.0).granted for _ in range(2)] == [True, True]
+        assert not ledger.take(6, 60.0).granted
+    finally:
+        ledger.close()

@@ -9,7 +9,8 @@ last period, keyed by the agreement (the Ecolix base URL and a fingerprint of th
 - **No race.** Taking a slot is one transaction: a transaction-level advisory lock on the
   agreement, then a count of the calls that still count and the new one inserted only if
   there is room. Two nodes can never both take the last slot. It runs in the server (the
-  function ``edigw_take_call_slot``, journal revision 0018), in one round trip.
+  function ``edigw_take_call_slot``, journal revision 0018), in one round trip, reading
+  one row: the agreement's count is kept beside its calls (``call_budget_held``, revision 0019).
 - **One clock.** Start and completion times are the database's ``clock_timestamp()``, so the
   nodes' clocks may disagree: the proof needs one clock and one order, which the database
   gives. The start is stamped before the request leaves and the completion after the answer

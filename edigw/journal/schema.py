@@ -469,7 +469,18 @@ call_budget = Table(
     Column("node", String(200), nullable=False),
     Column("started_at", UtcDateTime, nullable=False),
     Column("completed_at", UtcDateTime),
-    Index(None, "agreement"),
+    # A call that no longer counts started before the window did: its row is found by both.
+    Index(None, "agreement", "started_at"),
+)
+
+#: How many rows each agreement has in ``call_budget``, kept by ``edigw_take_call_slot``
+#: (journal revision 0019) under the agreement's lock, so that taking a slot reads one row
+#: instead of counting the agreement's calls.
+call_budget_held = Table(
+    "call_budget_held",
+    metadata,
+    Column("agreement", String(300), primary_key=True),
+    Column("held", Integer, nullable=False),
 )
 
 # The archive in the journal's database (``archive: {kind: postgresql}``): each content's

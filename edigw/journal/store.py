@@ -79,7 +79,7 @@ MIGRATION_LOCK_KEY = 0x6564_6967_7700  # "edigw"
 MIGRATIONS = "edigw.journal:migrations"
 #: The newest revision in ``migrations/versions`` (a test checks it against Alembic's view).
 #: Known without Alembic, so that opening a journal already at head never imports it.
-HEAD_REVISION = "0018"
+HEAD_REVISION = "0019"
 
 Synchronous = Literal["full", "normal"]
 #: The former name of :data:`Synchronous`, when it was SQLite's alone.
