@@ -3,18 +3,16 @@ once, those of one key one after the other in file order; an ordered file keeps 
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 from edigw.journal import Journal
 from edigw.journal.rows import DocumentCounts
+from tests.support.plans import generic_plan, statements_run
 from tests.support.queued import (
     done_claiming_next,
     keyed_documents,
@@ -476,34 +474,14 @@ def test_on_postgresql_a_done_in_an_unordered_file_seeks_its_document_in_a_gener
         first, *_rest = queue_file(journal, [f"K{n}" for n in range(200)])
         file_id = journal.document(first).file_id
         claim(journal, limit=200)
-        seen: list[tuple[str, dict[str, Any]]] = []
-
-        def record(_c: Any, _cur: Any, statement: str, params: Any, *_a: Any) -> None:
-            if statement.lstrip().startswith("WITH locked"):
-                seen.append((statement, dict(params)))
-
-        for engine in (journal._engine, journal._lazy_engine):
-            if engine is not None:
-                event.listen(engine, "before_cursor_execute", record)
-        journal.mark_done(first, now=T0, status=201, object_id="X", response=None, file_id=file_id)
-        ((statement, params),) = seen
+        with statements_run(journal, "WITH locked") as seen:
+            journal.mark_done(
+                first, now=T0, status=201, object_id="X", response=None, file_id=file_id
+            )
+        [done] = seen
     finally:
         journal.close()
 
-    conninfo = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(conninfo) as raw:  # one transaction, rolled back
-        raw.execute("SET plan_cache_mode = force_generic_plan")
-        raw.execute(statement, params, prepare=True)
-        (name,) = raw.execute(
-            "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'WITH locked%'"
-        ).fetchone() or (None,)
-        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
-        explain = psycopg.ClientCursor(raw).execute(
-            f"EXPLAIN EXECUTE {name}({', '.join(['%s'] * len(names))})",
-            [params[n] for n in names],
-        )
-        plan = "\n".join(row[0] for row in explain)
-        raw.rollback()
-
+    plan = generic_plan(postgres_url, done)
     updated = plan.split("CTE finished", 1)[1].split("CTE told", 1)[0]
     assert "Index Cond: (id = " in updated, plan

@@ -34,7 +34,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Select
 
 from edigw.errors import JournalError
-from edigw.journal.conditions import _DOC_COLUMNS, _state, _state_of_file
+from edigw.journal.conditions import _DOC_COLUMNS, ONE, _state, _state_of_file
 from edigw.journal.errors import JournalRefused, JournalUnavailable, JournalValueError
 from edigw.journal.merged import MergedStatements
 from edigw.journal.prepared import prepare_attributes
@@ -316,7 +316,7 @@ class Statements:
             select(d.c.seq)
             .where(d.c.file_id == fid, unfinished_condition())
             .order_by(d.c.seq)
-            .limit(1)
+            .limit(ONE)
         )
         # A finished file's documents counted by state; no row while one is unfinished (the
         # look above first, so an unfinished file costs the same seek): the look and the
@@ -412,7 +412,7 @@ class Statements:
             files.c.reader == bindparam("holder"),
         )
         self.reading = select(files.c.state, files.c.reader).where(files.c.id == fid)
-        self.has_head = select(d.c.id).where(head_condition(), d.c.file_id == fid).limit(1)
+        self.has_head = select(d.c.id).where(head_condition(), d.c.file_id == fid).limit(ONE)
         # Failed rows of a file's name that never got its bytes (a transfer cut midway) and
         # were never disposed of: one seek in the (partner, flow, sha256) index.
         disposed = (

@@ -29,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 
+from edigw.journal.conditions import ONE
 from edigw.journal.connection import JournalBase
 from edigw.journal.errors import UnknownIdError
 from edigw.journal.prepared import Prepared
@@ -70,7 +71,7 @@ _FIRST_OF_KEY = Prepared(
         _d.c.business_key == _key,
     )
     .order_by(_d.c.seq)
-    .limit(1)
+    .limit(ONE)
 )
 
 #: no head among the key's unfinished documents but ``head`` (a replay moved the key's turn

@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import BindParameter
 
+from edigw.journal.conditions import ONE
 from edigw.journal.leases import DROP_FILE_CLAIM
 from edigw.journal.prepared import prepare_attributes
 from edigw.journal.schema import (
@@ -107,15 +108,16 @@ class MergedStatements:
         node = bindparam("node", type_=String())
         doc_id = bindparam("doc_id", type_=Integer())
 
-        self.claim = self._claim(claim, now, node)
-        self.claim_one_file = self._claim(claim_one_file, now, node)
+        # One document a claim (``ONE``: a generic plan PostgreSQL keeps, not one a call).
+        self.claim = self._claim(claim.limit(ONE), now, node)
+        self.claim_one_file = self._claim(claim_one_file.limit(ONE), now, node)
         # A claim that also counts the documents of the file ``fid`` by state, as
         # ``finished_counts`` does, in ``file_counts`` (a JSON object; NULL while one is
         # unfinished): a sender's "is the file of my last done finished?" asked in its next
         # claim, a statement begun after that done committed (``DoneMixin``).
         finished = finished_counts.subquery("finished")
         counts = select(func.json_object_agg(finished.c[0], finished.c[1])).scalar_subquery()
-        self.claim_counting = self._claim(claim, now, node).add_columns(counts.label("file_counts"))
+        self.claim_counting = self.claim.add_columns(counts.label("file_counts"))
 
         # The head finished: it is done, its event written and the head handed to the next
         # unfinished document of its line, or nothing when the document was not its line's
@@ -319,7 +321,7 @@ class MergedStatements:
             select(d.c.id, d.c.seq)
             .where(*line, unfinished_condition(), d.c.id != doc_id)
             .order_by(d.c.seq)
-            .limit(1)
+            .limit(ONE)
             .cte("following")
         )
         handed = (
