@@ -16,6 +16,7 @@ machine a figure without the load it was measured under cannot be read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -164,6 +165,28 @@ def process_cpu(pid: int) -> float:
     """CPU-seconds (user + system) a process has used so far."""
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)
+
+
+def postgres_cpu() -> float | None:
+    """CPU-seconds the local PostgreSQL server has used so far, all its processes: the
+    backends alive, the postmaster, and the backends that exited (counted in the
+    postmaster's children). ``None`` when no server runs on this machine."""
+    servers = [
+        p
+        for p in psutil.process_iter(["name", "ppid"])
+        if p.info["name"] == "postgres" and psutil.Process(p.info["ppid"]).name() != "postgres"
+    ]
+    if not servers:
+        return None
+    total = 0.0
+    for server in servers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = server.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+            for child in server.children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += process_cpu(child.pid)
+    return total
 
 
 def sandbox_pid(sandbox: SandboxProcess) -> int:

@@ -60,6 +60,7 @@ from harness import (
     load_line,
     new_gateway,
     order_workspace,
+    postgres_cpu,
     senders_arg,
     sending_cpu,
 )
@@ -404,12 +405,14 @@ def pipeline_run(
             if threads is not None:
                 threads.start()
             sending0 = sending_cpu(gateway)
+            server0 = postgres_cpu() if journal is not None else None
             cpu0, t0 = os.times(), time.perf_counter()
             gateway.start()
             while not inbox_empty(inbox):
                 time.sleep(0.025)
             wall, cpu1 = time.perf_counter() - t0, os.times()
             sending = sending_cpu(gateway)
+            server1 = postgres_cpu() if server0 is not None else None
             if threads is not None:
                 threads.stop()
         print(gate_line(gateway.signals.in_flight), flush=True)
@@ -424,6 +427,7 @@ def pipeline_run(
         "system": cpu1.system - cpu0.system + sending[1] - sending0[1],
         "sending_process": sum(sending) - sum(sending0),
         "sandbox": sandbox_cpu(sandbox) - sandbox_cpu0,
+        "postgres": -1.0 if server0 is None or server1 is None else server1 - server0,
         "mapping": mapping.seconds,
         "docs": files * orders,
         "failed": failed,
@@ -612,6 +616,11 @@ def main() -> None:
     print(
         f"| sandbox CPU time per document (the other process) | {1000 * run['sandbox'] / docs:.2f} ms |"
     )
+    if run["postgres"] >= 0:
+        print(
+            f"| PostgreSQL server CPU time per document (all its processes) | "
+            f"{1000 * run['postgres'] / docs:.2f} ms |"
+        )
     print(
         f"| journal cost per document, alone (SQLite: file being read, its documents, "
         f"claim+sent, done, file finished, source moved) | {1000 * per_doc_journal:.2f} ms |"
