@@ -9,8 +9,17 @@ last period, keyed by the agreement (the Ecolix base URL and a fingerprint of th
 - **No race.** Taking a slot is one transaction: a transaction-level advisory lock on the
   agreement, then a count of the calls that still count and the new one inserted only if
   there is room. Two nodes can never both take the last slot. It runs in the server (the
-  function ``edigw_take_call_slot``, journal revision 0018), in one round trip, reading
-  one row: the agreement's count is kept beside its calls (``call_budget_held``, revision 0019).
+  function ``edigw_take_call_slots``, journal revisions 0018 and 0019), in one round trip,
+  reading one row: the agreement's count is kept beside its calls (``call_budget_held``).
+- **Slots taken ahead.** A node calling fast takes several slots in one round trip (up to
+  :data:`MOST_AHEAD`, doubling while they are used up within :data:`AHEAD_FRESH` seconds)
+  and hands them to its next calls: a round trip a call cost the node 0.5 ms of CPU. A slot
+  taken ahead counts from its take, before its call starts: longer, never less. The server
+  gives more than one only while the agreement's calls fill less than half of it, so a
+  budget near its limit is still shared call by call. A slot not used within
+  :data:`AHEAD_FRESH` seconds is given back as a completed call (it counts one period, as if
+  it had been used), and the lease of every call is :data:`AHEAD_FRESH` longer, since a call
+  may start that much after its slot.
 - **One clock.** Start and completion times are the database's ``clock_timestamp()``, so the
   nodes' clocks may disagree: the proof needs one clock and one order, which the database
   gives. The start is stamped before the request leaves and the completion after the answer
@@ -31,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,9 +69,10 @@ _WINDOW_START = "now.t - make_interval(secs => :period)"
 # The lock, the count and the insert, in the server (journal revision 0018): one round trip,
 # and the lock is held only while the server works, never across the network.
 _TAKE = (
-    "SELECT slot, wait FROM edigw_take_call_slot("
+    "SELECT slots, wait FROM edigw_take_call_slots("
     "%(agreement)s::text, %(node)s::text, %(lock_class)s::integer, %(lock_key)s::integer,"
-    " %(calls)s::integer, %(period)s::double precision, %(lease)s::double precision)"
+    " %(calls)s::integer, %(period)s::double precision, %(lease)s::double precision,"
+    " %(want)s::integer)"
 )
 # Every slot handed back since the last one, in one statement (``_Returner``). Not waiting
 # for the commit to reach the disk (``synchronous_commit`` off for this statement's own
@@ -74,6 +85,10 @@ _GIVE_BACK = (
 )
 #: Seconds :meth:`SharedLedger.close` waits for the slots handed back to be recorded.
 CLOSE_WAIT = 5.0
+#: Seconds a slot taken ahead may wait for its call; then it is given back unused.
+AHEAD_FRESH = 0.5
+#: The most slots one take asks for.
+MOST_AHEAD = 8
 
 
 class SharedLedger:
@@ -81,7 +96,8 @@ class SharedLedger:
 
     A :class:`edigw.ecolix.limiter.CallLedger`: hand it to ``EcolixClient(budget=...)``.
     ``node`` names this process in the rows (for an operator looking at the table); ``lease``
-    is how long a call may stay in flight before it is taken for completed (a crashed node).
+    is how long a call may stay in flight before it is taken for completed (a crashed node);
+    the rows' lease adds :data:`AHEAD_FRESH`, the longest a slot waits for its call.
     """
 
     def __init__(self, engine: Engine, agreement: str, *, node: str, lease: float) -> None:
@@ -94,7 +110,8 @@ class SharedLedger:
         self._engine = engine
         digest = hashlib.sha256(agreement.encode()).digest()
         self._lock_key = int.from_bytes(digest[:4], "big", signed=True)
-        self._returner = _Returner(self._record_returns)
+        self._ahead = _Ahead()
+        self._returner = _Returner(self._record_returns, idle=self._expire_ahead)
 
     @classmethod
     def open(cls, url: str, agreement: str, *, node: str, lease: float) -> SharedLedger:
@@ -123,16 +140,24 @@ class SharedLedger:
         return cls(engine, agreement, node=node, lease=lease)
 
     def close(self) -> None:
-        """Record the slots handed back (for :data:`CLOSE_WAIT` seconds at most), then close
-        the pool (calls in flight keep their rows until completed or expired)."""
+        """Record the slots handed back and those taken ahead unused (for :data:`CLOSE_WAIT`
+        seconds at most), then close the pool (calls in flight keep their rows until
+        completed or expired)."""
+        for slot in self._ahead.drain():
+            self._returner.hand(slot)
         self._returner.close(CLOSE_WAIT)
         self._engine.dispose()
 
     def take(self, calls: int, period: float) -> Grant:
         """Take a slot if fewer than ``calls`` calls count now; else say how long to wait.
 
+        A slot taken ahead by an earlier take is handed out first, without a round trip.
         Raises ``JournalUnavailable`` when the database cannot be asked: then no call may go.
         """
+        kept = self._ahead.pop()
+        if kept is not None:
+            return Grant(slot=kept)
+        self._expire_ahead()
         params = {
             "agreement": self.agreement,
             "node": self.node,
@@ -140,16 +165,24 @@ class SharedLedger:
             "lock_key": self._lock_key,
             "calls": calls,
             "period": float(period),
-            "lease": float(self.lease),
+            "lease": self.lease + AHEAD_FRESH,
+            "want": self._ahead.want(),
         }
         try:
-            slot, wait = self._run(_TAKE, params)
+            slots, wait = self._run(_TAKE, params)
         except (exc.SQLAlchemyError, psycopg.Error) as err:
             msg = f"journal: cannot take a slot of the shared Ecolix call budget: {_reason(err)}"
             raise JournalUnavailable(msg) from err
-        if slot is not None:
-            return Grant(slot=int(slot))
+        if slots:
+            first, *rest = (int(slot) for slot in slots)
+            self._ahead.keep(rest)
+            return Grant(slot=first)
         return Grant(None, IDLE_POLL if wait is None else max(float(wait), 0.0))
+
+    def _expire_ahead(self) -> None:
+        """Give back the slots taken ahead that waited too long for a call."""
+        for slot in self._ahead.expired():
+            self._returner.hand(slot)
 
     def give_back(self, slot: int) -> None:
         """Record the slot's call as completed, without waiting for the database.
@@ -201,7 +234,8 @@ class SharedLedger:
             f"SELECT count(*) FROM call_budget b, (SELECT clock_timestamp() AS t) now"
             f" WHERE b.agreement = :agreement AND {_ENDED} > {_WINDOW_START}"
         )
-        params = {"agreement": self.agreement, "period": float(period), "lease": self.lease}
+        lease = self.lease + AHEAD_FRESH
+        params = {"agreement": self.agreement, "period": float(period), "lease": lease}
         try:
             with self._engine.connect() as conn:
                 return int(conn.execute(query, params).scalar_one())
@@ -210,14 +244,66 @@ class SharedLedger:
             raise JournalUnavailable(msg) from err
 
 
+class _Ahead:
+    """Slots taken ahead and not yet handed to a call, and how many the next take asks for.
+
+    The next take asks for twice as many as the last when the last ones were all used within
+    :data:`AHEAD_FRESH` seconds (calls come fast), for half as many when some expired unused.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._slots: list[int] = []
+        self._taken_at = 0.0
+        self._want = 1
+
+    def want(self) -> int:
+        with self._lock:
+            return self._want
+
+    def keep(self, slots: list[int]) -> None:
+        """The slots of a take beyond the first: handed out by :meth:`pop`."""
+        with self._lock:
+            now = self._clock()
+            if now - self._taken_at <= AHEAD_FRESH:  # the last take's slots went fast
+                self._want = min(self._want * 2, MOST_AHEAD)
+            self._taken_at = now
+            self._slots = slots[::-1]
+
+    def pop(self) -> int | None:
+        with self._lock:
+            if self._slots and self._clock() - self._taken_at <= AHEAD_FRESH:
+                return self._slots.pop()
+            return None
+
+    def expired(self) -> list[int]:
+        """The slots that waited longer than :data:`AHEAD_FRESH` (removed)."""
+        with self._lock:
+            if not self._slots or self._clock() - self._taken_at <= AHEAD_FRESH:
+                return []
+            self._want = max(1, self._want // 2)
+            gone, self._slots = self._slots, []
+            return gone
+
+    def drain(self) -> list[int]:
+        with self._lock:
+            gone, self._slots = self._slots, []
+            return gone
+
+
 class _Returner:
     """A thread that records the slots handed back, all those waiting in one go.
 
-    Started with the first slot handed back; ``record`` gets each batch and must not raise.
+    Started with the first slot handed back; ``record`` gets each batch and must not raise;
+    ``idle`` runs at least every :data:`AHEAD_FRESH` seconds while the thread waits.
     """
 
-    def __init__(self, record: Callable[[list[int]], None]) -> None:
+    def __init__(
+        self, record: Callable[[list[int]], None], *, idle: Callable[[], None] = lambda: None
+    ) -> None:
         self._record = record
+        self._idle = idle
         self._cond = threading.Condition()
         self._waiting: list[int] = []
         self._handed = 0  # slots handed back so far
@@ -254,7 +340,8 @@ class _Returner:
     def _run(self) -> None:
         while self._drain():
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._waiting) or self._closing)
+                self._cond.wait_for(lambda: bool(self._waiting) or self._closing, AHEAD_FRESH)
+            self._idle()
 
     def _drain(self) -> bool:
         """Record what waits; whether to go on (not closing, or slots came meanwhile)."""

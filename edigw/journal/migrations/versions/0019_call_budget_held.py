@@ -20,6 +20,11 @@ document. Now:
 
 After the delete every row left still counts (its call ended within the window, or is in
 flight), so the number of rows is the number of calls that count: the rule of 0018 unchanged.
+
+- **Slots taken ahead** (``p_want``): a node sending fast takes up to ``p_want`` slots in one
+  round trip and hands them to its next calls (``edigw/journal/budget.py``). Never more than
+  one while the agreement's calls fill half of it: a budget near its limit is shared call by
+  call, as before. The function returns its slots as an array; 0018's signature is replaced.
 """
 
 from __future__ import annotations
@@ -34,11 +39,18 @@ down_revision = "0018"
 branch_labels = None
 depends_on = None
 
+_0018 = importlib.import_module("edigw.journal.migrations.versions.0018_call_slot_function")
+BEFORE = _0018.SIGNATURE
+SIGNATURE = (
+    "edigw_take_call_slots(text, text, integer, integer, integer, double precision,"
+    " double precision, integer)"
+)
+
 FUNCTION = """
-CREATE OR REPLACE FUNCTION edigw_take_call_slot(
+CREATE FUNCTION edigw_take_call_slots(
     p_agreement text, p_node text, p_lock_class integer, p_lock_key integer,
-    p_calls integer, p_period double precision, p_lease double precision,
-    OUT slot bigint, OUT wait double precision)
+    p_calls integer, p_period double precision, p_lease double precision, p_want integer,
+    OUT slots bigint[], OUT wait double precision)
 LANGUAGE plpgsql VOLATILE
 SET search_path FROM CURRENT
 AS $$
@@ -49,6 +61,7 @@ DECLARE
     kept integer;
     held integer;
     gone integer;
+    taking integer;
     oldest timestamptz;
 BEGIN
     PERFORM pg_advisory_xact_lock(p_lock_class, p_lock_key);
@@ -73,10 +86,14 @@ BEGIN
         ) e;
     END IF;
     IF held < p_calls THEN
-        INSERT INTO call_budget (agreement, node, started_at)
-        VALUES (p_agreement, p_node, now_t)
-        RETURNING id INTO slot;
-        held := held + 1;
+        taking := greatest(1, least(p_want, p_calls / 2 - held));
+        WITH taken AS (
+            INSERT INTO call_budget (agreement, node, started_at)
+            SELECT p_agreement, p_node, now_t FROM generate_series(1, taking)
+            RETURNING id
+        )
+        SELECT array_agg(id ORDER BY id) INTO slots FROM taken;
+        held := held + taking;
     ELSE
         wait := EXTRACT(EPOCH FROM oldest + make_interval(secs => p_period) - now_t);
     END IF;
@@ -104,15 +121,14 @@ def upgrade() -> None:
         unique=False,
     )
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP FUNCTION {BEFORE}")
         op.execute(FUNCTION)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        before = importlib.import_module(
-            "edigw.journal.migrations.versions.0018_call_slot_function"
-        )
-        op.execute(before.FUNCTION)
+        op.execute(f"DROP FUNCTION {SIGNATURE}")
+        op.execute(_0018.FUNCTION)
     op.drop_index(op.f("ix_call_budget_agreement_started_at"), table_name="call_budget")
     op.create_index(op.f("ix_call_budget_agreement"), "call_budget", ["agreement"], unique=False)
     op.drop_table("call_budget_held")
