@@ -1,8 +1,8 @@
 """A PostgreSQL journal's durability policy is SQLite's: per-document commits are not waited
 for, every other write is (``Journal.open``, ``synchronous``).
 
-A document's claim and its end go through a pool of their own whose sessions commit with
-``synchronous_commit = off``; any other write waits for its commit, which flushes the WAL up
+A file's reception, its documents read whole, a document's claim and its end go through a
+pool of their own whose sessions commit with ``synchronous_commit = off``; any other write waits for its commit, which flushes the WAL up
 to itself and so every lazy commit before it. ``synchronous="full"`` waits for every commit.
 """
 
@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, event
 
-from edigw.journal import Journal
-from tests.support.queued import queued_document
+from edigw.journal import Journal, NewDocument
+from tests.support.queued import queued_document, received_file
 
 pytestmark = pytest.mark.postgres
 
@@ -62,6 +62,57 @@ def test_a_documents_claim_and_end_commit_without_waiting_for_the_disk(
 
     assert len(on_lazy) == 2  # the claim, then the document done: one statement each
     assert synchronous_commit(lazy) == "off"
+
+
+def test_a_files_reception_and_its_documents_commit_without_waiting_for_the_disk(
+    lazy_journal: Journal,
+) -> None:
+    """As a poller takes a file in: received (if new), then its documents read whole."""
+    lazy = lazy_journal._lazy_engine
+    assert lazy is not None
+    on_lazy, on_main = statements_on(lazy), statements_on(lazy_journal._engine)
+
+    file_id = lazy_journal.add_file_if_new(
+        partner="shop",
+        flow="orders",
+        channel="local:inbox",
+        original_name="o.csv",
+        source_path="/in/o.csv",
+        size=10,
+        sha256="a" * 64,
+        archive_path="/archive/a",
+        now=T0,
+        reader="reader-1",
+    )
+    assert file_id is not None
+    document = NewDocument(
+        seq=1,
+        business_key="CMD-1",
+        operation="orders.create",
+        payload={"number": "CMD-1"},
+        idempotency_key="k-1",
+    )
+    lazy_journal.add_documents(file_id, [document], now=T0, reader="reader-1")
+
+    assert len(on_lazy) == 2 and on_main == []  # one statement each, neither waited for
+    assert lazy_journal.file(file_id).state == "parsed"
+
+
+def test_a_file_finished_before_its_source_leaves_the_inbox_waits_for_its_commit(
+    lazy_journal: Journal,
+) -> None:
+    """The barrier after which the source is moved: its flush covers every lazy commit
+    before it, so nothing taken in is lost once the source is gone."""
+    queued_document(lazy_journal, now=T0)
+    claim_and_finish(lazy_journal)
+    [file] = lazy_journal.files(limit=10)
+    lazy = lazy_journal._lazy_engine
+    assert lazy is not None
+    on_lazy, on_main = statements_on(lazy), statements_on(lazy_journal._engine)
+
+    assert lazy_journal.finish_file_if_complete(file.id, now=T0) == "done"
+
+    assert on_lazy == [] and on_main
 
 
 def test_every_other_write_waits_for_its_commit(lazy_journal: Journal) -> None:

@@ -134,10 +134,12 @@ class JournalBase:
         """A write made by one statement, which is atomic by itself: on PostgreSQL it runs
         in autocommit, one round trip instead of three (``BEGIN``, the statement, ``COMMIT``).
 
-        ``lazy``: a per-document write (a claim, a document done), whose commit PostgreSQL
-        does not wait to flush when the journal allows it, as SQLite syncs only barriers: a
-        crash of the database server may lose it, which only makes the document go again
-        under its idempotency key (``Journal.open``, ``synchronous``).
+        ``lazy``: a write that is no barrier (a file received, its documents read, a claim, a
+        document done), whose commit PostgreSQL does not wait to flush when the journal allows
+        it, as SQLite syncs only barriers: a crash of the database server may lose it, which
+        only makes the file be taken in again, or the document go again, under the same
+        idempotency keys (``Journal.open``, ``synchronous``). The source leaves the inbox only
+        after a barrier, whose flush covers every lazy commit before it.
 
         The caller writes with exactly one statement; reads before it are allowed (under READ
         COMMITTED a transaction would not make them any firmer). A caller that may need to

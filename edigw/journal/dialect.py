@@ -140,7 +140,7 @@ def postgres_engine(url: str) -> Engine:
 
 def lazy_commit_engine(engine: Engine) -> Engine:
     """PostgreSQL: a second pool on the journal's database whose sessions do not wait for
-    their commits to reach the disk (``synchronous_commit = off``), for the per-document
+    their commits to reach the disk (``synchronous_commit = off``), for the hot path's
     writes that a SQLite journal does not sync either (``Journal.open``, ``synchronous``).
 
     Such a commit is visible to every session at once and survives any crash of edigw; only

@@ -115,7 +115,7 @@ class ReadingMixin(DocumentsMixin):
             "details": [_document_detail(doc) for doc in docs] + [detail],
         }
         what = "record a file's documents"
-        with self._keys_refused(docs, file_id), self._write_single(what) as conn:
+        with self._keys_refused(docs, file_id), self._write_single(what, lazy=True) as conn:
             found = conn.execute(merged.read_recorded, params).all()
             if not found:
                 raise self._not_read_by(conn, file_id, reader)

@@ -128,7 +128,7 @@ class ReceptionMixin(ReadingMixin):
                     return None
                 return self._insert_received(conn, row, now=now, reader=reader, ordered=ordered)
         params = {**_with_state(row, now=now, reader=reader, ordered=ordered), "now": now}
-        with self._write_single("record a received file") as conn:
+        with self._write_single("record a received file", lazy=True) as conn:
             found = conn.execute(merged.file_if_new, {**params, "detail": _detail(row)}).first()
         if found is None or found.file_id is None:
             return None

@@ -170,9 +170,10 @@ class Journal(
           - SQLite: WAL with ``synchronous=NORMAL``; a barrier commits, leaves the write lock,
             then waits for an fsync of the WAL, which barriers waiting together share
             (``wal_sync``).
-          - PostgreSQL: a document's claim and its end commit with ``synchronous_commit =
-            off`` (their own pool, ``dialect.lazy_commit_engine``); every other write waits
-            for its commit, and so flushes those before it.
+          - PostgreSQL: the writes that are no barrier on the hot path (a file received, the
+            documents of a file read whole, a document's claim and its end) commit with
+            ``synchronous_commit = off`` (their own pool, ``dialect.lazy_commit_engine``);
+            every other write waits for its commit, and so flushes those before it.
         * ``full``: every commit is flushed (on SQLite about twice the write cost, see
           ``benchmarks/journal.py``).
         """
