@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from edigw.journal import Journal, NewDocument
-from tests.support.queued import queued_document, received_file
+from tests.support.queued import queued_document
 
 pytestmark = pytest.mark.postgres
 

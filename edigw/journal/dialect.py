@@ -130,12 +130,21 @@ def sqlite_engine(url: str, *, synchronous: str) -> Engine:
     return engine
 
 
+#: Connections each PostgreSQL pool keeps open (and up to 10 more while busier). A busy
+#: gateway has more threads on the journal at once than SQLAlchemy's default of 5, and a
+#: connection beyond the pool's size is closed when it is returned: the next one is a new
+#: server process, whose caches fill again and whose statements are planned again before
+#: they are prepared. With 5, a 500-file run opened 96 sessions and PostgreSQL spent a
+#: quarter of its CPU on them (``docs/benchmarks.md``).
+POOL_SIZE = 16
+
+
 def postgres_engine(url: str) -> Engine:
     """The engine of a PostgreSQL journal: a pool shared by the journal's threads."""
     # No pre-ping (a round trip per transaction): a connection dropped by a server
     # restart fails one call with a JournalError and SQLAlchemy replaces the pool.
     with translated("connect"):
-        return create_engine(url, pool_recycle=3600)
+        return create_engine(url, pool_recycle=3600, pool_size=POOL_SIZE)
 
 
 def lazy_commit_engine(engine: Engine) -> Engine:
@@ -149,7 +158,7 @@ def lazy_commit_engine(engine: Engine) -> Engine:
     them the barriers after which a source is moved) flushes the WAL up to itself, and so
     every lazy commit before it.
     """
-    lazy = create_engine(engine.url, pool_recycle=3600)
+    lazy = create_engine(engine.url, pool_recycle=3600, pool_size=POOL_SIZE)
 
     @event.listens_for(lazy, "connect")
     def _lazy_commits(dbapi_connection: Any, _record: Any) -> None:
