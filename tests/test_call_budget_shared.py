@@ -228,12 +228,8 @@ def test_giving_a_slot_back_does_not_wait_for_the_database(
     assert completed(budget_url) == {slot: True}
 
 
-def test_slots_given_back_while_one_is_recorded_are_recorded_together_next(
-    ledgers: Callable[..., SharedLedger], budget_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ledger = ledgers()
-    slots = [ledger.take(5, 60.0).slot for _ in range(5)]
-    assert None not in slots
+def recorded_batches(ledger: SharedLedger, monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The slots of each statement that records slots given back, from now on."""
     batches: list[list[int]] = []
     record = ledger._record_returns
 
@@ -242,6 +238,16 @@ def test_slots_given_back_while_one_is_recorded_are_recorded_together_next(
         record(handed)
 
     monkeypatch.setattr(ledger._returner, "_record", recording)
+    return batches
+
+
+def test_slots_given_back_while_one_is_recorded_are_recorded_together_next(
+    ledgers: Callable[..., SharedLedger], budget_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = ledgers()
+    slots = [ledger.take(5, 60.0).slot for _ in range(5)]
+    assert None not in slots
+    batches = recorded_batches(ledger, monkeypatch)
     with slot_locked(budget_url, slots[0]):  # type: ignore[arg-type]
         ledger.give_back(slots[0])  # type: ignore[arg-type]
         time.sleep(0.2)  # its statement is under way, waiting for the lock
@@ -257,14 +263,7 @@ def test_calls_ending_milliseconds_apart_are_recorded_in_one_statement(
 ) -> None:
     ledger = ledgers()
     slots = [ledger.take(5, 60.0).slot for _ in range(5)]
-    batches: list[list[int]] = []
-    record = ledger._record_returns
-
-    def recording(handed: list[int]) -> None:
-        batches.append(list(handed))
-        record(handed)
-
-    monkeypatch.setattr(ledger._returner, "_record", recording)
+    batches = recorded_batches(ledger, monkeypatch)
     for slot in slots:
         assert slot is not None
         ledger.give_back(slot)

@@ -40,28 +40,27 @@ def run_while(journal: Journal, prefix: str, action: object) -> Sent:
     return sent
 
 
+def senders_claim(url: str, *, ordered: bool) -> Sent:
+    """The statement a sender claims with, as run on a file of queued documents."""
+    journal = Journal.open(url)
+    try:
+        queued(journal, ordered=ordered)
+        return run_while(journal, "WITH picked", lambda: claim_for_sending(journal))
+    finally:
+        journal.close()
+
+
 @pytest.mark.parametrize("ordered", [False, True], ids=["unordered", "ordered"])
 def test_a_senders_claim_is_planned_once_for_every_document(
     postgres_url: str, ordered: bool
 ) -> None:
-    journal = Journal.open(postgres_url)
-    try:
-        queued(journal, ordered=ordered)
-        claim = run_while(journal, "WITH picked", lambda: claim_for_sending(journal))
-    finally:
-        journal.close()
+    claim = senders_claim(postgres_url, ordered=ordered)
     generic, custom = plans_chosen(postgres_url, claim, runs=RUNS)
     assert (generic, custom) == (RUNS - 5, 5)
 
 
 def test_a_claim_walks_the_heads_index_in_its_generic_plan(postgres_url: str) -> None:
-    journal = Journal.open(postgres_url)
-    try:
-        queued(journal, ordered=False)
-        claim = run_while(journal, "WITH picked", lambda: claim_for_sending(journal))
-    finally:
-        journal.close()
-    plan = generic_plan(postgres_url, claim)
+    plan = generic_plan(postgres_url, senders_claim(postgres_url, ordered=False))
     assert "ix_documents_heads" in plan.split("CTE claimed", 1)[0], plan
 
 
