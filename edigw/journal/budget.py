@@ -66,7 +66,7 @@ _WINDOW_START = "now.t - make_interval(secs => :period)"
 # does for frequent statements), in autocommit: through SQLAlchemy's Connection the pair cost 0.8-1.2 ms of CPU, on the driver
 # 0.3 ms (``docs/benchmarks.md``), and every Ecolix call of a PostgreSQL journal pays it.
 #
-# The lock, the count and the insert, in the server (journal revision 0018): one round trip,
+# The lock, the count and the insert, in the server (journal revisions 0018, 0019): one round trip,
 # and the lock is held only while the server works, never across the network.
 _TAKE = (
     "SELECT slots, wait FROM edigw_take_call_slots("
@@ -110,6 +110,8 @@ class SharedLedger:
         self.agreement = agreement
         self.node = node
         self.lease = lease
+        #: The lease the rows are judged by: a slot taken ahead may wait for its call.
+        self._row_lease = lease + AHEAD_FRESH
         self._engine = engine
         digest = hashlib.sha256(agreement.encode()).digest()
         self._lock_key = int.from_bytes(digest[:4], "big", signed=True)
@@ -168,7 +170,7 @@ class SharedLedger:
             "lock_key": self._lock_key,
             "calls": calls,
             "period": float(period),
-            "lease": self.lease + AHEAD_FRESH,
+            "lease": self._row_lease,
             "want": self._ahead.want(),
         }
         try:
@@ -238,8 +240,7 @@ class SharedLedger:
             f"SELECT count(*) FROM call_budget b, (SELECT clock_timestamp() AS t) now"
             f" WHERE b.agreement = :agreement AND {_ENDED} > {_WINDOW_START}"
         )
-        lease = self.lease + AHEAD_FRESH
-        params = {"agreement": self.agreement, "period": float(period), "lease": lease}
+        params = {"agreement": self.agreement, "period": float(period), "lease": self._row_lease}
         try:
             with self._engine.connect() as conn:
                 return int(conn.execute(query, params).scalar_one())

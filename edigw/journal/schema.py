@@ -473,7 +473,7 @@ call_budget = Table(
     Index(None, "agreement", "started_at"),
 )
 
-#: How many rows each agreement has in ``call_budget``, kept by ``edigw_take_call_slot``
+#: How many rows each agreement has in ``call_budget``, kept by ``edigw_take_call_slots``
 #: (journal revision 0019) under the agreement's lock, so that taking a slot reads one row
 #: instead of counting the agreement's calls.
 call_budget_held = Table(
